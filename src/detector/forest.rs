@@ -1,0 +1,542 @@
+//! The extended Isolation Forest (Hariri, Kind & Brunner, 2019): random hyperplane
+//! cuts isolate rare points in fewer steps than common ones. Trees live in one flat
+//! arena of nodes so scoring walks integers, not pointers, and is parallel over rows.
+
+use rand::rngs::StdRng;
+use rand::seq::index;
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Why a forest could not be configured or trained.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ForestError {
+    /// `n_trees` was zero.
+    #[error("n_trees must be at least 1, got {0}")]
+    NoTrees(usize),
+    /// `sample_size` was below 2, which cannot isolate anything.
+    #[error("sample_size must be at least 2, got {0}")]
+    SampleTooSmall(usize),
+    /// `max_depth` was zero or beyond what a tree of 2^16 leaves can use.
+    #[error("max_depth must be between 1 and {MAX_DEPTH_LIMIT}, got {0}")]
+    BadDepth(usize),
+    /// `extension_level` was not below the number of dimensions.
+    #[error("extension_level must be below the number of dimensions ({dims}), got {level}")]
+    BadExtension {
+        /// The requested extension level.
+        level: usize,
+        /// The dimensions of the training data.
+        dims: usize,
+    },
+    /// The training data had no columns.
+    #[error("the training data has no dimensions")]
+    NoDimensions,
+    /// Fewer than two training rows.
+    #[error("at least 2 training rows are needed, got {0}")]
+    TooFewRows(usize),
+    /// A row with a different width than the first.
+    #[error("row {row} has {found} values, expected {expected}")]
+    RaggedRow {
+        /// Index of the offending row.
+        row: usize,
+        /// Width of the first row.
+        expected: usize,
+        /// Width of this row.
+        found: usize,
+    },
+}
+
+/// The deepest tree a user may ask for; deeper trees only memorise the sample.
+pub const MAX_DEPTH_LIMIT: usize = 32;
+
+/// Hyper-parameters as given; [`ForestParams::check`] turns them into a [`ValidForestParams`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForestParams {
+    /// Number of trees; more trees give steadier scores at linear cost.
+    pub n_trees: usize,
+    /// Rows drawn (without replacement) to grow each tree; capped at the row count.
+    pub sample_size: usize,
+    /// Non-zero coordinates of each cut's normal, minus one: 0 is the classic
+    /// axis-parallel forest; `None` means full extension (dims - 1).
+    pub extension_level: Option<usize>,
+    /// Depth at which growth stops; `None` means ceil(log2(sample size)).
+    pub max_depth: Option<usize>,
+    /// Seed of every random choice, so a fit is reproducible.
+    pub seed: u64,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        Self {
+            n_trees: 200,
+            sample_size: 256,
+            extension_level: None,
+            max_depth: None,
+            seed: 0,
+        }
+    }
+}
+
+impl ForestParams {
+    /// Validates the parameters that do not depend on the data.
+    pub fn check(&self) -> Result<ValidForestParams, ForestError> {
+        if self.n_trees == 0 {
+            return Err(ForestError::NoTrees(self.n_trees));
+        }
+        if self.sample_size < 2 {
+            return Err(ForestError::SampleTooSmall(self.sample_size));
+        }
+        if let Some(depth) = self.max_depth
+            && !(1..=MAX_DEPTH_LIMIT).contains(&depth)
+        {
+            return Err(ForestError::BadDepth(depth));
+        }
+        Ok(ValidForestParams(self.clone()))
+    }
+}
+
+/// Parameters that passed [`ForestParams::check`]; the only way to fit a forest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidForestParams(ForestParams);
+
+impl ValidForestParams {
+    /// Grows the forest on `rows` (row-major, `dims` values per row).
+    pub fn fit(&self, rows: &[f32], dims: usize) -> Result<Forest, ForestError> {
+        let p = &self.0;
+        if dims == 0 {
+            return Err(ForestError::NoDimensions);
+        }
+        if rows.len() % dims != 0 {
+            return Err(ForestError::RaggedRow {
+                row: rows.len() / dims,
+                expected: dims,
+                found: rows.len() % dims,
+            });
+        }
+        let n_rows = rows.len() / dims;
+        if n_rows < 2 {
+            return Err(ForestError::TooFewRows(n_rows));
+        }
+        let level = p.extension_level.unwrap_or(dims - 1);
+        if level >= dims {
+            return Err(ForestError::BadExtension { level, dims });
+        }
+        let sample_size = p.sample_size.min(n_rows);
+        let max_depth = p
+            .max_depth
+            .unwrap_or_else(|| (sample_size as f64).log2().ceil().max(1.0) as usize);
+        let stride = padded(dims);
+        let grower = Grower {
+            rows,
+            dims,
+            stride,
+            level,
+            max_depth,
+        };
+        let trees: Vec<TreeNodes> = (0..p.n_trees)
+            .into_par_iter()
+            .map(|t| {
+                let mut rng = StdRng::seed_from_u64(tree_seed(p.seed, t as u64));
+                let sample = index::sample(&mut rng, n_rows, sample_size).into_vec();
+                grower.grow(sample, &mut rng)
+            })
+            .collect();
+        Ok(Forest::assemble(trees, dims, stride, sample_size))
+    }
+}
+
+/// Distinct, well-mixed seeds per tree (SplitMix64), so trees can grow in any order.
+fn tree_seed(seed: u64, tree: u64) -> u64 {
+    let mut z = seed ^ tree.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Dimensions rounded up to a whole number of 8-lane chunks, so dot products vectorise.
+fn padded(dims: usize) -> usize {
+    dims.div_ceil(LANES) * LANES
+}
+
+const LANES: usize = 8;
+
+/// Average path length of an unsuccessful search in a binary search tree of `n`
+/// points: the normaliser c(n) of the isolation score.
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let n = n as f64;
+            const EULER: f64 = 0.577_215_664_901_532_9;
+            2.0 * ((n - 1.0).ln() + EULER) - 2.0 * (n - 1.0) / n
+        }
+    }
+}
+
+struct Grower<'a> {
+    rows: &'a [f32],
+    dims: usize,
+    stride: usize,
+    level: usize,
+    max_depth: usize,
+}
+
+/// One tree's nodes before they join the arena; indices are local to the tree.
+struct TreeNodes {
+    normals: Vec<f32>,
+    bounds: Vec<f32>,
+    children: Vec<[u32; 2]>,
+    leaf_depth: Vec<f32>,
+    depth: u32,
+}
+
+impl Grower<'_> {
+    fn row(&self, i: usize) -> &[f32] {
+        &self.rows[i * self.dims..(i + 1) * self.dims]
+    }
+
+    fn grow(&self, sample: Vec<usize>, rng: &mut StdRng) -> TreeNodes {
+        let mut tree = TreeNodes {
+            normals: Vec::new(),
+            bounds: Vec::new(),
+            children: Vec::new(),
+            leaf_depth: Vec::new(),
+            depth: 0,
+        };
+        // Each pending entry is (node index, depth, rows that reached it).
+        let mut pending = vec![(tree.push_leaf(self.stride), 0usize, sample)];
+        let mut lo = vec![0f32; self.dims];
+        let mut hi = vec![0f32; self.dims];
+        while let Some((node, depth, members)) = pending.pop() {
+            tree.depth = tree.depth.max(depth as u32);
+            let size = members.len();
+            if depth >= self.max_depth || size <= 1 || !self.bounds_of(&members, &mut lo, &mut hi) {
+                tree.leaf_depth[node] = (depth as f64 + average_path_length(size)) as f32;
+                continue;
+            }
+            let normal = self.draw_normal(rng);
+            let mut bound = 0f32;
+            for d in 0..self.dims {
+                let point = if hi[d] > lo[d] {
+                    rng.random_range(lo[d]..hi[d])
+                } else {
+                    lo[d]
+                };
+                bound += point * normal[d];
+            }
+            let (left, right): (Vec<usize>, Vec<usize>) = members
+                .into_iter()
+                .partition(|&i| dot_plain(self.row(i), &normal) <= bound);
+            let l = tree.push_leaf(self.stride);
+            let r = tree.push_leaf(self.stride);
+            tree.normals[node * self.stride..node * self.stride + self.dims]
+                .copy_from_slice(&normal);
+            tree.bounds[node] = bound;
+            tree.children[node] = [l as u32, r as u32];
+            pending.push((r, depth + 1, right));
+            pending.push((l, depth + 1, left));
+        }
+        tree
+    }
+
+    /// Fills the bounding box of `members`; false when all of them are the same point.
+    fn bounds_of(&self, members: &[usize], lo: &mut [f32], hi: &mut [f32]) -> bool {
+        lo.copy_from_slice(self.row(members[0]));
+        hi.copy_from_slice(self.row(members[0]));
+        for &i in &members[1..] {
+            for (d, &v) in self.row(i).iter().enumerate() {
+                lo[d] = lo[d].min(v);
+                hi[d] = hi[d].max(v);
+            }
+        }
+        lo.iter().zip(hi.iter()).any(|(l, h)| h > l)
+    }
+
+    /// A random direction with `level + 1` non-zero Gaussian coordinates.
+    fn draw_normal(&self, rng: &mut StdRng) -> Vec<f32> {
+        let mut normal: Vec<f32> = (0..self.dims)
+            .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
+            .collect();
+        let zeroed = self.dims - self.level - 1;
+        if zeroed > 0 {
+            for d in index::sample(rng, self.dims, zeroed) {
+                normal[d] = 0.0;
+            }
+        }
+        normal
+    }
+}
+
+impl TreeNodes {
+    /// Adds a node that is a leaf until split: its zero normal and maximal bound
+    /// send every row to `children[0]`, itself, so traversal needs no branch.
+    fn push_leaf(&mut self, stride: usize) -> usize {
+        let id = self.bounds.len();
+        self.normals.extend(std::iter::repeat_n(0.0, stride));
+        self.bounds.push(f32::MAX);
+        self.children.push([id as u32, id as u32]);
+        self.leaf_depth.push(0.0);
+        id
+    }
+}
+
+fn dot_plain(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Dot product over whole 8-lane chunks with a fixed summation order, so the result
+/// is the same whether or not the compiler vectorises it.
+#[inline]
+fn dot_padded(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for k in 0..LANES {
+            acc[k] += ca[k] * cb[k];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// A trained forest: every tree's nodes in shared flat arrays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forest {
+    dims: usize,
+    stride: usize,
+    sample_size: usize,
+    /// Per tree: index of its root in the arena and the depth of its deepest leaf.
+    trees: Vec<(u32, u32)>,
+    normals: Vec<f32>,
+    bounds: Vec<f32>,
+    children: Vec<[u32; 2]>,
+    leaf_depth: Vec<f32>,
+}
+
+/// Rows scored together per tree, so their independent walks overlap in the CPU.
+const BLOCK: usize = 32;
+
+impl Forest {
+    fn assemble(trees: Vec<TreeNodes>, dims: usize, stride: usize, sample_size: usize) -> Self {
+        let mut forest = Forest {
+            dims,
+            stride,
+            sample_size,
+            trees: Vec::with_capacity(trees.len()),
+            normals: Vec::new(),
+            bounds: Vec::new(),
+            children: Vec::new(),
+            leaf_depth: Vec::new(),
+        };
+        for tree in trees {
+            let base = forest.bounds.len() as u32;
+            forest.trees.push((base, tree.depth));
+            forest.normals.extend(tree.normals);
+            forest.bounds.extend(tree.bounds);
+            forest
+                .children
+                .extend(tree.children.into_iter().map(|[l, r]| [l + base, r + base]));
+            forest.leaf_depth.extend(tree.leaf_depth);
+        }
+        forest
+    }
+
+    /// Number of input dimensions the forest was trained on.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Anomaly scores s(x) = 2^(-E[h(x)] / c(psi)) in (0, 1] for row-major `rows`;
+    /// higher is more anomalous. Parallel over blocks of rows; the result does not
+    /// depend on the number of threads.
+    pub fn score(&self, rows: &[f32]) -> Vec<f64> {
+        let mut out = vec![0.0; rows.len() / self.dims.max(1)];
+        out.par_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each(|(b, chunk)| {
+                let start = b * BLOCK * self.dims;
+                let end = start + chunk.len() * self.dims;
+                self.score_block(&rows[start..end], chunk);
+            });
+        out
+    }
+
+    fn score_block(&self, rows: &[f32], out: &mut [f64]) {
+        let n = out.len();
+        let mut buf = vec![0f32; n * self.stride];
+        for (r, row) in rows.chunks_exact(self.dims).enumerate() {
+            for (dst, &v) in buf[r * self.stride..].iter_mut().zip(row) {
+                // A non-finite input would make every cut undecided; clamp it to the edge.
+                *dst = if v.is_nan() {
+                    0.0
+                } else {
+                    v.clamp(-1e30, 1e30)
+                };
+            }
+        }
+        let mut total = [0f64; BLOCK];
+        let mut at = [0u32; BLOCK];
+        for &(root, depth) in &self.trees {
+            at[..n].fill(root);
+            for _ in 0..depth {
+                for r in 0..n {
+                    let node = at[r] as usize;
+                    let normal = &self.normals[node * self.stride..(node + 1) * self.stride];
+                    let side = dot_padded(&buf[r * self.stride..(r + 1) * self.stride], normal)
+                        > self.bounds[node];
+                    at[r] = self.children[node][side as usize];
+                }
+            }
+            for r in 0..n {
+                total[r] += self.leaf_depth[at[r] as usize] as f64;
+            }
+        }
+        let norm =
+            average_path_length(self.sample_size).max(f64::MIN_POSITIVE) * self.trees.len() as f64;
+        for r in 0..n {
+            out[r] = 2f64.powf(-total[r] / norm);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, Normal};
+
+    fn blobs(n: usize, dims: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let normal = Normal::new(0.0f64, 1.0).unwrap();
+        (0..n * dims)
+            .map(|i| {
+                let centre = if (i / dims) % 2 == 0 { -5.0 } else { 5.0 };
+                (centre + normal.sample(&mut rng)) as f32
+            })
+            .collect()
+    }
+
+    fn fit(rows: &[f32], dims: usize, seed: u64) -> Forest {
+        ForestParams {
+            seed,
+            ..ForestParams::default()
+        }
+        .check()
+        .unwrap()
+        .fit(rows, dims)
+        .unwrap()
+    }
+
+    #[test]
+    fn planted_outliers_get_the_top_scores() {
+        let dims = 4;
+        let mut rows = blobs(2000, dims, 1);
+        let planted = [[0.0, 0.0, 0.0, 0.0], [15.0, -15.0, 15.0, 0.0], [-12.0; 4]];
+        for p in planted {
+            rows.extend_from_slice(&p);
+        }
+        let scores = fit(&rows, dims, 7).score(&rows);
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let top: Vec<usize> = order[..3].to_vec();
+        for i in 2000..2003 {
+            assert!(top.contains(&i), "planted row {i} not in top 3: {top:?}");
+        }
+        assert!(scores[2001] > 0.6, "far outlier scored {}", scores[2001]);
+    }
+
+    #[test]
+    fn same_seed_gives_bit_identical_model_and_scores_on_any_thread_count() {
+        let rows = blobs(3000, 5, 2);
+        let a = fit(&rows, 5, 11);
+        let single = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let b = single.install(|| fit(&rows, 5, 11));
+        assert_eq!(a, b);
+        let sa = a.score(&rows);
+        let sb = single.install(|| b.score(&rows));
+        assert!(sa.iter().zip(&sb).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    #[test]
+    fn different_seeds_give_different_forests() {
+        let rows = blobs(1000, 3, 3);
+        let a = fit(&rows, 3, 1).score(&rows);
+        let b = fit(&rows, 3, 2).score(&rows);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_constant_column_does_not_break_scoring() {
+        let mut rows = blobs(500, 3, 4);
+        for r in rows.chunks_exact_mut(3) {
+            r[1] = 42.0;
+        }
+        let scores = fit(&rows, 3, 5).score(&rows);
+        assert!(
+            scores
+                .iter()
+                .all(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
+        );
+        let all_constant = vec![1.0f32; 300];
+        let flat = fit(&all_constant, 3, 5).score(&all_constant);
+        assert!(flat.iter().all(|s| s.is_finite()));
+    }
+
+    #[test]
+    fn classic_axis_parallel_forest_still_isolates_outliers() {
+        let mut rows = blobs(1000, 2, 6);
+        rows.extend_from_slice(&[40.0, 40.0]);
+        let forest = ForestParams {
+            extension_level: Some(0),
+            ..ForestParams::default()
+        }
+        .check()
+        .unwrap()
+        .fit(&rows, 2)
+        .unwrap();
+        let scores = forest.score(&rows);
+        let max = scores.iter().cloned().fold(0.0, f64::max);
+        assert_eq!(scores[1000], max);
+    }
+
+    #[test]
+    fn invalid_parameters_are_named_before_any_work() {
+        let bad = ForestParams {
+            n_trees: 0,
+            ..ForestParams::default()
+        };
+        assert_eq!(bad.check(), Err(ForestError::NoTrees(0)));
+        let bad = ForestParams {
+            sample_size: 1,
+            ..ForestParams::default()
+        };
+        assert_eq!(bad.check(), Err(ForestError::SampleTooSmall(1)));
+        let bad = ForestParams {
+            max_depth: Some(0),
+            ..ForestParams::default()
+        };
+        assert_eq!(bad.check(), Err(ForestError::BadDepth(0)));
+        let bad = ForestParams {
+            extension_level: Some(3),
+            ..ForestParams::default()
+        };
+        let err = bad.check().unwrap().fit(&[0.0; 30], 3).unwrap_err();
+        assert_eq!(err, ForestError::BadExtension { level: 3, dims: 3 });
+    }
+
+    #[test]
+    fn scores_many_dimensions() {
+        let dims = 70;
+        let rows = blobs(600, dims, 8);
+        let scores = fit(&rows, dims, 1).score(&rows);
+        assert_eq!(scores.len(), 600);
+        assert!(scores.iter().all(|s| *s > 0.0 && *s <= 1.0));
+    }
+}

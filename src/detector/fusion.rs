@@ -1,0 +1,227 @@
+//! Fusion: the forest score, the z-score evidence, rule hits, frozen sensors and
+//! missing readings become one verdict per row. The table of which signal gives which
+//! severity is in technical.md; this is its only implementation.
+
+use serde::{Deserialize, Serialize};
+
+use super::rules::{RuleHit, fmt_value};
+use super::scaling::Scale;
+use super::zscore::ZEvidence;
+use super::{Severity, features};
+use crate::schema;
+
+/// A z-score at or above this names its metric in the reasons.
+pub const REASON_Z: f64 = 3.0;
+
+/// What the fused score is made of; the single-signal modes exist to measure what
+/// fusion adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Forest, z-scores, rules and frozen-sensor checks together.
+    #[default]
+    Fused,
+    /// The isolation forest alone, no rules.
+    ForestOnly,
+    /// The z-scores alone, no rules.
+    ZScoresOnly,
+}
+
+/// Per-signal thresholds learned from the training rows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// (1 - contamination) quantile of the forest scores.
+    pub forest: f64,
+    /// (1 - contamination) quantile of the z-score signal.
+    pub z: f64,
+    /// (1 - contamination) quantile of the combined ratio; maps to score 0.5.
+    pub fused: f64,
+}
+
+impl Thresholds {
+    /// How far past its threshold the row is, per the mode: above 1 means beyond.
+    pub fn ratio(&self, mode: Mode, forest: f64, z: f64) -> f64 {
+        let rf = forest / self.forest.max(f64::MIN_POSITIVE);
+        let rz = z / self.z.max(1e-9);
+        match mode {
+            Mode::Fused => rf.max(rz),
+            Mode::ForestOnly => rf,
+            Mode::ZScoresOnly => rz,
+        }
+    }
+
+    /// The anomaly score in (0, 1): exactly 0.5 at the contamination threshold.
+    pub fn score(&self, ratio: f64) -> f64 {
+        let t = self.fused.max(f64::MIN_POSITIVE);
+        if ratio.is_finite() {
+            ratio / (ratio + t)
+        } else {
+            1.0
+        }
+    }
+}
+
+/// Statistical severity from the score: the further past the threshold, the worse.
+pub fn severity_of_score(score: f64) -> Severity {
+    if score >= 0.75 {
+        Severity::Critical
+    } else if score >= 0.6 {
+        Severity::High
+    } else if score >= 0.5 {
+        Severity::Medium
+    } else {
+        Severity::Normal
+    }
+}
+
+/// The detector's judgement of one row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// 0..1, higher is more anomalous; 0.5 is the contamination threshold.
+    pub anomaly_score: f64,
+    /// Whether the row is reported as an anomaly.
+    pub is_anomaly: bool,
+    /// How bad it is.
+    pub severity: Severity,
+    /// Largest robust |z| of any feature.
+    pub z_max: f64,
+    /// The metric that drove the verdict (index into the model's metrics).
+    pub top_metric: Option<usize>,
+    /// Sentences naming metrics and values, most severe first.
+    pub reasons: Vec<String>,
+}
+
+/// Everything known about one row when it is judged.
+pub struct RowEvidence<'a> {
+    /// Metric names, as in the model.
+    pub names: &'a [String],
+    /// Raw readings (NaN for missing).
+    pub raw: &'a [f64],
+    /// Feature values, [`features::PER_METRIC`] per metric.
+    pub features: &'a [f64],
+    /// Baseline scale per feature.
+    pub scales: &'a [Scale],
+    /// The z evidence.
+    pub z: ZEvidence,
+    /// The forest score, 0 when there is no forest.
+    pub forest: f64,
+    /// Rule hits, most severe first.
+    pub rules: Vec<RuleHit>,
+    /// Per metric: `Some(run)` when it has been flat for longer than ever in training.
+    pub frozen: &'a [Option<u64>],
+    /// The fill value used for each metric that was missing.
+    pub fill: &'a [f64],
+}
+
+/// Judges one row.
+pub fn judge(ev: &RowEvidence, thresholds: &Thresholds, mode: Mode) -> Verdict {
+    let ratio = thresholds.ratio(mode, ev.forest, ev.z.signal());
+    let anomaly_score = thresholds.score(ratio);
+    let mut severity = severity_of_score(anomaly_score);
+    let mut reasons = Vec::new();
+    let top_z_metric = ev.z.top_feature.map(|f| f / features::PER_METRIC);
+    let mut top_metric = top_z_metric;
+    if mode == Mode::Fused {
+        if let Some(hit) = ev.rules.first() {
+            severity = severity.max(hit.severity);
+            if hit.column < ev.names.len() {
+                top_metric = Some(hit.column);
+            }
+        }
+        reasons.extend(ev.rules.iter().map(|h| h.reason.clone()));
+        for (m, run) in ev.frozen.iter().enumerate() {
+            if let Some(run) = run {
+                severity = severity.max(Severity::Medium);
+                let unit = schema::describe(&ev.names[m]).unit;
+                reasons.push(format!(
+                    "{} flat at {} for {run} samples",
+                    ev.names[m],
+                    fmt_value(ev.raw[m], unit)
+                ));
+                if top_metric == top_z_metric && ev.z.z_max < REASON_Z {
+                    top_metric = Some(m);
+                }
+            }
+        }
+    }
+    if severity > Severity::Normal {
+        statistical_reasons(ev, anomaly_score, &mut reasons);
+    }
+    for (m, v) in ev.raw.iter().enumerate() {
+        if v.is_nan() {
+            let unit = schema::describe(&ev.names[m]).unit;
+            reasons.push(format!(
+                "{} missing; scored as its baseline median {}",
+                ev.names[m],
+                fmt_value(ev.fill[m], unit)
+            ));
+        }
+    }
+    Verdict {
+        anomaly_score,
+        is_anomaly: severity > Severity::Normal,
+        severity,
+        z_max: ev.z.z_max,
+        top_metric,
+        reasons,
+    }
+}
+
+/// Reasons from the statistics: the metrics furthest from their baseline, or, when
+/// none stands out alone, the joint deviation or the forest's verdict.
+fn statistical_reasons(ev: &RowEvidence, score: f64, reasons: &mut Vec<String>) {
+    let mut strong: Vec<(usize, f64)> = ev
+        .features
+        .iter()
+        .zip(ev.scales)
+        .map(|(&f, s)| s.z(f))
+        .enumerate()
+        .filter(|(_, z)| z.abs() >= REASON_Z)
+        .collect();
+    strong.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let mut named = Vec::new();
+    for (i, z) in strong {
+        let m = i / features::PER_METRIC;
+        if named.contains(&m) || named.len() == 3 {
+            continue;
+        }
+        named.push(m);
+        let name = &ev.names[m];
+        let unit = schema::describe(name).unit;
+        let direction = if z > 0.0 { "above" } else { "below" };
+        let value = ev.raw[m];
+        let sentence = if i % features::PER_METRIC == 0 {
+            format!(
+                "{name} {} is {:.1} sigma {direction} its baseline {}",
+                fmt_value(value, unit),
+                z.abs(),
+                fmt_value(ev.scales[i].median, unit)
+            )
+        } else {
+            let change = ev.features[i];
+            format!(
+                "{name} {} {} by {} from its recent level ({:.1} sigma)",
+                fmt_value(value, unit),
+                if change > 0.0 { "jumped" } else { "dropped" },
+                fmt_value(change.abs(), unit),
+                z.abs()
+            )
+        };
+        reasons.push(sentence);
+    }
+    if named.is_empty() {
+        if ev.z.joint_z() >= REASON_Z && ev.z.joint_z() >= ev.z.z_max {
+            reasons.push(format!(
+                "{} features deviate together (chi-square {:.1}, p = {:.1e})",
+                ev.z.freedom,
+                ev.z.chi_square,
+                ev.z.joint_p_value()
+            ));
+        } else if score >= 0.5 {
+            reasons.push(format!(
+                "unusual combination of metrics (isolation score {:.3})",
+                ev.forest
+            ));
+        }
+    }
+}

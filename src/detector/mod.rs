@@ -1,0 +1,771 @@
+//! The detector: fit a [`Model`] on baseline rows, then judge rows one by one (live)
+//! or all at once (batch) with the same code, so both give the same verdicts.
+//! Nothing here knows about files, terminals or the command line.
+
+pub mod features;
+pub mod forest;
+pub mod frame;
+pub mod fusion;
+pub mod rules;
+pub mod scaling;
+pub mod zscore;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use statrs::statistics::{Data, OrderStatistics};
+
+pub use features::History;
+pub use forest::{Forest, ForestError, ForestParams};
+pub use frame::Frame;
+pub use fusion::{Mode, Thresholds, Verdict};
+pub use rules::{BoundRules, RuleSet, RulesError};
+use scaling::Scale;
+use zscore::ZEvidence;
+
+/// How bad an anomaly is. Ordered: `Normal < Medium < High < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Nothing to report.
+    Normal,
+    /// Unusual; worth a look.
+    Medium,
+    /// Clearly abnormal.
+    High,
+    /// Needs attention now.
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase word used in files and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Normal => "normal",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// All severities, mildest first.
+    pub const ALL: [Severity; 4] = [
+        Severity::Normal,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The version of the saved-model format; bumped whenever its meaning changes.
+pub const MODEL_FORMAT: u32 = 1;
+
+/// Fewest training rows the detector accepts: fewer gives no usable baseline.
+pub const MIN_TRAIN_ROWS: usize = 32;
+
+/// A flat run must be at least this long, and twice the longest seen in training,
+/// before a metric is called frozen.
+pub const MIN_FROZEN_RUN: u64 = 10;
+
+/// Training rows used for the scales and thresholds at most; evenly spaced, so the
+/// quantiles of a huge file cost no more than those of a large one.
+const MAX_CALIBRATION_ROWS: usize = 65_536;
+
+/// Rows judged per chunk in batch, bounding memory on huge files.
+const CHUNK_ROWS: usize = 262_144;
+
+/// Why the detector could not be configured, trained or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    /// Contamination outside (0, 0.5].
+    #[error("contamination must be in (0, 0.5], got {0}")]
+    Contamination(f64),
+    /// A forest parameter was invalid.
+    #[error(transparent)]
+    Forest(#[from] ForestError),
+    /// Too few rows to learn a baseline.
+    #[error(
+        "training needs at least {needed} rows, got {found}; give more rows (or fit on more of the file)"
+    )]
+    TooFewRows {
+        /// The minimum.
+        needed: usize,
+        /// What was given.
+        found: usize,
+    },
+    /// No numeric metric to learn from.
+    #[error("no numeric metric columns to learn from")]
+    NoMetrics,
+    /// A saved model of another format version.
+    #[error(
+        "model format version {found} is not supported (this build reads version {expected}); retrain with --save-model"
+    )]
+    ModelVersion {
+        /// The file's version.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// A saved model whose metrics are not in the data.
+    #[error(
+        "the model was trained on columns [{model}] but the data lacks [{missing}]; use a model trained on this schema"
+    )]
+    ModelColumns {
+        /// The model's metrics.
+        model: String,
+        /// Those absent from the data.
+        missing: String,
+    },
+    /// The model file is not a model.
+    #[error("not a metrics model: {0}")]
+    ModelSyntax(String),
+}
+
+/// Detector settings as given; [`DetectorParams::check`] validates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorParams {
+    /// Expected share of anomalies in the training rows, in (0, 0.5].
+    pub contamination: f64,
+    /// The isolation forest's settings, including the seed.
+    pub forest: ForestParams,
+    /// Which signals make the score.
+    pub mode: Mode,
+}
+
+impl Default for DetectorParams {
+    fn default() -> Self {
+        Self {
+            contamination: 0.05,
+            forest: ForestParams::default(),
+            mode: Mode::Fused,
+        }
+    }
+}
+
+impl DetectorParams {
+    /// Validates every setting before any work.
+    pub fn check(&self) -> Result<Detector, DetectorError> {
+        if !(self.contamination > 0.0 && self.contamination <= 0.5) {
+            return Err(DetectorError::Contamination(self.contamination));
+        }
+        self.forest.check()?;
+        Ok(Detector {
+            params: self.clone(),
+        })
+    }
+}
+
+/// A validated detector, ready to fit.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    params: DetectorParams,
+}
+
+/// A trained detector: baseline statistics, the forest and the thresholds.
+/// Serialises to JSON so a baseline can be trained once and reused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Format version, [`MODEL_FORMAT`].
+    pub format: u32,
+    /// The metrics, in feature order.
+    pub metrics: Vec<String>,
+    /// Rows the baseline was learned from.
+    pub trained_rows: usize,
+    /// Contamination the thresholds were set for.
+    pub contamination: f64,
+    /// Signals in the score.
+    pub mode: Mode,
+    fill: Vec<f64>,
+    scales: Vec<Scale>,
+    forest_features: Vec<usize>,
+    forest: Option<Forest>,
+    thresholds: Thresholds,
+    longest_flat_run: Vec<u64>,
+}
+
+impl Detector {
+    /// Learns the baseline from `train`, whose rows are in time order.
+    pub fn fit(&self, train: &Frame) -> Result<Model, DetectorError> {
+        let rows = train.rows();
+        if train.names.is_empty() {
+            return Err(DetectorError::NoMetrics);
+        }
+        if rows < MIN_TRAIN_ROWS {
+            return Err(DetectorError::TooFewRows {
+                needed: MIN_TRAIN_ROWS,
+                found: rows,
+            });
+        }
+        let fill: Vec<f64> = train.columns.iter().map(|c| median_of_finite(c)).collect();
+        let features = FeatureTable::compute(
+            &train.columns,
+            &fill,
+            &mut fresh_histories(train.names.len()),
+        );
+        let longest_flat_run = features.longest_runs();
+        let step = rows.div_ceil(MAX_CALIBRATION_ROWS).max(1);
+        let calibration: Vec<usize> = (0..rows).step_by(step).collect();
+        let scales: Vec<Scale> = (0..features.width())
+            .into_par_iter()
+            .map(|f| {
+                Scale::fit(
+                    &calibration
+                        .iter()
+                        .map(|&r| features.get(r, f))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        let forest_features: Vec<usize> =
+            (0..scales.len()).filter(|&f| !scales[f].constant).collect();
+        let forest = if forest_features.is_empty() {
+            None
+        } else {
+            let matrix = forest_matrix(&features, &calibration, &scales, &forest_features);
+            Some(
+                self.params
+                    .forest
+                    .check()?
+                    .fit(&matrix, forest_features.len())?,
+            )
+        };
+        let mut model = Model {
+            format: MODEL_FORMAT,
+            metrics: train.names.clone(),
+            trained_rows: rows,
+            contamination: self.params.contamination,
+            mode: self.params.mode,
+            fill,
+            scales,
+            forest_features,
+            forest,
+            thresholds: Thresholds {
+                forest: 1.0,
+                z: 1.0,
+                fused: 1.0,
+            },
+            longest_flat_run,
+        };
+        let forest_scores = model.forest_scores(&features, &calibration);
+        let zs: Vec<f64> = calibration
+            .iter()
+            .map(|&r| ZEvidence::of(features.row(r), &model.scales).signal())
+            .collect();
+        let q = 1.0 - self.params.contamination;
+        model.thresholds.forest = quantile(&forest_scores, q);
+        model.thresholds.z = quantile(&zs, q);
+        let ratios: Vec<f64> = forest_scores
+            .iter()
+            .zip(&zs)
+            .map(|(&f, &z)| model.thresholds.ratio(model.mode, f, z))
+            .collect();
+        model.thresholds.fused = quantile(&ratios, q);
+        Ok(model)
+    }
+}
+
+fn median_of_finite(values: &[f64]) -> f64 {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        0.0
+    } else {
+        Data::new(finite).median()
+    }
+}
+
+/// The `q` quantile (statrs' R-8 estimator); 0 for no values.
+fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    Data::new(values.to_vec()).quantile(q)
+}
+
+fn fresh_histories(n: usize) -> Vec<History> {
+    vec![History::default(); n]
+}
+
+/// Features of a run of rows: row-major, [`features::PER_METRIC`] per metric, plus
+/// each metric's flat-run length at each row.
+struct FeatureTable {
+    width: usize,
+    values: Vec<f64>,
+    runs: Vec<Vec<u64>>,
+}
+
+impl FeatureTable {
+    /// Streams each column (missing values filled) through its history, metrics in
+    /// parallel; the histories carry over to the next call.
+    fn compute(columns: &[Vec<f64>], fill: &[f64], histories: &mut [History]) -> FeatureTable {
+        Self::compute_range(
+            columns,
+            fill,
+            histories,
+            0..columns.first().map_or(0, Vec::len),
+        )
+    }
+
+    fn compute_range(
+        columns: &[Vec<f64>],
+        fill: &[f64],
+        histories: &mut [History],
+        range: std::ops::Range<usize>,
+    ) -> FeatureTable {
+        let per = features::PER_METRIC;
+        let width = columns.len() * per;
+        let rows = range.len();
+        let per_metric: Vec<(Vec<[f64; features::PER_METRIC]>, Vec<u64>)> = histories
+            .par_iter_mut()
+            .zip(columns.par_iter().zip(fill.par_iter()))
+            .map(|(history, (column, &fill))| {
+                let mut feats = Vec::with_capacity(rows);
+                let mut runs = Vec::with_capacity(rows);
+                for &v in &column[range.clone()] {
+                    feats.push(history.push(if v.is_nan() { fill } else { v }));
+                    runs.push(history.flat_run());
+                }
+                (feats, runs)
+            })
+            .collect();
+        let mut values = vec![0.0; rows * width];
+        for (m, (feats, _)) in per_metric.iter().enumerate() {
+            for (r, f) in feats.iter().enumerate() {
+                values[r * width + m * per..r * width + (m + 1) * per].copy_from_slice(f);
+            }
+        }
+        FeatureTable {
+            width,
+            values,
+            runs: per_metric.into_iter().map(|(_, runs)| runs).collect(),
+        }
+    }
+
+    fn width(&self) -> usize {
+        self.width
+    }
+
+    fn rows(&self) -> usize {
+        self.values.len() / self.width.max(1)
+    }
+
+    fn get(&self, row: usize, feature: usize) -> f64 {
+        self.values[row * self.width + feature]
+    }
+
+    fn row(&self, row: usize) -> &[f64] {
+        &self.values[row * self.width..(row + 1) * self.width]
+    }
+
+    fn longest_runs(&self) -> Vec<u64> {
+        self.runs
+            .iter()
+            .map(|r| r.iter().copied().max().unwrap_or(0))
+            .collect()
+    }
+}
+
+/// Scaled, forest-bound features of `rows`, row-major f32.
+fn forest_matrix(
+    table: &FeatureTable,
+    rows: &[usize],
+    scales: &[Scale],
+    used: &[usize],
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows.len() * used.len());
+    for &r in rows {
+        for &f in used {
+            out.push(scales[f].z(table.get(r, f)) as f32);
+        }
+    }
+    out
+}
+
+impl Model {
+    /// Reads a model saved by [`Model::to_json`], checking its format version.
+    pub fn from_json(text: &str) -> Result<Model, DetectorError> {
+        #[derive(Deserialize)]
+        struct Version {
+            format: u32,
+        }
+        let version: Version =
+            serde_json::from_str(text).map_err(|e| DetectorError::ModelSyntax(e.to_string()))?;
+        if version.format != MODEL_FORMAT {
+            return Err(DetectorError::ModelVersion {
+                found: version.format,
+                expected: MODEL_FORMAT,
+            });
+        }
+        serde_json::from_str(text).map_err(|e| DetectorError::ModelSyntax(e.to_string()))
+    }
+
+    /// The model as JSON; floats round-trip exactly.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The thresholds the scores are measured against.
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// The baseline median of each metric, in [`Model::metrics`] order.
+    pub fn baseline(&self) -> &[f64] {
+        &self.fill
+    }
+
+    fn forest_scores(&self, table: &FeatureTable, rows: &[usize]) -> Vec<f64> {
+        match &self.forest {
+            Some(forest) => forest.score(&forest_matrix(
+                table,
+                rows,
+                &self.scales,
+                &self.forest_features,
+            )),
+            None => vec![0.0; rows.len()],
+        }
+    }
+
+    /// Positions of the model's metrics among `names`, or the error listing those absent.
+    pub fn align(&self, names: &[String]) -> Result<Vec<usize>, DetectorError> {
+        let mut positions = Vec::with_capacity(self.metrics.len());
+        let mut missing = Vec::new();
+        for m in &self.metrics {
+            match names.iter().position(|n| n == m) {
+                Some(p) => positions.push(p),
+                None => missing.push(m.clone()),
+            }
+        }
+        if missing.is_empty() {
+            Ok(positions)
+        } else {
+            Err(DetectorError::ModelColumns {
+                model: self.metrics.join(", "),
+                missing: missing.join(", "),
+            })
+        }
+    }
+
+    /// A live scorer that judges rows one at a time, keeping the recent past.
+    pub fn stream(&self, rules: &RuleSet, text_names: &[String]) -> Stream<'_> {
+        Stream {
+            model: self,
+            rules: rules.bind(&self.metrics, text_names),
+            histories: fresh_histories(self.metrics.len()),
+        }
+    }
+
+    /// Judges every row of `frame`, in order, exactly as [`Stream`] would one by one.
+    /// `progress` is called with the number of rows done after each chunk.
+    pub fn score_frame(
+        &self,
+        frame: &Frame,
+        rules: &RuleSet,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<Verdict>, DetectorError> {
+        let positions = self.align(&frame.names)?;
+        let columns: Vec<Vec<f64>> = positions
+            .iter()
+            .map(|&p| frame.columns[p].clone())
+            .collect();
+        let bound = rules.bind(&self.metrics, &frame.text_names);
+        let mut histories = fresh_histories(self.metrics.len());
+        let rows = frame.rows();
+        let mut verdicts = Vec::with_capacity(rows);
+        let mut start = 0;
+        while start < rows {
+            let end = (start + CHUNK_ROWS).min(rows);
+            let table =
+                FeatureTable::compute_range(&columns, &self.fill, &mut histories, start..end);
+            let local: Vec<usize> = (0..table.rows()).collect();
+            let forest = self.forest_scores(&table, &local);
+            let chunk: Vec<Verdict> = local
+                .par_iter()
+                .map(|&r| {
+                    let raw: Vec<f64> = columns.iter().map(|c| c[start + r]).collect();
+                    let texts: Vec<&str> = frame
+                        .text_columns
+                        .iter()
+                        .map(|c| c[start + r].as_str())
+                        .collect();
+                    let runs: Vec<u64> = table.runs.iter().map(|runs| runs[r]).collect();
+                    self.judge(
+                        &raw,
+                        table.row(r),
+                        &runs,
+                        forest[r],
+                        bound.check(&raw, &texts),
+                    )
+                })
+                .collect();
+            verdicts.extend(chunk);
+            start = end;
+            progress(start);
+        }
+        Ok(verdicts)
+    }
+
+    /// The one place a row becomes a verdict, for batch and live alike.
+    fn judge(
+        &self,
+        raw: &[f64],
+        features: &[f64],
+        runs: &[u64],
+        forest: f64,
+        hits: Vec<rules::RuleHit>,
+    ) -> Verdict {
+        let frozen: Vec<Option<u64>> = runs
+            .iter()
+            .enumerate()
+            .map(|(m, &run)| {
+                let level = &self.scales[m * features::PER_METRIC];
+                let limit = MIN_FROZEN_RUN.max(2 * self.longest_flat_run[m]);
+                (!level.constant && run >= limit).then_some(run)
+            })
+            .collect();
+        let evidence = fusion::RowEvidence {
+            names: &self.metrics,
+            raw,
+            features,
+            scales: &self.scales,
+            z: ZEvidence::of(features, &self.scales),
+            forest,
+            rules: hits,
+            frozen: &frozen,
+            fill: &self.fill,
+        };
+        fusion::judge(&evidence, &self.thresholds, self.mode)
+    }
+}
+
+/// Judges live rows one at a time with the state a batch run would have at that row.
+pub struct Stream<'a> {
+    model: &'a Model,
+    rules: BoundRules,
+    histories: Vec<History>,
+}
+
+impl Stream<'_> {
+    /// Judges the next row: `values` in [`Model::metrics`] order (NaN for missing),
+    /// `texts` in the order of the text names given to [`Model::stream`].
+    pub fn judge(&mut self, values: &[f64], texts: &[&str]) -> Verdict {
+        let model = self.model;
+        let mut features = Vec::with_capacity(values.len() * features::PER_METRIC);
+        let mut runs = Vec::with_capacity(values.len());
+        for ((history, &v), &fill) in self.histories.iter_mut().zip(values).zip(&model.fill) {
+            features.extend(history.push(if v.is_nan() { fill } else { v }));
+            runs.push(history.flat_run());
+        }
+        let forest = match &model.forest {
+            Some(forest) => {
+                let row: Vec<f32> = model
+                    .forest_features
+                    .iter()
+                    .map(|&f| model.scales[f].z(features[f]) as f32)
+                    .collect();
+                forest.score(&row)[0]
+            }
+            None => 0.0,
+        };
+        model.judge(
+            values,
+            &features,
+            &runs,
+            forest,
+            self.rules.check(values, texts),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    fn frame(rows: usize, seed: u64) -> Frame {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let names = vec![
+            "cpu_percent".to_string(),
+            "memory_percent".to_string(),
+            "disk_read_mb".to_string(),
+        ];
+        let columns = vec![
+            (0..rows)
+                .map(|_| 30.0 + rng.random_range(-5.0..5.0))
+                .collect(),
+            (0..rows)
+                .map(|_| 50.0 + rng.random_range(-2.0..2.0))
+                .collect(),
+            (0..rows)
+                .map(|_| 2.0 + rng.random_range(0.0..1.0))
+                .collect(),
+        ];
+        Frame {
+            names,
+            columns,
+            ..Frame::default()
+        }
+    }
+
+    fn fitted(train: &Frame) -> Model {
+        DetectorParams::default()
+            .check()
+            .unwrap()
+            .fit(train)
+            .unwrap()
+    }
+
+    #[test]
+    fn contamination_outside_the_range_is_refused() {
+        for c in [0.0, -0.1, 0.51, f64::NAN] {
+            let p = DetectorParams {
+                contamination: c,
+                ..DetectorParams::default()
+            };
+            assert!(
+                matches!(p.check(), Err(DetectorError::Contamination(_))),
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_few_rows_is_a_named_error() {
+        let err = fitted_err(&frame(31, 1));
+        assert!(err.contains("at least 32 rows, got 31"), "{err}");
+    }
+
+    fn fitted_err(train: &Frame) -> String {
+        DetectorParams::default()
+            .check()
+            .unwrap()
+            .fit(train)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn contamination_sets_the_training_flag_rate() {
+        let train = frame(2000, 2);
+        let model = fitted(&train);
+        let verdicts = model
+            .score_frame(&train, &RuleSet::default(), &|_| {})
+            .unwrap();
+        let rate = verdicts.iter().filter(|v| v.anomaly_score >= 0.5).count() as f64 / 2000.0;
+        assert!((rate - 0.05).abs() < 0.01, "flag rate {rate}");
+    }
+
+    #[test]
+    fn a_disk_burst_is_flagged_with_a_reason_naming_the_metric() {
+        let train = frame(1000, 3);
+        let model = fitted(&train);
+        let mut test = frame(200, 4);
+        test.columns[2][150] = 45.0;
+        let verdicts = model
+            .score_frame(&test, &RuleSet::default(), &|_| {})
+            .unwrap();
+        let v = &verdicts[150];
+        assert!(v.is_anomaly);
+        assert!(v.severity >= Severity::High, "{:?}", v.severity);
+        assert_eq!(model.metrics[v.top_metric.unwrap()], "disk_read_mb");
+        assert!(
+            v.reasons[0].starts_with("disk_read_mb 45.0 MB/s is"),
+            "{:?}",
+            v.reasons
+        );
+        assert!(
+            v.reasons[0].contains("sigma above its baseline"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_frozen_metric_is_reported_as_flat() {
+        let train = frame(1000, 5);
+        let model = fitted(&train);
+        let mut test = frame(100, 6);
+        for v in &mut test.columns[1][40..80] {
+            *v = 50.5;
+        }
+        let verdicts = model
+            .score_frame(&test, &RuleSet::default(), &|_| {})
+            .unwrap();
+        assert!(!verdicts[45].reasons.iter().any(|r| r.contains("flat")));
+        let late = &verdicts[70];
+        assert!(late.is_anomaly);
+        assert!(
+            late.reasons
+                .iter()
+                .any(|r| r == "memory_percent flat at 50.5 % for 31 samples"),
+            "{:?}",
+            late.reasons
+        );
+    }
+
+    #[test]
+    fn a_missing_reading_is_filled_and_named() {
+        let train = frame(500, 7);
+        let model = fitted(&train);
+        let mut test = frame(50, 8);
+        test.columns[0][10] = f64::NAN;
+        let verdicts = model
+            .score_frame(&test, &RuleSet::default(), &|_| {})
+            .unwrap();
+        assert!(
+            verdicts[10]
+                .reasons
+                .iter()
+                .any(|r| r.starts_with("cpu_percent missing; scored as its baseline median"))
+        );
+    }
+
+    #[test]
+    fn stream_and_batch_give_identical_verdicts() {
+        let train = frame(800, 9);
+        let model = fitted(&train);
+        let mut test = frame(600, 10);
+        test.columns[0][300] = 99.0;
+        let batch = model
+            .score_frame(&test, &RuleSet::default(), &|_| {})
+            .unwrap();
+        let mut stream = model.stream(&RuleSet::default(), &[]);
+        for (r, expected) in batch.iter().enumerate() {
+            let row: Vec<f64> = test.columns.iter().map(|c| c[r]).collect();
+            assert_eq!(&stream.judge(&row, &[]), expected, "row {r}");
+        }
+    }
+
+    #[test]
+    fn a_saved_model_reloads_bit_identical_and_checks_version_and_columns() {
+        let model = fitted(&frame(300, 11));
+        let json = model.to_json();
+        assert_eq!(Model::from_json(&json).unwrap(), model);
+        let old = json.replacen("\"format\":1", "\"format\":0", 1);
+        assert!(
+            Model::from_json(&old)
+                .unwrap_err()
+                .to_string()
+                .contains("version 0 is not supported")
+        );
+        let err = model
+            .align(&["cpu_percent".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lacks [memory_percent, disk_read_mb]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn same_seed_same_verdicts() {
+        let train = frame(500, 12);
+        assert_eq!(fitted(&train), fitted(&train));
+    }
+}

@@ -1,0 +1,484 @@
+//! Threshold and status rules: what an operator already knows is bad, whatever the
+//! statistics say. Built-in defaults cover CPU, memory and task status; a TOML file
+//! adds rules or overrides them by name. Impossible readings are always flagged.
+
+use serde::Deserialize;
+
+use super::Severity;
+use crate::schema::{self, MetricKind};
+
+/// Why a rules file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// The TOML did not parse or a field had the wrong type; the message carries
+    /// the line, column and field.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The rules file.
+        path: String,
+        /// What the TOML reader said, with line and column.
+        message: String,
+    },
+    /// A rule was well-formed TOML but made no sense.
+    #[error("{path}: rule {index} ({name}): {message}")]
+    Invalid {
+        /// The rules file.
+        path: String,
+        /// 1-based position among the `[[rule]]` tables.
+        index: usize,
+        /// The rule's name.
+        name: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// How a rule compares a reading with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Comparison {
+    /// Greater than.
+    #[serde(rename = ">")]
+    Gt,
+    /// Greater than or equal.
+    #[serde(rename = ">=")]
+    Ge,
+    /// Less than.
+    #[serde(rename = "<")]
+    Lt,
+    /// Less than or equal.
+    #[serde(rename = "<=")]
+    Le,
+    /// Equal (numbers or text).
+    #[serde(rename = "==")]
+    Eq,
+    /// Not equal (numbers or text).
+    #[serde(rename = "!=")]
+    Ne,
+    /// Text is one of a list.
+    #[serde(rename = "in")]
+    In,
+}
+
+impl Comparison {
+    fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Gt => ">",
+            Comparison::Ge => ">=",
+            Comparison::Lt => "<",
+            Comparison::Le => "<=",
+            Comparison::Eq => "==",
+            Comparison::Ne => "!=",
+            Comparison::In => "in",
+        }
+    }
+}
+
+/// What a rule compares with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum RuleValue {
+    /// A threshold for a numeric metric.
+    Number(f64),
+    /// A status text.
+    Text(String),
+    /// Status texts, for `in`.
+    List(Vec<String>),
+}
+
+/// One rule: when `metric` compares true with `value`, the row gets `severity`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Unique name; a user rule with a built-in's name replaces it.
+    pub name: String,
+    /// Column the rule reads (aliases allowed).
+    pub metric: String,
+    /// The comparison.
+    #[serde(rename = "op")]
+    pub comparison: Comparison,
+    /// The threshold or status texts.
+    pub value: RuleValue,
+    /// Severity of a row the rule fires on.
+    pub severity: Severity,
+    /// Optional words appended to the reason.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// False switches the rule (e.g. a built-in) off.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    rule: Vec<Rule>,
+}
+
+/// A rule that fired on a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleHit {
+    /// The column it read.
+    pub column: usize,
+    /// Severity it gives.
+    pub severity: Severity,
+    /// The sentence for the reasons.
+    pub reason: String,
+}
+
+/// The rules in force: defaults, then the user's file on top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+fn number_rule(name: &str, metric: &str, threshold: f64, severity: Severity) -> Rule {
+    Rule {
+        name: name.into(),
+        metric: metric.into(),
+        comparison: Comparison::Ge,
+        value: RuleValue::Number(threshold),
+        severity,
+        message: None,
+        enabled: true,
+    }
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        let statuses = ["failed", "timeout", "error"].map(String::from).to_vec();
+        RuleSet {
+            rules: vec![
+                number_rule("cpu-critical", "cpu_percent", 95.0, Severity::Critical),
+                number_rule("cpu-high", "cpu_percent", 85.0, Severity::High),
+                number_rule(
+                    "memory-critical",
+                    "memory_percent",
+                    95.0,
+                    Severity::Critical,
+                ),
+                number_rule("memory-high", "memory_percent", 90.0, Severity::High),
+                Rule {
+                    name: "task-failed".into(),
+                    metric: "task_status".into(),
+                    comparison: Comparison::In,
+                    value: RuleValue::List(statuses),
+                    severity: Severity::Critical,
+                    message: None,
+                    enabled: true,
+                },
+            ],
+        }
+    }
+}
+
+impl RuleSet {
+    /// The defaults with the rules in `text` (the TOML of file `path`) added or,
+    /// where a name matches, replacing them.
+    pub fn with_file(path: &str, text: &str) -> Result<RuleSet, RulesError> {
+        let file: RulesFile = toml::from_str(text).map_err(|e| RulesError::Syntax {
+            path: path.into(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let mut set = RuleSet::default();
+        for (i, rule) in file.rule.into_iter().enumerate() {
+            let invalid = |message: &str| RulesError::Invalid {
+                path: path.into(),
+                index: i + 1,
+                name: rule.name.clone(),
+                message: message.into(),
+            };
+            match (&rule.comparison, &rule.value) {
+                (Comparison::In, RuleValue::List(_)) => {}
+                (Comparison::In, _) => {
+                    return Err(invalid("op \"in\" needs value = [\"text\", ...]"));
+                }
+                (_, RuleValue::List(_)) => {
+                    return Err(invalid("a list value needs op = \"in\""));
+                }
+                (Comparison::Eq | Comparison::Ne, _) => {}
+                (_, RuleValue::Text(_)) => {
+                    return Err(invalid("text values only work with ==, != or in"));
+                }
+                _ => {}
+            }
+            if rule.metric.trim().is_empty() {
+                return Err(invalid("metric is empty; name the column the rule reads"));
+            }
+            set.rules.retain(|r| r.name != rule.name);
+            set.rules.push(rule);
+        }
+        Ok(set)
+    }
+
+    /// The rules, built-ins first.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Binds the rules to the columns of a table: `numeric` and `text` are its
+    /// column names. Rules whose column is absent are left out.
+    pub fn bind(&self, numeric: &[String], text: &[String]) -> BoundRules {
+        let find = |names: &[String], metric: &str| {
+            let want = schema::canonical(metric);
+            names.iter().position(|n| schema::canonical(n) == want)
+        };
+        let mut bound = BoundRules::default();
+        for rule in self.rules.iter().filter(|r| r.enabled) {
+            match &rule.value {
+                RuleValue::Number(_) => {
+                    if let Some(c) = find(numeric, &rule.metric) {
+                        bound.numeric.push((c, rule.clone()));
+                    }
+                }
+                _ => {
+                    if let Some(c) = find(text, &rule.metric) {
+                        bound.text.push((c, rule.clone()));
+                    }
+                }
+            }
+        }
+        bound.kinds = numeric.iter().map(|n| schema::describe(n)).collect();
+        bound.names = numeric.to_vec();
+        bound.text_names = text.to_vec();
+        bound
+    }
+}
+
+/// Rules bound to column positions, ready to check rows.
+#[derive(Debug, Clone, Default)]
+pub struct BoundRules {
+    numeric: Vec<(usize, Rule)>,
+    text: Vec<(usize, Rule)>,
+    kinds: Vec<schema::Metric>,
+    names: Vec<String>,
+    text_names: Vec<String>,
+}
+
+impl BoundRules {
+    /// The rules that fire on a row: `values` are its raw numeric readings (NaN for
+    /// missing), `texts` its text cells. One hit per column, the most severe.
+    pub fn check(&self, values: &[f64], texts: &[&str]) -> Vec<RuleHit> {
+        let mut hits: Vec<RuleHit> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(c, &v)| {
+                impossible(&self.names[c], self.kinds[c], v).map(|reason| RuleHit {
+                    column: c,
+                    severity: Severity::High,
+                    reason,
+                })
+            })
+            .collect();
+        // A reading the sensor cannot give says nothing about the thresholds.
+        let broken: Vec<usize> = hits.iter().map(|h| h.column).collect();
+        for (c, rule) in self.numeric.iter().filter(|(c, _)| !broken.contains(c)) {
+            let v = values[*c];
+            let RuleValue::Number(t) = rule.value else {
+                continue;
+            };
+            let fires = match rule.comparison {
+                Comparison::Gt => v > t,
+                Comparison::Ge => v >= t,
+                Comparison::Lt => v < t,
+                Comparison::Le => v <= t,
+                Comparison::Eq => v == t,
+                Comparison::Ne => !v.is_nan() && v != t,
+                Comparison::In => false,
+            };
+            if fires {
+                let unit = self.kinds[*c].unit;
+                let mut reason = format!(
+                    "{} {} {} {} (rule {})",
+                    self.names[*c],
+                    fmt_value(v, unit),
+                    rule.comparison.symbol(),
+                    fmt_value(t, unit),
+                    rule.name
+                );
+                if let Some(m) = &rule.message {
+                    reason = format!("{reason}: {m}");
+                }
+                keep_worst(
+                    &mut hits,
+                    RuleHit {
+                        column: *c,
+                        severity: rule.severity,
+                        reason,
+                    },
+                );
+            }
+        }
+        for (c, rule) in &self.text {
+            let cell = texts.get(*c).copied().unwrap_or("").trim();
+            let fires = match &rule.value {
+                RuleValue::List(list) => list.iter().any(|s| s.eq_ignore_ascii_case(cell)),
+                RuleValue::Text(s) if rule.comparison == Comparison::Eq => {
+                    s.eq_ignore_ascii_case(cell)
+                }
+                RuleValue::Text(s) => !cell.is_empty() && !s.eq_ignore_ascii_case(cell),
+                RuleValue::Number(_) => false,
+            };
+            if fires {
+                let mut reason =
+                    format!("{} is {cell:?} (rule {})", self.text_names[*c], rule.name);
+                if let Some(m) = &rule.message {
+                    reason = format!("{reason}: {m}");
+                }
+                // Text columns come after the numeric ones in hit positions.
+                keep_worst(
+                    &mut hits,
+                    RuleHit {
+                        column: self.names.len() + c,
+                        severity: rule.severity,
+                        reason,
+                    },
+                );
+            }
+        }
+        hits.sort_by(|a, b| b.severity.cmp(&a.severity));
+        hits
+    }
+}
+
+/// Adds `hit` unless its column already has a hit at least as severe.
+fn keep_worst(hits: &mut Vec<RuleHit>, hit: RuleHit) {
+    match hits.iter_mut().find(|h| h.column == hit.column) {
+        Some(h) if h.severity < hit.severity => *h = hit,
+        Some(_) => {}
+        None => hits.push(hit),
+    }
+}
+
+/// A reading no healthy sensor can give, for metrics whose kind is known.
+fn impossible(name: &str, metric: schema::Metric, v: f64) -> Option<String> {
+    let unit = metric.unit;
+    match metric.kind {
+        MetricKind::Percent if !(0.0..=100.0).contains(&v) && !v.is_nan() => Some(format!(
+            "{name} {} is an impossible reading (a percent must be 0-100)",
+            fmt_value(v, unit)
+        )),
+        MetricKind::Rate | MetricKind::Amount if v < 0.0 => Some(format!(
+            "{name} {} is an impossible reading (it cannot be negative)",
+            fmt_value(v, unit)
+        )),
+        _ => None,
+    }
+}
+
+/// A value with its unit, as reasons print it: `97.2 %`, `41.3 MB/s`, `0.042`.
+pub fn fmt_value(v: f64, unit: &str) -> String {
+    let digits = if v.abs() >= 1.0 || v == 0.0 { 1 } else { 3 };
+    if unit.is_empty() {
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.digits$} {unit}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn native() -> Vec<String> {
+        ["cpu_percent", "memory_percent", "disk_read_mb"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn cpu_above_95_is_critical_and_only_the_worst_rule_is_reported() {
+        let bound = RuleSet::default().bind(&native(), &[]);
+        let hits = bound.check(&[97.2, 40.0, 1.0], &[]);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].severity, Severity::Critical);
+        assert_eq!(
+            hits[0].reason,
+            "cpu_percent 97.2 % >= 95.0 % (rule cpu-critical)"
+        );
+    }
+
+    #[test]
+    fn impossible_readings_are_always_flagged() {
+        let bound = RuleSet::default().bind(&native(), &[]);
+        let hits = bound.check(&[120.0, 40.0, -3.0], &[]);
+        assert!(
+            hits.iter()
+                .any(|h| h.reason.contains("cpu_percent 120.0 % is an impossible"))
+        );
+        assert!(
+            hits.iter()
+                .any(|h| h.reason.contains("disk_read_mb -3.0 MB/s is an impossible"))
+        );
+    }
+
+    #[test]
+    fn failed_task_status_is_critical() {
+        let bound = RuleSet::default().bind(&native(), &["task_status".into()]);
+        let hits = bound.check(&[10.0, 10.0, 1.0], &["Timeout"]);
+        assert_eq!(hits[0].severity, Severity::Critical);
+        assert!(hits[0].reason.contains("task_status is \"Timeout\""));
+        assert!(bound.check(&[10.0, 10.0, 1.0], &["ok"]).is_empty());
+    }
+
+    #[test]
+    fn a_user_file_overrides_a_builtin_by_name_and_adds_rules() {
+        let text = r#"
+[[rule]]
+name = "cpu-critical"
+metric = "cpu"
+op = ">="
+value = 99
+severity = "critical"
+
+[[rule]]
+name = "disk-busy"
+metric = "disk_read_mb"
+op = ">"
+value = 50
+severity = "medium"
+message = "check the backup job"
+"#;
+        let set = RuleSet::with_file("r.toml", text).unwrap();
+        let bound = set.bind(&native(), &[]);
+        let hits = bound.check(&[97.0, 10.0, 60.0], &[]);
+        assert!(
+            hits.iter()
+                .any(|h| h.severity == Severity::High && h.reason.contains("cpu-high"))
+        );
+        assert!(
+            hits.iter()
+                .any(|h| h.reason.ends_with("(rule disk-busy): check the backup job"))
+        );
+    }
+
+    #[test]
+    fn a_malformed_rules_file_names_the_line_and_the_field() {
+        let text = "[[rule]]\nname = \"x\"\nmetric = \"cpu\"\nop = \">=\"\nvalue = 5\nseverity = \"severe\"\n";
+        let err = RuleSet::with_file("rules.toml", text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rules.toml"), "{err}");
+        assert!(err.contains("line 6"), "{err}");
+        assert!(err.contains("severe"), "{err}");
+        let text = "[[rule]]\nname = \"x\"\nmetric = \"cpu\"\nop = \">=\"\nvalue = 5\nseverity = \"high\"\nthreshold = 3\n";
+        let err = RuleSet::with_file("rules.toml", text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 7") && err.contains("threshold"), "{err}");
+    }
+
+    #[test]
+    fn an_in_rule_needs_a_list() {
+        let text = "[[rule]]\nname = \"s\"\nmetric = \"status\"\nop = \"in\"\nvalue = \"failed\"\nseverity = \"high\"\n";
+        let err = RuleSet::with_file("r.toml", text).unwrap_err().to_string();
+        assert!(
+            err.contains("rule 1 (s)") && err.contains("needs value = ["),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Robust per-feature scaling fitted on the training rows: centre on the median and
+//! divide by a spread that outliers cannot inflate, so no unit dominates the forest's
+//! hyperplanes and z-scores mean the same for every metric.
+
+use serde::{Deserialize, Serialize};
+use statrs::statistics::{Data, OrderStatistics};
+
+/// MAD times this estimates the standard deviation of a normal distribution.
+const MAD_TO_SIGMA: f64 = 1.482_602_218_505_602;
+/// The interquartile range divided by this estimates the same.
+const IQR_TO_SIGMA: f64 = 1.348_979_500_392_163;
+
+/// Centre and spread of one feature.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Scale {
+    /// Median over the training rows.
+    pub median: f64,
+    /// Robust standard deviation; never zero.
+    pub spread: f64,
+    /// True when every training value was the same: the feature carries no shape for
+    /// the forest, but a departure from the constant is still news.
+    pub constant: bool,
+}
+
+impl Scale {
+    /// Fits on `values` (NaN ignored). The spread is the MAD, else the IQR, else the
+    /// mean absolute deviation; a constant feature gets a nominal spread of 5 % of
+    /// its level (at least 0.001), so a change from it scores large but finite.
+    pub fn fit(values: &[f64]) -> Scale {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        if finite.is_empty() {
+            return Scale {
+                median: 0.0,
+                spread: 1.0,
+                constant: true,
+            };
+        }
+        let mut data = Data::new(finite);
+        let median = data.median();
+        let deviations: Vec<f64> = data.iter().map(|v| (v - median).abs()).collect();
+        let mut dev = Data::new(deviations);
+        let mad = dev.median() * MAD_TO_SIGMA;
+        let spread = if mad > 0.0 {
+            mad
+        } else {
+            let iqr = (data.upper_quartile() - data.lower_quartile()) / IQR_TO_SIGMA;
+            if iqr > 0.0 {
+                iqr
+            } else {
+                dev.iter().sum::<f64>() / dev.len() as f64 * 1.253_314_137_315_500_3
+            }
+        };
+        if spread > 0.0 && spread.is_finite() {
+            Scale {
+                median,
+                spread,
+                constant: false,
+            }
+        } else {
+            Scale {
+                median,
+                spread: (median.abs() * 0.05).max(1e-3),
+                constant: true,
+            }
+        }
+    }
+
+    /// The robust z-score of `value`.
+    pub fn z(&self, value: f64) -> f64 {
+        (value - self.median) / self.spread
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outlier_does_not_move_the_scale() {
+        let mut values: Vec<f64> = (0..1001).map(|i| i as f64 / 100.0).collect();
+        let before = Scale::fit(&values);
+        values.push(1e9);
+        let after = Scale::fit(&values);
+        assert!((after.spread - before.spread).abs() < 0.05);
+        assert!(after.z(1e9) > 1e8);
+    }
+
+    #[test]
+    fn zero_mad_falls_back_to_a_wider_spread() {
+        // More than half the values equal: MAD is 0 but the column is not constant.
+        let mut values = vec![5.0; 80];
+        values.extend((0..20).map(|i| i as f64));
+        let s = Scale::fit(&values);
+        assert!(!s.constant);
+        assert!(s.spread > 0.0);
+    }
+
+    #[test]
+    fn a_constant_column_is_marked_and_still_scores_departures() {
+        let s = Scale::fit(&[3.0; 50]);
+        assert!(s.constant);
+        assert!(s.z(4.0) > 5.0);
+        assert_eq!(s.z(3.0), 0.0);
+    }
+}

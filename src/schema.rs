@@ -1,0 +1,198 @@
+//! The metric catalogue: the column names `metrics` reads and writes, their units
+//! and kinds, and the aliases users send. One fact, one place: everything that needs
+//! to know what `cpu_percent` means asks here.
+
+/// What a metric measures, which decides what readings are impossible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A share from 0 to 100.
+    Percent,
+    /// A non-negative amount per second.
+    Rate,
+    /// A non-negative amount (memory in GB, frequency in MHz, load).
+    Amount,
+    /// Anything else: no range is assumed.
+    Other,
+}
+
+/// A metric the tool knows by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// Canonical column name.
+    pub name: &'static str,
+    /// Unit printed after values in reasons.
+    pub unit: &'static str,
+    /// What the value measures.
+    pub kind: MetricKind,
+}
+
+/// The native schema, in column order: what `datagen` writes and `watch` samples.
+pub const NATIVE: [Metric; 8] = [
+    Metric {
+        name: "cpu_percent",
+        unit: "%",
+        kind: MetricKind::Percent,
+    },
+    Metric {
+        name: "cpu_frequency",
+        unit: "MHz",
+        kind: MetricKind::Amount,
+    },
+    Metric {
+        name: "memory_percent",
+        unit: "%",
+        kind: MetricKind::Percent,
+    },
+    Metric {
+        name: "memory_available_gb",
+        unit: "GB",
+        kind: MetricKind::Amount,
+    },
+    Metric {
+        name: "disk_read_mb",
+        unit: "MB/s",
+        kind: MetricKind::Rate,
+    },
+    Metric {
+        name: "disk_write_mb",
+        unit: "MB/s",
+        kind: MetricKind::Rate,
+    },
+    Metric {
+        name: "network_sent_mb",
+        unit: "MB/s",
+        kind: MetricKind::Rate,
+    },
+    Metric {
+        name: "network_recv_mb",
+        unit: "MB/s",
+        kind: MetricKind::Rate,
+    },
+];
+
+/// Extra metrics `watch` samples beyond the native schema.
+pub const LIVE_EXTRA: [Metric; 5] = [
+    Metric {
+        name: "swap_percent",
+        unit: "%",
+        kind: MetricKind::Percent,
+    },
+    Metric {
+        name: "load_1m",
+        unit: "",
+        kind: MetricKind::Amount,
+    },
+    Metric {
+        name: "load_5m",
+        unit: "",
+        kind: MetricKind::Amount,
+    },
+    Metric {
+        name: "load_15m",
+        unit: "",
+        kind: MetricKind::Amount,
+    },
+    Metric {
+        name: "process_count",
+        unit: "",
+        kind: MetricKind::Amount,
+    },
+];
+
+/// Columns a file in the native schema must have: the ones the Python tool's users
+/// always had, so a file missing one is a mistake rather than another schema.
+pub const REQUIRED_NATIVE: [&str; 4] = [
+    "cpu_percent",
+    "memory_percent",
+    "disk_read_mb",
+    "network_sent_mb",
+];
+
+/// Name of the time column unless the user names another.
+pub const DEFAULT_TIMESTAMP: &str = "timestamp";
+
+/// Name of the ground-truth column unless the user names another; never a feature.
+pub const DEFAULT_LABEL: &str = "label";
+
+/// Short names people use for native metrics.
+const ALIASES: [(&str, &str); 8] = [
+    ("cpu", "cpu_percent"),
+    ("cpu_usage", "cpu_percent"),
+    ("mem", "memory_percent"),
+    ("memory", "memory_percent"),
+    ("memory_usage", "memory_percent"),
+    ("disk_read", "disk_read_mb"),
+    ("disk_write", "disk_write_mb"),
+    ("cpu_freq", "cpu_frequency"),
+];
+
+/// The canonical name for a column, resolving aliases case-insensitively.
+pub fn canonical(name: &str) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == lower)
+        .map(|(_, target)| (*target).to_string())
+        .unwrap_or(lower)
+}
+
+/// What is known about a column: a catalogue entry, or a guess from its suffix.
+pub fn describe(name: &str) -> Metric {
+    let name = canonical(name);
+    if let Some(m) = NATIVE
+        .iter()
+        .chain(LIVE_EXTRA.iter())
+        .find(|m| m.name == name)
+    {
+        return *m;
+    }
+    let (unit, kind) = if name.ends_with("_percent") || name.ends_with("_pct") {
+        ("%", MetricKind::Percent)
+    } else if name.ends_with("_mb") || name.ends_with("_per_sec") || name.ends_with("_bytes") {
+        ("", MetricKind::Rate)
+    } else {
+        ("", MetricKind::Other)
+    };
+    Metric {
+        name: "",
+        unit,
+        kind,
+    }
+}
+
+/// True when `columns` looks like the native schema (it names any native metric
+/// beyond the timestamp), so the native required columns apply.
+pub fn uses_native_schema(columns: &[String]) -> bool {
+    columns
+        .iter()
+        .any(|c| NATIVE.iter().any(|m| m.name == canonical(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_resolve_to_native_names() {
+        assert_eq!(canonical("CPU"), "cpu_percent");
+        assert_eq!(canonical("memory"), "memory_percent");
+        assert_eq!(canonical("m00"), "m00");
+    }
+
+    #[test]
+    fn kinds_come_from_the_catalogue_or_the_suffix() {
+        assert_eq!(describe("cpu").kind, MetricKind::Percent);
+        assert_eq!(describe("disk_write_mb").unit, "MB/s");
+        assert_eq!(describe("gpu_util_percent").kind, MetricKind::Percent);
+        assert_eq!(describe("value").kind, MetricKind::Other);
+    }
+
+    #[test]
+    fn native_schema_is_recognised_by_any_native_column() {
+        assert!(uses_native_schema(&[
+            "timestamp".into(),
+            "cpu_percent".into()
+        ]));
+        assert!(!uses_native_schema(&["timestamp".into(), "value".into()]));
+    }
+}
