@@ -3,7 +3,12 @@
 //! The [`detector`] fuses an extended isolation forest, robust z-scores and rules
 //! into one [`detector::Verdict`] per row; the commands are thin shells around it.
 
+pub mod analysis;
+pub mod datagen;
 pub mod detector;
+pub mod evaluation;
+pub mod io;
 pub mod numfmt;
+pub mod report;
 pub mod schema;
 pub mod timestamp;

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `metrics` command line: a thin edge over the library. Errors print one line
+//! and exit 2; a closed pipe is not an error.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Finds anomalies in system metrics, in batch and live, on one host.
+#[derive(Debug, Parser)]
+#[command(name = "metrics", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Analyse a metrics CSV: every row back with its verdict, and a summary of the worst.
+    Analyze(commands::analyze::AnalyzeArgs),
+    /// Generate realistic synthetic metrics with labelled anomalies.
+    Datagen(commands::datagen::DatagenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(args) => commands::analyze::run(args),
+        Command::Datagen(args) => commands::datagen::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 /// Features derived per metric, in the order [`History::push`] returns them.
-pub const FEATURE_NAMES: [&str; 2] = ["level", "change"];
+pub const FEATURE_NAMES: [&str; 3] = ["deviation", "change", "mean"];
 
 /// Number of features per metric.
 pub const PER_METRIC: usize = FEATURE_NAMES.len();
@@ -14,33 +14,52 @@ pub const PER_METRIC: usize = FEATURE_NAMES.len();
 /// spike from moving the median while a level shift stands out for a few samples.
 pub const RECENT_WINDOW: usize = 5;
 
+/// Samples averaged in the `mean` feature: long enough that a sustained shift in a
+/// bursty metric stands out of its noise, short enough to react within seconds.
+pub const MEAN_WINDOW: usize = 10;
+
 /// The recent past of one metric.
 #[derive(Debug, Clone, Default)]
 pub struct History {
     recent: VecDeque<f64>,
+    window: VecDeque<f64>,
     last: Option<f64>,
     run: u64,
 }
 
 impl History {
-    /// Adds the next value and returns its features: the value itself, and its
-    /// change from the median of the previous [`RECENT_WINDOW`] values.
-    pub fn push(&mut self, value: f64) -> [f64; PER_METRIC] {
+    /// Adds the next reading and returns its features, given `expected`, what the
+    /// metric usually reads at this moment: the deviation from it; the step away
+    /// from it relative to the median of the previous [`RECENT_WINDOW`] deviations
+    /// (a step back towards the expected value is no news and counts as zero); and
+    /// the mean deviation over the last [`MEAN_WINDOW`] samples.
+    pub fn push(&mut self, value: f64, expected: f64) -> [f64; PER_METRIC] {
+        let deviation = value - expected;
         let change = if self.recent.is_empty() {
             0.0
         } else {
-            value - median_of_few(&self.recent)
+            let recent = median_of_few(&self.recent);
+            if deviation.abs() <= recent.abs() {
+                0.0
+            } else {
+                deviation - recent
+            }
         };
         if self.recent.len() == RECENT_WINDOW {
             self.recent.pop_front();
         }
-        self.recent.push_back(value);
+        self.recent.push_back(deviation);
+        if self.window.len() == MEAN_WINDOW {
+            self.window.pop_front();
+        }
+        self.window.push_back(deviation);
+        let mean = self.window.iter().sum::<f64>() / self.window.len() as f64;
         self.run = match self.last {
             Some(prev) if prev == value => self.run + 1,
             _ => 1,
         };
         self.last = Some(value);
-        [value, change]
+        [deviation, change, mean]
     }
 
     /// How many consecutive samples, ending with the latest, had exactly the same value.
@@ -69,24 +88,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_spike_shows_as_a_change_from_the_recent_median() {
+    fn a_spike_shows_as_a_change_and_the_return_does_not() {
         let mut h = History::default();
         for v in [10.0, 11.0, 10.0, 9.0, 10.0] {
-            h.push(v);
+            h.push(v, 10.0);
         }
-        let [level, change] = h.push(60.0);
-        assert_eq!(level, 60.0);
-        assert_eq!(change, 50.0);
+        assert_eq!(h.push(60.0, 10.0), [50.0, 50.0, 50.0 / 6.0]);
+        assert_eq!(h.push(62.0, 10.0), [52.0, 52.0, 102.0 / 7.0]);
+        assert_eq!(h.push(61.0, 10.0), [51.0, 51.0, 153.0 / 8.0]);
+        let [deviation, change, _] = h.push(10.0, 10.0);
+        assert_eq!((deviation, change), (0.0, 0.0));
+    }
+
+    #[test]
+    fn deviation_is_measured_from_the_expected_value() {
+        let mut h = History::default();
+        assert_eq!(h.push(95.0, 90.0)[0], 5.0);
     }
 
     #[test]
     fn flat_runs_count_identical_values() {
         let mut h = History::default();
         for v in [1.0, 2.0, 2.0, 2.0] {
-            h.push(v);
+            h.push(v, 0.0);
         }
         assert_eq!(h.flat_run(), 3);
-        h.push(2.5);
+        h.push(2.5, 0.0);
         assert_eq!(h.flat_run(), 1);
     }
 }

@@ -5,12 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::rules::{RuleHit, fmt_value};
-use super::scaling::Scale;
+use super::scaling::{NORMAL_Z99, Scale};
+use super::transform::Transform;
 use super::zscore::ZEvidence;
 use super::{Severity, features};
 use crate::schema;
 
-/// A z-score at or above this names its metric in the reasons.
+/// A robust z at or above this (and beyond the feature's own 99th percentile) names
+/// its metric in the reasons.
 pub const REASON_Z: f64 = 3.0;
 
 /// What the fused score is made of; the single-signal modes exist to measure what
@@ -101,6 +103,10 @@ pub struct RowEvidence<'a> {
     pub features: &'a [f64],
     /// Baseline scale per feature.
     pub scales: &'a [Scale],
+    /// What each metric was expected to read at this row's time, in model space.
+    pub expected: &'a [f64],
+    /// Each metric's transform into model space.
+    pub transforms: &'a [Transform],
     /// The z evidence.
     pub z: ZEvidence,
     /// The forest score, 0 when there is no forest.
@@ -170,17 +176,18 @@ pub fn judge(ev: &RowEvidence, thresholds: &Thresholds, mode: Mode) -> Verdict {
 /// Reasons from the statistics: the metrics furthest from their baseline, or, when
 /// none stands out alone, the joint deviation or the forest's verdict.
 fn statistical_reasons(ev: &RowEvidence, score: f64, reasons: &mut Vec<String>) {
-    let mut strong: Vec<(usize, f64)> = ev
+    let mut strong: Vec<(usize, f64, f64)> = ev
         .features
         .iter()
         .zip(ev.scales)
-        .map(|(&f, s)| s.z(f))
+        .map(|(&f, s)| (s.z(f), s.calibrated(f)))
         .enumerate()
-        .filter(|(_, z)| z.abs() >= REASON_Z)
+        .filter(|(_, (z, calibrated))| z.abs() >= REASON_Z && *calibrated >= NORMAL_Z99)
+        .map(|(i, (z, calibrated))| (i, z, calibrated))
         .collect();
-    strong.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    strong.sort_by(|a, b| b.2.total_cmp(&a.2));
     let mut named = Vec::new();
-    for (i, z) in strong {
+    for (i, z, _) in strong {
         let m = i / features::PER_METRIC;
         if named.contains(&m) || named.len() == 3 {
             continue;
@@ -190,27 +197,35 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, reasons: &mut Vec<String>) 
         let unit = schema::describe(name).unit;
         let direction = if z > 0.0 { "above" } else { "below" };
         let value = ev.raw[m];
-        let sentence = if i % features::PER_METRIC == 0 {
-            format!(
-                "{name} {} is {:.1} sigma {direction} its baseline {}",
-                fmt_value(value, unit),
-                z.abs(),
-                fmt_value(ev.scales[i].median, unit)
-            )
-        } else {
-            let change = ev.features[i];
-            format!(
-                "{name} {} {} by {} from its recent level ({:.1} sigma)",
-                fmt_value(value, unit),
-                if change > 0.0 { "jumped" } else { "dropped" },
-                fmt_value(change.abs(), unit),
-                z.abs()
-            )
+        let t = ev.transforms[m];
+        let base = i - i % features::PER_METRIC;
+        let baseline = fmt_value(t.invert(ev.expected[m] + ev.scales[i].median), unit);
+        let sigma = z.abs();
+        let sentence = match i % features::PER_METRIC {
+            0 => format!(
+                "{name} {} is {sigma:.1} sigma {direction} its baseline {baseline}",
+                fmt_value(value, unit)
+            ),
+            1 => {
+                let before = t.invert(ev.expected[m] + ev.features[base] - ev.features[i]);
+                let step = value - before;
+                format!(
+                    "{name} {} {} by {} from its recent level ({sigma:.1} sigma)",
+                    fmt_value(value, unit),
+                    if step > 0.0 { "jumped" } else { "dropped" },
+                    fmt_value(step.abs(), unit)
+                )
+            }
+            _ => format!(
+                "{name} averaged {} over the last {} samples, {sigma:.1} sigma {direction} its baseline {baseline}",
+                fmt_value(t.invert(ev.expected[m] + ev.features[i]), unit),
+                features::MEAN_WINDOW
+            ),
         };
         reasons.push(sentence);
     }
     if named.is_empty() {
-        if ev.z.joint_z() >= REASON_Z && ev.z.joint_z() >= ev.z.z_max {
+        if ev.z.joint_z() >= REASON_Z && ev.z.joint_z() >= ev.z.calibrated_max {
             reasons.push(format!(
                 "{} features deviate together (chi-square {:.1}, p = {:.1e})",
                 ev.z.freedom,

@@ -8,6 +8,9 @@ pub mod frame;
 pub mod fusion;
 pub mod rules;
 pub mod scaling;
+pub mod season;
+pub mod transform;
+
 pub mod zscore;
 
 use rayon::prelude::*;
@@ -20,6 +23,9 @@ pub use frame::Frame;
 pub use fusion::{Mode, Thresholds, Verdict};
 pub use rules::{BoundRules, RuleSet, RulesError};
 use scaling::Scale;
+use season::Season;
+use transform::Transform;
+
 use zscore::ZEvidence;
 
 /// How bad an anomaly is. Ordered: `Normal < Medium < High < Critical`.
@@ -181,11 +187,13 @@ pub struct Model {
     /// Signals in the score.
     pub mode: Mode,
     fill: Vec<f64>,
+    transforms: Vec<Transform>,
+    season: Option<Season>,
     scales: Vec<Scale>,
     forest_features: Vec<usize>,
     forest: Option<Forest>,
     thresholds: Thresholds,
-    longest_flat_run: Vec<u64>,
+    flat_limit: Vec<u64>,
 }
 
 impl Detector {
@@ -202,12 +210,38 @@ impl Detector {
             });
         }
         let fill: Vec<f64> = train.columns.iter().map(|c| median_of_finite(c)).collect();
+        let transforms: Vec<Transform> = train
+            .names
+            .iter()
+            .zip(&train.columns)
+            .map(|(name, column)| Transform::choose(name, column))
+            .collect();
+        let season = train.times.as_deref().and_then(|times| {
+            let filled: Vec<Vec<f64>> = train
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(m, c)| {
+                    c.iter()
+                        .map(|&v| model_space(&fill, &transforms, m, v))
+                        .collect()
+                })
+                .collect();
+            Season::fit(times, &filled)
+        });
+        let expected = Expected {
+            fill: &fill,
+            transforms: &transforms,
+            season: season.as_ref(),
+        };
         let features = FeatureTable::compute(
             &train.columns,
-            &fill,
+            train.times.as_deref(),
+            &expected,
             &mut fresh_histories(train.names.len()),
+            0..rows,
         );
-        let longest_flat_run = features.longest_runs();
+        let flat_limit = features.flat_limits();
         let step = rows.div_ceil(MAX_CALIBRATION_ROWS).max(1);
         let calibration: Vec<usize> = (0..rows).step_by(step).collect();
         let scales: Vec<Scale> = (0..features.width())
@@ -241,6 +275,8 @@ impl Detector {
             contamination: self.params.contamination,
             mode: self.params.mode,
             fill,
+            transforms,
+            season,
             scales,
             forest_features,
             forest,
@@ -249,7 +285,7 @@ impl Detector {
                 z: 1.0,
                 fused: 1.0,
             },
-            longest_flat_run,
+            flat_limit,
         };
         let forest_scores = model.forest_scores(&features, &calibration);
         let zs: Vec<f64> = calibration
@@ -298,21 +334,42 @@ struct FeatureTable {
     runs: Vec<Vec<u64>>,
 }
 
-impl FeatureTable {
-    /// Streams each column (missing values filled) through its history, metrics in
-    /// parallel; the histories carry over to the next call.
-    fn compute(columns: &[Vec<f64>], fill: &[f64], histories: &mut [History]) -> FeatureTable {
-        Self::compute_range(
-            columns,
-            fill,
-            histories,
-            0..columns.first().map_or(0, Vec::len),
-        )
+/// A reading in model space: missing readings become the baseline median, then
+/// the metric's transform applies.
+fn model_space(fill: &[f64], transforms: &[Transform], metric: usize, raw: f64) -> f64 {
+    let v = if raw.is_nan() { fill[metric] } else { raw };
+    transforms[metric].apply(v)
+}
+
+/// What each metric is expected to read, in model space: its time-of-day profile
+/// when one was learned and the row has a time, else its baseline median.
+struct Expected<'a> {
+    fill: &'a [f64],
+    transforms: &'a [Transform],
+    season: Option<&'a Season>,
+}
+
+impl Expected<'_> {
+    fn at(&self, metric: usize, time: Option<i64>) -> f64 {
+        match (self.season, time) {
+            (Some(season), Some(t)) => season.at(metric, t),
+            _ => self.transforms[metric].apply(self.fill[metric]),
+        }
     }
 
-    fn compute_range(
+    /// A raw reading in model space.
+    fn value(&self, metric: usize, raw: f64) -> f64 {
+        model_space(self.fill, self.transforms, metric, raw)
+    }
+}
+
+impl FeatureTable {
+    /// Streams each column's rows in `range` (missing values filled) through its
+    /// history, metrics in parallel; the histories carry over to the next call.
+    fn compute(
         columns: &[Vec<f64>],
-        fill: &[f64],
+        times: Option<&[i64]>,
+        expected: &Expected,
         histories: &mut [History],
         range: std::ops::Range<usize>,
     ) -> FeatureTable {
@@ -321,12 +378,14 @@ impl FeatureTable {
         let rows = range.len();
         let per_metric: Vec<(Vec<[f64; features::PER_METRIC]>, Vec<u64>)> = histories
             .par_iter_mut()
-            .zip(columns.par_iter().zip(fill.par_iter()))
-            .map(|(history, (column, &fill))| {
+            .zip(columns.par_iter())
+            .enumerate()
+            .map(|(m, (history, column))| {
                 let mut feats = Vec::with_capacity(rows);
                 let mut runs = Vec::with_capacity(rows);
-                for &v in &column[range.clone()] {
-                    feats.push(history.push(if v.is_nan() { fill } else { v }));
+                for r in range.clone() {
+                    let value = expected.value(m, column[r]);
+                    feats.push(history.push(value, expected.at(m, times.map(|t| t[r]))));
                     runs.push(history.flat_run());
                 }
                 (feats, runs)
@@ -361,10 +420,21 @@ impl FeatureTable {
         &self.values[row * self.width..(row + 1) * self.width]
     }
 
-    fn longest_runs(&self) -> Vec<u64> {
+    /// Per metric: how long a flat run must be to call the metric frozen: twice the
+    /// 99th percentile of the flat runs in training (so one frozen episode in the
+    /// baseline does not excuse the next), and at least [`MIN_FROZEN_RUN`].
+    fn flat_limits(&self) -> Vec<u64> {
         self.runs
             .iter()
-            .map(|r| r.iter().copied().max().unwrap_or(0))
+            .map(|runs| {
+                let ended: Vec<f64> = runs
+                    .iter()
+                    .zip(runs.iter().skip(1).map(Some).chain([None]))
+                    .filter(|(_, next)| next.is_none_or(|n| *n == 1))
+                    .map(|(&r, _)| r as f64)
+                    .collect();
+                MIN_FROZEN_RUN.max(2 * quantile(&ended, 0.99).ceil() as u64)
+            })
             .collect()
     }
 }
@@ -406,6 +476,19 @@ impl Model {
     /// The model as JSON; floats round-trip exactly.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn expected(&self) -> Expected<'_> {
+        Expected {
+            fill: &self.fill,
+            transforms: &self.transforms,
+            season: self.season.as_ref(),
+        }
+    }
+
+    /// Width in seconds of the time-of-day profile's bins, when one was learned.
+    pub fn season_width(&self) -> Option<u32> {
+        self.season.as_ref().map(|s| s.width_s)
     }
 
     /// The thresholds the scores are measured against.
@@ -475,12 +558,18 @@ impl Model {
         let bound = rules.bind(&self.metrics, &frame.text_names);
         let mut histories = fresh_histories(self.metrics.len());
         let rows = frame.rows();
+        let times = frame.times.as_deref();
         let mut verdicts = Vec::with_capacity(rows);
         let mut start = 0;
         while start < rows {
             let end = (start + CHUNK_ROWS).min(rows);
-            let table =
-                FeatureTable::compute_range(&columns, &self.fill, &mut histories, start..end);
+            let table = FeatureTable::compute(
+                &columns,
+                times,
+                &self.expected(),
+                &mut histories,
+                start..end,
+            );
             let local: Vec<usize> = (0..table.rows()).collect();
             let forest = self.forest_scores(&table, &local);
             let chunk: Vec<Verdict> = local
@@ -493,13 +582,14 @@ impl Model {
                         .map(|c| c[start + r].as_str())
                         .collect();
                     let runs: Vec<u64> = table.runs.iter().map(|runs| runs[r]).collect();
-                    self.judge(
-                        &raw,
-                        table.row(r),
-                        &runs,
-                        forest[r],
-                        bound.check(&raw, &texts),
-                    )
+                    self.judge(RowInput {
+                        raw: &raw,
+                        time: times.map(|t| t[start + r]),
+                        features: table.row(r),
+                        runs: &runs,
+                        forest: forest[r],
+                        hits: bound.check(&raw, &texts),
+                    })
                 })
                 .collect();
             verdicts.extend(chunk);
@@ -510,36 +600,45 @@ impl Model {
     }
 
     /// The one place a row becomes a verdict, for batch and live alike.
-    fn judge(
-        &self,
-        raw: &[f64],
-        features: &[f64],
-        runs: &[u64],
-        forest: f64,
-        hits: Vec<rules::RuleHit>,
-    ) -> Verdict {
-        let frozen: Vec<Option<u64>> = runs
+    fn judge(&self, row: RowInput) -> Verdict {
+        let expected = self.expected();
+        let expected: Vec<f64> = (0..self.metrics.len())
+            .map(|m| expected.at(m, row.time))
+            .collect();
+        let frozen: Vec<Option<u64>> = row
+            .runs
             .iter()
             .enumerate()
             .map(|(m, &run)| {
                 let level = &self.scales[m * features::PER_METRIC];
-                let limit = MIN_FROZEN_RUN.max(2 * self.longest_flat_run[m]);
-                (!level.constant && run >= limit).then_some(run)
+                (!level.constant && run >= self.flat_limit[m]).then_some(run)
             })
             .collect();
         let evidence = fusion::RowEvidence {
             names: &self.metrics,
-            raw,
-            features,
+            raw: row.raw,
+            features: row.features,
             scales: &self.scales,
-            z: ZEvidence::of(features, &self.scales),
-            forest,
-            rules: hits,
+            expected: &expected,
+            transforms: &self.transforms,
+            z: ZEvidence::of(row.features, &self.scales),
+            forest: row.forest,
+            rules: row.hits,
             frozen: &frozen,
             fill: &self.fill,
         };
         fusion::judge(&evidence, &self.thresholds, self.mode)
     }
+}
+
+/// One row on its way to a verdict.
+struct RowInput<'a> {
+    raw: &'a [f64],
+    time: Option<i64>,
+    features: &'a [f64],
+    runs: &'a [u64],
+    forest: f64,
+    hits: Vec<rules::RuleHit>,
 }
 
 /// Judges live rows one at a time with the state a batch run would have at that row.
@@ -551,13 +650,15 @@ pub struct Stream<'a> {
 
 impl Stream<'_> {
     /// Judges the next row: `values` in [`Model::metrics`] order (NaN for missing),
-    /// `texts` in the order of the text names given to [`Model::stream`].
-    pub fn judge(&mut self, values: &[f64], texts: &[&str]) -> Verdict {
+    /// `texts` in the order of the text names given to [`Model::stream`], `time` in
+    /// Unix milliseconds when known.
+    pub fn judge(&mut self, values: &[f64], texts: &[&str], time: Option<i64>) -> Verdict {
         let model = self.model;
+        let expected = model.expected();
         let mut features = Vec::with_capacity(values.len() * features::PER_METRIC);
         let mut runs = Vec::with_capacity(values.len());
-        for ((history, &v), &fill) in self.histories.iter_mut().zip(values).zip(&model.fill) {
-            features.extend(history.push(if v.is_nan() { fill } else { v }));
+        for (m, (history, &v)) in self.histories.iter_mut().zip(values).enumerate() {
+            features.extend(history.push(expected.value(m, v), expected.at(m, time)));
             runs.push(history.flat_run());
         }
         let forest = match &model.forest {
@@ -571,13 +672,14 @@ impl Stream<'_> {
             }
             None => 0.0,
         };
-        model.judge(
-            values,
-            &features,
-            &runs,
+        model.judge(RowInput {
+            raw: values,
+            time,
+            features: &features,
+            runs: &runs,
             forest,
-            self.rules.check(values, texts),
-        )
+            hits: self.rules.check(values, texts),
+        })
     }
 }
 
@@ -674,15 +776,11 @@ mod tests {
         assert!(v.severity >= Severity::High, "{:?}", v.severity);
         assert_eq!(model.metrics[v.top_metric.unwrap()], "disk_read_mb");
         assert!(
-            v.reasons[0].starts_with("disk_read_mb 45.0 MB/s is"),
+            v.reasons[0].starts_with("disk_read_mb 45.0 MB/s "),
             "{:?}",
             v.reasons
         );
-        assert!(
-            v.reasons[0].contains("sigma above its baseline"),
-            "{:?}",
-            v.reasons
-        );
+        assert!(v.reasons[0].contains("sigma"), "{:?}", v.reasons);
     }
 
     #[test]
@@ -737,7 +835,7 @@ mod tests {
         let mut stream = model.stream(&RuleSet::default(), &[]);
         for (r, expected) in batch.iter().enumerate() {
             let row: Vec<f64> = test.columns.iter().map(|c| c[r]).collect();
-            assert_eq!(&stream.judge(&row, &[]), expected, "row {r}");
+            assert_eq!(&stream.judge(&row, &[], None), expected, "row {r}");
         }
     }
 

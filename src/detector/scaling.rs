@@ -20,7 +20,19 @@ pub struct Scale {
     /// True when every training value was the same: the feature carries no shape for
     /// the forest, but a departure from the constant is still news.
     pub constant: bool,
+    /// Weight that maps this feature's 90th-percentile |z| in training to 1.645, the
+    /// normal distribution's: heavy-tailed metrics (bursty disks) are judged against
+    /// their own extremes, light-tailed ones (CPU) are not drowned out by them. The
+    /// 90th percentile, because anomalies in the training rows (up to the
+    /// contamination) must not set the scale they are judged by.
+    pub tail: f64,
 }
+
+/// The 99th percentile of |z| under a normal distribution.
+pub const NORMAL_Z99: f64 = 2.575_829_303_548_901;
+
+/// The 90th percentile of |z| under a normal distribution.
+const NORMAL_Z90: f64 = 1.644_853_626_951_472;
 
 impl Scale {
     /// Fits on `values` (NaN ignored). The spread is the MAD, else the IQR, else the
@@ -33,6 +45,7 @@ impl Scale {
                 median: 0.0,
                 spread: 1.0,
                 constant: true,
+                tail: 1.0,
             };
         }
         let mut data = Data::new(finite);
@@ -50,24 +63,38 @@ impl Scale {
                 dev.iter().sum::<f64>() / dev.len() as f64 * 1.253_314_137_315_500_3
             }
         };
-        if spread > 0.0 && spread.is_finite() {
-            Scale {
+        if !(spread > 0.0 && spread.is_finite()) {
+            let spread = (median.abs() * 0.05).max(1e-3);
+            return Scale {
                 median,
                 spread,
-                constant: false,
-            }
-        } else {
-            Scale {
-                median,
-                spread: (median.abs() * 0.05).max(1e-3),
                 constant: true,
-            }
+                tail: 1.0,
+            };
+        }
+        let abs_z: Vec<f64> = data.iter().map(|v| ((v - median) / spread).abs()).collect();
+        let z90 = Data::new(abs_z).quantile(0.9);
+        let tail = if z90 > 0.0 {
+            (NORMAL_Z90 / z90).clamp(0.05, 2.0)
+        } else {
+            1.0
+        };
+        Scale {
+            median,
+            spread,
+            constant: false,
+            tail,
         }
     }
 
     /// The robust z-score of `value`.
     pub fn z(&self, value: f64) -> f64 {
         (value - self.median) / self.spread
+    }
+
+    /// |z| weighted by the feature's tail, comparable across features.
+    pub fn calibrated(&self, value: f64) -> f64 {
+        self.z(value).abs() * self.tail
     }
 }
 
@@ -93,6 +120,21 @@ mod tests {
         let s = Scale::fit(&values);
         assert!(!s.constant);
         assert!(s.spread > 0.0);
+    }
+
+    #[test]
+    fn heavy_tails_weigh_less_than_light_ones() {
+        let light: Vec<f64> = (0..1000).map(|i| ((i * 37) % 100) as f64).collect();
+        let heavy: Vec<f64> = (0..1000)
+            .map(|i| {
+                if i % 20 == 0 {
+                    500.0
+                } else {
+                    ((i * 37) % 100) as f64
+                }
+            })
+            .collect();
+        assert!(Scale::fit(&heavy).tail < Scale::fit(&light).tail);
     }
 
     #[test]

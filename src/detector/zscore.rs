@@ -14,9 +14,11 @@ const Z_CAP: f64 = 100.0;
 pub struct ZEvidence {
     /// The largest |z| over all features.
     pub z_max: f64,
-    /// Index of the feature with that |z| (`None` when there are no features).
+    /// The largest tail-calibrated |z| (see [`Scale::tail`]).
+    pub calibrated_max: f64,
+    /// Index of the feature with that calibrated |z| (`None` without features).
     pub top_feature: Option<usize>,
-    /// Sum of squared (capped) z's over the non-constant features.
+    /// Sum of squared (capped) calibrated z's over the non-constant features.
     pub chi_square: f64,
     /// Number of features in `chi_square`.
     pub freedom: usize,
@@ -27,14 +29,16 @@ impl ZEvidence {
     pub fn of(features: &[f64], scales: &[Scale]) -> ZEvidence {
         let mut e = ZEvidence {
             z_max: 0.0,
+            calibrated_max: 0.0,
             top_feature: None,
             chi_square: 0.0,
             freedom: 0,
         };
         for (i, (f, s)) in features.iter().zip(scales).enumerate() {
-            let z = s.z(*f).abs();
-            if e.top_feature.is_none() || z > e.z_max {
-                e.z_max = z;
+            e.z_max = e.z_max.max(s.z(*f).abs());
+            let z = s.calibrated(*f);
+            if e.top_feature.is_none() || z > e.calibrated_max {
+                e.calibrated_max = z;
                 e.top_feature = Some(i);
             }
             if !s.constant {
@@ -58,10 +62,10 @@ impl ZEvidence {
         ((self.chi_square / k).cbrt() - (1.0 - v)) / v.sqrt()
     }
 
-    /// The z-score signal the fusion uses: the single worst feature, or the joint
-    /// evidence when that is stronger.
+    /// The z-score signal the fusion uses: the single worst feature (calibrated), or
+    /// the joint evidence when that is stronger.
     pub fn signal(&self) -> f64 {
-        self.z_max.max(self.joint_z())
+        self.calibrated_max.max(self.joint_z())
     }
 
     /// Exact upper-tail probability of the joint statistic (statrs), for reasons.
@@ -90,6 +94,7 @@ mod tests {
             median: 0.0,
             spread: 1.0,
             constant: false,
+            tail: 1.0,
         }
     }
 
@@ -107,7 +112,7 @@ mod tests {
         let contention = ZEvidence::of(&[2.5; 8], &scales);
         assert!(contention.joint_z() > 5.0, "{}", contention.joint_z());
         assert!(quiet.joint_z() < 1.0);
-        assert!(contention.signal() > contention.z_max);
+        assert!(contention.signal() > contention.calibrated_max);
     }
 
     #[test]

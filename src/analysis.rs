@@ -1,0 +1,109 @@
+//! One batch analysis, shared by `metrics analyze`, the web upload and the quality
+//! bench: choose the training rows, fit (or take a saved model), judge every row.
+
+use std::time::{Duration, Instant};
+
+use crate::detector::{DetectorError, DetectorParams, Model, RuleSet, Verdict};
+use crate::io::InputError;
+use crate::io::input::Table;
+
+/// Which rows the baseline is learned from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FitRows {
+    /// Every row (what the Python tool did).
+    All,
+    /// The first N rows.
+    First(usize),
+    /// Rows whose column has a value, e.g. `split=train`.
+    Where {
+        /// The column.
+        column: String,
+        /// The value.
+        value: String,
+    },
+}
+
+/// Why an analysis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// The input was wrong.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The detector refused.
+    #[error("{source_name}: {error}")]
+    Detector {
+        /// The input's name.
+        source_name: String,
+        /// What the detector said.
+        error: DetectorError,
+    },
+}
+
+/// A finished analysis.
+#[derive(Debug)]
+pub struct Analysis {
+    /// The model used (fitted here or loaded).
+    pub model: Model,
+    /// One verdict per row, in input order.
+    pub verdicts: Vec<Verdict>,
+    /// Rows the model was fitted on here (0 with a loaded model).
+    pub fit_rows: usize,
+    /// Time spent fitting.
+    pub fit_time: Duration,
+    /// Time spent judging.
+    pub score_time: Duration,
+}
+
+/// Fits on the chosen rows of `table` (unless `model` is given) and judges every row.
+pub fn analyze(
+    table: &Table,
+    params: &DetectorParams,
+    fit: &FitRows,
+    model: Option<Model>,
+    rules: &RuleSet,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Analysis, AnalysisError> {
+    let detector_error = |error| AnalysisError::Detector {
+        source_name: table.source.clone(),
+        error,
+    };
+    let started = Instant::now();
+    let (model, fit_rows) = match model {
+        Some(m) => (m, 0),
+        None => {
+            let detector = params.check().map_err(detector_error)?;
+            let train = match fit {
+                FitRows::All => table.frame.clone(),
+                FitRows::First(n) => table.frame.head(*n),
+                FitRows::Where { column, value } => {
+                    let rows = table.rows_where(column, value)?;
+                    if rows.is_empty() {
+                        return Err(InputError::at(
+                            &table.source,
+                            None,
+                            None,
+                            &format!("no row has {column}={value}, so there is nothing to fit on"),
+                        )
+                        .hint("check the value's spelling and case")
+                        .into());
+                    }
+                    table.frame.select(&rows)
+                }
+            };
+            let n = train.rows();
+            (detector.fit(&train).map_err(detector_error)?, n)
+        }
+    };
+    let fit_time = started.elapsed();
+    let started = Instant::now();
+    let verdicts = model
+        .score_frame(&table.frame, rules, progress)
+        .map_err(detector_error)?;
+    Ok(Analysis {
+        model,
+        verdicts,
+        fit_rows,
+        fit_time,
+        score_time: started.elapsed(),
+    })
+}

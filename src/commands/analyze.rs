@@ -1,0 +1,238 @@
+//! `metrics analyze`: batch analysis of a metrics CSV.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::paths::check_output;
+use metrics::analysis::{FitRows, analyze};
+use metrics::detector::{DetectorParams, ForestParams, Model, RuleSet};
+use metrics::io::atomic::write_atomically;
+use metrics::io::input::{ReadOptions, Source, read_table};
+use metrics::io::output::write_annotated;
+use metrics::report::{Summary, flagged};
+
+/// Arguments of `metrics analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The metrics CSV to analyse (`-` for standard input).
+    #[arg(long, value_name = "IN")]
+    pub csv_file: PathBuf,
+    /// Where to write every row with its verdict columns (`-` for standard output).
+    /// Without it only the summary is printed.
+    #[arg(long, value_name = "OUT")]
+    pub output_file: Option<PathBuf>,
+    /// Expected share of anomalies in the training rows, in (0, 0.5]; sets the threshold.
+    #[arg(long, default_value_t = 0.05, conflicts_with = "model")]
+    pub contamination: f64,
+    /// Seed of the forest: the same input and seed give byte-identical output.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fit on the first N rows only (e.g. a known-good period), then score every row.
+    #[arg(long, value_name = "N", conflicts_with_all = ["fit_where", "model"])]
+    pub fit_rows: Option<usize>,
+    /// Fit on the rows where COLUMN has VALUE (e.g. split=train), then score every row.
+    #[arg(long, value_name = "COLUMN=VALUE", value_parser = parse_fit_where, conflicts_with = "model")]
+    pub fit_where: Option<(String, String)>,
+    /// Score with a model saved by --save-model instead of fitting one.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Save the fitted model (JSON) for later --model runs or `metrics watch --model`.
+    #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
+    /// TOML file of rules that add to or override the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Column of ground-truth labels (0/1) to measure quality against [default: label, if present].
+    #[arg(long, value_name = "COL")]
+    pub label_column: Option<String>,
+    /// Column of timestamps [default: timestamp, if present; otherwise row order is time].
+    #[arg(long, value_name = "COL")]
+    pub timestamp_column: Option<String>,
+    /// Field delimiter [default: detected among ',', ';' and tab].
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// Also write the summary, quality figures and flagged rows as JSON.
+    #[arg(long, value_name = "REPORT.json")]
+    pub json: Option<PathBuf>,
+    /// How many of the worst anomalies the summary lists.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Number of trees in the forest.
+    #[arg(long, default_value_t = 200, conflicts_with = "model")]
+    pub trees: usize,
+    /// Rows drawn to grow each tree.
+    #[arg(long, default_value_t = 256, conflicts_with = "model")]
+    pub sample_size: usize,
+    /// Print nothing on standard error but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_fit_where(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((c, v)) if !c.trim().is_empty() => Ok((c.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "expected COLUMN=VALUE (e.g. split=train), found '{s}'"
+        )),
+    }
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "," | "comma" => Ok(b','),
+        ";" | "semicolon" => Ok(b';'),
+        "\t" | "\\t" | "tab" => Ok(b'\t'),
+        "|" | "pipe" => Ok(b'|'),
+        _ => Err(format!("expected one of ',', ';', tab or '|', found '{s}'")),
+    }
+}
+
+/// Reads a rules file into the rule set in force.
+pub fn load_rules(path: Option<&Path>) -> Result<RuleSet> {
+    match path {
+        None => Ok(RuleSet::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("--rules {}: cannot read", p.display()))?;
+            Ok(RuleSet::with_file(&p.display().to_string(), &text)?)
+        }
+    }
+}
+
+/// Reads a model saved with --save-model.
+pub fn load_model(path: &Path) -> Result<Model> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "--model {}: cannot read; hint: save one first with --save-model",
+            path.display()
+        )
+    })?;
+    Model::from_json(&text).with_context(|| format!("--model {}", path.display()))
+}
+
+/// Writes a model atomically.
+pub fn save_model(model: &Model, path: &Path) -> Result<()> {
+    write_atomically(path, |w| w.write_all(model.to_json().as_bytes()))
+        .with_context(|| format!("--save-model {}: cannot write", path.display()))
+}
+
+/// Runs the command.
+pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
+    let input = args.csv_file.as_path();
+    for (out, flag) in [
+        (&args.output_file, "--output-file"),
+        (&args.json, "--json"),
+        (&args.save_model, "--save-model"),
+    ] {
+        if let Some(out) = out {
+            check_output(out, flag, &[input])?;
+        }
+    }
+    let rules = load_rules(args.rules.as_deref())?;
+    let saved = args.model.as_deref().map(load_model).transpose()?;
+    let params = DetectorParams {
+        contamination: args.contamination,
+        forest: ForestParams {
+            n_trees: args.trees,
+            sample_size: args.sample_size,
+            seed: args.seed,
+            ..ForestParams::default()
+        },
+        ..DetectorParams::default()
+    };
+    params.check()?;
+
+    let started = Instant::now();
+    let fit = match (&args.fit_rows, &args.fit_where) {
+        (Some(n), _) => FitRows::First(*n),
+        (_, Some((column, value))) => FitRows::Where {
+            column: column.clone(),
+            value: value.clone(),
+        },
+        _ => FitRows::All,
+    };
+    let options = ReadOptions {
+        delimiter: args.delimiter,
+        timestamp_column: args.timestamp_column.clone(),
+        label_column: args.label_column.clone(),
+        exclude: args.fit_where.iter().map(|(c, _)| c.clone()).collect(),
+    };
+    let table = read_table(&Source::from_arg(input), &options)?;
+    let read_seconds = started.elapsed().as_secs_f64();
+
+    let rows = table.frame.rows();
+    let bar = progress_bar(rows as u64, args.quiet);
+    let analysis = analyze(&table, &params, &fit, saved, &rules, &|done| {
+        bar.set_position(done as u64)
+    })?;
+    bar.finish_and_clear();
+
+    let started = Instant::now();
+    if let Some(path) = &args.save_model {
+        save_model(&analysis.model, path)?;
+    }
+    if let Some(out) = &args.output_file {
+        let write = |w: &mut dyn Write| {
+            write_annotated(&table, &analysis.verdicts, &analysis.model.metrics, w)
+        };
+        if out.as_os_str() == "-" {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            if let Err(e) = write(&mut lock).and_then(|_| lock.flush().map_err(csv::Error::from)) {
+                if !is_broken_pipe(&e) {
+                    return Err(anyhow::anyhow!("writing standard output: {e}"));
+                }
+            }
+        } else {
+            write_atomically(out, |w| write(w).map_err(std::io::Error::other))
+                .with_context(|| format!("--output-file {}: cannot write", out.display()))?;
+        }
+    }
+    let mut summary = Summary::new(&table, &analysis, args.top, read_seconds);
+    summary
+        .seconds
+        .insert("write", started.elapsed().as_secs_f64());
+    if let Some(path) = &args.json {
+        let report = serde_json::json!({
+            "summary": summary,
+            "flagged": flagged(&table, &analysis, usize::MAX),
+        });
+        write_atomically(path, |w| {
+            w.write_all(
+                serde_json::to_string_pretty(&report)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )
+        })
+        .with_context(|| format!("--json {}: cannot write", path.display()))?;
+    }
+    if !args.quiet {
+        eprint!("{}", summary.render());
+        if let Some(out) = args.output_file.as_ref().filter(|o| o.as_os_str() != "-") {
+            eprintln!("wrote {}", out.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_broken_pipe(e: &csv::Error) -> bool {
+    matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// A bar on a terminal for inputs big enough to take over a second; hidden otherwise.
+fn progress_bar(rows: u64, quiet: bool) -> ProgressBar {
+    if quiet || rows < 200_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(rows), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("scoring {bar:40} {pos}/{len} rows ({eta})") {
+        bar.set_style(style);
+    }
+    bar
+}

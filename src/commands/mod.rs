@@ -1,0 +1,6 @@
+//! The binary's commands: argument structs (clap derive) and the glue between them and
+//! the library. No detection logic lives here.
+
+pub mod analyze;
+pub mod datagen;
+pub mod paths;

@@ -1,0 +1,105 @@
+//! The time-of-day profile: what each metric usually reads at each time of day, so a
+//! nightly backup or an hourly job that recur in the baseline are expected, and daytime
+//! load at night is not. Learned only when the baseline spans days.
+
+use serde::{Deserialize, Serialize};
+use statrs::statistics::{Data, OrderStatistics};
+
+/// Bin widths tried, finest first, in seconds.
+const WIDTHS: [u32; 4] = [60, 300, 900, 3600];
+
+/// Days the baseline must span before a profile is learned.
+const MIN_DAYS: f64 = 2.0;
+
+/// Samples each bin needs on average.
+const MIN_PER_BIN: f64 = 6.0;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Per-metric medians by time-of-day bin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Season {
+    /// Width of a bin in seconds.
+    pub width_s: u32,
+    /// `medians[metric][bin]`.
+    medians: Vec<Vec<f64>>,
+}
+
+impl Season {
+    /// Learns the profile from `times` (Unix ms) and `columns` (missing values already
+    /// filled); `None` when the data span too little time or are too sparse.
+    pub fn fit(times: &[i64], columns: &[Vec<f64>]) -> Option<Season> {
+        let (first, last) = (*times.iter().min()?, *times.iter().max()?);
+        let span_days = (last - first) as f64 / DAY_MS as f64;
+        if span_days < MIN_DAYS || times.len() < 2 {
+            return None;
+        }
+        let interval_s = (last - first) as f64 / 1000.0 / (times.len() - 1) as f64;
+        let width_s = WIDTHS.into_iter().find(|&w| {
+            let bins = 86_400.0 / w as f64;
+            w as f64 >= interval_s && times.len() as f64 / bins >= MIN_PER_BIN
+        })?;
+        let bins = (86_400 / width_s) as usize;
+        let bin_of: Vec<usize> = times.iter().map(|&t| bin(t, width_s)).collect();
+        let medians = columns
+            .iter()
+            .map(|column| {
+                let mut by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
+                for (&b, &v) in bin_of.iter().zip(column) {
+                    by_bin[b].push(v);
+                }
+                let overall = Data::new(column.clone()).median();
+                by_bin
+                    .into_iter()
+                    .map(|values| {
+                        if values.is_empty() {
+                            overall
+                        } else {
+                            Data::new(values).median()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(Season { width_s, medians })
+    }
+
+    /// The usual value of `metric` at time `ms`.
+    pub fn at(&self, metric: usize, ms: i64) -> f64 {
+        self.medians[metric][bin(ms, self.width_s)]
+    }
+}
+
+fn bin(ms: i64, width_s: u32) -> usize {
+    (ms.rem_euclid(DAY_MS) / (width_s as i64 * 1000)) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nightly_job_becomes_part_of_the_profile() {
+        let minutes = 7 * 1440;
+        let times: Vec<i64> = (0..minutes).map(|i| i as i64 * 60_000).collect();
+        let disk: Vec<f64> = (0..minutes)
+            .map(|i| {
+                if (120..140).contains(&(i % 1440)) {
+                    90.0
+                } else {
+                    2.0
+                }
+            })
+            .collect();
+        let season = Season::fit(&times, &[disk]).unwrap();
+        assert_eq!(season.width_s, 60);
+        assert_eq!(season.at(0, 130 * 60_000), 90.0);
+        assert_eq!(season.at(0, 600 * 60_000), 2.0);
+    }
+
+    #[test]
+    fn less_than_two_days_learns_nothing() {
+        let times: Vec<i64> = (0..1000).map(|i| i * 60_000).collect();
+        assert!(Season::fit(&times, &[vec![1.0; 1000]]).is_none());
+    }
+}

@@ -1,0 +1,60 @@
+//! Atomic file writes: write a temporary file beside the target, then rename it over
+//! the target, so readers see the old file or the whole new one, never a part.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The temporary path beside `target` (hidden, unique to this process).
+fn temp_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Runs `write` into a temporary file and renames it to `target` when it succeeds;
+/// on any error the temporary file is removed and `target` is untouched.
+pub fn write_atomically<E>(
+    target: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    E: From<std::io::Error>,
+{
+    let temp = temp_path(target);
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
+        write(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_all()?;
+        std::fs::rename(&temp, target)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        std::fs::write(&target, "old").unwrap();
+        let result: Result<(), std::io::Error> = write_atomically(&target, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(result.is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomically::<std::io::Error>(&target, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+    }
+}

@@ -1,0 +1,708 @@
+//! Reading a metrics CSV into a [`Frame`]: polars parses the numbers (fast, on every
+//! core); a byte scan and the csv crate find the exact line and column whenever the
+//! input is wrong, so every error says where, what was expected and how to fix it.
+
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use super::InputError;
+use crate::detector::Frame;
+use crate::schema;
+use crate::timestamp;
+
+/// Where a CSV comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A file on disk.
+    Path(PathBuf),
+    /// Standard input (`-` on the command line).
+    Stdin,
+}
+
+impl Source {
+    /// `-` means standard input; anything else is a path.
+    pub fn from_arg(arg: &Path) -> Source {
+        if arg.as_os_str() == "-" {
+            Source::Stdin
+        } else {
+            Source::Path(arg.to_path_buf())
+        }
+    }
+
+    /// How errors name the source.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Path(p) => p.display().to_string(),
+            Source::Stdin => "<stdin>".into(),
+        }
+    }
+}
+
+/// How to read a CSV.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Field delimiter; detected among `,` `;` and tab when `None`.
+    pub delimiter: Option<u8>,
+    /// The time column; `None` uses `timestamp` when present.
+    pub timestamp_column: Option<String>,
+    /// The ground-truth column; `None` uses `label` when present.
+    pub label_column: Option<String>,
+    /// Numeric columns that are not metrics (e.g. the `--fit-where` column).
+    pub exclude: Vec<String>,
+}
+
+/// A CSV as read: its text (for writing rows back unchanged) and its frame.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// How errors and summaries name the input.
+    pub source: String,
+    /// The content after any byte-order mark.
+    pub bytes: Vec<u8>,
+    /// The field delimiter in use.
+    pub delimiter: u8,
+    /// Column names in file order.
+    pub header: Vec<String>,
+    /// Metrics, text columns and times.
+    pub frame: Frame,
+    /// Ground truth per row, when a label column exists.
+    pub labels: Option<Vec<bool>>,
+    /// Name of the label column in use.
+    pub label_column: Option<String>,
+}
+
+impl Table {
+    /// Indices of the rows whose `column` reads `value` (compared as trimmed text).
+    pub fn rows_where(&self, column: &str, value: &str) -> Result<Vec<usize>, InputError> {
+        let Some(c) = self.frame.text_names.iter().position(|n| n == column) else {
+            return Err(InputError::at(
+                &self.source,
+                Some(1),
+                None,
+                &format!(
+                    "--fit-where names column '{column}', but the header has [{}]",
+                    self.header.join(", ")
+                ),
+            )
+            .hint("use one of the header's column names, e.g. --fit-where split=train"));
+        };
+        Ok(self.frame.text_columns[c]
+            .iter()
+            .enumerate()
+            .filter(|(_, cell)| cell.trim() == value)
+            .map(|(i, _)| i)
+            .collect())
+    }
+}
+
+/// Cells read as missing rather than as text.
+const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "None"];
+
+/// Rows looked at to decide whether a column holds numbers or text.
+const INFER_ROWS: usize = 1000;
+
+/// Reads and validates a whole CSV.
+pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, InputError> {
+    let name = source.name();
+    let raw = read_bytes(source, &name)?;
+    let bytes = check_text(raw, &name)?;
+    let delimiter = options
+        .delimiter
+        .unwrap_or_else(|| detect_delimiter(&bytes));
+    let header = read_header(&bytes, delimiter, &name)?;
+    let records = scan_structure(&bytes, delimiter, header.len(), &name)?;
+    if records == 0 {
+        return Err(
+            InputError::at(&name, None, None, "the file has a header but no data rows")
+                .hint("add rows of readings below the header"),
+        );
+    }
+    let timestamp_col = pick_column(
+        &header,
+        options.timestamp_column.as_deref(),
+        schema::DEFAULT_TIMESTAMP,
+        &name,
+        "--timestamp-column",
+    )?;
+    let label_col = pick_column(
+        &header,
+        options.label_column.as_deref(),
+        schema::DEFAULT_LABEL,
+        &name,
+        "--label-column",
+    )?;
+    let mut numeric = infer_numeric(&bytes, delimiter, header.len());
+    // Excluded columns are kept as text, so rows can be selected by their value.
+    for (i, h) in header.iter().enumerate() {
+        if options.exclude.contains(h) {
+            numeric[i] = false;
+        }
+    }
+    check_required(&header, &name)?;
+    let df = parse_with_polars(&bytes, delimiter, &header, &numeric, timestamp_col, &name)?;
+
+    let mut frame = Frame::default();
+    let mut labels = None;
+    for (i, column_name) in header.iter().enumerate() {
+        let column = df.column(column_name).map_err(|e| polars_error(&name, e))?;
+        if Some(i) == timestamp_col {
+            frame.times = Some(parse_times(
+                column,
+                &bytes,
+                delimiter,
+                &name,
+                column_name,
+                i,
+            )?);
+        } else if Some(i) == label_col {
+            labels = Some(read_labels(column));
+        } else if numeric[i] {
+            let values = column.f64().map_err(|e| polars_error(&name, e))?;
+            frame.names.push(column_name.clone());
+            frame.columns.push(
+                values
+                    .iter()
+                    .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN))
+                    .collect(),
+            );
+        } else if !numeric[i] {
+            let values = column.str().map_err(|e| polars_error(&name, e))?;
+            frame.text_names.push(column_name.clone());
+            frame
+                .text_columns
+                .push(values.iter().map(|v| v.unwrap_or("").to_string()).collect());
+        }
+    }
+    if frame.names.is_empty() {
+        return Err(InputError::at(&name, Some(1), None, &format!(
+            "no numeric metric columns; expected at least one column of numbers, found [{}]",
+            header.join(", ")
+        ))
+        .hint("metrics are read from columns whose cells are numbers; label and timestamp columns do not count"));
+    }
+    let label_column = label_col.map(|i| header[i].clone());
+    Ok(Table {
+        source: name,
+        bytes,
+        delimiter,
+        header,
+        frame,
+        labels,
+        label_column,
+    })
+}
+
+fn read_bytes(source: &Source, name: &str) -> Result<Vec<u8>, InputError> {
+    let mut buf = Vec::new();
+    match source {
+        Source::Stdin => {
+            std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| {
+                InputError::at(
+                    name,
+                    None,
+                    None,
+                    &format!("cannot read standard input: {e}"),
+                )
+                .hint("pipe a CSV into the command")
+            })?;
+        }
+        Source::Path(path) => {
+            if path.is_dir() {
+                return Err(InputError::at(
+                    name,
+                    None,
+                    None,
+                    "is a directory, expected a CSV file",
+                )
+                .hint("name a file inside it"));
+            }
+            let mut file = std::fs::File::open(path).map_err(|e| {
+                let hint = match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        "check the path; relative paths start from the current directory"
+                    }
+                    std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+                    _ => "check that the file exists and is readable",
+                };
+                InputError::at(name, None, None, &format!("cannot open: {e}")).hint(hint)
+            })?;
+            file.read_to_end(&mut buf).map_err(|e| {
+                InputError::at(name, None, None, &format!("cannot read: {e}"))
+                    .hint("check the file is readable")
+            })?;
+        }
+    }
+    Ok(buf)
+}
+
+/// Rejects empty, binary and non-UTF-8 input and drops a byte-order mark.
+fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(InputError::at(
+            name,
+            None,
+            None,
+            "the file is empty; expected a header line such as 'timestamp,cpu_percent,...'",
+        )
+        .hint("check that the export that made the file succeeded"));
+    }
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let (line, col) = line_col(&bytes, at);
+        return Err(InputError::at(
+            name,
+            Some(line),
+            Some(col),
+            "binary content (a NUL byte); expected CSV text",
+        )
+        .hint("is this a compressed or spreadsheet file? export it as CSV"));
+    }
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let at = e.valid_up_to();
+        let (line, col) = line_col(&bytes, at);
+        return Err(InputError::at(
+            name,
+            Some(line),
+            Some(col),
+            &format!("not UTF-8 text; found byte 0x{:02X}", bytes[at]),
+        )
+        .hint("save or convert the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"));
+    }
+    Ok(bytes)
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+fn line_col(bytes: &[u8], at: usize) -> (u64, u64) {
+    let before = &bytes[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&bytes[start..at]).chars().count() as u64 + 1;
+    (line, col)
+}
+
+/// The candidate that splits the header line into the most fields.
+fn detect_delimiter(bytes: &[u8]) -> u8 {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let mut in_quote = false;
+    let mut counts = [0usize; 3];
+    const CANDIDATES: [u8; 3] = [b',', b';', b'\t'];
+    for &b in first {
+        if b == b'"' {
+            in_quote = !in_quote;
+        } else if !in_quote && let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
+            counts[i] += 1;
+        }
+    }
+    let best = (0..3)
+        .max_by_key(|&i| (counts[i], usize::MAX - i))
+        .unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        CANDIDATES[best]
+    }
+}
+
+fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+fn read_header(bytes: &[u8], delimiter: u8, name: &str) -> Result<Vec<String>, InputError> {
+    let mut reader = csv_reader(bytes, delimiter);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            InputError::at(name, Some(1), None, &format!("unreadable header: {e}"))
+                .hint("the first line must name the columns")
+        })?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    for (i, h) in header.iter().enumerate() {
+        if h.is_empty() {
+            return Err(InputError::at(
+                name,
+                Some(1),
+                Some(i as u64 + 1),
+                "a column has no name; expected a header naming every column",
+            )
+            .hint("is the first line a header? add one naming each column"));
+        }
+        if let Some(j) = header[..i].iter().position(|g| g == h) {
+            return Err(InputError::at(
+                name,
+                Some(1),
+                Some(i as u64 + 1),
+                &format!(
+                    "duplicate column name '{h}' (columns {} and {})",
+                    j + 1,
+                    i + 1
+                ),
+            )
+            .hint("rename one of them so every column name is unique"));
+        }
+        if h.parse::<f64>().is_ok() {
+            return Err(InputError::at(
+                name,
+                Some(1),
+                Some(i as u64 + 1),
+                &format!("expected a header line naming the columns, found the number '{h}'"),
+            )
+            .hint("add a header line such as 'timestamp,cpu_percent,memory_percent'"));
+        }
+    }
+    Ok(header)
+}
+
+/// Checks every record has as many fields as the header and every quote closes;
+/// returns the number of data records. One pass over the bytes, no allocation.
+fn scan_structure(
+    bytes: &[u8],
+    delimiter: u8,
+    width: usize,
+    name: &str,
+) -> Result<usize, InputError> {
+    let mut line: u64 = 1;
+    let mut fields = 1usize;
+    let mut content = false;
+    let mut at_field_start = true;
+    let mut quote_open: Option<usize> = None;
+    let mut records = 0usize;
+    let mut header_done = false;
+    let mut i = 0;
+    let finish = |fields: usize,
+                  content: bool,
+                  line: u64,
+                  records: &mut usize,
+                  header_done: &mut bool| {
+        if !content {
+            return Ok(());
+        }
+        if !*header_done {
+            *header_done = true;
+            return Ok(());
+        }
+        if fields != width {
+            let what = if fields < width {
+                "too few"
+            } else {
+                "too many"
+            };
+            return Err(InputError::at(name, Some(line), None, &format!(
+                "{what} fields: expected {width} (as in the header), found {fields}"
+            ))
+            .hint("every row needs one value per header column; leave a cell empty for a missing reading"));
+        }
+        *records += 1;
+        Ok(())
+    };
+    while i < bytes.len() {
+        let b = bytes[i];
+        if quote_open.is_some() {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                quote_open = None;
+            } else if b == b'\n' {
+                line += 1;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' if at_field_start => {
+                quote_open = Some(i);
+                at_field_start = false;
+                content = true;
+            }
+            b'\n' => {
+                finish(fields, content, line, &mut records, &mut header_done)?;
+                line += 1;
+                fields = 1;
+                content = false;
+                at_field_start = true;
+            }
+            b'\r' => {}
+            _ if b == delimiter => {
+                fields += 1;
+                at_field_start = true;
+                content = true;
+            }
+            _ => {
+                at_field_start = false;
+                content = true;
+            }
+        }
+        i += 1;
+    }
+    if let Some(open) = quote_open {
+        let (line, col) = line_col(bytes, open);
+        return Err(InputError::at(
+            name,
+            Some(line),
+            Some(col),
+            "unterminated quote: a field opens with \" but never closes",
+        )
+        .hint("close the quote, or double a quote inside a quoted field (\"\")"));
+    }
+    finish(fields, content, line, &mut records, &mut header_done)?;
+    Ok(records)
+}
+
+fn pick_column(
+    header: &[String],
+    asked: Option<&str>,
+    default: &str,
+    name: &str,
+    flag: &str,
+) -> Result<Option<usize>, InputError> {
+    match asked {
+        Some(col) => match header.iter().position(|h| h == col) {
+            Some(i) => Ok(Some(i)),
+            None => Err(InputError::at(
+                name,
+                Some(1),
+                None,
+                &format!(
+                    "{flag} names '{col}', but the header has [{}]",
+                    header.join(", ")
+                ),
+            )
+            .hint("use one of the header's column names")),
+        },
+        None => Ok(header.iter().position(|h| h.eq_ignore_ascii_case(default))),
+    }
+}
+
+fn check_required(header: &[String], name: &str) -> Result<(), InputError> {
+    if !schema::uses_native_schema(header) {
+        return Ok(());
+    }
+    let present: Vec<String> = header.iter().map(|h| schema::canonical(h)).collect();
+    let missing: Vec<&str> = schema::REQUIRED_NATIVE
+        .iter()
+        .copied()
+        .filter(|r| !present.iter().any(|p| p == r))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(InputError::at(
+        name,
+        Some(1),
+        None,
+        &format!(
+            "required column{} {} missing; the header has [{}]",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", "),
+            header.join(", ")
+        ),
+    )
+    .hint(&format!(
+        "files in the native schema need {}",
+        schema::REQUIRED_NATIVE.join(", ")
+    )))
+}
+
+/// A column is numeric when every non-missing cell of its first rows is a number; a
+/// column with no value there is decided by its first value further down.
+fn infer_numeric(bytes: &[u8], delimiter: u8, width: usize) -> Vec<bool> {
+    let mut numeric = vec![true; width];
+    let mut seen = vec![false; width];
+    let mut reader = csv_reader(bytes, delimiter);
+    for (row, record) in reader.records().flatten().enumerate() {
+        if row >= INFER_ROWS && seen.iter().all(|&s| s) {
+            break;
+        }
+        for (i, cell) in record.iter().enumerate().take(width) {
+            let cell = cell.trim();
+            if MISSING.contains(&cell) || (row >= INFER_ROWS && seen[i]) {
+                continue;
+            }
+            seen[i] = true;
+            if cell.parse::<f64>().is_err() {
+                numeric[i] = false;
+            }
+        }
+    }
+    numeric
+}
+
+fn parse_with_polars(
+    bytes: &[u8],
+    delimiter: u8,
+    header: &[String],
+    numeric: &[bool],
+    timestamp_col: Option<usize>,
+    name: &str,
+) -> Result<DataFrame, InputError> {
+    let mut schema = Schema::with_capacity(header.len());
+    for (i, h) in header.iter().enumerate() {
+        let dtype = if numeric[i] && Some(i) != timestamp_col {
+            DataType::Float64
+        } else {
+            DataType::String
+        };
+        schema.with_column(h.as_str().into(), dtype);
+    }
+    let parse = CsvParseOptions::default()
+        .with_separator(delimiter)
+        .with_quote_char(Some(b'"'))
+        .with_missing_is_null(true)
+        .with_null_values(Some(NullValues::AllColumns(
+            MISSING[1..].iter().map(|s| (*s).into()).collect(),
+        )));
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_schema(Some(Arc::new(schema)))
+        .with_parse_options(parse)
+        .into_reader_with_file_handle(Cursor::new(bytes))
+        .finish()
+        .map_err(|e| {
+            match first_bad_number(bytes, delimiter, header, numeric, timestamp_col, name) {
+                Some(err) => err,
+                None => polars_error(name, e),
+            }
+        })
+}
+
+/// The first cell of a numeric column that is not a number, as an error.
+fn first_bad_number(
+    bytes: &[u8],
+    delimiter: u8,
+    header: &[String],
+    numeric: &[bool],
+    timestamp_col: Option<usize>,
+    name: &str,
+) -> Option<InputError> {
+    let mut reader = csv_reader(bytes, delimiter);
+    for record in reader.records().flatten() {
+        for (i, cell) in record.iter().enumerate() {
+            let trimmed = cell.trim();
+            if numeric.get(i) == Some(&true)
+                && Some(i) != timestamp_col
+                && !MISSING.contains(&trimmed)
+                && trimmed.parse::<f64>().is_err()
+            {
+                let line = record.position().map(|p| p.line());
+                return Some(InputError::at(name, line, Some(i as u64 + 1), &format!(
+                    "column '{}': expected a number, found {cell:?}",
+                    header[i]
+                ))
+                .hint("fix the cell, or leave it empty to have it scored with the baseline median"));
+            }
+        }
+    }
+    None
+}
+
+fn polars_error(name: &str, e: PolarsError) -> InputError {
+    InputError::at(name, None, None, &format!("cannot parse the CSV: {e}"))
+        .hint("check the file is a well-formed CSV with a header line")
+}
+
+fn parse_times(
+    column: &Column,
+    bytes: &[u8],
+    delimiter: u8,
+    name: &str,
+    column_name: &str,
+    index: usize,
+) -> Result<Vec<i64>, InputError> {
+    let text = column.str().map_err(|e| polars_error(name, e))?;
+    let mut times = Vec::with_capacity(text.len());
+    for (row, cell) in text.iter().enumerate() {
+        match cell.and_then(timestamp::parse) {
+            Some(t) => times.push(t),
+            None => {
+                let line = csv_reader(bytes, delimiter)
+                    .records()
+                    .nth(row)
+                    .and_then(|r| r.ok())
+                    .and_then(|r| r.position().map(|p| p.line()));
+                return Err(InputError::at(
+                    name,
+                    line,
+                    Some(index as u64 + 1),
+                    &format!(
+                        "column '{column_name}': expected a timestamp, found {:?}",
+                        cell.unwrap_or("")
+                    ),
+                )
+                .hint(&format!(
+                    "use one of: {}; or name another column with --timestamp-column",
+                    timestamp::FORMS
+                )));
+            }
+        }
+    }
+    Ok(times)
+}
+
+fn read_labels(column: &Column) -> Vec<bool> {
+    if let Ok(values) = column.f64() {
+        return values.iter().map(|v| v.is_some_and(|x| x != 0.0)).collect();
+    }
+    match column.str() {
+        Ok(text) => text
+            .iter()
+            .map(|v| {
+                matches!(
+                    v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
+                    Some("1" | "true" | "yes" | "anomaly")
+                )
+            })
+            .collect(),
+        Err(_) => vec![false; column.len()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimiter_is_detected_from_the_header() {
+        assert_eq!(detect_delimiter(b"a;b;c\n1;2;3"), b';');
+        assert_eq!(detect_delimiter(b"a\tb\n1\t2"), b'\t');
+        assert_eq!(detect_delimiter(b"\"x;y\",b\n1,2"), b',');
+        assert_eq!(detect_delimiter(b"value\n1"), b',');
+    }
+
+    #[test]
+    fn structure_errors_name_the_line() {
+        let err = scan_structure(b"a,b\n1,2\n3\n", b',', 2, "f.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("f.csv:3: too few fields: expected 2"),
+            "{err}"
+        );
+        let err = scan_structure(b"a,b\n1,2\n\"3,4\n5,6\n", b',', 2, "f.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("f.csv:3:1: unterminated quote"), "{err}");
+        assert_eq!(
+            scan_structure(b"a,b\r\n1,\"x\ny\"\r\n\r\n3,4", b',', 2, "f").unwrap(),
+            2
+        );
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        assert_eq!(line_col("ab\ncé,x".as_bytes(), 6), (2, 3));
+    }
+}

@@ -1,0 +1,176 @@
+//! What an analysis found, as one serialisable summary: counts by severity, timings,
+//! quality against labels, and the worst rows. The terminal table, `--json` and the
+//! web upload all render this one structure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::analysis::Analysis;
+use crate::detector::Severity;
+use crate::evaluation::{Quality, evaluate};
+use crate::io::input::Table;
+use crate::timestamp;
+
+/// One flagged row, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Flagged {
+    /// 1-based data row (the header is not counted).
+    pub row: usize,
+    /// The row's time, ISO 8601, when the input has a time column.
+    pub time: Option<String>,
+    /// Anomaly score, 0..1.
+    pub score: f64,
+    /// Severity.
+    pub severity: Severity,
+    /// The metric that drove the verdict.
+    pub top_metric: Option<String>,
+    /// Why.
+    pub reasons: Vec<String>,
+}
+
+/// The outcome of one analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The input's name.
+    pub source: String,
+    /// Data rows.
+    pub rows: usize,
+    /// Rows the model was fitted on (0 with a loaded model).
+    pub fit_rows: usize,
+    /// Metrics judged.
+    pub metrics: Vec<String>,
+    /// Rows flagged as anomalies.
+    pub anomalies: usize,
+    /// Anomalies per severity (normal rows not counted).
+    pub by_severity: BTreeMap<Severity, usize>,
+    /// Anomalies over rows.
+    pub rate: f64,
+    /// Seconds spent reading, fitting, scoring.
+    pub seconds: BTreeMap<&'static str, f64>,
+    /// Quality against the label column, when there is one with anomalies.
+    pub quality: Option<Quality>,
+    /// The worst anomalies, highest severity then score first.
+    pub worst: Vec<Flagged>,
+}
+
+/// The flagged rows of an analysis, worst first (severity, then score, then row).
+pub fn flagged(table: &Table, analysis: &Analysis, limit: usize) -> Vec<Flagged> {
+    let mut rows: Vec<usize> = (0..analysis.verdicts.len())
+        .filter(|&r| analysis.verdicts[r].is_anomaly)
+        .collect();
+    let v = &analysis.verdicts;
+    rows.sort_by(|&a, &b| {
+        v[b].severity
+            .cmp(&v[a].severity)
+            .then(v[b].anomaly_score.total_cmp(&v[a].anomaly_score))
+            .then(a.cmp(&b))
+    });
+    rows.truncate(limit);
+    rows.into_iter()
+        .map(|r| Flagged {
+            row: r + 1,
+            time: table.frame.times.as_ref().map(|t| timestamp::to_iso(t[r])),
+            score: v[r].anomaly_score,
+            severity: v[r].severity,
+            top_metric: v[r].top_metric.map(|m| analysis.model.metrics[m].clone()),
+            reasons: v[r].reasons.clone(),
+        })
+        .collect()
+}
+
+impl Summary {
+    /// Summarises `analysis` of `table`, keeping the `top` worst rows.
+    pub fn new(table: &Table, analysis: &Analysis, top: usize, read_seconds: f64) -> Summary {
+        let rows = analysis.verdicts.len();
+        let mut by_severity = BTreeMap::new();
+        for v in analysis.verdicts.iter().filter(|v| v.is_anomaly) {
+            *by_severity.entry(v.severity).or_insert(0) += 1;
+        }
+        let anomalies = by_severity.values().sum();
+        let quality = table.labels.as_ref().and_then(|labels| {
+            let flagged: Vec<bool> = analysis.verdicts.iter().map(|v| v.is_anomaly).collect();
+            let scores: Vec<f64> = analysis.verdicts.iter().map(|v| v.anomaly_score).collect();
+            evaluate(labels, &flagged, &scores)
+        });
+        let seconds = BTreeMap::from([
+            ("read", read_seconds),
+            ("fit", analysis.fit_time.as_secs_f64()),
+            ("score", analysis.score_time.as_secs_f64()),
+        ]);
+        Summary {
+            source: table.source.clone(),
+            rows,
+            fit_rows: analysis.fit_rows,
+            metrics: analysis.model.metrics.clone(),
+            anomalies,
+            by_severity,
+            rate: anomalies as f64 / rows.max(1) as f64,
+            seconds,
+            quality,
+            worst: flagged(table, analysis, top),
+        }
+    }
+
+    /// The human-readable summary printed on standard error.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let fit = if self.fit_rows > 0 {
+            format!("fitted on {}", self.fit_rows)
+        } else {
+            "saved model".into()
+        };
+        let _ = writeln!(
+            s,
+            "{}: {} rows, {} metrics, {fit}",
+            self.source,
+            self.rows,
+            self.metrics.len()
+        );
+        let severities: Vec<String> = Severity::ALL[1..]
+            .iter()
+            .rev()
+            .map(|sev| format!("{sev} {}", self.by_severity.get(sev).copied().unwrap_or(0)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "anomalies: {} ({:.2} %): {}",
+            self.anomalies,
+            100.0 * self.rate,
+            severities.join(", ")
+        );
+        let times: Vec<String> = self
+            .seconds
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.2} s"))
+            .collect();
+        let _ = writeln!(s, "time: {}", times.join(", "));
+        if let Some(q) = &self.quality {
+            let _ = writeln!(
+                s,
+                "against labels: precision {:.3}, recall {:.3}, F1 {:.3}, events caught {:.3} of {}, AUC-PR {:.3}, ROC-AUC {:.3}",
+                q.precision, q.recall, q.f1, q.event_recall, q.events, q.auc_pr, q.roc_auc
+            );
+        }
+        if !self.worst.is_empty() {
+            let _ = writeln!(s, "worst anomalies:");
+            let _ = writeln!(
+                s,
+                "  {:<24} {:>6}  {:<8}  reasons",
+                "time / row", "score", "severity"
+            );
+            for f in &self.worst {
+                let when = f.time.clone().unwrap_or_else(|| format!("row {}", f.row));
+                let _ = writeln!(
+                    s,
+                    "  {when:<24} {:>6.3}  {:<8}  {}",
+                    f.score,
+                    f.severity.as_str(),
+                    f.reasons.join(" | ")
+                );
+            }
+        }
+        s
+    }
+}
