@@ -160,12 +160,17 @@ pub fn describe(name: &str) -> Metric {
     }
 }
 
-/// True when `columns` looks like the native schema (it names any native metric
-/// beyond the timestamp), so the native required columns apply.
+/// Native metrics a header must name before it counts as the native schema: one
+/// or two (`cpu`, `mem`) are common in any file; three mean the file is ours.
+const NATIVE_SCHEMA_MIN: usize = 3;
+
+/// True when `columns` looks like the native schema, so its required columns apply.
 pub fn uses_native_schema(columns: &[String]) -> bool {
-    columns
+    NATIVE
         .iter()
-        .any(|c| NATIVE.iter().any(|m| m.name == canonical(c)))
+        .filter(|m| columns.iter().any(|c| canonical(c) == m.name))
+        .count()
+        >= NATIVE_SCHEMA_MIN
 }
 
 #[cfg(test)]
@@ -189,9 +194,13 @@ mod tests {
 
     #[test]
     fn native_schema_is_recognised_by_any_native_column() {
-        assert!(uses_native_schema(&[
+        let native =
+            ["timestamp", "cpu_percent", "memory_percent", "disk_read_mb"].map(String::from);
+        assert!(uses_native_schema(&native));
+        assert!(!uses_native_schema(&[
             "timestamp".into(),
-            "cpu_percent".into()
+            "cpu".into(),
+            "mem".into()
         ]));
         assert!(!uses_native_schema(&["timestamp".into(), "value".into()]));
     }

@@ -513,12 +513,17 @@ impl Model {
         }
     }
 
-    /// Positions of the model's metrics among `names`, or the error listing those absent.
+    /// Positions of the model's metrics among `names` (matched by canonical name, so
+    /// `cpu` serves for `cpu_percent`), or the error listing those absent.
     pub fn align(&self, names: &[String]) -> Result<Vec<usize>, DetectorError> {
         let mut positions = Vec::with_capacity(self.metrics.len());
         let mut missing = Vec::new();
         for m in &self.metrics {
-            match names.iter().position(|n| n == m) {
+            let wanted = crate::schema::canonical(m);
+            match names
+                .iter()
+                .position(|n| crate::schema::canonical(n) == wanted)
+            {
                 Some(p) => positions.push(p),
                 None => missing.push(m.clone()),
             }

@@ -20,10 +20,12 @@ pub enum RulesError {
         message: String,
     },
     /// A rule was well-formed TOML but made no sense.
-    #[error("{path}: rule {index} ({name}): {message}")]
+    #[error("{path}:{line}: rule {index} ({name}): {message}")]
     Invalid {
         /// The rules file.
         path: String,
+        /// 1-based line of the offending field.
+        line: usize,
         /// 1-based position among the `[[rule]]` tables.
         index: usize,
         /// The rule's name.
@@ -86,25 +88,21 @@ pub enum RuleValue {
 }
 
 /// One rule: when `metric` compares true with `value`, the row gets `severity`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// Unique name; a user rule with a built-in's name replaces it.
     pub name: String,
     /// Column the rule reads (aliases allowed).
     pub metric: String,
     /// The comparison.
-    #[serde(rename = "op")]
     pub comparison: Comparison,
     /// The threshold or status texts.
     pub value: RuleValue,
     /// Severity of a row the rule fires on.
     pub severity: Severity,
     /// Optional words appended to the reason.
-    #[serde(default)]
     pub message: Option<String>,
     /// False switches the rule (e.g. a built-in) off.
-    #[serde(default = "enabled")]
     pub enabled: bool,
 }
 
@@ -112,11 +110,26 @@ fn enabled() -> bool {
     true
 }
 
+/// A rule as written, with where its checked fields stand in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenRule {
+    name: String,
+    metric: toml::Spanned<String>,
+    op: Comparison,
+    value: toml::Spanned<RuleValue>,
+    severity: Severity,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default = "enabled")]
+    enabled: bool,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RulesFile {
     #[serde(default)]
-    rule: Vec<Rule>,
+    rule: Vec<WrittenRule>,
 }
 
 /// A rule that fired on a row.
@@ -184,31 +197,49 @@ impl RuleSet {
             path: path.into(),
             message: e.to_string().trim_end().replace('\n', " "),
         })?;
+        let line_of = |span: std::ops::Range<usize>| {
+            text[..span.start.min(text.len())].matches('\n').count() + 1
+        };
         let mut set = RuleSet::default();
-        for (i, rule) in file.rule.into_iter().enumerate() {
-            let invalid = |message: &str| RulesError::Invalid {
+        for (i, written) in file.rule.into_iter().enumerate() {
+            let invalid = |span: std::ops::Range<usize>, message: &str| RulesError::Invalid {
                 path: path.into(),
+                line: line_of(span),
                 index: i + 1,
-                name: rule.name.clone(),
+                name: written.name.clone(),
                 message: message.into(),
             };
-            match (&rule.comparison, &rule.value) {
-                (Comparison::In, RuleValue::List(_)) => {}
-                (Comparison::In, _) => {
-                    return Err(invalid("op \"in\" needs value = [\"text\", ...]"));
-                }
-                (_, RuleValue::List(_)) => {
-                    return Err(invalid("a list value needs op = \"in\""));
-                }
-                (Comparison::Eq | Comparison::Ne, _) => {}
-                (_, RuleValue::Text(_)) => {
-                    return Err(invalid("text values only work with ==, != or in"));
-                }
-                _ => {}
+            let value_span = written.value.span();
+            let problem = match (written.op, written.value.get_ref()) {
+                (Comparison::In, RuleValue::List(_)) => None,
+                (Comparison::In, _) => Some(
+                    "field value: op \"in\" needs a list, e.g. value = [\"failed\", \"error\"]",
+                ),
+                (_, RuleValue::List(_)) => Some("field value: a list needs op = \"in\""),
+                (Comparison::Eq | Comparison::Ne, _) => None,
+                (_, RuleValue::Text(_)) => Some(
+                    "field value: text only works with op ==, != or in; use a number for >, >=, < and <=",
+                ),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                return Err(invalid(value_span, problem));
             }
-            if rule.metric.trim().is_empty() {
-                return Err(invalid("metric is empty; name the column the rule reads"));
+            if written.metric.get_ref().trim().is_empty() {
+                return Err(invalid(
+                    written.metric.span(),
+                    "field metric: empty; name the column the rule reads",
+                ));
             }
+            let rule = Rule {
+                name: written.name,
+                metric: written.metric.into_inner(),
+                comparison: written.op,
+                value: written.value.into_inner(),
+                severity: written.severity,
+                message: written.message,
+                enabled: written.enabled,
+            };
             set.rules.retain(|r| r.name != rule.name);
             set.rules.push(rule);
         }
@@ -477,7 +508,7 @@ message = "check the backup job"
         let text = "[[rule]]\nname = \"s\"\nmetric = \"status\"\nop = \"in\"\nvalue = \"failed\"\nseverity = \"high\"\n";
         let err = RuleSet::with_file("r.toml", text).unwrap_err().to_string();
         assert!(
-            err.contains("rule 1 (s)") && err.contains("needs value = ["),
+            err.starts_with("r.toml:5: rule 1 (s): field value: op \"in\" needs a list"),
             "{err}"
         );
     }

@@ -133,7 +133,7 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
         &name,
         "--label-column",
     )?;
-    let mut numeric = infer_numeric(&bytes, delimiter, header.len());
+    let mut numeric = infer_numeric(&bytes, delimiter, &header);
     // Excluded columns are kept as text, so rows can be selected by their value.
     for (i, h) in header.iter().enumerate() {
         if options.exclude.contains(h) {
@@ -517,28 +517,44 @@ fn check_required(header: &[String], name: &str) -> Result<(), InputError> {
     )))
 }
 
-/// A column is numeric when every non-missing cell of its first rows is a number; a
-/// column with no value there is decided by its first value further down.
-fn infer_numeric(bytes: &[u8], delimiter: u8, width: usize) -> Vec<bool> {
-    let mut numeric = vec![true; width];
-    let mut seen = vec![false; width];
+/// Which columns hold numbers. Metrics from the catalogue always do. Another column
+/// does when at least 90 % of the non-missing cells in its first rows are numbers,
+/// so one bad cell is reported as an error rather than turning a metric into text;
+/// a column with no value in those rows is decided by its first value further down.
+fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> Vec<bool> {
+    let width = header.len();
+    let mut numbers = vec![0usize; width];
+    let mut texts = vec![0usize; width];
     let mut reader = csv_reader(bytes, delimiter);
     for (row, record) in reader.records().flatten().enumerate() {
-        if row >= INFER_ROWS && seen.iter().all(|&s| s) {
+        if row >= INFER_ROWS && (0..width).all(|i| numbers[i] + texts[i] > 0) {
             break;
         }
         for (i, cell) in record.iter().enumerate().take(width) {
             let cell = cell.trim();
-            if MISSING.contains(&cell) || (row >= INFER_ROWS && seen[i]) {
+            if MISSING.contains(&cell) || (row >= INFER_ROWS && numbers[i] + texts[i] > 0) {
                 continue;
             }
-            seen[i] = true;
-            if cell.parse::<f64>().is_err() {
-                numeric[i] = false;
+            if cell.parse::<f64>().is_ok() {
+                numbers[i] += 1;
+            } else {
+                texts[i] += 1;
             }
         }
     }
-    numeric
+    header
+        .iter()
+        .enumerate()
+        .map(|(i, name)| is_catalogued(name) || numbers[i] >= 9 * texts[i])
+        .collect()
+}
+
+fn is_catalogued(name: &str) -> bool {
+    let name = schema::canonical(name);
+    schema::NATIVE
+        .iter()
+        .chain(schema::LIVE_EXTRA.iter())
+        .any(|m| m.name == name)
 }
 
 fn parse_with_polars(

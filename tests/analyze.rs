@@ -1,0 +1,373 @@
+//! End-to-end tests of `metrics analyze`, running the real binary.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// Every reason in an annotated CSV, unquoted.
+fn reasons(csv_text: &str) -> Vec<String> {
+    let delimiter = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| {
+            csv_text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .bytes()
+                .filter(|b| b == d)
+                .count()
+        })
+        .unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(csv_text.as_bytes());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "reasons")
+        .expect("reasons column");
+    reader
+        .records()
+        .map(|r| r.unwrap()[column].to_string())
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+fn fixtures(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind)
+}
+
+fn metrics() -> Command {
+    Command::cargo_bin("metrics").expect("the metrics binary is built")
+}
+
+/// The expected fragment (first line) and extra arguments (`args:` line) of a case.
+fn expectation(path: &Path) -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(path).expect("readable .expect file");
+    let mut lines = text.lines();
+    let fragment = lines.next().unwrap_or_default().to_string();
+    let args = lines
+        .find_map(|l| l.strip_prefix("args: "))
+        .map(|a| a.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    (fragment, args)
+}
+
+fn cases(kind: &str) -> Vec<(String, PathBuf)> {
+    let mut cases: Vec<(String, PathBuf)> = std::fs::read_dir(fixtures(kind))
+        .expect("fixture folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv" || e == "expect"))
+        .map(|p| (p.file_stem().unwrap().to_string_lossy().into_owned(), p))
+        .collect();
+    cases.sort();
+    cases.dedup_by(|a, b| a.0 == b.0);
+    cases
+}
+
+#[test]
+fn every_invalid_fixture_fails_with_its_message_exit_2_and_no_output() {
+    let dir = fixtures("invalid");
+    let mut checked = 0;
+    for (name, _) in cases("invalid") {
+        let input = dir.join(format!("{name}.csv"));
+        let (fragment, extra) = expectation(&dir.join(format!("{name}.expect")));
+        let out_dir = tempfile::tempdir().unwrap();
+        let out = out_dir.path().join("out.csv");
+        let sub = |a: &str| {
+            a.replace("{input}", &input.to_string_lossy())
+                .replace("{dir}", &dir.to_string_lossy())
+        };
+        let mut args: Vec<String> = vec!["analyze".into()];
+        if !extra.iter().any(|a| a == "--csv-file") {
+            args.extend(["--csv-file".into(), input.to_string_lossy().into_owned()]);
+        }
+        if !extra.iter().any(|a| a == "--output-file") {
+            args.extend(["--output-file".into(), out.to_string_lossy().into_owned()]);
+        }
+        args.extend(extra.iter().map(|a| sub(a)));
+        let assert = metrics().args(&args).assert();
+        let output = assert.get_output();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{name}: exit code; stderr: {stderr}"
+        );
+        assert!(
+            stderr.contains(&fragment),
+            "{name}: expected {fragment:?} in {stderr:?}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{name}: one-line error, got {stderr:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{name}: panicked");
+        assert_eq!(
+            std::fs::read_dir(out_dir.path()).unwrap().count(),
+            0,
+            "{name}: left a file behind"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 17, "only {checked} invalid cases found");
+}
+
+#[test]
+fn every_valid_fixture_is_written_back_whole_with_verdict_columns() {
+    let dir = fixtures("valid");
+    for (name, input) in cases("valid")
+        .into_iter()
+        .filter(|(_, p)| p.extension().is_some_and(|e| e == "csv"))
+    {
+        let out_dir = tempfile::tempdir().unwrap();
+        let out = out_dir.path().join("out.csv");
+        metrics()
+            .args(["analyze", "--csv-file"])
+            .arg(&input)
+            .arg("--output-file")
+            .arg(&out)
+            .arg("--quiet")
+            .assert()
+            .success();
+        let written = std::fs::read_to_string(&out).unwrap();
+        let original = std::fs::read_to_string(&input).unwrap();
+        let header = written.lines().next().unwrap();
+        assert!(
+            header.ends_with("is_anomaly,anomaly_score,severity,z_max,top_metric,reasons")
+                || header.ends_with("is_anomaly;anomaly_score;severity;z_max;top_metric;reasons")
+                || header
+                    .ends_with("is_anomaly\tanomaly_score\tseverity\tz_max\ttop_metric\treasons"),
+            "{name}: header {header}"
+        );
+        let rows = |t: &str| t.lines().filter(|l| !l.trim().is_empty()).count();
+        assert_eq!(rows(&written), rows(&original), "{name}: row count");
+        let first_data = original
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('\r');
+        assert!(
+            written.lines().nth(1).unwrap().starts_with(first_data),
+            "{name}: first row text changed"
+        );
+        let expect = dir.join(format!("{name}.expect"));
+        if expect.exists() {
+            let (fragment, _) = expectation(&expect);
+            let found = reasons(&written);
+            assert!(
+                found.iter().any(|r| r.contains(&fragment)),
+                "{name}: expected {fragment:?} in {found:?}"
+            );
+        }
+    }
+}
+
+fn sample() -> PathBuf {
+    fixtures("valid").join("task_status.csv")
+}
+
+#[test]
+fn the_same_seed_gives_byte_identical_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        metrics()
+            .args(["analyze", "--seed", seed, "--quiet", "--csv-file"])
+            .arg(sample())
+            .arg("--output-file")
+            .arg(&out)
+            .assert()
+            .success();
+        std::fs::read(out).unwrap()
+    };
+    assert_eq!(run("a.csv", "7"), run("b.csv", "7"));
+}
+
+#[test]
+fn a_saved_model_reproduces_the_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, fitted, reused) = (
+        dir.path().join("m.json"),
+        dir.path().join("a.csv"),
+        dir.path().join("b.csv"),
+    );
+    metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(sample())
+        .arg("--output-file")
+        .arg(&fitted)
+        .arg("--save-model")
+        .arg(&model)
+        .assert()
+        .success();
+    metrics()
+        .args(["analyze", "--csv-file"])
+        .arg(sample())
+        .arg("--output-file")
+        .arg(&reused)
+        .arg("--model")
+        .arg(&model)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("saved model"));
+    assert_eq!(
+        std::fs::read(fitted).unwrap(),
+        std::fs::read(reused).unwrap()
+    );
+}
+
+#[test]
+fn a_model_for_other_columns_is_refused_with_the_missing_ones_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.json");
+    metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(sample())
+        .arg("--save-model")
+        .arg(&model)
+        .assert()
+        .success();
+    metrics()
+        .args(["analyze", "--csv-file"])
+        .arg(fixtures("valid").join("no_timestamp.csv"))
+        .arg("--model")
+        .arg(&model)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the data lacks [disk_read_mb, network_sent_mb]",
+        ));
+}
+
+#[test]
+fn standard_input_to_standard_output() {
+    let input = std::fs::read(sample()).unwrap();
+    let assert = metrics()
+        .args([
+            "analyze",
+            "--csv-file",
+            "-",
+            "--output-file",
+            "-",
+            "--quiet",
+        ])
+        .write_stdin(input.clone())
+        .assert()
+        .success();
+    let out = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    assert_eq!(
+        out.lines().count(),
+        String::from_utf8(input).unwrap().lines().count()
+    );
+    assert!(
+        reasons(&out)
+            .iter()
+            .any(|r| r.contains("task_status is \"failed\" (rule task-failed)"))
+    );
+}
+
+#[test]
+fn labels_give_quality_figures_in_the_summary_and_the_json_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    metrics()
+        .args(["analyze", "--csv-file"])
+        .arg(fixtures("valid").join("dataset_schema.csv"))
+        .arg("--json")
+        .arg(&report)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("against labels: precision"))
+        .stderr(predicate::str::contains("ROC-AUC"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let quality = &json["summary"]["quality"];
+    for key in [
+        "precision",
+        "recall",
+        "f1",
+        "event_recall",
+        "auc_pr",
+        "roc_auc",
+    ] {
+        assert!(quality[key].is_number(), "{key} missing from {quality}");
+    }
+    assert_eq!(json["summary"]["rows"], 100);
+}
+
+#[test]
+fn the_summary_lists_the_worst_anomalies_with_reasons() {
+    metrics()
+        .args(["analyze", "--top", "3", "--csv-file"])
+        .arg(sample())
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("worst anomalies:"))
+        .stderr(predicate::str::contains(
+            "critical  task_status is \"failed\"",
+        ));
+}
+
+#[test]
+fn every_shared_dataset_analyses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
+    if !root.is_dir() {
+        eprintln!("skipped: {} is absent", root.display());
+        return;
+    }
+    let mut files = Vec::new();
+    for family in ["nab", "asd", "smd"] {
+        for entry in std::fs::read_dir(root.join(family))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "csv") && !path.ends_with("interpretation.csv")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(
+        files.len() >= 24,
+        "expected the NAB, ASD and SMD files, found {}",
+        files.len()
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut args = vec![
+            "analyze".to_string(),
+            "--quiet".into(),
+            "--trees".into(),
+            "50".into(),
+        ];
+        if text.lines().next().unwrap_or_default().contains("split") {
+            args.extend(["--fit-where".into(), "split=train".into()]);
+        }
+        let assert = metrics()
+            .args(&args)
+            .arg("--csv-file")
+            .arg(&file)
+            .arg("--output-file")
+            .arg("-")
+            .assert()
+            .success();
+        let out = &assert.get_output().stdout;
+        assert_eq!(
+            out.iter().filter(|&&b| b == b'\n').count(),
+            text.lines().count(),
+            "{}: every row written back",
+            file.display()
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! End-to-end tests of `metrics datagen`, and of `analyze` on what it makes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn metrics() -> Command {
+    Command::cargo_bin("metrics").expect("the metrics binary is built")
+}
+
+const TYPES: [&str; 9] = [
+    "cpu_spike",
+    "cpu_stuck",
+    "memory_leak",
+    "disk_burst",
+    "network_flood",
+    "contention",
+    "level_shift",
+    "frozen",
+    "contextual",
+];
+
+fn generate(dir: &Path, name: &str, args: &[&str]) -> String {
+    let out = dir.join(name);
+    metrics()
+        .arg("datagen")
+        .args(args)
+        .arg("-o")
+        .arg(&out)
+        .arg("--quiet")
+        .assert()
+        .success();
+    std::fs::read_to_string(out).unwrap()
+}
+
+fn records(text: &str) -> Vec<csv::StringRecord> {
+    csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[test]
+fn writes_the_native_schema_with_labels_and_the_requested_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = generate(dir.path(), "g.csv", &["-n", "5000", "--seed", "1"]);
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "timestamp,cpu_percent,cpu_frequency,memory_percent,memory_available_gb,disk_read_mb,disk_write_mb,network_sent_mb,network_recv_mb,label,anomaly_type"
+    );
+    let rows = records(&text);
+    assert_eq!(rows.len(), 5000);
+    let anomalous = rows.iter().filter(|r| &r[9] == "1").count() as f64 / 5000.0;
+    assert!((anomalous - 0.03).abs() < 0.01, "label rate {anomalous}");
+    for t in TYPES {
+        assert!(rows.iter().any(|r| &r[10] == t), "type {t} missing");
+    }
+    assert!(rows.iter().all(|r| (&r[9] == "1") == !r[10].is_empty()));
+}
+
+#[test]
+fn types_anomaly_rate_and_no_labels_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = generate(
+        dir.path(),
+        "g.csv",
+        &[
+            "-n",
+            "4000",
+            "--types",
+            "cpu_spike,frozen",
+            "--anomaly-rate",
+            "0.1",
+        ],
+    );
+    let rows = records(&text);
+    let kinds: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r.get(10).unwrap())
+        .filter(|k| !k.is_empty())
+        .collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        vec!["cpu_spike", "frozen"]
+    );
+    let rate = rows.iter().filter(|r| &r[9] == "1").count() as f64 / 4000.0;
+    assert!((rate - 0.1).abs() < 0.02, "label rate {rate}");
+    let plain = generate(
+        dir.path(),
+        "p.csv",
+        &[
+            "-n",
+            "10",
+            "--no-labels",
+            "--start",
+            "2024-06-01 08:00:00",
+            "--interval",
+            "5",
+        ],
+    );
+    assert!(plain.lines().next().unwrap().ends_with("network_recv_mb"));
+    assert!(
+        plain
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("2024-06-01T08:00:05Z,")
+    );
+}
+
+#[test]
+fn the_same_seed_gives_a_byte_identical_file_and_another_seed_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = generate(dir.path(), "a.csv", &["-n", "3000", "--seed", "9"]);
+    let b = generate(dir.path(), "b.csv", &["-n", "3000", "--seed", "9"]);
+    let c = generate(dir.path(), "c.csv", &["-n", "3000", "--seed", "10"]);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn the_summary_names_rows_span_and_episodes() {
+    let dir = tempfile::tempdir().unwrap();
+    metrics()
+        .args(["datagen", "-n", "2000", "-o"])
+        .arg(dir.path().join("s.csv"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "2000 rows from 2025-01-01T00:00:00Z to 2025-01-01T00:33:19Z",
+        ))
+        .stderr(predicate::str::contains("memory_leak"));
+    metrics()
+        .args(["datagen", "-n", "5", "-o", "-"])
+        .assert()
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 6));
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_reason() {
+    metrics()
+        .args(["datagen", "--types", "cpu"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown anomaly type 'cpu'"));
+    metrics()
+        .args(["datagen", "--interval", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--interval must be a positive"));
+    metrics()
+        .args(["datagen", "--start", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a timestamp"));
+}
+
+/// `analyze` at default settings finds the planted anomalies of every type. The file
+/// is made with an anomaly rate equal to the default contamination (0.05): the
+/// threshold flags that share of the rows, so a lower rate would cap precision.
+#[test]
+fn analyze_at_default_settings_finds_every_kind_of_anomaly() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(
+        dir.path(),
+        "g.csv",
+        &[
+            "-n",
+            "20000",
+            "--seed",
+            "11",
+            "--interval",
+            "60",
+            "--anomaly-rate",
+            "0.05",
+        ],
+    );
+    let out = dir.path().join("out.csv");
+    metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(dir.path().join("g.csv"))
+        .arg("--output-file")
+        .arg(&out)
+        .assert()
+        .success();
+    let rows = records(&std::fs::read_to_string(out).unwrap());
+    let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
+    let mut by_type: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in &rows {
+        let (label, flagged) = (&r[9] == "1", &r[11] == "true");
+        match (label, flagged) {
+            (true, true) => tp += 1.0,
+            (false, true) => fp += 1.0,
+            (true, false) => fn_ += 1.0,
+            _ => {}
+        }
+        if label {
+            let entry = by_type.entry(r[10].to_string()).or_default();
+            entry.0 += usize::from(flagged);
+            entry.1 += 1;
+        }
+    }
+    let (precision, recall) = (tp / (tp + fp), tp / (tp + fn_));
+    let f1 = 2.0 * precision * recall / (precision + recall);
+    eprintln!("precision {precision:.3} recall {recall:.3} F1 {f1:.3}");
+    assert!(f1 >= 0.8, "F1 {f1:.3} < 0.8");
+    for (kind, (caught, total)) in by_type {
+        let r = caught as f64 / total as f64;
+        eprintln!("{kind}: recall {r:.2} ({caught}/{total})");
+        assert!(r >= 0.5, "{kind}: recall {r:.2} < 0.5");
+    }
+}
