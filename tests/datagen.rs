@@ -57,7 +57,7 @@ fn writes_the_native_schema_with_labels_and_the_requested_rows() {
     for t in TYPES {
         assert!(rows.iter().any(|r| &r[10] == t), "type {t} missing");
     }
-    assert!(rows.iter().all(|r| (&r[9] == "1") == !r[10].is_empty()));
+    assert!(rows.iter().all(|r| (&r[9] == "1") != r[10].is_empty()));
 }
 
 #[test]

@@ -184,10 +184,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         if out.as_os_str() == "-" {
             let stdout = std::io::stdout();
             let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            if let Err(e) = write(&mut lock).and_then(|_| lock.flush().map_err(csv::Error::from)) {
-                if !is_broken_pipe(&e) {
-                    return Err(anyhow::anyhow!("writing standard output: {e}"));
-                }
+            if let Err(e) = write(&mut lock).and_then(|_| lock.flush().map_err(csv::Error::from))
+                && !is_broken_pipe(&e)
+            {
+                return Err(anyhow::anyhow!("writing standard output: {e}"));
             }
         } else {
             write_atomically(out, |w| write(w).map_err(std::io::Error::other))

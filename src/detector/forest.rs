@@ -107,7 +107,7 @@ impl ValidForestParams {
         if dims == 0 {
             return Err(ForestError::NoDimensions);
         }
-        if rows.len() % dims != 0 {
+        if !rows.len().is_multiple_of(dims) {
             return Err(ForestError::RaggedRow {
                 row: rows.len() / dims,
                 expected: dims,
@@ -414,7 +414,11 @@ mod tests {
         let normal = Normal::new(0.0f64, 1.0).unwrap();
         (0..n * dims)
             .map(|i| {
-                let centre = if (i / dims) % 2 == 0 { -5.0 } else { 5.0 };
+                let centre = if (i / dims).is_multiple_of(2) {
+                    -5.0
+                } else {
+                    5.0
+                };
                 (centre + normal.sample(&mut rng)) as f32
             })
             .collect()

@@ -371,7 +371,7 @@ impl BoundRules {
                 );
             }
         }
-        hits.sort_by(|a, b| b.severity.cmp(&a.severity));
+        hits.sort_by_key(|h| std::cmp::Reverse(h.severity));
         hits
     }
 }
