@@ -5,14 +5,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::rules::{RuleHit, fmt_value};
-use super::scaling::{NORMAL_Z99, Scale};
+use super::scaling::Scale;
 use super::transform::Transform;
 use super::zscore::ZEvidence;
 use super::{Severity, features};
 use crate::schema;
 
-/// A robust z at or above this (and beyond the feature's own 99th percentile) names
-/// its metric in the reasons.
+/// A sigma (see [`Scale::sigma`]) at or above this names its metric in the reasons.
 pub const REASON_Z: f64 = 3.0;
 
 /// What the fused score is made of; the single-signal modes exist to measure what
@@ -85,7 +84,8 @@ pub struct Verdict {
     pub is_anomaly: bool,
     /// How bad it is.
     pub severity: Severity,
-    /// Largest robust |z| of any feature.
+    /// Largest |sigma| of any feature: robust z weighted by the feature's own tail,
+    /// so 3 means as unusual as 3 sigma of a normal distribution.
     pub z_max: f64,
     /// The metric that drove the verdict (index into the model's metrics).
     pub top_metric: Option<usize>,
@@ -176,18 +176,17 @@ pub fn judge(ev: &RowEvidence, thresholds: &Thresholds, mode: Mode) -> Verdict {
 /// Reasons from the statistics: the metrics furthest from their baseline, or, when
 /// none stands out alone, the joint deviation or the forest's verdict.
 fn statistical_reasons(ev: &RowEvidence, score: f64, reasons: &mut Vec<String>) {
-    let mut strong: Vec<(usize, f64, f64)> = ev
+    let mut strong: Vec<(usize, f64)> = ev
         .features
         .iter()
         .zip(ev.scales)
-        .map(|(&f, s)| (s.z(f), s.calibrated(f)))
+        .map(|(&f, s)| s.sigma(f))
         .enumerate()
-        .filter(|(_, (z, calibrated))| z.abs() >= REASON_Z && *calibrated >= NORMAL_Z99)
-        .map(|(i, (z, calibrated))| (i, z, calibrated))
+        .filter(|(_, z)| z.abs() >= REASON_Z)
         .collect();
-    strong.sort_by(|a, b| b.2.total_cmp(&a.2));
+    strong.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     let mut named = Vec::new();
-    for (i, z, _) in strong {
+    for (i, z) in strong {
         let m = i / features::PER_METRIC;
         if named.contains(&m) || named.len() == 3 {
             continue;
@@ -225,7 +224,7 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, reasons: &mut Vec<String>) 
         reasons.push(sentence);
     }
     if named.is_empty() {
-        if ev.z.joint_z() >= REASON_Z && ev.z.joint_z() >= ev.z.calibrated_max {
+        if ev.z.joint_z() >= REASON_Z && ev.z.joint_z() >= ev.z.z_max {
             reasons.push(format!(
                 "{} features deviate together (chi-square {:.1}, p = {:.1e})",
                 ev.z.freedom,

@@ -486,19 +486,9 @@ impl Model {
         }
     }
 
-    /// Width in seconds of the time-of-day profile's bins, when one was learned.
-    pub fn season_width(&self) -> Option<u32> {
-        self.season.as_ref().map(|s| s.width_s)
-    }
-
     /// The thresholds the scores are measured against.
     pub fn thresholds(&self) -> Thresholds {
         self.thresholds
-    }
-
-    /// The baseline median of each metric, in [`Model::metrics`] order.
-    pub fn baseline(&self) -> &[f64] {
-        &self.fill
     }
 
     fn forest_scores(&self, table: &FeatureTable, rows: &[usize]) -> Vec<f64> {

@@ -28,9 +28,6 @@ pub struct Scale {
     pub tail: f64,
 }
 
-/// The 99th percentile of |z| under a normal distribution.
-pub const NORMAL_Z99: f64 = 2.575_829_303_548_901;
-
 /// The 90th percentile of |z| under a normal distribution.
 const NORMAL_Z90: f64 = 1.644_853_626_951_472;
 
@@ -92,9 +89,10 @@ impl Scale {
         (value - self.median) / self.spread
     }
 
-    /// |z| weighted by the feature's tail, comparable across features.
-    pub fn calibrated(&self, value: f64) -> f64 {
-        self.z(value).abs() * self.tail
+    /// The z-score weighted by the feature's tail: a normal-equivalent number of
+    /// sigmas, comparable across features. This is the sigma users see.
+    pub fn sigma(&self, value: f64) -> f64 {
+        self.z(value) * self.tail
     }
 }
 

@@ -2,7 +2,7 @@
 //! the sum of squared z's is chi-square distributed when nothing is wrong, so several
 //! metrics that are each a little off together still add up to a clear signal.
 
-use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
+use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 use super::scaling::Scale;
 
@@ -12,13 +12,11 @@ const Z_CAP: f64 = 100.0;
 /// The z-score evidence of one row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ZEvidence {
-    /// The largest |z| over all features.
+    /// The largest |sigma| (see [`Scale::sigma`]) over all features.
     pub z_max: f64,
-    /// The largest tail-calibrated |z| (see [`Scale::tail`]).
-    pub calibrated_max: f64,
-    /// Index of the feature with that calibrated |z| (`None` without features).
+    /// Index of the feature with that sigma (`None` without features).
     pub top_feature: Option<usize>,
-    /// Sum of squared (capped) calibrated z's over the non-constant features.
+    /// Sum of squared (capped) sigmas over the non-constant features.
     pub chi_square: f64,
     /// Number of features in `chi_square`.
     pub freedom: usize,
@@ -29,16 +27,14 @@ impl ZEvidence {
     pub fn of(features: &[f64], scales: &[Scale]) -> ZEvidence {
         let mut e = ZEvidence {
             z_max: 0.0,
-            calibrated_max: 0.0,
             top_feature: None,
             chi_square: 0.0,
             freedom: 0,
         };
         for (i, (f, s)) in features.iter().zip(scales).enumerate() {
-            e.z_max = e.z_max.max(s.z(*f).abs());
-            let z = s.calibrated(*f);
-            if e.top_feature.is_none() || z > e.calibrated_max {
-                e.calibrated_max = z;
+            let z = s.sigma(*f).abs();
+            if e.top_feature.is_none() || z > e.z_max {
+                e.z_max = z;
                 e.top_feature = Some(i);
             }
             if !s.constant {
@@ -62,10 +58,10 @@ impl ZEvidence {
         ((self.chi_square / k).cbrt() - (1.0 - v)) / v.sqrt()
     }
 
-    /// The z-score signal the fusion uses: the single worst feature (calibrated), or
-    /// the joint evidence when that is stronger.
+    /// The z-score signal the fusion uses: the single worst feature, or the joint
+    /// evidence when that is stronger.
     pub fn signal(&self) -> f64 {
-        self.calibrated_max.max(self.joint_z())
+        self.z_max.max(self.joint_z())
     }
 
     /// Exact upper-tail probability of the joint statistic (statrs), for reasons.
@@ -77,17 +73,10 @@ impl ZEvidence {
     }
 }
 
-/// Two-sided tail probability of a robust z under a normal model, for reasons.
-pub fn tail_probability(z: f64) -> f64 {
-    match Normal::new(0.0, 1.0) {
-        Ok(n) => 2.0 * n.sf(z.abs()),
-        Err(_) => 1.0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use statrs::distribution::Normal;
 
     fn unit() -> Scale {
         Scale {
@@ -112,7 +101,7 @@ mod tests {
         let contention = ZEvidence::of(&[2.5; 8], &scales);
         assert!(contention.joint_z() > 5.0, "{}", contention.joint_z());
         assert!(quiet.joint_z() < 1.0);
-        assert!(contention.signal() > contention.calibrated_max);
+        assert!(contention.signal() > contention.z_max);
     }
 
     #[test]
@@ -127,11 +116,5 @@ mod tests {
             "{} vs {exact}",
             e.joint_z()
         );
-    }
-
-    #[test]
-    fn tail_probability_is_two_sided() {
-        assert!((tail_probability(1.96) - 0.05).abs() < 1e-3);
-        assert!((tail_probability(-1.96) - 0.05).abs() < 1e-3);
     }
 }
