@@ -288,7 +288,7 @@ fn dot_plain(a: &[f32], b: &[f32]) -> f32 {
 
 /// Dot product over whole 8-lane chunks with a fixed summation order, so the result
 /// is the same whether or not the compiler vectorises it.
-#[inline]
+#[inline(always)]
 fn dot_padded(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
@@ -366,7 +366,27 @@ impl Forest {
         out
     }
 
+    /// Scores one block, with AVX2 code where the CPU has it. Both paths perform the
+    /// same IEEE operations in the same order (no fused multiply-add), so the
+    /// scores are bit-identical on any x86-64 CPU.
     fn score_block(&self, rows: &[f32], out: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, as checked just above.
+            unsafe { self.score_block_avx2(rows, out) };
+            return;
+        }
+        self.score_block_portable(rows, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn score_block_avx2(&self, rows: &[f32], out: &mut [f64]) {
+        self.score_block_portable(rows, out);
+    }
+
+    #[inline(always)]
+    fn score_block_portable(&self, rows: &[f32], out: &mut [f64]) {
         let n = out.len();
         let mut buf = vec![0f32; n * self.stride];
         for (r, row) in rows.chunks_exact(self.dims).enumerate() {

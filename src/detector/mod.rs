@@ -78,6 +78,10 @@ pub const MIN_TRAIN_ROWS: usize = 32;
 /// before a metric is called frozen.
 pub const MIN_FROZEN_RUN: u64 = 10;
 
+/// Longest usual flat run (99th percentile) of a metric that can be called frozen:
+/// beyond it the metric plateaus by nature (quantised or idle readings).
+const MAX_USUAL_RUN: f64 = 2.0;
+
 /// Training rows used for the scales and thresholds at most; evenly spaced, so the
 /// quantiles of a huge file cost no more than those of a large one.
 const MAX_CALIBRATION_ROWS: usize = 65_536;
@@ -420,9 +424,10 @@ impl FeatureTable {
         &self.values[row * self.width..(row + 1) * self.width]
     }
 
-    /// Per metric: how long a flat run must be to call the metric frozen: twice the
-    /// 99th percentile of the flat runs in training (so one frozen episode in the
-    /// baseline does not excuse the next), and at least [`MIN_FROZEN_RUN`].
+    /// Per metric: how long a flat run must be to call the metric frozen: three times
+    /// the 99.9th percentile of the flat runs in training (so a frozen episode among
+    /// the training rows does not excuse the next), and at least [`MIN_FROZEN_RUN`].
+    /// A metric that often holds its value (quantised, idle) is never called frozen.
     fn flat_limits(&self) -> Vec<u64> {
         self.runs
             .iter()
@@ -433,7 +438,11 @@ impl FeatureTable {
                     .filter(|(_, next)| next.is_none_or(|n| *n == 1))
                     .map(|(&r, _)| r as f64)
                     .collect();
-                MIN_FROZEN_RUN.max(2 * quantile(&ended, 0.99).ceil() as u64)
+                if quantile(&ended, 0.99) > MAX_USUAL_RUN {
+                    u64::MAX
+                } else {
+                    MIN_FROZEN_RUN.max(3 * quantile(&ended, 0.999).ceil() as u64)
+                }
             })
             .collect()
     }
