@@ -299,9 +299,9 @@ fn dot_padded(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
-/// A trained forest: every tree's nodes in shared flat arrays.
+/// A trained forest as stored: every tree's nodes in shared flat arrays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Forest {
+struct ForestData {
     dims: usize,
     stride: usize,
     sample_size: usize,
@@ -313,12 +313,70 @@ pub struct Forest {
     leaf_depth: Vec<f32>,
 }
 
+/// A trained forest. Scoring reads one interleaved record per node (its normal,
+/// bound and two children) so a step touches one cache line; the stored form is
+/// [`ForestData`], checked on load so no index can point outside the arena.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForestData", into = "ForestData")]
+pub struct Forest {
+    data: ForestData,
+    /// Floats per node record: the normal, then bound, left and right (as bits), pad.
+    record: usize,
+    records: Vec<f32>,
+}
+
+impl TryFrom<ForestData> for Forest {
+    type Error = String;
+
+    fn try_from(data: ForestData) -> Result<Self, Self::Error> {
+        let nodes = data.bounds.len();
+        let consistent = data.dims >= 1
+            && data.stride == padded(data.dims)
+            && data.sample_size >= 1
+            && data.normals.len() == nodes * data.stride
+            && data.children.len() == nodes
+            && data.leaf_depth.len() == nodes
+            && data.trees.iter().all(|&(root, _)| (root as usize) < nodes)
+            && data
+                .children
+                .iter()
+                .flatten()
+                .all(|&c| (c as usize) < nodes);
+        if !consistent {
+            return Err("the forest's node arrays are inconsistent (a corrupt model file?)".into());
+        }
+        let record = data.stride + 4;
+        let mut records = Vec::with_capacity(nodes * record);
+        for node in 0..nodes {
+            records.extend_from_slice(&data.normals[node * data.stride..(node + 1) * data.stride]);
+            let [left, right] = data.children[node];
+            records.extend([
+                data.bounds[node],
+                f32::from_bits(left),
+                f32::from_bits(right),
+                0.0,
+            ]);
+        }
+        Ok(Forest {
+            data,
+            record,
+            records,
+        })
+    }
+}
+
+impl From<Forest> for ForestData {
+    fn from(forest: Forest) -> ForestData {
+        forest.data
+    }
+}
+
 /// Rows scored together per tree, so their independent walks overlap in the CPU.
-const BLOCK: usize = 32;
+const BLOCK: usize = 64;
 
 impl Forest {
     fn assemble(trees: Vec<TreeNodes>, dims: usize, stride: usize, sample_size: usize) -> Self {
-        let mut forest = Forest {
+        let mut data = ForestData {
             dims,
             stride,
             sample_size,
@@ -329,38 +387,39 @@ impl Forest {
             leaf_depth: Vec::new(),
         };
         for tree in trees {
-            let base = forest.bounds.len() as u32;
-            forest.trees.push((base, tree.depth));
-            forest.normals.extend(tree.normals);
-            forest.bounds.extend(tree.bounds);
-            forest
-                .children
+            let base = data.bounds.len() as u32;
+            data.trees.push((base, tree.depth));
+            data.normals.extend(tree.normals);
+            data.bounds.extend(tree.bounds);
+            data.children
                 .extend(tree.children.into_iter().map(|[l, r]| [l + base, r + base]));
-            forest.leaf_depth.extend(tree.leaf_depth);
+            data.leaf_depth.extend(tree.leaf_depth);
         }
-        forest
+        // The grower only links nodes it created, so the arena is consistent.
+        Forest::try_from(data).unwrap_or_else(|e| unreachable!("{e}"))
     }
 
     /// Number of input dimensions the forest was trained on.
     pub fn dims(&self) -> usize {
-        self.dims
+        self.data.dims
     }
 
     /// Number of trees.
     pub fn n_trees(&self) -> usize {
-        self.trees.len()
+        self.data.trees.len()
     }
 
     /// Anomaly scores s(x) = 2^(-E[h(x)] / c(psi)) in (0, 1] for row-major `rows`;
     /// higher is more anomalous. Parallel over blocks of rows; the result does not
     /// depend on the number of threads.
     pub fn score(&self, rows: &[f32]) -> Vec<f64> {
-        let mut out = vec![0.0; rows.len() / self.dims.max(1)];
+        let dims = self.data.dims;
+        let mut out = vec![0.0; rows.len() / dims];
         out.par_chunks_mut(BLOCK)
             .enumerate()
             .for_each(|(b, chunk)| {
-                let start = b * BLOCK * self.dims;
-                let end = start + chunk.len() * self.dims;
+                let start = b * BLOCK * dims;
+                let end = start + chunk.len() * dims;
                 self.score_block(&rows[start..end], chunk);
             });
         out
@@ -385,12 +444,40 @@ impl Forest {
         self.score_block_portable(rows, out);
     }
 
+    /// Dispatches to a kernel compiled for the padded width, so the common widths
+    /// get fully unrolled dot products.
     #[inline(always)]
     fn score_block_portable(&self, rows: &[f32], out: &mut [f64]) {
-        let n = out.len();
-        let mut buf = vec![0f32; n * self.stride];
-        for (r, row) in rows.chunks_exact(self.dims).enumerate() {
-            for (dst, &v) in buf[r * self.stride..].iter_mut().zip(row) {
+        match self.data.stride {
+            8 => self.score_block_kernel::<8>(rows, out),
+            16 => self.score_block_kernel::<16>(rows, out),
+            24 => self.score_block_kernel::<24>(rows, out),
+            32 => self.score_block_kernel::<32>(rows, out),
+            40 => self.score_block_kernel::<40>(rows, out),
+            48 => self.score_block_kernel::<48>(rows, out),
+            56 => self.score_block_kernel::<56>(rows, out),
+            64 => self.score_block_kernel::<64>(rows, out),
+            _ => self.score_block_kernel::<0>(rows, out),
+        }
+    }
+
+    /// Scores one block; `S` is the padded width when known at compile time, else 0.
+    #[inline(always)]
+    fn score_block_kernel<const S: usize>(&self, rows: &[f32], out: &mut [f64]) {
+        let dims = self.data.dims;
+        let stride = if S == 0 { self.data.stride } else { S };
+        let record = stride + 4;
+        let n = out.len().min(BLOCK);
+        let mut buf = [0f32; BLOCK * MAX_INLINE_STRIDE];
+        let mut heap = Vec::new();
+        let buf: &mut [f32] = if stride <= MAX_INLINE_STRIDE {
+            &mut buf[..n * stride]
+        } else {
+            heap.resize(n * stride, 0.0);
+            &mut heap
+        };
+        for (r, row) in rows.chunks_exact(dims).take(n).enumerate() {
+            for (dst, &v) in buf[r * stride..].iter_mut().zip(row) {
                 // A non-finite input would make every cut undecided; clamp it to the edge.
                 *dst = if v.is_nan() {
                     0.0
@@ -401,28 +488,37 @@ impl Forest {
         }
         let mut total = [0f64; BLOCK];
         let mut at = [0u32; BLOCK];
-        for &(root, depth) in &self.trees {
+        let records = self.records.as_ptr();
+        for &(root, depth) in &self.data.trees {
             at[..n].fill(root);
             for _ in 0..depth {
-                for r in 0..n {
-                    let node = at[r] as usize;
-                    let normal = &self.normals[node * self.stride..(node + 1) * self.stride];
-                    let side = dot_padded(&buf[r * self.stride..(r + 1) * self.stride], normal)
-                        > self.bounds[node];
-                    at[r] = self.children[node][side as usize];
+                for (r, x) in buf.chunks_exact(stride).enumerate() {
+                    // SAFETY: every index in `at` is a root or a child from the arena,
+                    // all checked to be below the node count when the forest was
+                    // built or loaded (`TryFrom<ForestData>`); each node owns
+                    // `record` floats in `records`, of which the first `stride` are
+                    // its normal and the next three its bound and children.
+                    let rec = unsafe {
+                        std::slice::from_raw_parts(records.add(at[r] as usize * record), record)
+                    };
+                    let side = dot_padded(x, &rec[..stride]) > rec[stride];
+                    at[r] = rec[stride + 1 + side as usize].to_bits();
                 }
             }
             for r in 0..n {
-                total[r] += self.leaf_depth[at[r] as usize] as f64;
+                total[r] += self.data.leaf_depth[at[r] as usize] as f64;
             }
         }
-        let norm =
-            average_path_length(self.sample_size).max(f64::MIN_POSITIVE) * self.trees.len() as f64;
+        let norm = average_path_length(self.data.sample_size).max(f64::MIN_POSITIVE)
+            * self.data.trees.len() as f64;
         for r in 0..n {
             out[r] = 2f64.powf(-total[r] / norm);
         }
     }
 }
+
+/// Widest padded row kept on the stack while scoring (64 dimensions).
+const MAX_INLINE_STRIDE: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -553,6 +649,24 @@ mod tests {
         };
         let err = bad.check().unwrap().fit(&[0.0; 30], 3).unwrap_err();
         assert_eq!(err, ForestError::BadExtension { level: 3, dims: 3 });
+    }
+
+    #[test]
+    fn a_model_whose_children_point_outside_the_arena_is_refused() {
+        let rows = blobs(300, 2, 9);
+        let json = serde_json::to_string(&fit(&rows, 2, 1)).unwrap();
+        let back: Forest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.score(&rows), fit(&rows, 2, 1).score(&rows));
+        let start = json.find("\"children\":[[").unwrap() + "\"children\":[[".len();
+        let tampered = format!(
+            "{}4000000000{}",
+            &json[..start],
+            &json[start + json[start..].find(',').unwrap()..]
+        );
+        let err = serde_json::from_str::<Forest>(&tampered)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("inconsistent"), "{err}");
     }
 
     #[test]
