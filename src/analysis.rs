@@ -73,8 +73,8 @@ pub fn analyze(
         None => {
             let detector = params.check().map_err(detector_error)?;
             let train = match fit {
-                FitRows::All => table.frame.clone(),
-                FitRows::First(n) => table.frame.head(*n),
+                FitRows::All => std::borrow::Cow::Borrowed(&table.frame),
+                FitRows::First(n) => std::borrow::Cow::Owned(table.frame.head(*n)),
                 FitRows::Where { column, value } => {
                     let rows = table.rows_where(column, value)?;
                     if rows.is_empty() {
@@ -87,7 +87,7 @@ pub fn analyze(
                         .hint("check the value's spelling and case")
                         .into());
                     }
-                    table.frame.select(&rows)
+                    std::borrow::Cow::Owned(table.frame.select(&rows))
                 }
             };
             let n = train.rows();

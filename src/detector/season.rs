@@ -26,9 +26,14 @@ pub struct Season {
 }
 
 impl Season {
-    /// Learns the profile from `times` (Unix ms) and `columns` (missing values already
-    /// filled); `None` when the data span too little time or are too sparse.
-    pub fn fit(times: &[i64], columns: &[Vec<f64>]) -> Option<Season> {
+    /// Learns the profile of `metrics` metrics from `times` (Unix ms); `column(m)`
+    /// gives metric `m`'s values (missing ones filled), one at a time to bound memory.
+    /// `None` when the data span too little time or are too sparse.
+    pub fn fit(
+        times: &[i64],
+        metrics: usize,
+        column: impl Fn(usize) -> Vec<f64>,
+    ) -> Option<Season> {
         let (first, last) = (*times.iter().min()?, *times.iter().max()?);
         let span_days = (last - first) as f64 / DAY_MS as f64;
         if span_days < MIN_DAYS || times.len() < 2 {
@@ -41,14 +46,14 @@ impl Season {
         })?;
         let bins = (86_400 / width_s) as usize;
         let bin_of: Vec<usize> = times.iter().map(|&t| bin(t, width_s)).collect();
-        let medians = columns
-            .iter()
-            .map(|column| {
+        let medians = (0..metrics)
+            .map(|m| {
+                let column = column(m);
                 let mut by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
-                for (&b, &v) in bin_of.iter().zip(column) {
+                for (&b, &v) in bin_of.iter().zip(&column) {
                     by_bin[b].push(v);
                 }
-                let overall = Data::new(column.clone()).median();
+                let overall = Data::new(column).median();
                 by_bin
                     .into_iter()
                     .map(|values| {
@@ -91,7 +96,7 @@ mod tests {
                 }
             })
             .collect();
-        let season = Season::fit(&times, &[disk]).unwrap();
+        let season = Season::fit(&times, 1, |_| disk.clone()).unwrap();
         assert_eq!(season.width_s, 60);
         assert_eq!(season.at(0, 130 * 60_000), 90.0);
         assert_eq!(season.at(0, 600 * 60_000), 2.0);
@@ -100,6 +105,6 @@ mod tests {
     #[test]
     fn less_than_two_days_learns_nothing() {
         let times: Vec<i64> = (0..1000).map(|i| i * 60_000).collect();
-        assert!(Season::fit(&times, &[vec![1.0; 1000]]).is_none());
+        assert!(Season::fit(&times, 1, |_| vec![1.0; 1000]).is_none());
     }
 }
