@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Finds anomalies in system metrics, in batch and live, on one host.
+/// Finds anomalies in system metrics on one host: analyse CSV files, generate test data.
 #[derive(Debug, Parser)]
 #[command(name = "metrics", version, about, long_about = None)]
 struct Cli {

@@ -140,10 +140,9 @@ impl Summary {
             100.0 * self.rate,
             severities.join(", ")
         );
-        let times: Vec<String> = self
-            .seconds
+        let times: Vec<String> = ["read", "fit", "score", "write"]
             .iter()
-            .map(|(k, v)| format!("{k} {v:.2} s"))
+            .filter_map(|k| self.seconds.get(k).map(|v| format!("{k} {v:.2} s")))
             .collect();
         let _ = writeln!(s, "time: {}", times.join(", "));
         if let Some(q) = &self.quality {

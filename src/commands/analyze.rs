@@ -42,7 +42,7 @@ pub struct AnalyzeArgs {
     /// Score with a model saved by --save-model instead of fitting one.
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
-    /// Save the fitted model (JSON) for later --model runs or `metrics watch --model`.
+    /// Save the fitted model (JSON) for later --model runs.
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,
     /// TOML file of rules that add to or override the built-in ones.
