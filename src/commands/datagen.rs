@@ -69,6 +69,12 @@ pub fn run(args: DatagenArgs) -> Result<ExitCode> {
             timestamp::FORMS
         );
     };
+    if args.output.as_os_str() == DEFAULT_OUTPUT
+        && let Some(folder) = args.output.parent()
+    {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("cannot create {}", folder.display()))?;
+    }
     check_output(&args.output, "-o", &[])?;
     let params = GenParams {
         rows: args.rows,
