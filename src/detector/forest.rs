@@ -441,7 +441,11 @@ impl Forest {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn score_block_avx2(&self, rows: &[f32], out: &mut [f64]) {
-        self.score_block_portable(rows, out);
+        if self.data.stride == 8 {
+            self.score_block_kernel::<8, true>(rows, out);
+        } else {
+            self.score_block_portable(rows, out);
+        }
     }
 
     /// Dispatches to a kernel compiled for the padded width, so the common widths
@@ -449,21 +453,26 @@ impl Forest {
     #[inline(always)]
     fn score_block_portable(&self, rows: &[f32], out: &mut [f64]) {
         match self.data.stride {
-            8 => self.score_block_kernel::<8>(rows, out),
-            16 => self.score_block_kernel::<16>(rows, out),
-            24 => self.score_block_kernel::<24>(rows, out),
-            32 => self.score_block_kernel::<32>(rows, out),
-            40 => self.score_block_kernel::<40>(rows, out),
-            48 => self.score_block_kernel::<48>(rows, out),
-            56 => self.score_block_kernel::<56>(rows, out),
-            64 => self.score_block_kernel::<64>(rows, out),
-            _ => self.score_block_kernel::<0>(rows, out),
+            8 => self.score_block_kernel::<8, false>(rows, out),
+            16 => self.score_block_kernel::<16, false>(rows, out),
+            24 => self.score_block_kernel::<24, false>(rows, out),
+            32 => self.score_block_kernel::<32, false>(rows, out),
+            40 => self.score_block_kernel::<40, false>(rows, out),
+            48 => self.score_block_kernel::<48, false>(rows, out),
+            56 => self.score_block_kernel::<56, false>(rows, out),
+            64 => self.score_block_kernel::<64, false>(rows, out),
+            _ => self.score_block_kernel::<0, false>(rows, out),
         }
     }
 
     /// Scores one block; `S` is the padded width when known at compile time, else 0.
+    /// `GROUPED` (only with `S == 8`, on a CPU with AVX2) walks rows eight at a time.
     #[inline(always)]
-    fn score_block_kernel<const S: usize>(&self, rows: &[f32], out: &mut [f64]) {
+    fn score_block_kernel<const S: usize, const GROUPED: bool>(
+        &self,
+        rows: &[f32],
+        out: &mut [f64],
+    ) {
         let dims = self.data.dims;
         let stride = if S == 0 { self.data.stride } else { S };
         let record = stride + 4;
@@ -489,10 +498,18 @@ impl Forest {
         let mut total = [0f64; BLOCK];
         let mut at = [0u32; BLOCK];
         let records = self.records.as_ptr();
+        let grouped = if GROUPED && S == 8 { n / 8 * 8 } else { 0 };
         for &(root, depth) in &self.data.trees {
             at[..n].fill(root);
+            #[cfg(target_arch = "x86_64")]
+            for g in (0..grouped).step_by(8) {
+                // SAFETY: `GROUPED` is only set by `score_block_avx2`, whose caller
+                // checked that the CPU has AVX2; rows are 8 floats wide (S == 8);
+                // node indices are valid as explained below.
+                unsafe { walk8(records, &buf[g * 8..g * 8 + 64], &mut at[g..g + 8], depth) };
+            }
             for _ in 0..depth {
-                for (r, x) in buf.chunks_exact(stride).enumerate() {
+                for (r, x) in buf.chunks_exact(stride).enumerate().skip(grouped) {
                     // SAFETY: every index in `at` is a root or a child from the arena,
                     // all checked to be below the node count when the forest was
                     // built or loaded (`TryFrom<ForestData>`); each node owns
@@ -513,6 +530,58 @@ impl Forest {
             * self.data.trees.len() as f64;
         for r in 0..n {
             out[r] = 2f64.powf(-total[r] / norm);
+        }
+    }
+}
+
+/// Walks eight rows of width 8 down one tree of `depth` levels with AVX2. The eight
+/// dot products share one transposed horizontal sum, added in exactly the order of
+/// [`dot_padded`] ((p0+p4)+(p1+p5))+((p2+p6)+(p3+p7)), so a row gets the same
+/// path here as alone.
+///
+/// # Safety
+/// The CPU must have AVX2; `xs` holds 8 rows of 8 floats; every index in `at`, and
+/// every child reachable from it, must be a node of the arena at `records` whose
+/// records are 12 floats (normal, bound, left, right, pad).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn walk8(records: *const f32, xs: &[f32], at: &mut [u32], depth: u32) {
+    use std::arch::x86_64::*;
+    const RECORD: usize = 12;
+    // Lane order of the sums after the two horizontal adds.
+    const ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
+    let x: [__m256; 8] =
+        std::array::from_fn(|r| unsafe { _mm256_loadu_ps(xs.as_ptr().add(r * 8)) });
+    let halves = |a: __m256, b: __m256| {
+        _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(a, b),
+            _mm256_permute2f128_ps::<0x31>(a, b),
+        )
+    };
+    for _ in 0..depth {
+        let node: [*const f32; 8] =
+            std::array::from_fn(|r| unsafe { records.add(at[r] as usize * RECORD) });
+        let p: [__m256; 8] =
+            std::array::from_fn(|r| _mm256_mul_ps(x[r], unsafe { _mm256_loadu_ps(node[r]) }));
+        let sums = _mm256_hadd_ps(
+            _mm256_hadd_ps(halves(p[0], p[1]), halves(p[2], p[3])),
+            _mm256_hadd_ps(halves(p[4], p[5]), halves(p[6], p[7])),
+        );
+        let bound = |lane: usize| unsafe { *node[ORDER[lane]].add(8) };
+        let bounds = _mm256_setr_ps(
+            bound(0),
+            bound(1),
+            bound(2),
+            bound(3),
+            bound(4),
+            bound(5),
+            bound(6),
+            bound(7),
+        );
+        let right = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(sums, bounds)) as u32;
+        for (lane, &r) in ORDER.iter().enumerate() {
+            let side = ((right >> lane) & 1) as usize;
+            at[r] = unsafe { *node[r].add(9 + side) }.to_bits();
         }
     }
 }
@@ -667,6 +736,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("inconsistent"), "{err}");
+    }
+
+    #[test]
+    fn a_row_scores_the_same_alone_as_in_a_block() {
+        let rows = blobs(200, 5, 10);
+        let forest = fit(&rows, 5, 4);
+        let together = forest.score(&rows);
+        for (r, expected) in together.iter().enumerate() {
+            let alone = forest.score(&rows[r * 5..(r + 1) * 5])[0];
+            assert_eq!(alone.to_bits(), expected.to_bits(), "row {r}");
+        }
     }
 
     #[test]
