@@ -174,6 +174,20 @@ fn sample() -> PathBuf {
     fixtures("valid").join("task_status.csv")
 }
 
+/// Fits on the sample and saves the model to `model` (and the output to `output`).
+fn fit_and_save(model: &Path, output: Option<&Path>) {
+    let mut command = metrics();
+    command
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(sample())
+        .arg("--save-model")
+        .arg(model);
+    if let Some(output) = output {
+        command.arg("--output-file").arg(output);
+    }
+    command.assert().success();
+}
+
 #[test]
 fn the_same_seed_gives_byte_identical_output() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,15 +213,7 @@ fn a_saved_model_reproduces_the_verdicts() {
         dir.path().join("a.csv"),
         dir.path().join("b.csv"),
     );
-    metrics()
-        .args(["analyze", "--quiet", "--csv-file"])
-        .arg(sample())
-        .arg("--output-file")
-        .arg(&fitted)
-        .arg("--save-model")
-        .arg(&model)
-        .assert()
-        .success();
+    fit_and_save(&model, Some(&fitted));
     metrics()
         .args(["analyze", "--csv-file"])
         .arg(sample())
@@ -228,13 +234,7 @@ fn a_saved_model_reproduces_the_verdicts() {
 fn a_model_for_other_columns_is_refused_with_the_missing_ones_named() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.json");
-    metrics()
-        .args(["analyze", "--quiet", "--csv-file"])
-        .arg(sample())
-        .arg("--save-model")
-        .arg(&model)
-        .assert()
-        .success();
+    fit_and_save(&model, None);
     metrics()
         .args(["analyze", "--csv-file"])
         .arg(fixtures("valid").join("no_timestamp.csv"))

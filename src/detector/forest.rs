@@ -399,16 +399,6 @@ impl Forest {
         Forest::try_from(data).unwrap_or_else(|e| unreachable!("{e}"))
     }
 
-    /// Number of input dimensions the forest was trained on.
-    pub fn dims(&self) -> usize {
-        self.data.dims
-    }
-
-    /// Number of trees.
-    pub fn n_trees(&self) -> usize {
-        self.data.trees.len()
-    }
-
     /// Anomaly scores s(x) = 2^(-E[h(x)] / c(psi)) in (0, 1] for row-major `rows`;
     /// higher is more anomalous. Parallel over blocks of rows; the result does not
     /// depend on the number of threads.

@@ -538,11 +538,6 @@ impl Model {
         }
     }
 
-    /// The thresholds the scores are measured against.
-    pub fn thresholds(&self) -> Thresholds {
-        self.thresholds
-    }
-
     fn forest_scores(&self, table: &FeatureTable, rows: &[usize]) -> Vec<f64> {
         match &self.forest {
             Some(forest) => forest.score(&forest_matrix(

@@ -246,11 +246,6 @@ impl RuleSet {
         Ok(set)
     }
 
-    /// The rules, built-ins first.
-    pub fn rules(&self) -> &[Rule] {
-        &self.rules
-    }
-
     /// Binds the rules to the columns of a table: `numeric` and `text` are its
     /// column names. Rules whose column is absent are left out.
     pub fn bind(&self, numeric: &[String], text: &[String]) -> BoundRules {
