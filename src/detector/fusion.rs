@@ -113,7 +113,8 @@ pub struct RowEvidence<'a> {
     pub forest: f64,
     /// Rule hits, most severe first.
     pub rules: Vec<RuleHit>,
-    /// Per metric: `Some(run)` when it has been flat for longer than ever in training.
+    /// Per metric: `Some(run)` when it has been flat for longer than its frozen
+    /// limit (three times its 99.9th-percentile flat run in training).
     pub frozen: &'a [Option<u64>],
     /// The fill value used for each metric that was missing.
     pub fill: &'a [f64],

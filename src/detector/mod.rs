@@ -237,14 +237,17 @@ impl Detector {
         let step = rows.div_ceil(MAX_CALIBRATION_ROWS).max(1);
         let (features, flat_limit) =
             calibration_features(&columns, train.times.as_deref(), &expected, step);
-        let calibration: Vec<usize> = (0..features.rows()).collect();
-        let scales: Vec<Scale> = (0..features.width())
+        let width = features.width;
+        let scales: Vec<Scale> = (0..width)
             .into_par_iter()
             .map(|f| {
                 Scale::fit(
-                    &calibration
+                    &features
+                        .values
                         .iter()
-                        .map(|&r| features.get(r, f))
+                        .skip(f)
+                        .step_by(width)
+                        .copied()
                         .collect::<Vec<_>>(),
                 )
             })
@@ -259,7 +262,7 @@ impl Detector {
         let forest = if forest_features.is_empty() {
             None
         } else {
-            let matrix = forest_matrix(&features, &calibration, &scales, &forest_features);
+            let matrix = forest_matrix(&features.values, &scales, &forest_features);
             Some(
                 self.params
                     .forest
@@ -286,10 +289,11 @@ impl Detector {
             },
             flat_limit,
         };
-        let forest_scores = model.forest_scores(&features, &calibration);
-        let zs: Vec<f64> = calibration
-            .iter()
-            .map(|&r| ZEvidence::of(features.row(r), &model.scales).signal())
+        let forest_scores = model.forest_scores(&features.values);
+        let zs: Vec<f64> = features
+            .values
+            .chunks_exact(width)
+            .map(|row| ZEvidence::of(row, &model.scales).signal())
             .collect();
         let q = 1.0 - self.params.contamination;
         model.thresholds.forest = quantile(&forest_scores, q);
@@ -356,9 +360,19 @@ impl Expected<'_> {
         }
     }
 
-    /// A raw reading in model space.
-    fn value(&self, metric: usize, raw: f64) -> f64 {
-        model_space(self.fill, self.transforms, metric, raw)
+    /// Feeds a raw reading of `metric` at `time` to its history: the one step from
+    /// reading to features, for batch and live alike. Returns the features and the
+    /// flat-run length.
+    fn step(
+        &self,
+        history: &mut History,
+        metric: usize,
+        raw: f64,
+        time: Option<i64>,
+    ) -> ([f64; features::PER_METRIC], u64) {
+        let value = model_space(self.fill, self.transforms, metric, raw);
+        let features = history.push(value, self.at(metric, time));
+        (features, history.flat_run())
     }
 }
 
@@ -383,9 +397,10 @@ impl FeatureTable {
                 let mut feats = Vec::with_capacity(rows);
                 let mut runs = Vec::with_capacity(rows);
                 for r in range.clone() {
-                    let value = expected.value(m, column[r]);
-                    feats.push(history.push(value, expected.at(m, times.map(|t| t[r]))));
-                    runs.push(history.flat_run());
+                    let (row_features, run) =
+                        expected.step(history, m, column[r], times.map(|t| t[r]));
+                    feats.push(row_features);
+                    runs.push(run);
                 }
                 (feats, runs)
             })
@@ -401,18 +416,6 @@ impl FeatureTable {
             values,
             runs: per_metric.into_iter().map(|(_, runs)| runs).collect(),
         }
-    }
-
-    fn width(&self) -> usize {
-        self.width
-    }
-
-    fn rows(&self) -> usize {
-        self.values.len() / self.width.max(1)
-    }
-
-    fn get(&self, row: usize, feature: usize) -> f64 {
-        self.values[row * self.width + feature]
     }
 
     fn row(&self, row: usize) -> &[f64] {
@@ -491,20 +494,13 @@ fn frozen_limit(runs: &std::collections::BTreeMap<u64, usize>) -> u64 {
     }
 }
 
-/// Scaled, forest-bound features of `rows`, row-major f32.
-fn forest_matrix(
-    table: &FeatureTable,
-    rows: &[usize],
-    scales: &[Scale],
-    used: &[usize],
-) -> Vec<f32> {
-    let mut out = Vec::with_capacity(rows.len() * used.len());
-    for &r in rows {
-        for &f in used {
-            out.push(scales[f].z(table.get(r, f)) as f32);
-        }
-    }
-    out
+/// The scaled forest-bound features of every row of `features` (row-major, one
+/// value per scale), as the forest's row-major f32 input.
+fn forest_matrix(features: &[f64], scales: &[Scale], used: &[usize]) -> Vec<f32> {
+    features
+        .chunks_exact(scales.len())
+        .flat_map(|row| used.iter().map(move |&f| scales[f].z(row[f]) as f32))
+        .collect()
 }
 
 impl Model {
@@ -538,15 +534,16 @@ impl Model {
         }
     }
 
-    fn forest_scores(&self, table: &FeatureTable, rows: &[usize]) -> Vec<f64> {
+    /// Forest scores of every row of `features` (row-major, one value per scale);
+    /// 0 for each row when there is no forest.
+    fn forest_scores(&self, features: &[f64]) -> Vec<f64> {
         match &self.forest {
             Some(forest) => forest.score(&forest_matrix(
-                table,
-                rows,
+                features,
                 &self.scales,
                 &self.forest_features,
             )),
-            None => vec![0.0; rows.len()],
+            None => vec![0.0; features.len() / self.scales.len()],
         }
     }
 
@@ -612,11 +609,10 @@ impl Model {
                 &mut histories,
                 start..end,
             );
-            let local: Vec<usize> = (0..table.rows()).collect();
-            let forest = self.forest_scores(&table, &local);
-            let chunk: Vec<Verdict> = local
-                .par_iter()
-                .map(|&r| {
+            let forest = self.forest_scores(&table.values);
+            let chunk: Vec<Verdict> = (0..end - start)
+                .into_par_iter()
+                .map(|r| {
                     let raw: Vec<f64> = columns.iter().map(|c| c[start + r]).collect();
                     let texts: Vec<&str> = frame
                         .text_columns
@@ -700,20 +696,11 @@ impl Stream<'_> {
         let mut features = Vec::with_capacity(values.len() * features::PER_METRIC);
         let mut runs = Vec::with_capacity(values.len());
         for (m, (history, &v)) in self.histories.iter_mut().zip(values).enumerate() {
-            features.extend(history.push(expected.value(m, v), expected.at(m, time)));
-            runs.push(history.flat_run());
+            let (row_features, run) = expected.step(history, m, v, time);
+            features.extend(row_features);
+            runs.push(run);
         }
-        let forest = match &model.forest {
-            Some(forest) => {
-                let row: Vec<f32> = model
-                    .forest_features
-                    .iter()
-                    .map(|&f| model.scales[f].z(features[f]) as f32)
-                    .collect();
-                forest.score(&row)[0]
-            }
-            None => 0.0,
-        };
+        let forest = model.forest_scores(&features)[0];
         model.judge(RowInput {
             raw: values,
             time,
