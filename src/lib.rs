@@ -8,6 +8,7 @@ pub mod datagen;
 pub mod detector;
 pub mod evaluation;
 pub mod io;
+pub mod monitor;
 pub mod numfmt;
 pub mod report;
 pub mod schema;

@@ -13,6 +13,8 @@ pub mod transform;
 
 pub mod zscore;
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
@@ -572,10 +574,11 @@ impl Model {
         }
     }
 
-    /// A live scorer that judges rows one at a time, keeping the recent past.
-    pub fn stream(&self, rules: &RuleSet, text_names: &[String]) -> Stream<'_> {
+    /// A live scorer that judges rows one at a time, keeping the recent past. It
+    /// shares the model, so a live session can swap in a retrained one at any time.
+    pub fn stream(self: &Arc<Self>, rules: &RuleSet, text_names: &[String]) -> Stream {
         Stream {
-            model: self,
+            model: Arc::clone(self),
             rules: rules.bind(&self.metrics, text_names),
             histories: fresh_histories(self.metrics.len()),
         }
@@ -680,18 +683,32 @@ struct RowInput<'a> {
 }
 
 /// Judges live rows one at a time with the state a batch run would have at that row.
-pub struct Stream<'a> {
-    model: &'a Model,
+pub struct Stream {
+    model: Arc<Model>,
     rules: BoundRules,
     histories: Vec<History>,
 }
 
-impl Stream<'_> {
+impl Stream {
+    /// The model this stream judges with.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// Feeds a row into the recent past without judging it, so a stream started on a
+    /// retrained model continues from where the old one was.
+    pub fn warm(&mut self, values: &[f64], time: Option<i64>) {
+        let expected = self.model.expected();
+        for (m, (history, &v)) in self.histories.iter_mut().zip(values).enumerate() {
+            expected.step(history, m, v, time);
+        }
+    }
+
     /// Judges the next row: `values` in [`Model::metrics`] order (NaN for missing),
     /// `texts` in the order of the text names given to [`Model::stream`], `time` in
     /// Unix milliseconds when known.
     pub fn judge(&mut self, values: &[f64], texts: &[&str], time: Option<i64>) -> Verdict {
-        let model = self.model;
+        let model = &*self.model;
         let expected = model.expected();
         let mut features = Vec::with_capacity(values.len() * features::PER_METRIC);
         let mut runs = Vec::with_capacity(values.len());
@@ -855,7 +872,7 @@ mod tests {
     #[test]
     fn stream_and_batch_give_identical_verdicts() {
         let train = frame(800, 9);
-        let model = fitted(&train);
+        let model = Arc::new(fitted(&train));
         let mut test = frame(600, 10);
         test.columns[0][300] = 99.0;
         let batch = model

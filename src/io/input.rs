@@ -134,9 +134,11 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
         "--label-column",
     )?;
     let mut numeric = infer_numeric(&bytes, delimiter, &header);
-    // Excluded columns are kept as text, so rows can be selected by their value.
+    // Excluded columns are kept as text, so rows can be selected by their value. A
+    // file `metrics` wrote (an analysed CSV, `watch`'s history) carries verdict
+    // columns: they are results, never metrics.
     for (i, h) in header.iter().enumerate() {
-        if options.exclude.contains(h) {
+        if options.exclude.contains(h) || super::output::VERDICT_COLUMNS.contains(&h.as_str()) {
             numeric[i] = false;
         }
     }

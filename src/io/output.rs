@@ -50,29 +50,46 @@ pub fn write_annotated<W: Write>(
             continue;
         }
         let Some(v) = verdicts.next() else { break };
-        record.push_field(if v.is_anomaly { b"true" } else { b"false" });
-        cell.clear();
-        push_fixed(&mut cell, v.anomaly_score, 4);
-        record.push_field(cell.as_bytes());
-        record.push_field(v.severity.as_str().as_bytes());
-        cell.clear();
-        push_fixed(&mut cell, v.z_max, 2);
-        record.push_field(cell.as_bytes());
-        record.push_field(
-            v.top_metric
-                .and_then(|m| metrics.get(m))
-                .map_or(&b""[..], |m| m.as_bytes()),
-        );
-        cell.clear();
-        for (i, r) in v.reasons.iter().enumerate() {
-            if i > 0 {
-                cell.push_str(REASON_SEPARATOR);
-            }
-            cell.push_str(r);
-        }
-        record.push_field(cell.as_bytes());
+        push_verdict(&mut record, Some(v), metrics, &mut cell);
         writer.write_byte_record(&record)?;
     }
     writer.flush()?;
     Ok(())
+}
+
+/// Appends the [`VERDICT_COLUMNS`] cells of `verdict` to `record` (empty cells when
+/// there is none yet). `cell` is scratch space reused between rows.
+pub fn push_verdict(
+    record: &mut csv::ByteRecord,
+    verdict: Option<&Verdict>,
+    metrics: &[String],
+    cell: &mut String,
+) {
+    let Some(v) = verdict else {
+        for _ in VERDICT_COLUMNS {
+            record.push_field(b"");
+        }
+        return;
+    };
+    record.push_field(if v.is_anomaly { b"true" } else { b"false" });
+    cell.clear();
+    push_fixed(cell, v.anomaly_score, 4);
+    record.push_field(cell.as_bytes());
+    record.push_field(v.severity.as_str().as_bytes());
+    cell.clear();
+    push_fixed(cell, v.z_max, 2);
+    record.push_field(cell.as_bytes());
+    record.push_field(
+        v.top_metric
+            .and_then(|m| metrics.get(m))
+            .map_or(&b""[..], |m| m.as_bytes()),
+    );
+    cell.clear();
+    for (i, r) in v.reasons.iter().enumerate() {
+        if i > 0 {
+            cell.push_str(REASON_SEPARATOR);
+        }
+        cell.push_str(r);
+    }
+    record.push_field(cell.as_bytes());
 }

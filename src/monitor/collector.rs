@@ -1,0 +1,230 @@
+//! Samples this machine with sysinfo: the native metrics plus swap, load and the
+//! process count, per-core usage, and the busiest processes. Rates come from the
+//! counters' change since the previous sample over the time between them. A
+//! subsystem that is unsupported or fails gives NaN and never stops the others.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use sysinfo::{
+    CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, ProcessRefreshKind,
+    ProcessesToUpdate, System,
+};
+
+use super::{ProcessInfo, Sample, Schema, TopProcesses};
+use crate::schema::{LIVE_EXTRA, NATIVE};
+
+/// Bytes in the MB of the `_mb` metrics (MiB, as psutil-based tools report).
+const MB: f64 = 1024.0 * 1024.0;
+/// Bytes in the GB of `memory_available_gb`.
+const GB: f64 = 1024.0 * 1024.0 * 1024.0;
+/// Processes listed per ranking.
+pub const TOP_PROCESSES: usize = 5;
+/// The process table is the costliest part of a sample (one file per process on
+/// Linux), so it is refreshed every this many samples; per-process CPU is then an
+/// average over that span, which is what a person wants next to an anomaly.
+pub const PROCESS_EVERY: u64 = 5;
+
+/// A live source of samples from this machine.
+pub struct Collector {
+    system: Option<System>,
+    disks: Option<Disks>,
+    networks: Option<Networks>,
+    last: Instant,
+    samples: u64,
+    top: Option<TopProcesses>,
+}
+
+impl Collector {
+    /// Opens every subsystem sysinfo supports here and takes the first readings, so
+    /// the first [`Collector::sample`] (at least `sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`
+    /// later) already has rates and CPU usage.
+    pub fn new() -> Collector {
+        let mut system = System::new().ok();
+        if let Some(s) = system.as_mut() {
+            s.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
+            s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
+        }
+        let disks =
+            Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing().with_io_usage())
+                .ok();
+        let networks = Networks::new_with_refreshed_list().ok();
+        Collector {
+            system,
+            disks,
+            networks,
+            last: Instant::now(),
+            samples: 0,
+            top: None,
+        }
+    }
+
+    /// What the collector produces: the native metrics, then the live extras.
+    pub fn schema() -> Schema {
+        let names = NATIVE
+            .iter()
+            .chain(LIVE_EXTRA.iter())
+            .map(|m| m.name.to_string())
+            .collect();
+        Schema::of(names, Vec::new(), true)
+    }
+
+    /// Reads every metric now; `time` is the sample's Unix time in milliseconds.
+    pub fn sample(&mut self, time: i64) -> Sample {
+        let now = Instant::now();
+        let seconds = now.duration_since(self.last).as_secs_f64().max(1e-3);
+        self.last = now;
+        let mut values = vec![f64::NAN; NATIVE.len() + LIVE_EXTRA.len()];
+        let mut cores = Vec::new();
+        if let Some(s) = self.system.as_mut() {
+            s.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage().with_frequency());
+            s.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram().with_swap());
+            values[0] = f64::from(s.global_cpu_usage());
+            cores = s.cpus().iter().map(|c| c.usage()).collect();
+            values[1] = mean_frequency(s);
+            if s.total_memory() > 0 {
+                let total = s.total_memory() as f64;
+                let available = s.available_memory() as f64;
+                values[2] = 100.0 * (1.0 - available / total);
+                values[3] = available / GB;
+            }
+            values[8] = if s.total_swap() > 0 {
+                100.0 * s.used_swap() as f64 / s.total_swap() as f64
+            } else {
+                0.0
+            };
+            if self.samples % PROCESS_EVERY == 0 {
+                s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
+                self.top = Some(top_processes(s));
+            }
+            values[12] = s.processes().len() as f64;
+        }
+        if let Some(disks) = self.disks.as_mut() {
+            disks.refresh_specifics(true, DiskRefreshKind::nothing().with_io_usage());
+            let (read, written) = disk_bytes(disks);
+            values[4] = read / MB / seconds;
+            values[5] = written / MB / seconds;
+        }
+        if let Some(networks) = self.networks.as_mut() {
+            networks.refresh(true);
+            let (sent, received) = network_bytes(networks);
+            values[6] = sent / MB / seconds;
+            values[7] = received / MB / seconds;
+        }
+        if let Ok(load) = System::load_average() {
+            values[9] = load.one;
+            values[10] = load.five;
+            values[11] = load.fifteen;
+        }
+        self.samples += 1;
+        Sample {
+            time,
+            values,
+            texts: Vec::new(),
+            cores,
+            processes: self.top.clone(),
+        }
+    }
+}
+
+impl Default for Collector {
+    fn default() -> Self {
+        Collector::new()
+    }
+}
+
+fn process_kind() -> ProcessRefreshKind {
+    ProcessRefreshKind::nothing().with_cpu().with_memory()
+}
+
+fn mean_frequency(s: &System) -> f64 {
+    let cpus = s.cpus();
+    let known: Vec<f64> = cpus
+        .iter()
+        .map(|c| c.frequency() as f64)
+        .filter(|&f| f > 0.0)
+        .collect();
+    if known.is_empty() {
+        f64::NAN
+    } else {
+        known.iter().sum::<f64>() / known.len() as f64
+    }
+}
+
+/// Bytes read and written since the last refresh, each device counted once even
+/// when it is mounted at several places.
+fn disk_bytes(disks: &Disks) -> (f64, f64) {
+    let mut seen = HashSet::new();
+    let (mut read, mut written) = (0.0, 0.0);
+    for disk in disks {
+        if seen.insert(disk.name().to_os_string()) {
+            let usage = disk.usage();
+            read += usage.read_bytes as f64;
+            written += usage.written_bytes as f64;
+        }
+    }
+    (read, written)
+}
+
+/// Bytes sent and received since the last refresh on every interface but loopback.
+fn network_bytes(networks: &Networks) -> (f64, f64) {
+    let mut sent = 0.0;
+    let mut received = 0.0;
+    for (name, data) in networks {
+        if name == "lo" || name == "lo0" {
+            continue;
+        }
+        sent += data.transmitted() as f64;
+        received += data.received() as f64;
+    }
+    (sent, received)
+}
+
+fn top_processes(s: &System) -> TopProcesses {
+    let mut all: Vec<ProcessInfo> = s
+        .processes()
+        .values()
+        .map(|p| ProcessInfo {
+            pid: p.pid().as_u32(),
+            name: p.name().to_string_lossy().into_owned(),
+            cpu_percent: p.cpu_usage(),
+            memory_mb: p.memory() as f64 / MB,
+        })
+        .collect();
+    let rank = |all: &mut Vec<ProcessInfo>, key: fn(&ProcessInfo) -> f64| {
+        all.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.pid.cmp(&b.pid)));
+        all.iter().take(TOP_PROCESSES).cloned().collect::<Vec<_>>()
+    };
+    let by_cpu = rank(&mut all, |p| f64::from(p.cpu_percent));
+    let by_memory = rank(&mut all, |p| p.memory_mb);
+    TopProcesses { by_cpu, by_memory }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_has_every_metric_of_the_schema_and_sane_values() {
+        let mut collector = Collector::new();
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let sample = collector.sample(1_700_000_000_000);
+        let schema = Collector::schema();
+        assert_eq!(sample.values.len(), schema.names.len());
+        assert_eq!(schema.names[0], "cpu_percent");
+        let cpu = sample.values[0];
+        assert!((0.0..=100.0).contains(&cpu), "cpu {cpu}");
+        let memory = sample.values[2];
+        assert!(memory > 0.0 && memory < 100.0, "memory {memory}");
+        for rate in &sample.values[4..8] {
+            assert!(rate.is_nan() || *rate >= 0.0, "rate {rate}");
+        }
+        let top = sample.processes.expect("processes on the first sample");
+        assert!(!top.by_memory.is_empty() && top.by_memory.len() <= TOP_PROCESSES);
+        assert!(
+            top.by_memory
+                .windows(2)
+                .all(|w| w[0].memory_mb >= w[1].memory_mb)
+        );
+    }
+}

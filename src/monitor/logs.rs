@@ -1,0 +1,271 @@
+//! `watch`'s files in the log folder: `metrics_history.csv` (every sample and its
+//! verdict) and `anomalies.jsonl` (one object per anomaly). A writer thread owns
+//! them, so a slow or full disk never delays the collector: lines are handed over
+//! without waiting and dropped (and counted) when the writer falls behind. Each line
+//! goes out in one `write` to a file opened for appending, so a crash never leaves a
+//! torn line in the middle of the file. The text log is tracing's (set up by the
+//! command).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+
+/// Name of the history file.
+pub const HISTORY_FILE: &str = "metrics_history.csv";
+/// Name of the anomalies file.
+pub const ANOMALIES_FILE: &str = "anomalies.jsonl";
+/// Lines the writer may be behind before new ones are dropped.
+const QUEUE: usize = 4096;
+
+enum Line {
+    History(String),
+    Anomaly(String),
+}
+
+/// The open log files.
+pub struct Logs {
+    tx: Option<SyncSender<Line>>,
+    dropped: Arc<AtomicU64>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Logs {
+    /// Opens (or creates) the files in `dir`, whose history has `header` (with its
+    /// newline). An existing history with another header is set aside as
+    /// `metrics_history.<unix seconds>.csv` first. Never fails: a folder that cannot
+    /// be written is reported once and the session goes on without files.
+    pub fn open(dir: &Path, header: String) -> Logs {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let dir = dir.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("metrics-logs".into())
+            .spawn(move || Writer::new(dir, header).run(rx))
+            .ok();
+        Logs {
+            tx: Some(tx),
+            dropped: Arc::new(AtomicU64::new(0)),
+            writer,
+        }
+    }
+
+    /// Queues a history row (newline included).
+    pub fn history(&self, line: String) {
+        self.send(Line::History(line));
+    }
+
+    /// Queues an anomaly object (one line of JSON, without newline).
+    pub fn anomaly(&self, json: String) {
+        self.send(Line::Anomaly(json));
+    }
+
+    /// Lines dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, line: Line) {
+        if let Some(tx) = &self.tx {
+            match tx.try_send(line) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                        tracing::warn!("the log writer is behind; log lines are being dropped");
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        }
+    }
+
+    /// Writes what is queued and closes the files.
+    pub fn close(mut self) {
+        self.tx = None;
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// One appendable file, opened lazily and reopened after a failure.
+struct Appender {
+    path: PathBuf,
+    file: Option<File>,
+    header: Option<String>,
+    warned: bool,
+}
+
+impl Appender {
+    fn write(&mut self, line: &str) {
+        if self.file.is_none() {
+            match self.open() {
+                Ok(f) => self.file = Some(f),
+                Err(e) => return self.warn(&e),
+            }
+        }
+        if let Some(f) = self.file.as_mut()
+            && let Err(e) = f.write_all(line.as_bytes())
+        {
+            self.file = None;
+            self.warn(&e);
+        }
+    }
+
+    fn warn(&mut self, e: &std::io::Error) {
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(
+                "cannot write {}: {e}; detection and the server go on without it",
+                self.path.display()
+            );
+        }
+    }
+
+    fn open(&mut self) -> std::io::Result<File> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        if let Some(header) = &self.header
+            && let Some(found) = first_line(&self.path)?
+            && found != header.trim_end()
+        {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let aside = self.path.with_extension(format!("{stamp}.csv"));
+            std::fs::rename(&self.path, &aside)?;
+            tracing::info!(
+                "{} had other columns; moved it to {}",
+                self.path.display(),
+                aside.display()
+            );
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&self.path)?;
+        let len = file.metadata()?.len();
+        if len == 0 {
+            if let Some(header) = &self.header {
+                file.write_all(header.as_bytes())?;
+            }
+        } else {
+            // A line cut short by power loss would glue onto the next one.
+            let mut last = [0u8];
+            file.seek(SeekFrom::Start(len - 1))?;
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n")?;
+            }
+        }
+        Ok(file)
+    }
+}
+
+fn first_line(path: &Path) -> std::io::Result<Option<String>> {
+    match File::open(path) {
+        Ok(f) => {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line)?;
+            Ok((!line.is_empty()).then(|| line.trim_end().to_string()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+struct Writer {
+    history: Appender,
+    anomalies: Appender,
+}
+
+impl Writer {
+    fn new(dir: PathBuf, header: String) -> Writer {
+        Writer {
+            history: Appender {
+                path: dir.join(HISTORY_FILE),
+                file: None,
+                header: Some(header),
+                warned: false,
+            },
+            anomalies: Appender {
+                path: dir.join(ANOMALIES_FILE),
+                file: None,
+                header: None,
+                warned: false,
+            },
+        }
+    }
+
+    fn run(mut self, rx: Receiver<Line>) {
+        let mut buf = String::new();
+        for line in rx {
+            match line {
+                Line::History(l) => self.history.write(&l),
+                Line::Anomaly(json) => {
+                    buf.clear();
+                    buf.push_str(&json);
+                    buf.push('\n');
+                    self.anomalies.write(&buf);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_appends_below_one_header_and_mends_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Logs::open(dir.path(), "a,b\n".into());
+        logs.history("1,2\n".into());
+        logs.anomaly("{\"x\":1}".into());
+        logs.close();
+        let path = dir.path().join(HISTORY_FILE);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"3,").unwrap();
+        let logs = Logs::open(dir.path(), "a,b\n".into());
+        logs.history("5,6\n".into());
+        logs.close();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "a,b\n1,2\n3,\n5,6\n"
+        );
+        let anomalies = std::fs::read_to_string(dir.path().join(ANOMALIES_FILE)).unwrap();
+        assert_eq!(anomalies, "{\"x\":1}\n");
+    }
+
+    #[test]
+    fn another_schema_sets_the_old_history_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Logs::open(dir.path(), "a,b\n".into());
+        logs.history("1,2\n".into());
+        logs.close();
+        let logs = Logs::open(dir.path(), "c\n".into());
+        logs.history("9\n".into());
+        logs.close();
+        let path = dir.path().join(HISTORY_FILE);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "c\n9\n");
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 2, "the old history is kept beside the new one");
+    }
+
+    #[test]
+    fn an_unwritable_folder_is_survived() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").unwrap();
+        let logs = Logs::open(&blocker.join("logs"), "a\n".into());
+        logs.history("1\n".into());
+        logs.anomaly("{}".into());
+        logs.close();
+        assert!(!blocker.join("logs").exists());
+    }
+}

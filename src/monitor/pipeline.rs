@@ -1,0 +1,416 @@
+//! The live state machine both sources go through: collecting a baseline (n of N)
+//! -> training -> monitoring, then retraining every so many samples on the rolling
+//! window (leaving out rows judged high or critical) in the background, so detection
+//! never pauses. Time here is counted in samples, so a replay behaves the same at any
+//! speed.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+use serde::Serialize;
+
+use super::{Sample, Schema};
+use crate::detector::{
+    DetectorError, DetectorParams, Frame, MIN_TRAIN_ROWS, Model, RuleSet, Severity, Stream, Verdict,
+};
+
+/// Settings of a live session.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// The detector's settings (contamination, forest, seed).
+    pub detector: DetectorParams,
+    /// Samples collected before the first training; also the rolling window's length.
+    pub baseline: usize,
+    /// Samples between retrainings; 0 never retrains.
+    pub retrain_every: usize,
+    /// Rules in force.
+    pub rules: RuleSet,
+}
+
+/// Where the session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Gathering the baseline.
+    Collecting,
+    /// Fitting the first model.
+    Training,
+    /// Judging every sample.
+    Monitoring,
+}
+
+/// What the session reports about itself after every sample.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    /// The state.
+    pub state: State,
+    /// Baseline samples collected so far.
+    pub collected: usize,
+    /// Baseline samples needed.
+    pub baseline: usize,
+    /// Time (Unix ms) of the sample after which the model in use was trained.
+    pub trained_at: Option<i64>,
+    /// Rows the model in use was trained on (0 for a loaded model).
+    pub trained_rows: usize,
+    /// Retrainings done so far.
+    pub retrains: u64,
+    /// Samples until the next retraining starts, when retraining is on.
+    pub retrain_in: Option<usize>,
+}
+
+/// What happened to one sample.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Step {
+    /// The sample's verdict; `None` while there is no model yet.
+    pub verdict: Option<Verdict>,
+    /// A new model went into use (first training or retraining).
+    pub trained: Option<Arc<Model>>,
+    /// Whether the state changed (not counting baseline progress).
+    pub state_changed: bool,
+    /// A training that failed or was skipped, in words.
+    pub warning: Option<String>,
+}
+
+/// One row of the rolling window.
+struct Row {
+    values: Vec<f64>,
+    time: i64,
+    severity: Severity,
+}
+
+/// The session: feed it samples with [`Pipeline::push`].
+pub struct Pipeline {
+    config: PipelineConfig,
+    schema: Schema,
+    window: VecDeque<Row>,
+    stream: Option<Stream>,
+    /// Position in the sample of each of the model's metrics.
+    order: Vec<usize>,
+    status: Status,
+    since_training: usize,
+    pending: Option<Receiver<Result<Model, DetectorError>>>,
+    pending_time: i64,
+}
+
+impl Pipeline {
+    /// A session that collects a baseline and trains its own model.
+    pub fn new(config: PipelineConfig, schema: Schema) -> Pipeline {
+        let status = Status {
+            state: State::Collecting,
+            collected: 0,
+            baseline: config.baseline,
+            trained_at: None,
+            trained_rows: 0,
+            retrains: 0,
+            retrain_in: None,
+        };
+        Pipeline {
+            config,
+            schema,
+            window: VecDeque::new(),
+            stream: None,
+            order: Vec::new(),
+            status,
+            since_training: 0,
+            pending: None,
+            pending_time: 0,
+        }
+    }
+
+    /// A session that monitors from the first sample with a saved model; fails when
+    /// the source lacks a metric the model needs.
+    pub fn with_model(
+        config: PipelineConfig,
+        schema: Schema,
+        model: Model,
+    ) -> Result<Pipeline, DetectorError> {
+        let mut pipeline = Pipeline::new(config, schema);
+        pipeline.install(Arc::new(model), None)?;
+        pipeline.status.state = State::Monitoring;
+        pipeline.status.collected = pipeline.config.baseline;
+        Ok(pipeline)
+    }
+
+    /// The session's state now.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// The model in use, once there is one.
+    pub fn model(&self) -> Option<&Arc<Model>> {
+        self.stream.as_ref().map(Stream::model)
+    }
+
+    /// Takes the next sample through the state machine.
+    pub fn push(&mut self, sample: &Sample) -> Step {
+        let mut step = Step::default();
+        self.collect_retrained(&mut step, false);
+        let time = self.schema.timed.then_some(sample.time);
+        match self.status.state {
+            State::Collecting | State::Training => {
+                self.remember(sample, Severity::Normal);
+                self.status.collected = self.window.len();
+                if self.window.len() >= self.config.baseline {
+                    self.status.state = State::Training;
+                    let frame = self.training_frame();
+                    match self.config.detector.check().and_then(|d| d.fit(&frame)) {
+                        Ok(model) => {
+                            let model = Arc::new(model);
+                            match self.install(Arc::clone(&model), Some(sample.time)) {
+                                Ok(()) => {
+                                    self.status.state = State::Monitoring;
+                                    step.trained = Some(model);
+                                }
+                                Err(e) => step.warning = Some(format!("training failed: {e}")),
+                            }
+                        }
+                        Err(e) => {
+                            step.warning =
+                                Some(format!("training failed: {e}; collecting a fresh baseline"));
+                            self.window.clear();
+                            self.status.state = State::Collecting;
+                        }
+                    }
+                    step.state_changed = true;
+                }
+            }
+            State::Monitoring => {
+                if let Some(stream) = self.stream.as_mut() {
+                    let values: Vec<f64> = self.order.iter().map(|&p| sample.values[p]).collect();
+                    let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
+                    let verdict = stream.judge(&values, &texts, time);
+                    self.remember(sample, verdict.severity);
+                    step.verdict = Some(verdict);
+                }
+                self.maybe_retrain(sample.time, &mut step);
+            }
+        }
+        self.status.retrain_in =
+            (self.config.retrain_every > 0 && self.status.state == State::Monitoring).then(|| {
+                self.config
+                    .retrain_every
+                    .saturating_sub(self.since_training)
+            });
+        step
+    }
+
+    /// Puts `model` in use: a fresh stream warmed with the window, so its recent past
+    /// is the session's.
+    fn install(&mut self, model: Arc<Model>, trained_at: Option<i64>) -> Result<(), DetectorError> {
+        let order = model.align(&self.schema.names)?;
+        let mut stream = model.stream(&self.config.rules, &self.schema.text_names);
+        for row in &self.window {
+            let values: Vec<f64> = order.iter().map(|&p| row.values[p]).collect();
+            stream.warm(&values, self.schema.timed.then_some(row.time));
+        }
+        self.status.trained_at = trained_at;
+        self.status.trained_rows = model.trained_rows;
+        self.stream = Some(stream);
+        self.order = order;
+        self.since_training = 0;
+        Ok(())
+    }
+
+    fn remember(&mut self, sample: &Sample, severity: Severity) {
+        if self.window.len() >= self.config.baseline.max(1) {
+            self.window.pop_front();
+        }
+        self.window.push_back(Row {
+            values: sample.values.clone(),
+            time: sample.time,
+            severity,
+        });
+    }
+
+    /// The window as a frame, without the rows judged high or critical.
+    fn training_frame(&self) -> Frame {
+        let rows: Vec<&Row> = self
+            .window
+            .iter()
+            .filter(|r| r.severity < Severity::High)
+            .collect();
+        Frame {
+            names: self.schema.names.clone(),
+            columns: (0..self.schema.names.len())
+                .map(|m| rows.iter().map(|r| r.values[m]).collect())
+                .collect(),
+            text_names: Vec::new(),
+            text_columns: Vec::new(),
+            times: self
+                .schema
+                .timed
+                .then(|| rows.iter().map(|r| r.time).collect()),
+        }
+    }
+
+    fn maybe_retrain(&mut self, time: i64, step: &mut Step) {
+        self.since_training += 1;
+        if self.config.retrain_every == 0
+            || self.since_training < self.config.retrain_every
+            || self.pending.is_some()
+        {
+            return;
+        }
+        self.since_training = 0;
+        let frame = self.training_frame();
+        if frame.rows() < MIN_TRAIN_ROWS {
+            step.warning = Some(format!(
+                "retraining skipped: only {} of the last {} samples were normal enough to learn from (at least {MIN_TRAIN_ROWS} needed)",
+                frame.rows(),
+                self.window.len()
+            ));
+            return;
+        }
+        let detector = self.config.detector.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // The receiver may be gone when the session ended meanwhile.
+            let _ = tx.send(detector.check().and_then(|d| d.fit(&frame)));
+        });
+        self.pending = Some(rx);
+        self.pending_time = time;
+    }
+
+    /// Swaps in a model the background training finished, if any; with `wait`,
+    /// waits for one in flight.
+    fn collect_retrained(&mut self, step: &mut Step, wait: bool) {
+        let Some(rx) = &self.pending else { return };
+        let result = if wait {
+            rx.recv().map_err(|_| TryRecvError::Disconnected)
+        } else {
+            rx.try_recv()
+        };
+        let result = match result {
+            Err(TryRecvError::Empty) => return,
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(TryRecvError::Disconnected) => Err("the training thread stopped".to_string()),
+        };
+        self.pending = None;
+        let installed = result.and_then(|model| {
+            let model = Arc::new(model);
+            self.install(Arc::clone(&model), Some(self.pending_time))
+                .map(|()| model)
+                .map_err(|e| e.to_string())
+        });
+        match installed {
+            Ok(model) => {
+                self.status.retrains += 1;
+                step.trained = Some(model);
+                step.state_changed = true;
+            }
+            Err(e) => step.warning = Some(format!("retraining failed: {e}")),
+        }
+    }
+
+    /// Waits for a retraining in flight and puts it in use, so a replay that ends
+    /// reports the model its window produced.
+    pub fn finish_training(&mut self) -> Step {
+        let mut step = Step::default();
+        self.collect_retrained(&mut step, true);
+        step
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::ForestParams;
+
+    fn config(baseline: usize, retrain_every: usize) -> PipelineConfig {
+        PipelineConfig {
+            detector: DetectorParams {
+                forest: ForestParams {
+                    n_trees: 50,
+                    ..ForestParams::default()
+                },
+                ..DetectorParams::default()
+            },
+            baseline,
+            retrain_every,
+            rules: RuleSet::default(),
+        }
+    }
+
+    fn schema() -> Schema {
+        Schema::of(
+            vec!["cpu_percent".into(), "memory_percent".into()],
+            vec![],
+            true,
+        )
+    }
+
+    fn sample(i: usize, cpu: f64) -> Sample {
+        Sample {
+            time: 1_700_000_000_000 + i as i64 * 1000,
+            values: vec![cpu, 40.0 + (i % 5) as f64],
+            texts: vec![],
+            cores: vec![],
+            processes: None,
+        }
+    }
+
+    fn normal_cpu(i: usize) -> f64 {
+        20.0 + ((i * 7919) % 13) as f64
+    }
+
+    #[test]
+    fn collects_the_baseline_then_trains_then_flags_a_spike() {
+        let mut p = Pipeline::new(config(60, 0), schema());
+        for i in 0..59 {
+            let step = p.push(&sample(i, normal_cpu(i)));
+            assert!(step.verdict.is_none());
+            assert_eq!(p.status().state, State::Collecting);
+            assert_eq!(p.status().collected, i + 1);
+        }
+        let step = p.push(&sample(59, normal_cpu(59)));
+        assert!(step.trained.is_some() && step.state_changed);
+        assert_eq!(p.status().state, State::Monitoring);
+        assert_eq!(p.status().trained_rows, 60);
+        let calm = p.push(&sample(60, normal_cpu(60))).verdict.unwrap();
+        assert!(!calm.is_anomaly || calm.severity == Severity::Medium);
+        let spike = p.push(&sample(61, 99.0)).verdict.unwrap();
+        assert!(spike.is_anomaly && spike.severity >= Severity::High);
+        assert!(
+            spike.reasons[0].contains("cpu_percent"),
+            "{:?}",
+            spike.reasons
+        );
+    }
+
+    #[test]
+    fn retrains_on_schedule_without_pausing_and_leaves_out_severe_rows() {
+        let mut p = Pipeline::new(config(40, 30), schema());
+        for i in 0..40 {
+            p.push(&sample(i, normal_cpu(i)));
+        }
+        let mut judged = 0;
+        for i in 40..70 {
+            let cpu = if i == 50 { 99.0 } else { normal_cpu(i) };
+            judged += usize::from(p.push(&sample(i, cpu)).verdict.is_some());
+        }
+        assert_eq!(judged, 30, "every sample is judged while retraining");
+        assert_eq!(p.status().retrain_in, Some(30));
+        let step = p.finish_training();
+        assert!(step.trained.is_some());
+        assert_eq!(p.status().retrains, 1);
+        assert_eq!(p.status().trained_rows, 39, "the spike row is left out");
+    }
+
+    #[test]
+    fn a_saved_model_monitors_at_once_and_must_match_the_source() {
+        let mut p = Pipeline::new(config(40, 0), schema());
+        for i in 0..40 {
+            p.push(&sample(i, normal_cpu(i)));
+        }
+        let model = (**p.model().unwrap()).clone();
+        let mut q = Pipeline::with_model(config(40, 0), schema(), model.clone()).unwrap();
+        assert_eq!(q.status().state, State::Monitoring);
+        assert!(q.push(&sample(0, 30.0)).verdict.is_some());
+        let other = Schema::of(vec!["cpu_percent".into()], vec![], true);
+        let err = Pipeline::with_model(config(40, 0), other, model)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("memory_percent"), "{err}");
+    }
+}

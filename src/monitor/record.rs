@@ -1,0 +1,182 @@
+//! One judged sample as people and programs see it: on the WebSocket, in the REST
+//! answers, in `anomalies.jsonl` and as a row of `metrics_history.csv`. One shape, so
+//! what the page shows and what the logs keep cannot drift apart.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Sample, Schema, TopProcesses};
+use crate::detector::{Severity, Verdict};
+use crate::io::output::{VERDICT_COLUMNS, push_verdict};
+use crate::timestamp;
+
+/// Version of the JSON messages; a client checks it before reading further.
+pub const WIRE_VERSION: u32 = 1;
+
+/// A verdict with the driving metric named.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerdictView {
+    /// Whether the sample is an anomaly.
+    pub is_anomaly: bool,
+    /// 0..1; 0.5 is the threshold.
+    pub score: f64,
+    /// How bad.
+    pub severity: Severity,
+    /// Largest |sigma| of any feature.
+    pub z_max: f64,
+    /// The metric that drove the verdict.
+    pub top_metric: Option<String>,
+    /// Why, most severe first.
+    pub reasons: Vec<String>,
+}
+
+/// One sample with its verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    /// Position in the session, from 1; a client seeing a gap knows it missed one.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub time: i64,
+    /// Each metric's value by name (null when a subsystem gave nothing).
+    pub metrics: Map<String, Value>,
+    /// Per-core CPU usage in percent (live only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cores: Vec<f32>,
+    /// The verdict; absent while the baseline is collected.
+    pub verdict: Option<VerdictView>,
+    /// The busiest processes, on anomalies only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<TopProcesses>,
+}
+
+impl Record {
+    /// Builds the record of `sample`, judged by a model whose metrics are
+    /// `model_metrics` (to name `top_metric`).
+    pub fn new(
+        seq: u64,
+        schema: &Schema,
+        sample: &Sample,
+        verdict: Option<&Verdict>,
+        model_metrics: &[String],
+    ) -> Record {
+        let metrics = schema
+            .names
+            .iter()
+            .zip(&sample.values)
+            .map(|(n, &v)| (n.clone(), number(v)))
+            .collect();
+        let verdict = verdict.map(|v| VerdictView {
+            is_anomaly: v.is_anomaly,
+            score: v.anomaly_score,
+            severity: v.severity,
+            z_max: v.z_max,
+            top_metric: v.top_metric.and_then(|m| model_metrics.get(m).cloned()),
+            reasons: v.reasons.clone(),
+        });
+        let anomalous = verdict.as_ref().is_some_and(|v| v.is_anomaly);
+        Record {
+            seq,
+            time: sample.time,
+            metrics,
+            cores: sample.cores.clone(),
+            verdict,
+            processes: sample.processes.clone().filter(|_| anomalous),
+        }
+    }
+
+    /// Whether the verdict is an anomaly.
+    pub fn is_anomaly(&self) -> bool {
+        self.verdict.as_ref().is_some_and(|v| v.is_anomaly)
+    }
+
+    /// The record as a WebSocket message of `kind` (`sample` or `anomaly`).
+    pub fn message(&self, kind: &str) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut value {
+            map.insert("type".into(), kind.into());
+            map.insert("v".into(), WIRE_VERSION.into());
+        }
+        value.to_string()
+    }
+}
+
+/// A JSON number, or null for NaN and infinities (which JSON cannot carry).
+pub fn number(v: f64) -> Value {
+    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+/// The header of `metrics_history.csv` for a source: `timestamp`, its metrics, its
+/// text columns, then the verdict columns `analyze` writes.
+pub fn history_header(schema: &Schema) -> String {
+    let mut record = csv::ByteRecord::new();
+    record.push_field(crate::schema::DEFAULT_TIMESTAMP.as_bytes());
+    for n in schema.names.iter().chain(&schema.text_names) {
+        record.push_field(n.as_bytes());
+    }
+    for c in VERDICT_COLUMNS {
+        record.push_field(c.as_bytes());
+    }
+    csv_line(&record)
+}
+
+/// One row of `metrics_history.csv`, newline included. Values are written in full
+/// precision, so `analyze` on the file with the session's model gives the same
+/// verdicts.
+pub fn history_row(sample: &Sample, verdict: Option<&Verdict>, model_metrics: &[String]) -> String {
+    let mut record = csv::ByteRecord::new();
+    let mut cell = String::new();
+    timestamp::push_iso(&mut cell, sample.time);
+    record.push_field(cell.as_bytes());
+    for &v in &sample.values {
+        cell.clear();
+        if v.is_finite() {
+            use std::fmt::Write;
+            let _ = write!(cell, "{v}");
+        }
+        record.push_field(cell.as_bytes());
+    }
+    for t in &sample.texts {
+        record.push_field(t.as_bytes());
+    }
+    push_verdict(&mut record, verdict, model_metrics, &mut cell);
+    csv_line(&record)
+}
+
+fn csv_line(record: &csv::ByteRecord) -> String {
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = writer.write_byte_record(record);
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_rows_quote_what_needs_it_and_leave_verdicts_empty_while_collecting() {
+        let schema = Schema::of(vec!["cpu_percent".into()], vec!["status".into()], true);
+        let sample = Sample {
+            time: 0,
+            values: vec![f64::NAN],
+            texts: vec!["a,b".into()],
+            cores: vec![],
+            processes: None,
+        };
+        assert_eq!(
+            history_header(&schema),
+            "timestamp,cpu_percent,status,is_anomaly,anomaly_score,severity,z_max,top_metric,reasons\n"
+        );
+        assert_eq!(
+            history_row(&sample, None, &[]),
+            "1970-01-01T00:00:00Z,,\"a,b\",,,,,,\n"
+        );
+        let record = Record::new(7, &schema, &sample, None, &[]);
+        let message: Value = serde_json::from_str(&record.message("sample")).unwrap();
+        assert_eq!(message["type"], "sample");
+        assert_eq!(message["v"], 1);
+        assert_eq!(message["seq"], 7);
+        assert_eq!(message["metrics"]["cpu_percent"], Value::Null);
+    }
+}
