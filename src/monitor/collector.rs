@@ -93,7 +93,7 @@ impl Collector {
             } else {
                 0.0
             };
-            if self.samples % PROCESS_EVERY == 0 {
+            if self.samples.is_multiple_of(PROCESS_EVERY) {
                 s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
                 self.top = Some(top_processes(s));
             }
