@@ -12,4 +12,5 @@ pub mod monitor;
 pub mod numfmt;
 pub mod report;
 pub mod schema;
+pub mod server;
 pub mod timestamp;

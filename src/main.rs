@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Finds anomalies in system metrics on one host: analyse CSV files, generate test data.
+/// Finds anomalies in system metrics on one host: analyse CSV files, watch this machine
+/// live with a dashboard, generate test data.
 #[derive(Debug, Parser)]
 #[command(name = "metrics", version, about, long_about = None)]
 struct Cli {
@@ -21,6 +22,8 @@ enum Command {
     Analyze(commands::analyze::AnalyzeArgs),
     /// Generate realistic synthetic metrics with labelled anomalies.
     Datagen(commands::datagen::DatagenArgs),
+    /// Sample this machine (or replay a CSV), detect live and serve the dashboard.
+    Watch(commands::watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => commands::analyze::run(args),
         Command::Datagen(args) => commands::datagen::run(args),
+        Command::Watch(args) => commands::watch::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,3 +4,4 @@
 pub mod analyze;
 pub mod datagen;
 pub mod paths;
+pub mod watch;

@@ -20,6 +20,13 @@ pub enum Source {
     Path(PathBuf),
     /// Standard input (`-` on the command line).
     Stdin,
+    /// Bytes already in memory (a web upload), with the name errors use.
+    Bytes {
+        /// How errors name it, e.g. the uploaded file's name.
+        name: String,
+        /// The content.
+        bytes: Vec<u8>,
+    },
 }
 
 impl Source {
@@ -37,6 +44,7 @@ impl Source {
         match self {
             Source::Path(p) => p.display().to_string(),
             Source::Stdin => "<stdin>".into(),
+            Source::Bytes { name, .. } => name.clone(),
         }
     }
 }
@@ -199,6 +207,7 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
 fn read_bytes(source: &Source, name: &str) -> Result<Vec<u8>, InputError> {
     let mut buf = Vec::new();
     match source {
+        Source::Bytes { bytes, .. } => buf.clone_from(bytes),
         Source::Stdin => {
             std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| {
                 InputError::at(

@@ -146,6 +146,12 @@ impl Pipeline {
     pub fn push(&mut self, sample: &Sample) -> Step {
         let mut step = Step::default();
         self.collect_retrained(&mut step, false);
+        if self.status.state == State::Training {
+            let trained = self.train();
+            step.trained = trained.trained;
+            step.warning = trained.warning;
+            step.state_changed = true;
+        }
         let time = self.schema.timed.then_some(sample.time);
         match self.status.state {
             State::Collecting | State::Training => {
@@ -153,25 +159,6 @@ impl Pipeline {
                 self.status.collected = self.window.len();
                 if self.window.len() >= self.config.baseline {
                     self.status.state = State::Training;
-                    let frame = self.training_frame();
-                    match self.config.detector.check().and_then(|d| d.fit(&frame)) {
-                        Ok(model) => {
-                            let model = Arc::new(model);
-                            match self.install(Arc::clone(&model), Some(sample.time)) {
-                                Ok(()) => {
-                                    self.status.state = State::Monitoring;
-                                    step.trained = Some(model);
-                                }
-                                Err(e) => step.warning = Some(format!("training failed: {e}")),
-                            }
-                        }
-                        Err(e) => {
-                            step.warning =
-                                Some(format!("training failed: {e}; collecting a fresh baseline"));
-                            self.window.clear();
-                            self.status.state = State::Collecting;
-                        }
-                    }
                     step.state_changed = true;
                 }
             }
@@ -192,6 +179,38 @@ impl Pipeline {
                     .retrain_every
                     .saturating_sub(self.since_training)
             });
+        step
+    }
+
+    /// Fits the first model on the baseline once [`Pipeline::push`] has left the
+    /// state at [`State::Training`] (the next push does it otherwise), so the caller
+    /// can report "training" first. On failure the baseline is collected afresh.
+    pub fn train(&mut self) -> Step {
+        if self.status.state != State::Training {
+            return Step::default();
+        }
+        let mut step = Step {
+            state_changed: true,
+            ..Step::default()
+        };
+        let frame = self.training_frame();
+        let trained_at = self.window.back().map(|r| r.time);
+        let fitted = self.config.detector.check().and_then(|d| d.fit(&frame));
+        match fitted.and_then(|model| {
+            let model = Arc::new(model);
+            self.install(Arc::clone(&model), trained_at).map(|()| model)
+        }) {
+            Ok(model) => {
+                self.status.state = State::Monitoring;
+                step.trained = Some(model);
+            }
+            Err(e) => {
+                step.warning = Some(format!("training failed: {e}; collecting a fresh baseline"));
+                self.window.clear();
+                self.status.collected = 0;
+                self.status.state = State::Collecting;
+            }
+        }
         step
     }
 
@@ -364,6 +383,9 @@ mod tests {
             assert_eq!(p.status().collected, i + 1);
         }
         let step = p.push(&sample(59, normal_cpu(59)));
+        assert!(step.state_changed && step.trained.is_none());
+        assert_eq!(p.status().state, State::Training);
+        let step = p.train();
         assert!(step.trained.is_some() && step.state_changed);
         assert_eq!(p.status().state, State::Monitoring);
         assert_eq!(p.status().trained_rows, 60);

@@ -91,13 +91,19 @@ impl Record {
 
     /// The record as a WebSocket message of `kind` (`sample` or `anomaly`).
     pub fn message(&self, kind: &str) -> String {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut value {
-            map.insert("type".into(), kind.into());
-            map.insert("v".into(), WIRE_VERSION.into());
-        }
-        value.to_string()
+        message(kind, &serde_json::to_string(self).unwrap_or_default())
     }
+}
+
+/// A WebSocket message: `type` and `v` first, then the fields of `object` (a JSON
+/// object as text).
+pub fn message(kind: &str, object: &str) -> String {
+    let fields = object
+        .strip_prefix('{')
+        .and_then(|o| o.strip_suffix('}'))
+        .unwrap_or_default();
+    let comma = if fields.is_empty() { "" } else { "," };
+    format!("{{\"type\":\"{kind}\",\"v\":{WIRE_VERSION}{comma}{fields}}}")
 }
 
 /// A JSON number, or null for NaN and infinities (which JSON cannot carry).

@@ -86,6 +86,23 @@ impl Replay {
         self.len() == 0
     }
 
+    /// The median gap between consecutive timestamps in seconds, when the file has
+    /// them and they advance.
+    pub fn median_spacing(&self) -> Option<f64> {
+        let times = self.frame.times.as_ref()?;
+        let mut gaps: Vec<i64> = times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|&g| g > 0)
+            .collect();
+        if gaps.is_empty() {
+            return None;
+        }
+        let mid = gaps.len() / 2;
+        let (_, median, _) = gaps.select_nth_unstable(mid);
+        Some(*median as f64 / 1000.0)
+    }
+
     fn time_of(&self, row: usize) -> i64 {
         match &self.frame.times {
             Some(t) => t[row],
@@ -157,6 +174,7 @@ mod tests {
         assert_eq!(s1.time - s0.time, 10_000);
         assert!(s2.values[0].is_nan());
         assert_eq!(s2.texts, ["down"]);
+        assert_eq!(replay.median_spacing(), Some(20.0));
     }
 
     #[test]

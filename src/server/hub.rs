@@ -1,0 +1,257 @@
+//! The hub between the collector and everyone watching: it keeps the recent past
+//! (for the `hello` backfill and the REST answers) and fans every message out on a
+//! broadcast channel. Publishing never waits: a client that falls behind loses its
+//! place in the channel and is resynchronised with a fresh `hello`.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, watch};
+
+use crate::detector::Severity;
+use crate::monitor::pipeline::Status;
+use crate::monitor::record::{Record, WIRE_VERSION, message};
+
+/// Samples the `hello` backfill carries.
+pub const BACKFILL: usize = 300;
+/// Samples kept for `/api/history`.
+pub const HISTORY_KEEP: usize = 3600;
+/// Anomalies kept for `/api/anomalies`.
+pub const ANOMALIES_KEEP: usize = 1000;
+/// Anomalies the `hello` carries.
+pub const HELLO_ANOMALIES: usize = 50;
+/// Messages a client may lag behind before it is resynchronised.
+const CHANNEL: usize = 1024;
+
+/// What a session reports beyond the pipeline's status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionStatus {
+    /// The pipeline's state and model.
+    #[serde(flatten)]
+    pub pipeline: Status,
+    /// Whether a replayed file has ended (the server keeps serving).
+    pub replay_finished: bool,
+    /// What just happened, when it is news: `trained`, `retrained`,
+    /// `replay_finished`, or a warning.
+    pub event: Option<String>,
+}
+
+/// The latest sample, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Latest {
+    /// The last record.
+    pub record: Option<Record>,
+    /// Samples seen.
+    pub samples: u64,
+    /// Anomalies by severity (index = severity as ordered in [`Severity::ALL`]).
+    pub anomalies: [u64; 4],
+}
+
+struct Inner {
+    config: Value,
+    status: Option<SessionStatus>,
+    history: VecDeque<Utf8Bytes>,
+    anomalies: VecDeque<Utf8Bytes>,
+    latest: Latest,
+}
+
+/// Shared by the collector thread (publishing) and the server (reading).
+pub struct Hub {
+    tx: broadcast::Sender<Utf8Bytes>,
+    inner: Mutex<Inner>,
+    closing: watch::Sender<bool>,
+    started: Instant,
+}
+
+impl Hub {
+    /// A hub for a session described by `config` (sent in every `hello`).
+    pub fn new(config: Value) -> Hub {
+        Hub {
+            tx: broadcast::channel(CHANNEL).0,
+            inner: Mutex::new(Inner {
+                config,
+                status: None,
+                history: VecDeque::new(),
+                anomalies: VecDeque::new(),
+                latest: Latest::default(),
+            }),
+            closing: watch::channel(false).0,
+            started: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves plain data behind; serving
+        // it is better than stopping.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes a judged sample (and, when it is one, the anomaly).
+    pub fn publish(&self, record: &Record) {
+        let sample: Utf8Bytes = record.message("sample").into();
+        let mut inner = self.lock();
+        push_capped(&mut inner.history, sample.clone(), HISTORY_KEEP);
+        inner.latest.samples += 1;
+        let _ = self.tx.send(sample);
+        if let Some(v) = record.verdict.as_ref().filter(|v| v.is_anomaly) {
+            inner.latest.anomalies[v.severity as usize] += 1;
+            let anomaly: Utf8Bytes = record.message("anomaly").into();
+            push_capped(&mut inner.anomalies, anomaly.clone(), ANOMALIES_KEEP);
+            let _ = self.tx.send(anomaly);
+        }
+        inner.latest.record = Some(record.clone());
+    }
+
+    /// Publishes the session's status.
+    pub fn publish_status(&self, status: SessionStatus) {
+        let message = status_message(&status);
+        let mut inner = self.lock();
+        inner.status = Some(status);
+        let _ = self.tx.send(message.into());
+    }
+
+    /// A `hello` for a new client and its place in the stream, taken together so the
+    /// client misses nothing and sees nothing twice.
+    pub fn subscribe(&self) -> (Utf8Bytes, broadcast::Receiver<Utf8Bytes>) {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        let mut hello = format!(
+            "{{\"type\":\"hello\",\"v\":{WIRE_VERSION},\"uptime_s\":{:.3},\"config\":{},\"status\":{},\"counts\":{},\"backfill\":[",
+            self.started.elapsed().as_secs_f64(),
+            inner.config,
+            inner.status.as_ref().map_or(Value::Null, status_value),
+            counts(&inner.latest),
+        );
+        join_into(&mut hello, inner.history.iter().rev().take(BACKFILL).rev());
+        hello.push_str("],\"anomalies\":[");
+        join_into(
+            &mut hello,
+            inner.anomalies.iter().rev().take(HELLO_ANOMALIES).rev(),
+        );
+        hello.push_str("]}");
+        (hello.into(), rx)
+    }
+
+    /// The status as `/api/status` gives it.
+    pub fn status_json(&self) -> String {
+        let inner = self.lock();
+        json!({
+            "v": WIRE_VERSION,
+            "uptime_s": self.started.elapsed().as_secs_f64(),
+            "config": inner.config,
+            "status": inner.status.as_ref().map_or(Value::Null, status_value),
+            "counts": counts(&inner.latest),
+            "clients": self.tx.receiver_count(),
+        })
+        .to_string()
+    }
+
+    /// The last `limit` samples (oldest first), or anomalies, as a JSON array.
+    pub fn recent_json(&self, anomalies: bool, limit: usize) -> String {
+        let inner = self.lock();
+        let list = if anomalies {
+            &inner.anomalies
+        } else {
+            &inner.history
+        };
+        let mut out = String::from("[");
+        join_into(&mut out, list.iter().rev().take(limit).rev());
+        out.push(']');
+        out
+    }
+
+    /// A copy of what `/metrics` exposes.
+    pub fn latest(&self) -> (Latest, Option<SessionStatus>) {
+        let inner = self.lock();
+        (inner.latest.clone(), inner.status.clone())
+    }
+
+    /// Seconds since the hub was made.
+    pub fn uptime(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Tells every client the session is ending (they send close frames).
+    pub fn close(&self) {
+        let _ = self.closing.send(true);
+    }
+
+    /// Resolves when [`Hub::close`] was called.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}
+
+fn push_capped(list: &mut VecDeque<Utf8Bytes>, item: Utf8Bytes, cap: usize) {
+    if list.len() >= cap {
+        list.pop_front();
+    }
+    list.push_back(item);
+}
+
+fn join_into<'a>(out: &mut String, items: impl Iterator<Item = &'a Utf8Bytes>) {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item.as_str());
+    }
+}
+
+fn status_value(status: &SessionStatus) -> Value {
+    serde_json::to_value(status).unwrap_or(Value::Null)
+}
+
+fn status_message(status: &SessionStatus) -> String {
+    message("status", &status_value(status).to_string())
+}
+
+fn counts(latest: &Latest) -> Value {
+    let mut by = serde_json::Map::new();
+    for sev in &Severity::ALL[1..] {
+        by.insert(sev.as_str().into(), latest.anomalies[*sev as usize].into());
+    }
+    json!({ "samples": latest.samples, "anomalies": by })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::{Sample, Schema};
+
+    fn record(seq: u64) -> Record {
+        let schema = Schema::of(vec!["cpu_percent".into()], vec![], true);
+        let sample = Sample {
+            time: seq as i64 * 1000,
+            values: vec![seq as f64],
+            texts: vec![],
+            cores: vec![],
+            processes: None,
+        };
+        Record::new(seq, &schema, &sample, None, &[])
+    }
+
+    #[test]
+    fn hello_backfills_the_last_samples_and_the_stream_continues_after_them() {
+        let hub = Hub::new(json!({"source": "test"}));
+        for seq in 1..=BACKFILL as u64 + 5 {
+            hub.publish(&record(seq));
+        }
+        let (hello, mut rx) = hub.subscribe();
+        let hello: Value = serde_json::from_str(hello.as_str()).unwrap();
+        assert_eq!(hello["type"], "hello");
+        let backfill = hello["backfill"].as_array().unwrap();
+        assert_eq!(backfill.len(), BACKFILL);
+        assert_eq!(backfill[0]["seq"], 6);
+        assert_eq!(backfill[BACKFILL - 1]["seq"], BACKFILL as u64 + 5);
+        hub.publish(&record(BACKFILL as u64 + 6));
+        let next: Value = serde_json::from_str(rx.try_recv().unwrap().as_str()).unwrap();
+        assert_eq!(next["seq"], BACKFILL as u64 + 6);
+        let recent: Value = serde_json::from_str(&hub.recent_json(false, 2)).unwrap();
+        assert_eq!(recent[1]["seq"], BACKFILL as u64 + 6);
+    }
+}

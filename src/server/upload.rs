@@ -1,0 +1,149 @@
+//! `POST /api/analyze`: a CSV in the request body, analysed by the same code as
+//! `metrics analyze` (fit on all rows, judge every row). The answer is the summary,
+//! the flagged rows and the score series; errors carry the command line's words.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AppState, UPLOAD_LIMIT, json_response};
+use crate::analysis::{FitRows, analyze as run_analysis};
+use crate::io::input::{ReadOptions, Source, read_table};
+use crate::report::{Summary, flagged};
+
+/// Flagged rows returned at most (the worst first).
+pub const FLAGGED_LIMIT: usize = 500;
+/// Points of the score series at most (maximum per bucket, so no spike is lost).
+pub const SCORE_POINTS: usize = 2000;
+
+/// `?name=FILE.csv`: how errors name the upload.
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    name: Option<String>,
+}
+
+pub async fn analyze(
+    State(app): State<AppState>,
+    Query(q): Query<UploadQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the upload is larger than the {} MB limit; analyse big files with `metrics analyze --csv-file FILE`",
+                    UPLOAD_LIMIT / (1024 * 1024)
+                ),
+            );
+        }
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let name = q
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "upload.csv".into());
+    let result = tokio::task::spawn_blocking(move || analyse(&app, name, body.to_vec())).await;
+    match result {
+        Ok(Ok(body)) => json_response(StatusCode::OK, body),
+        Ok(Err(message)) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the analysis stopped: {e}"),
+        ),
+    }
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    json_response(status, json!({ "error": message }).to_string())
+}
+
+fn analyse(app: &AppState, name: String, bytes: Vec<u8>) -> Result<String, String> {
+    let started = Instant::now();
+    let table = read_table(&Source::Bytes { name, bytes }, &ReadOptions::default())
+        .map_err(|e| e.to_string())?;
+    let read_seconds = started.elapsed().as_secs_f64();
+    let analysis = run_analysis(
+        &table,
+        &app.detector,
+        &FitRows::All,
+        None,
+        &app.rules,
+        &|_| {},
+    )
+    .map_err(|e| e.to_string())?;
+    let summary = Summary::new(&table, &analysis, 10, read_seconds);
+    let scores: Vec<f64> = analysis.verdicts.iter().map(|v| v.anomaly_score).collect();
+    let worst = flagged(&table, &analysis, FLAGGED_LIMIT);
+    let cells = flagged_cells(&table, worst.iter().map(|f| f.row).collect());
+    Ok(json!({
+        "summary": summary,
+        "flagged": worst,
+        "columns": table.header,
+        "cells": cells,
+        "scores": decimate(&scores, SCORE_POINTS),
+    })
+    .to_string())
+}
+
+/// The cells of the `wanted` rows (1-based) as uploaded, by row number, so the page
+/// can show them.
+fn flagged_cells(
+    table: &crate::io::input::Table,
+    wanted: std::collections::BTreeSet<usize>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut rows = serde_json::Map::new();
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(table.delimiter)
+        .flexible(true)
+        .from_reader(table.bytes.as_slice());
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 1;
+        if wanted.contains(&row)
+            && let Ok(record) = record
+        {
+            rows.insert(row.to_string(), json!(record.iter().collect::<Vec<_>>()));
+        }
+    }
+    rows
+}
+
+/// `[row, score]` pairs, at most `points` of them, each the highest score of its
+/// bucket of consecutive rows.
+fn decimate(scores: &[f64], points: usize) -> Vec<(usize, f64)> {
+    let bucket = scores.len().div_ceil(points.max(1)).max(1);
+    scores
+        .chunks(bucket)
+        .enumerate()
+        .map(|(b, chunk)| {
+            let (i, s) = chunk
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or((0, 0.0), |(i, s)| (i, *s));
+            (b * bucket + i + 1, s)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimation_keeps_every_spike_and_the_row_it_was_on() {
+        let mut scores = vec![0.1; 10_000];
+        scores[4321] = 0.9;
+        let points = decimate(&scores, 100);
+        assert_eq!(points.len(), 100);
+        assert!(points.contains(&(4322, 0.9)));
+        assert_eq!(decimate(&[0.2, 0.3], 100), vec![(1, 0.2), (2, 0.3)]);
+    }
+}

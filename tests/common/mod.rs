@@ -1,0 +1,196 @@
+//! Helpers shared by the end-to-end tests of `metrics watch`: start the real binary,
+//! find its address on standard output, talk HTTP to it, stop it with a signal.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long anything in these tests may take before it counts as hung.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A fixture file in `tests/fixtures`.
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// A running `metrics watch`.
+pub struct Watch {
+    /// The process.
+    pub child: Child,
+    /// `host:port` it serves on.
+    pub address: String,
+    /// Its log folder (inside `dir` unless given).
+    pub log_dir: PathBuf,
+    /// Where its standard error goes.
+    pub stderr: PathBuf,
+    /// Scratch folder, removed at the end.
+    pub dir: tempfile::TempDir,
+}
+
+impl Watch {
+    /// Starts `metrics watch ARGS --port 0 --log-dir <temp>` (unless ARGS give their
+    /// own) and waits for the address line.
+    pub fn start(args: &[&str]) -> Watch {
+        let dir = tempfile::tempdir().unwrap();
+        let log_dir = dir.path().join("logs");
+        let stderr = dir.path().join("stderr.txt");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_metrics"));
+        command.arg("watch").args(args);
+        if !args.contains(&"--port") {
+            command.args(["--port", "0"]);
+        }
+        if !args.contains(&"--log-dir") {
+            command.arg("--log-dir").arg(&log_dir);
+        }
+        let mut child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(DEADLINE).unwrap_or_default();
+        let Some(address) = line.trim().strip_prefix("http://") else {
+            let _ = child.kill();
+            let err = std::fs::read_to_string(&stderr).unwrap_or_default();
+            panic!("watch printed no address: {line:?}; stderr: {err}");
+        };
+        Watch {
+            address: address.to_string(),
+            child,
+            log_dir,
+            stderr,
+            dir,
+        }
+    }
+
+    /// The WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.address)
+    }
+
+    /// A GET request.
+    pub fn get(&self, path: &str) -> Response {
+        http(&self.address, "GET", path, None)
+    }
+
+    /// Sends SIGINT and waits for the exit; returns the status and how long it took.
+    pub fn interrupt(&mut self) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        let killed = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(started.elapsed() < DEADLINE, "watch did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// What it wrote on standard error so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header lines, lowercased names.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: String,
+}
+
+impl Response {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`, read to the end.
+pub fn http(address: &str, method: &str, path: &str, body: Option<&[u8]>) -> Response {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let body = body.unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // A server may answer (413) before reading the whole body and close.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -1,0 +1,467 @@
+//! End-to-end tests of `metrics watch` on `--replay` fixtures: the real binary, the
+//! real server, a real WebSocket client. Time is driven by the replay, never by
+//! sleeping: every wait is for a condition, with a deadline.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{DEADLINE, Watch, fixture, http};
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(watch: &Watch) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(watch.ws_url())
+        .await
+        .unwrap();
+    socket
+}
+
+/// The next JSON message, or `None` when the server closed the socket.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, socket.next())
+            .await
+            .expect("no message within the deadline")?;
+        match message.ok()? {
+            Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// Messages up to and including the status saying the replay finished.
+async fn until_finished(socket: &mut Socket) -> Vec<Value> {
+    let mut seen = Vec::new();
+    while let Some(m) = next(socket).await {
+        let done = m["type"] == "status" && m["replay_finished"] == true;
+        seen.push(m);
+        if done {
+            return seen;
+        }
+    }
+    panic!("the socket closed before the replay finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_streams_hello_the_status_sequence_and_the_planted_anomaly() {
+    // 240 rows at 1 s replayed 50x: the 100-sample baseline lasts 2 s, long enough
+    // for the client to connect while it is collected.
+    let file = fixture("replay/planted_spike.csv");
+    let watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "50",
+        "--window-size",
+        "100",
+    ]);
+    let mut socket = connect(&watch).await;
+    let hello = next(&mut socket).await.unwrap();
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["v"], 1);
+    assert_eq!(hello["config"]["baseline"], 100);
+    assert_eq!(hello["config"]["metrics"][0], "cpu_percent");
+    assert_eq!(hello["status"]["state"], "collecting", "{hello}");
+    let mut seq = hello["backfill"]
+        .as_array()
+        .unwrap()
+        .last()
+        .map_or(0, |m| m["seq"].as_u64().unwrap());
+
+    let messages = until_finished(&mut socket).await;
+    let mut states = Vec::new();
+    let mut collected = 0;
+    let mut planted = None;
+    for m in &messages {
+        match m["type"].as_str().unwrap() {
+            "sample" => {
+                let s = m["seq"].as_u64().unwrap();
+                assert_eq!(s, seq + 1, "samples arrive in order, none missing");
+                seq = s;
+            }
+            "status" => {
+                let state = m["state"].as_str().unwrap().to_string();
+                if state == "collecting" {
+                    let n = m["collected"].as_u64().unwrap();
+                    assert!(n > collected, "baseline progress only grows");
+                    collected = n;
+                }
+                if states.last() != Some(&state) {
+                    states.push(state);
+                }
+            }
+            "anomaly" => {
+                if m["time"] == 1_736_157_800_000_i64 {
+                    planted = Some(m.clone());
+                }
+            }
+            other => panic!("unexpected message type {other}"),
+        }
+    }
+    assert_eq!(seq, 240, "every row of the file was streamed");
+    assert_eq!(states, ["collecting", "training", "monitoring"]);
+    assert_eq!(
+        collected, 99,
+        "progress is reported up to the last sample before training"
+    );
+    let trained = messages
+        .iter()
+        .find(|m| m["event"] == "trained")
+        .expect("a status says the model was trained");
+    assert_eq!(trained["trained_rows"], 100);
+    let planted = planted.expect("the spike at 10:03:20 is reported as an anomaly");
+    assert_eq!(planted["verdict"]["severity"], "critical");
+    let reasons = planted["verdict"]["reasons"].to_string();
+    assert!(
+        reasons.contains("cpu_percent") && reasons.contains("memory_percent"),
+        "{reasons}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_and_prometheus_answer_and_sigint_exits_cleanly_with_complete_logs() {
+    let file = fixture("replay/planted_spike.csv");
+    let mut watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "max",
+        "--window-size",
+        "100",
+    ]);
+    let mut socket = connect(&watch).await;
+    until_finished(&mut socket).await;
+
+    let status = watch.get("/api/status").json();
+    assert_eq!(status["counts"]["samples"], 240);
+    assert_eq!(status["status"]["state"], "monitoring");
+    assert_eq!(status["status"]["replay_finished"], true);
+    let history = watch.get("/api/history?limit=5").json();
+    let seqs: Vec<u64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [236, 237, 238, 239, 240]);
+    let anomalies = watch.get("/api/anomalies?limit=1000").json();
+    let anomalies = anomalies.as_array().unwrap();
+    let flagged: u64 = ["medium", "high", "critical"]
+        .iter()
+        .map(|s| status["counts"]["anomalies"][s].as_u64().unwrap())
+        .sum();
+    assert_eq!(anomalies.len() as u64, flagged);
+    assert_eq!(watch.get("/healthz").body, "ok\n");
+    assert_eq!(watch.get("/../../etc/passwd").status, 404);
+    assert_eq!(watch.get("/static/../Cargo.toml").status, 404);
+
+    let exposition = watch.get("/metrics");
+    assert!(
+        exposition
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(exposition.body.contains("metrics_samples_total 240"));
+    assert!(
+        exposition
+            .body
+            .contains("metrics_sample_value{metric=\"cpu_percent\",unit=\"%\"}")
+    );
+    promtool_check(&exposition.body);
+
+    let (exit, took) = watch.interrupt();
+    assert!(exit.success(), "exit {exit:?}: {}", watch.stderr());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(next(&mut socket).await.is_none(), "the socket is closed");
+
+    let history = std::fs::read_to_string(watch.log_dir.join("metrics_history.csv")).unwrap();
+    assert_eq!(
+        history.lines().count(),
+        241,
+        "header and one line per sample"
+    );
+    assert!(
+        history
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("top_metric,reasons")
+    );
+    let jsonl = std::fs::read_to_string(watch.log_dir.join("anomalies.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), anomalies.len());
+    for line in jsonl.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(!v["verdict"]["reasons"].as_array().unwrap().is_empty());
+    }
+    let text_log = std::fs::read_dir(&watch.log_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("system_monitor")
+        })
+        .expect("a system_monitor log");
+    let text = std::fs::read_to_string(text_log.path()).unwrap();
+    assert!(
+        text.contains("WARN") && text.contains("critical anomaly"),
+        "{text}"
+    );
+    assert!(text.contains("stopping"));
+}
+
+fn promtool_check(exposition: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is needed for this test: apt-get install prometheus");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_with_a_saved_model_gives_the_verdicts_analyze_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("replay/planted_spike.csv");
+    let model = dir.path().join("model.json");
+    let analysed = dir.path().join("analysed.csv");
+    let analyze = |input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
+        let status = Command::new(env!("CARGO_BIN_EXE_metrics"))
+            .args(["analyze", "-q", "--csv-file"])
+            .arg(input)
+            .arg("--output-file")
+            .arg(out)
+            .args(extra)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    analyze(
+        &file,
+        &analysed,
+        &["--fit-rows", "120", "--save-model", model.to_str().unwrap()],
+    );
+    let mut watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "max",
+        "--model",
+        model.to_str().unwrap(),
+        "--retrain-every",
+        "0",
+    ]);
+    let mut socket = connect(&watch).await;
+    until_finished(&mut socket).await;
+    assert!(watch.interrupt().0.success());
+
+    let verdicts = |path: &std::path::Path| -> Vec<String> {
+        let mut reader = csv::Reader::from_path(path).unwrap();
+        let header = reader.headers().unwrap().clone();
+        // The last six are the verdict columns (a re-analysed file keeps its old
+        // ones as text before them).
+        let from = header.len() - 6;
+        reader
+            .records()
+            .map(|r| r.unwrap().iter().skip(from).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    let batch = verdicts(&analysed);
+    let history = watch.log_dir.join("metrics_history.csv");
+    let live = verdicts(&history);
+    assert_eq!(live.len(), 240);
+    assert_eq!(live, batch, "live and batch verdicts differ");
+    assert!(live.iter().any(|v| v.contains("critical")));
+
+    // The recorded session analysed in batch with the same model: same verdicts.
+    let reanalysed = dir.path().join("reanalysed.csv");
+    analyze(&history, &reanalysed, &["--model", model.to_str().unwrap()]);
+    let again: Vec<String> = verdicts(&reanalysed);
+    assert_eq!(again, batch);
+}
+
+#[test]
+fn a_port_in_use_is_named_with_a_hint() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["watch", "--replay"])
+        .arg(fixture("replay/planted_spike.csv"))
+        .args(["--port", &port])
+        .arg("--log-dir")
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("port {port}"))
+            && err.contains("already in use")
+            && err.contains("--port"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_log_folder_is_reported_once_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, "").unwrap();
+    let log_dir = blocker.join("logs");
+    let file = fixture("replay/planted_spike.csv");
+    let mut watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "max",
+        "--window-size",
+        "100",
+        "--log-dir",
+        log_dir.to_str().unwrap(),
+    ]);
+    let mut socket = connect(&watch).await;
+    let messages = until_finished(&mut socket).await;
+    assert!(messages.iter().any(|m| m["type"] == "anomaly"));
+    assert!(watch.interrupt().0.success());
+    let err = watch.stderr();
+    assert_eq!(err.matches("cannot write logs").count(), 1, "{err}");
+    assert!(err.contains("critical anomaly"), "detection went on: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_analysed_and_bad_ones_get_the_command_lines_words() {
+    let file = fixture("replay/planted_spike.csv");
+    let watch = Watch::start(&["--replay", file.to_str().unwrap(), "--speed", "max"]);
+    let csv = std::fs::read(&file).unwrap();
+    let ok = http(
+        &watch.address,
+        "POST",
+        "/api/analyze?name=spike.csv",
+        Some(&csv),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let report = ok.json();
+    assert_eq!(report["summary"]["rows"], 240);
+    assert_eq!(report["flagged"][0]["severity"], "critical");
+    let row = report["flagged"][0]["row"].to_string();
+    assert_eq!(report["cells"][&row].as_array().unwrap().len(), 9);
+    assert!(report["scores"].as_array().unwrap().len() == 240);
+
+    let bad = b"timestamp,cpu_percent\n2024-01-01T00:00:00Z,12\n2024-01-01T00:00:01Z,abc\n";
+    let refused = http(
+        &watch.address,
+        "POST",
+        "/api/analyze?name=bad.csv",
+        Some(bad),
+    );
+    assert_eq!(refused.status, 422);
+    let message = refused.json()["error"].as_str().unwrap().to_string();
+    assert!(message.starts_with("bad.csv:3:2:"), "{message}");
+
+    let huge = vec![b'1'; 50 * 1024 * 1024 + 1];
+    let too_big = http(&watch.address, "POST", "/api/analyze", Some(&huge));
+    assert_eq!(too_big.status, 413);
+    assert!(too_big.json()["error"].as_str().unwrap().contains("50 MB"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_each_get_every_sample_in_order_and_silent_ones_do_not_stall_them() {
+    let file = fixture("replay/planted_spike.csv");
+    let watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "20",
+        "--window-size",
+        "100",
+    ]);
+    // Clients that connect and never read.
+    let mut silent = Vec::new();
+    for _ in 0..5 {
+        silent.push(std::net::TcpStream::connect(&watch.address).unwrap());
+    }
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(connect(&watch).await);
+    }
+    let mut tasks = Vec::new();
+    for mut socket in clients {
+        tasks.push(tokio::spawn(async move {
+            let hello = next(&mut socket).await.unwrap();
+            let mut seq = hello["backfill"]
+                .as_array()
+                .unwrap()
+                .last()
+                .map_or(0, |m| m["seq"].as_u64().unwrap());
+            for m in until_finished(&mut socket).await {
+                if m["type"] == "sample" {
+                    let s = m["seq"].as_u64().unwrap();
+                    assert_eq!(s, seq + 1);
+                    seq = s;
+                }
+            }
+            socket.close(None).await.ok();
+            seq
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 240);
+    }
+    drop(silent);
+}
+
+#[test]
+fn bad_flags_are_refused_before_anything_starts() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
+            .arg("watch")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--window-size", "10", "--port", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("training needs at least 32") && err.contains("--window-size"),
+        "{err}"
+    );
+    let (code, err) = run(&["--interval", "0.01", "--port", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--interval"), "{err}");
+    let (code, err) = run(&["--replay", "/nonexistent.csv", "--port", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("/nonexistent.csv") && err.contains("hint"),
+        "{err}"
+    );
+    let (code, err) = run(&["--speed", "max"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--replay"), "{err}");
+}
