@@ -2,6 +2,8 @@
 //! find its address on standard output, talk HTTP to it, stop it with a signal.
 #![allow(dead_code)]
 
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
