@@ -1,0 +1,235 @@
+//! Measurements of a live `metrics watch` (not a criterion bench: these are about a
+//! process over minutes, not a function over microseconds). Run one with
+//!
+//! ```sh
+//! cargo bench --bench watch -- footprint 600   # CPU and RSS at 1 Hz, no client, for 600 s
+//! cargo bench --bench watch -- clients 200 60  # 200 WebSocket clients for 60 s
+//! cargo bench --bench watch -- churn 1000 10   # 1000 connect/disconnect cycles, 10 silent clients
+//! ```
+//!
+//! Each starts the release binary sampling this machine on a free port with logs in
+//! a temporary folder, and prints what it measured.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+
+struct Watch {
+    child: Child,
+    address: String,
+    _logs: tempfile::TempDir,
+}
+
+impl Watch {
+    fn start() -> Watch {
+        let logs = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_metrics"))
+            .args(["watch", "--port", "0", "--log-dir"])
+            .arg(logs.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Watch {
+            address: line.trim().trim_start_matches("http://").to_string(),
+            child,
+            _logs: logs,
+        }
+    }
+
+    fn proc_file(&self, name: &str) -> String {
+        std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id())).unwrap_or_default()
+    }
+
+    /// User + system CPU time in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = self.proc_file("stat");
+        let after = stat.rsplit(')').next().unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+
+    /// Resident memory in MB.
+    fn rss_mb(&self) -> f64 {
+        self.proc_file("status")
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        * 1000.0
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+fn footprint(seconds: u64) {
+    let watch = Watch::start();
+    // The first minute includes start-up and training; measure after it settles.
+    std::thread::sleep(Duration::from_secs(10));
+    let cpu0 = watch.cpu_seconds();
+    let started = Instant::now();
+    let mut rss = Vec::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        std::thread::sleep(Duration::from_secs(5));
+        rss.push(watch.rss_mb());
+    }
+    let cpu = (watch.cpu_seconds() - cpu0) / started.elapsed().as_secs_f64();
+    let mean_rss = rss.iter().sum::<f64>() / rss.len() as f64;
+    println!(
+        "footprint over {seconds} s at 1 Hz, no client: CPU {:.3} % of one core, RSS mean {mean_rss:.1} MB, max {:.1} MB",
+        100.0 * cpu,
+        rss.iter().cloned().fold(0.0, f64::max)
+    );
+}
+
+/// Connects `n` clients for `seconds`; reports per-client order, latency and the
+/// collector's spacing between samples.
+async fn clients(n: usize, seconds: u64) {
+    let watch = Watch::start();
+    let url = format!("ws://{}/ws", watch.address);
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut socket = socket;
+            let mut latencies = Vec::new();
+            let mut times = Vec::new();
+            let mut last_seq = None;
+            let mut in_order = true;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+            while let Ok(Some(Ok(message))) =
+                tokio::time::timeout_at(deadline, socket.next()).await
+            {
+                let Ok(text) = message.into_text() else { continue };
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if v["type"] != "sample" {
+                    continue;
+                }
+                let seq = v["seq"].as_u64().unwrap();
+                if let Some(prev) = last_seq {
+                    in_order &= seq == prev + 1;
+                }
+                last_seq = Some(seq);
+                let t = v["time"].as_f64().unwrap();
+                latencies.push(now_ms() - t);
+                times.push(t);
+            }
+            (latencies, times, in_order)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut spacing = Vec::new();
+    let mut ordered = 0;
+    let mut counts = Vec::new();
+    for task in tasks {
+        let (lat, times, in_order) = task.await.unwrap();
+        ordered += usize::from(in_order);
+        counts.push(lat.len());
+        if spacing.is_empty() {
+            spacing = times.windows(2).map(|w| w[1] - w[0]).collect();
+        }
+        all.extend(lat);
+    }
+    let jitter: Vec<f64> = spacing.iter().map(|s| (s - 1000.0).abs()).collect();
+    let (min, max) = (
+        counts.iter().min().copied().unwrap_or(0),
+        counts.iter().max().copied().unwrap_or(0),
+    );
+    println!(
+        "{n} clients for {seconds} s: {ordered}/{n} saw every sample in order; samples per client {min}..{max}; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; collector spacing jitter p99 {:.1} ms, max {:.1} ms",
+        percentile(&mut all.clone(), 0.5),
+        percentile(&mut all.clone(), 0.99),
+        percentile(&mut all, 1.0),
+        percentile(&mut jitter.clone(), 0.99),
+        percentile(&mut jitter.clone(), 1.0),
+    );
+}
+
+/// A WebSocket handshake by hand, after which the client never reads.
+fn silent_client(address: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 101");
+    stream
+}
+
+async fn churn(cycles: usize, silent: usize) {
+    let watch = Watch::start();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = watch.rss_mb();
+    let url = format!("ws://{}/ws", watch.address);
+    let quiet: Vec<TcpStream> = (0..silent).map(|_| silent_client(&watch.address)).collect();
+    let started = Instant::now();
+    for _ in 0..cycles {
+        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        let _hello = socket.next().await;
+        socket.close(None).await.ok();
+    }
+    let took = started.elapsed();
+    let during = watch.rss_mb();
+    // Silent clients are dropped after the send timeout; give it time to pass.
+    tokio::time::sleep(Duration::from_secs(70)).await;
+    drop(quiet);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = watch.rss_mb();
+    let healthy = std::process::Command::new("curl")
+        .args(["-sf", &format!("http://{}/healthz", watch.address)])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    println!(
+        "{cycles} connect/disconnect cycles in {:.1} s with {silent} silent clients: RSS before {before:.1} MB, right after {during:.1} MB, 75 s later {after:.1} MB; server healthy: {healthy}",
+        took.as_secs_f64()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let number = |i: usize, default: u64| {
+        args.get(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default)
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    match args.first().map(String::as_str) {
+        Some("footprint") => footprint(number(1, 600)),
+        Some("clients") => runtime.block_on(clients(number(1, 200) as usize, number(2, 60))),
+        Some("churn") => runtime.block_on(churn(number(1, 1000) as usize, number(2, 10) as usize)),
+        _ => println!("usage: cargo bench --bench watch -- footprint [SECONDS] | clients [N] [SECONDS] | churn [CYCLES] [SILENT]"),
+    }
+}
