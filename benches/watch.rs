@@ -127,10 +127,11 @@ async fn clients(n: usize, seconds: u64) {
             let mut last_seq = None;
             let mut in_order = true;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
-            while let Ok(Some(Ok(message))) =
-                tokio::time::timeout_at(deadline, socket.next()).await
+            while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await
             {
-                let Ok(text) = message.into_text() else { continue };
+                let Ok(text) = message.into_text() else {
+                    continue;
+                };
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap();
                 if v["type"] != "sample" {
                     continue;
@@ -219,17 +220,19 @@ async fn churn(cycles: usize, silent: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
-    let number = |i: usize, default: u64| {
-        args.get(i)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(default)
-    };
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let number =
+        |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     match args.first().map(String::as_str) {
         Some("footprint") => footprint(number(1, 600)),
         Some("clients") => runtime.block_on(clients(number(1, 200) as usize, number(2, 60))),
         Some("churn") => runtime.block_on(churn(number(1, 1000) as usize, number(2, 10) as usize)),
-        _ => println!("usage: cargo bench --bench watch -- footprint [SECONDS] | clients [N] [SECONDS] | churn [CYCLES] [SILENT]"),
+        _ => println!(
+            "usage: cargo bench --bench watch -- footprint [SECONDS] | clients [N] [SECONDS] | churn [CYCLES] [SILENT]"
+        ),
     }
 }

@@ -425,6 +425,7 @@ mod tests {
         for i in 0..40 {
             p.push(&sample(i, normal_cpu(i)));
         }
+        p.train();
         let model = (**p.model().unwrap()).clone();
         let mut q = Pipeline::with_model(config(40, 0), schema(), model.clone()).unwrap();
         assert_eq!(q.status().state, State::Monitoring);
