@@ -134,6 +134,15 @@ fn the_page_shows_the_session_its_anomalies_and_uploads_without_running_what_dat
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
     browser.screenshot(&shot);
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+
+    // At phone width nothing sticks out sideways.
+    browser.resize(390, 844);
+    browser.wait_for(
+        "return window.innerWidth <= 400
+             && document.documentElement.scrollWidth <= window.innerWidth;",
+        "a page that fits a phone's width",
+    );
+    browser.screenshot(&shot.with_file_name("dashboard-phone.png"));
 }
 
 #[test]

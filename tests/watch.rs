@@ -326,6 +326,45 @@ fn a_port_in_use_is_named_with_a_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("live-model.json");
+    let file = fixture("replay/planted_spike.csv");
+    // Baseline 40 samples, then a retraining due every 60. At full speed the replay
+    // outruns the background training, so only the count's floor is known.
+    let mut watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "max",
+        "--window-size",
+        "40",
+        "--retrain-every",
+        "60",
+        "--save-model",
+        saved.to_str().unwrap(),
+    ]);
+    let mut socket = connect(&watch).await;
+    let messages = until_finished(&mut socket).await;
+    let finished = messages.last().unwrap();
+    let retrains = finished["retrains"].as_u64().unwrap();
+    assert!(retrains >= 1, "{finished}");
+    let retrained = messages
+        .iter()
+        .filter(|m| m["event"] == "retrained")
+        .count();
+    assert_eq!(retrained as u64, retrains, "each retraining is announced");
+    let (exit, took) = watch.signal("-TERM");
+    assert!(
+        exit.success() && took < Duration::from_secs(2),
+        "{exit:?} {took:?}"
+    );
+    let model: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(model["format"], 1);
+    assert!(model["trained_rows"].as_u64().unwrap() <= 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwritable_log_folder_is_reported_once_and_the_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("not-a-folder");

@@ -89,9 +89,15 @@ impl Watch {
 
     /// Sends SIGINT and waits for the exit; returns the status and how long it took.
     pub fn interrupt(&mut self) -> (ExitStatus, Duration) {
+        self.signal("-INT")
+    }
+
+    /// Sends a signal (`-INT`, `-TERM`) and waits for the exit; returns the status
+    /// and how long it took.
+    pub fn signal(&mut self, signal: &str) -> (ExitStatus, Duration) {
         let started = Instant::now();
         let killed = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([signal, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(killed.success());

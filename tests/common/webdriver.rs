@@ -184,6 +184,15 @@ impl Browser {
         );
     }
 
+    /// Sets the window's size in CSS pixels.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            &self.session_path("/window/rect"),
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
     /// The text of an open alert, if one is open.
     pub fn alert_text(&self) -> Option<String> {
         let value = self.call("GET", &self.session_path("/alert/text"), None);
