@@ -52,14 +52,14 @@ async fn until_finished(socket: &mut Socket) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_streams_hello_the_status_sequence_and_the_planted_anomaly() {
-    // 240 rows at 1 s replayed 50x: the 100-sample baseline lasts 2 s, long enough
-    // for the client to connect while it is collected.
+    // 240 rows at 1 s replayed 20x: the 100-sample baseline lasts 5 s, long enough
+    // for the client to connect while it is collected, even on a busy machine.
     let file = fixture("replay/planted_spike.csv");
     let watch = Watch::start(&[
         "--replay",
         file.to_str().unwrap(),
         "--speed",
-        "50",
+        "20",
         "--window-size",
         "100",
     ]);

@@ -162,7 +162,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     );
 
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-    let session = Session {
+    let mut session = Session {
         logs: Logs::open(&args.log_dir, history_header(&schema)),
         source,
         schema,
@@ -170,9 +170,12 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         hub: Arc::clone(&hub),
         interval: Duration::from_secs_f64(interval),
         save_model: args.save_model.clone(),
+        saving: Vec::new(),
         seq: 0,
         last_status: None,
     };
+    // The first status is in the hub before any client can connect.
+    session.publish_status(None, false);
     let collector = std::thread::Builder::new()
         .name("metrics-collector".into())
         .spawn(move || session.run(&stop_rx))
@@ -367,13 +370,14 @@ struct Session {
     hub: Arc<Hub>,
     interval: Duration,
     save_model: Option<PathBuf>,
+    /// Model files being written (off the collector's path), finished before exit.
+    saving: Vec<std::thread::JoinHandle<()>>,
     seq: u64,
     last_status: Option<Status>,
 }
 
 impl Session {
     fn run(mut self, stop: &Receiver<()>) {
-        self.publish_status(None, false);
         let started = Instant::now();
         let mut tick: u32 = 0;
         loop {
@@ -401,7 +405,9 @@ impl Session {
                     }
                     None => {
                         let step = self.pipeline.finish_training();
-                        self.after_training(&step);
+                        if let Some(event) = self.after_training(&step) {
+                            self.publish_status(Some(event), false);
+                        }
                         self.publish_status(Some("replay_finished".into()), true);
                         tracing::info!("replay finished; still serving");
                         let _ = stop.recv();
@@ -412,6 +418,9 @@ impl Session {
             self.judge(&sample);
         }
         self.logs.close();
+        for saving in self.saving {
+            let _ = saving.join();
+        }
     }
 
     fn judge(&mut self, sample: &Sample) {
@@ -463,11 +472,12 @@ impl Session {
         );
         if let Some(path) = self.save_model.clone() {
             let model = Arc::clone(model);
-            std::thread::spawn(move || {
+            self.saving.retain(|s| !s.is_finished());
+            self.saving.push(std::thread::spawn(move || {
                 if let Err(e) = save_model(&model, &path) {
                     tracing::warn!("{e:#}");
                 }
-            });
+            }));
         }
         Some(if retrain { "retrained" } else { "trained" }.into())
     }
