@@ -372,7 +372,7 @@ impl From<Forest> for ForestData {
 }
 
 /// Rows scored together per tree, so their independent walks overlap in the CPU.
-const BLOCK: usize = 64;
+const BLOCK: usize = 256;
 
 impl Forest {
     fn assemble(trees: Vec<TreeNodes>, dims: usize, stride: usize, sample_size: usize) -> Self {
@@ -491,12 +491,17 @@ impl Forest {
         let grouped = if GROUPED && S == 8 { n / 8 * 8 } else { 0 };
         for &(root, depth) in &self.data.trees {
             at[..n].fill(root);
+            // Level by level across all groups: each group's loads depend on its
+            // previous level, so advancing every group before going deeper keeps
+            // many independent loads in flight.
             #[cfg(target_arch = "x86_64")]
-            for g in (0..grouped).step_by(8) {
-                // SAFETY: `GROUPED` is only set by `score_block_avx2`, whose caller
-                // checked that the CPU has AVX2; rows are 8 floats wide (S == 8);
-                // node indices are valid as explained below.
-                unsafe { walk8(records, &buf[g * 8..g * 8 + 64], &mut at[g..g + 8], depth) };
+            for _ in 0..if grouped > 0 { depth } else { 0 } {
+                for g in (0..grouped).step_by(8) {
+                    // SAFETY: `GROUPED` is only set by `score_block_avx2`, whose caller
+                    // checked that the CPU has AVX2; rows are 8 floats wide (S == 8);
+                    // node indices are valid as explained below.
+                    unsafe { step8(records, &buf[g * 8..g * 8 + 64], &mut at[g..g + 8]) };
+                }
             }
             for _ in 0..depth {
                 for (r, x) in buf.chunks_exact(stride).enumerate().skip(grouped) {
@@ -524,8 +529,8 @@ impl Forest {
     }
 }
 
-/// Walks eight rows of width 8 down one tree of `depth` levels with AVX2. The eight
-/// dot products share one transposed horizontal sum, added in exactly the order of
+/// Moves eight rows of width 8 one level down their tree with AVX2. The eight dot
+/// products share one transposed horizontal sum, added in exactly the order of
 /// [`dot_padded`] ((p0+p4)+(p1+p5))+((p2+p6)+(p3+p7)), so a row gets the same
 /// path here as alone.
 ///
@@ -535,44 +540,43 @@ impl Forest {
 /// records are 12 floats (normal, bound, left, right, pad).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn walk8(records: *const f32, xs: &[f32], at: &mut [u32], depth: u32) {
+unsafe fn step8(records: *const f32, xs: &[f32], at: &mut [u32]) {
     use std::arch::x86_64::*;
     const RECORD: usize = 12;
     // Lane order of the sums after the two horizontal adds.
     const ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
-    let x: [__m256; 8] =
-        std::array::from_fn(|r| unsafe { _mm256_loadu_ps(xs.as_ptr().add(r * 8)) });
     let halves = |a: __m256, b: __m256| {
         _mm256_add_ps(
             _mm256_permute2f128_ps::<0x20>(a, b),
             _mm256_permute2f128_ps::<0x31>(a, b),
         )
     };
-    for _ in 0..depth {
-        let node: [*const f32; 8] =
-            std::array::from_fn(|r| unsafe { records.add(at[r] as usize * RECORD) });
-        let p: [__m256; 8] =
-            std::array::from_fn(|r| _mm256_mul_ps(x[r], unsafe { _mm256_loadu_ps(node[r]) }));
-        let sums = _mm256_hadd_ps(
-            _mm256_hadd_ps(halves(p[0], p[1]), halves(p[2], p[3])),
-            _mm256_hadd_ps(halves(p[4], p[5]), halves(p[6], p[7])),
-        );
-        let bound = |lane: usize| unsafe { *node[ORDER[lane]].add(8) };
-        let bounds = _mm256_setr_ps(
-            bound(0),
-            bound(1),
-            bound(2),
-            bound(3),
-            bound(4),
-            bound(5),
-            bound(6),
-            bound(7),
-        );
-        let right = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(sums, bounds)) as u32;
-        for (lane, &r) in ORDER.iter().enumerate() {
-            let side = ((right >> lane) & 1) as usize;
-            at[r] = unsafe { *node[r].add(9 + side) }.to_bits();
-        }
+    let node: [*const f32; 8] =
+        std::array::from_fn(|r| unsafe { records.add(at[r] as usize * RECORD) });
+    let p: [__m256; 8] = std::array::from_fn(|r| {
+        _mm256_mul_ps(unsafe { _mm256_loadu_ps(xs.as_ptr().add(r * 8)) }, unsafe {
+            _mm256_loadu_ps(node[r])
+        })
+    });
+    let sums = _mm256_hadd_ps(
+        _mm256_hadd_ps(halves(p[0], p[1]), halves(p[2], p[3])),
+        _mm256_hadd_ps(halves(p[4], p[5]), halves(p[6], p[7])),
+    );
+    let bound = |lane: usize| unsafe { *node[ORDER[lane]].add(8) };
+    let bounds = _mm256_setr_ps(
+        bound(0),
+        bound(1),
+        bound(2),
+        bound(3),
+        bound(4),
+        bound(5),
+        bound(6),
+        bound(7),
+    );
+    let right = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(sums, bounds)) as u32;
+    for (lane, &r) in ORDER.iter().enumerate() {
+        let side = ((right >> lane) & 1) as usize;
+        at[r] = unsafe { *node[r].add(9 + side) }.to_bits();
     }
 }
 
