@@ -15,6 +15,8 @@ pub mod zscore;
 
 use std::sync::Arc;
 
+use crate::schema::MetricKind;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
@@ -240,6 +242,9 @@ impl Detector {
         let (features, flat_limit) =
             calibration_features(&columns, train.times.as_deref(), &expected, step);
         let width = features.width;
+        let floors: Vec<f64> = (0..train.names.len())
+            .map(|m| spread_floor(&train.names[m], transforms[m], fill[m]))
+            .collect();
         let scales: Vec<Scale> = (0..width)
             .into_par_iter()
             .map(|f| {
@@ -251,6 +256,7 @@ impl Detector {
                         .step_by(width)
                         .copied()
                         .collect::<Vec<_>>(),
+                    floors[f / features::PER_METRIC],
                 )
             })
             .collect();
@@ -307,6 +313,20 @@ impl Detector {
             .collect();
         model.thresholds.fused = quantile(&ratios, q);
         Ok(model)
+    }
+}
+
+/// The smallest spread a metric's features may have, in model space: the size of a
+/// change that still matters for what it measures. Half a percentage point for a
+/// percent; 0.05 in log1p space for a rate (about 5 %, or 0.05 MB/s near idle); 2 %
+/// of the level, and at least 0.1, for an amount (memory in GB, frequency, load,
+/// process count). Nothing for unknown metrics, whose units say nothing.
+fn spread_floor(name: &str, transform: Transform, level: f64) -> f64 {
+    match crate::schema::describe(name).kind {
+        MetricKind::Percent => 0.5,
+        MetricKind::Rate => 0.05,
+        MetricKind::Amount => (0.02 * transform.apply(level).abs()).max(0.1),
+        MetricKind::Other => 0.0,
     }
 }
 

@@ -34,13 +34,15 @@ const NORMAL_Z90: f64 = 1.644_853_626_951_472;
 impl Scale {
     /// Fits on `values` (NaN ignored). The spread is the MAD, else the IQR, else the
     /// mean absolute deviation; a constant feature gets a nominal spread of 5 % of
-    /// its level (at least 0.001), so a change from it scores large but finite.
-    pub fn fit(values: &[f64]) -> Scale {
+    /// its level (at least 0.001), so a change from it scores large but finite. The
+    /// spread is never below `floor`: the smallest change that matters for the metric
+    /// (a near-constant process count must not make two new processes 2000 sigma).
+    pub fn fit(values: &[f64], floor: f64) -> Scale {
         let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         if finite.is_empty() {
             return Scale {
                 median: 0.0,
-                spread: 1.0,
+                spread: floor.max(1.0),
                 constant: true,
                 tail: 1.0,
             };
@@ -60,8 +62,9 @@ impl Scale {
                 dev.iter().sum::<f64>() / dev.len() as f64 * 1.253_314_137_315_500_3
             }
         };
+        let spread = spread.max(floor);
         if !(spread > 0.0 && spread.is_finite()) {
-            let spread = (median.abs() * 0.05).max(1e-3);
+            let spread = (median.abs() * 0.05).max(1e-3).max(floor);
             return Scale {
                 median,
                 spread,
@@ -103,9 +106,9 @@ mod tests {
     #[test]
     fn an_outlier_does_not_move_the_scale() {
         let mut values: Vec<f64> = (0..1001).map(|i| i as f64 / 100.0).collect();
-        let before = Scale::fit(&values);
+        let before = Scale::fit(&values, 0.0);
         values.push(1e9);
-        let after = Scale::fit(&values);
+        let after = Scale::fit(&values, 0.0);
         assert!((after.spread - before.spread).abs() < 0.05);
         assert!(after.z(1e9) > 1e8);
     }
@@ -115,7 +118,7 @@ mod tests {
         // More than half the values equal: MAD is 0 but the column is not constant.
         let mut values = vec![5.0; 80];
         values.extend((0..20).map(|i| i as f64));
-        let s = Scale::fit(&values);
+        let s = Scale::fit(&values, 0.0);
         assert!(!s.constant);
         assert!(s.spread > 0.0);
     }
@@ -132,14 +135,22 @@ mod tests {
                 }
             })
             .collect();
-        assert!(Scale::fit(&heavy).tail < Scale::fit(&light).tail);
+        assert!(Scale::fit(&heavy, 0.0).tail < Scale::fit(&light, 0.0).tail);
     }
 
     #[test]
     fn a_constant_column_is_marked_and_still_scores_departures() {
-        let s = Scale::fit(&[3.0; 50]);
+        let s = Scale::fit(&[3.0; 50], 0.0);
         assert!(s.constant);
         assert!(s.z(4.0) > 5.0);
         assert_eq!(s.z(3.0), 0.0);
+    }
+
+    #[test]
+    fn the_floor_keeps_tiny_changes_of_a_near_constant_metric_small() {
+        let mut values = vec![86.0; 100];
+        values[50] = 87.0;
+        let s = Scale::fit(&values, 1.72);
+        assert!(s.sigma(88.0) < 3.0, "{}", s.sigma(88.0));
     }
 }
