@@ -127,10 +127,10 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         retrain_every,
         rules: rules.clone(),
     };
-    let pipeline = match saved {
-        Some(model) => Pipeline::with_model(config, schema.clone(), model)
-            .with_context(|| format!("--model {}", display(&args.model)))?,
-        None => Pipeline::new(config, schema.clone()),
+    let pipeline = match (saved, &args.model) {
+        (Some(model), Some(path)) => Pipeline::with_model(config, schema.clone(), model)
+            .with_context(|| format!("--model {}", path.display()))?,
+        _ => Pipeline::new(config, schema.clone()),
     };
 
     let listener = bind(&args.host, args.port).await?;
@@ -198,13 +198,6 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(STOP_GRACE / 2, server).await;
     Ok(ExitCode::SUCCESS)
-}
-
-fn display(p: &Option<PathBuf>) -> String {
-    p.as_deref()
-        .map(Path::display)
-        .map(|d| d.to_string())
-        .unwrap_or_default()
 }
 
 /// Samples in `seconds` at `interval`; 0 stays 0.
