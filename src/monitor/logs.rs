@@ -9,7 +9,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
@@ -29,7 +28,7 @@ enum Line {
 /// The open log files.
 pub struct Logs {
     tx: Option<SyncSender<Line>>,
-    dropped: Arc<AtomicU64>,
+    dropped: AtomicU64,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -47,7 +46,7 @@ impl Logs {
             .ok();
         Logs {
             tx: Some(tx),
-            dropped: Arc::new(AtomicU64::new(0)),
+            dropped: AtomicU64::new(0),
             writer,
         }
     }
@@ -60,11 +59,6 @@ impl Logs {
     /// Queues an anomaly object (one line of JSON, without newline).
     pub fn anomaly(&self, json: String) {
         self.send(Line::Anomaly(json));
-    }
-
-    /// Lines dropped because the writer fell behind.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
     }
 
     fn send(&self, line: Line) {

@@ -84,11 +84,6 @@ impl Record {
         }
     }
 
-    /// Whether the verdict is an anomaly.
-    pub fn is_anomaly(&self) -> bool {
-        self.verdict.as_ref().is_some_and(|v| v.is_anomaly)
-    }
-
     /// The record as a WebSocket message of `kind` (`sample` or `anomaly`).
     pub fn message(&self, kind: &str) -> String {
         message(kind, &serde_json::to_string(self).unwrap_or_default())

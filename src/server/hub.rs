@@ -170,11 +170,6 @@ impl Hub {
         (inner.latest.clone(), inner.status.clone())
     }
 
-    /// Seconds since the hub was made.
-    pub fn uptime(&self) -> f64 {
-        self.started.elapsed().as_secs_f64()
-    }
-
     /// Tells every client the session is ending (they send close frames).
     pub fn close(&self) {
         let _ = self.closing.send(true);
