@@ -226,7 +226,9 @@
     $("next-retrain").textContent =
       st.retrain_in === null || st.retrain_in === undefined
         ? "off"
-        : `in ${duration(st.retrain_in * (cfg.interval_s || 1))}`;
+        : st.replay_finished
+          ? "– (replay finished)"
+          : `in ${duration(st.retrain_in * (cfg.interval_s || 1))}`;
   }
   function renderCounters() {
     $("count-samples").textContent = String(state.counts.samples);
