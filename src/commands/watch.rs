@@ -408,7 +408,7 @@ impl Session {
                     }
                 },
             };
-            self.judge(&sample);
+            self.judge(sample);
         }
         self.logs.close();
         for saving in self.saving {
@@ -416,25 +416,31 @@ impl Session {
         }
     }
 
-    fn judge(&mut self, sample: &Sample) {
-        let mut step = self.pipeline.push(sample);
+    fn judge(&mut self, mut sample: Sample) {
+        let mut step = self.pipeline.push(&sample);
         if self.pipeline.status().state == State::Training {
             self.publish_status(None, false);
             let trained = self.pipeline.train();
             step.trained = trained.trained;
             step.warning = step.warning.or(trained.warning);
         }
+        // An anomaly gets the processes of this moment, not of the last refresh.
+        if let (Source::Live(collector), Some(v)) = (&mut self.source, &step.verdict)
+            && v.is_anomaly
+        {
+            sample.processes = Some(collector.top_processes_now());
+        }
         self.seq += 1;
         let metrics: &[String] = self.pipeline.model().map_or(&[], |m| &m.metrics);
         let record = Record::new(
             self.seq,
             &self.schema,
-            sample,
+            &sample,
             step.verdict.as_ref(),
             metrics,
         );
         self.logs
-            .history(history_row(sample, step.verdict.as_ref(), metrics));
+            .history(history_row(&sample, step.verdict.as_ref(), metrics));
         if let Some(v) = record.verdict.as_ref().filter(|v| v.is_anomaly) {
             tracing::warn!(
                 "{} anomaly (score {:.3}): {}",

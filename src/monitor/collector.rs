@@ -69,6 +69,21 @@ impl Collector {
         Schema::of(names, Vec::new(), true)
     }
 
+    /// Refreshes the process table now and returns the busiest processes, for an
+    /// anomaly that should show this moment's (per-process CPU is then averaged
+    /// since the previous refresh, at most [`PROCESS_EVERY`] samples ago).
+    pub fn top_processes_now(&mut self) -> TopProcesses {
+        self.refresh_processes();
+        self.top.clone().unwrap_or_default()
+    }
+
+    fn refresh_processes(&mut self) {
+        if let Some(s) = self.system.as_mut() {
+            s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
+            self.top = Some(top_processes(s));
+        }
+    }
+
     /// Reads every metric now; `time` is the sample's Unix time in milliseconds.
     pub fn sample(&mut self, time: i64) -> Sample {
         let now = Instant::now();
@@ -93,10 +108,11 @@ impl Collector {
             } else {
                 0.0
             };
-            if self.samples.is_multiple_of(PROCESS_EVERY) {
-                s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
-                self.top = Some(top_processes(s));
-            }
+        }
+        if self.samples.is_multiple_of(PROCESS_EVERY) {
+            self.refresh_processes();
+        }
+        if let Some(s) = &self.system {
             values[12] = s.processes().len() as f64;
         }
         if let Some(disks) = self.disks.as_mut() {
