@@ -28,6 +28,7 @@ pub struct UploadQuery {
     name: Option<String>,
 }
 
+/// `POST /api/analyze`: analyses the body off the async workers and answers JSON.
 pub async fn analyze(
     State(app): State<AppState>,
     Query(q): Query<UploadQuery>,

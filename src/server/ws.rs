@@ -15,6 +15,7 @@ use super::AppState;
 /// How long one message may take to go out before the client is dropped.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `GET /ws`: upgrades the request and serves the client until it or the session ends.
 pub async fn upgrade(State(app): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| serve(app, socket))
 }
