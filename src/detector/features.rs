@@ -32,7 +32,9 @@ impl History {
     /// metric usually reads at this moment: the deviation from it; the step away
     /// from it relative to the median of the previous [`RECENT_WINDOW`] deviations
     /// (a step back towards the expected value is no news and counts as zero); and
-    /// the mean deviation over the last [`MEAN_WINDOW`] samples.
+    /// the mean deviation over the last [`MEAN_WINDOW`] samples, held no further from
+    /// the baseline than the median of the last [`RECENT_WINDOW`], so it reports a
+    /// sustained shift and not the tail of a spike that is over.
     pub fn push(&mut self, value: f64, expected: f64) -> [f64; PER_METRIC] {
         let deviation = value - expected;
         let change = if self.recent.is_empty() {
@@ -54,6 +56,15 @@ impl History {
         }
         self.window.push_back(deviation);
         let mean = self.window.iter().sum::<f64>() / self.window.len() as f64;
+        // A sustained shift keeps the recent median away from the baseline; once a
+        // short spike is over, the median is back and the mean must not keep
+        // reporting it for the rest of its window.
+        let recent = median_of_few(&self.recent);
+        let mean = if mean > 0.0 {
+            mean.min(recent.max(0.0))
+        } else {
+            mean.max(recent.min(0.0))
+        };
         self.run = match self.last {
             Some(prev) if prev == value => self.run + 1,
             _ => 1,
@@ -93,11 +104,34 @@ mod tests {
         for v in [10.0, 11.0, 10.0, 9.0, 10.0] {
             h.push(v, 10.0);
         }
-        assert_eq!(h.push(60.0, 10.0), [50.0, 50.0, 50.0 / 6.0]);
-        assert_eq!(h.push(62.0, 10.0), [52.0, 52.0, 102.0 / 7.0]);
+        assert_eq!(h.push(60.0, 10.0), [50.0, 50.0, 0.0]);
+        assert_eq!(h.push(62.0, 10.0), [52.0, 52.0, 0.0]);
         assert_eq!(h.push(61.0, 10.0), [51.0, 51.0, 153.0 / 8.0]);
         let [deviation, change, _] = h.push(10.0, 10.0);
         assert_eq!((deviation, change), (0.0, 0.0));
+    }
+
+    #[test]
+    fn the_mean_stops_reporting_a_short_spike_once_the_recent_median_is_back() {
+        let mut h = History::default();
+        for _ in 0..5 {
+            h.push(10.0, 10.0);
+        }
+        for v in [60.0, 60.0, 60.0] {
+            h.push(v, 10.0);
+        }
+        let means: Vec<f64> = (0..4).map(|_| h.push(10.0, 10.0)[2]).collect();
+        assert_eq!(means, [150.0 / 9.0, 15.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_sustained_shift_keeps_its_mean() {
+        let mut h = History::default();
+        for _ in 0..5 {
+            h.push(10.0, 10.0);
+        }
+        let last = (0..10).map(|_| h.push(30.0, 10.0)[2]).last().unwrap();
+        assert_eq!(last, 20.0);
     }
 
     #[test]
