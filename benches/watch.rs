@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo bench --bench watch -- footprint 600   # CPU and RSS at 1 Hz, no client, for 600 s
 //! cargo bench --bench watch -- clients 200 60  # 200 WebSocket clients for 60 s
-//! cargo bench --bench watch -- churn 1000 10   # 1000 connect/disconnect cycles, 10 silent clients
+//! cargo bench --bench watch -- churn 1000 10   # 3 × 1000 connect/disconnect cycles, 10 silent clients
 //! ```
 //!
 //! Each starts the release binary sampling this machine on a free port with logs in
@@ -189,33 +189,44 @@ fn silent_client(address: &str) -> TcpStream {
     stream
 }
 
+/// Three rounds of `cycles` connect/disconnect cycles while `silent` clients hold
+/// their sockets without reading, each round followed by the send timeout passing.
+/// Memory that comes back to the same level after every round is not leaking.
 async fn churn(cycles: usize, silent: usize) {
     let watch = Watch::start();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let before = watch.rss_mb();
     let url = format!("ws://{}/ws", watch.address);
-    let quiet: Vec<TcpStream> = (0..silent).map(|_| silent_client(&watch.address)).collect();
-    let started = Instant::now();
-    for _ in 0..cycles {
-        let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-        let _hello = socket.next().await;
-        socket.close(None).await.ok();
+    let mut levels = vec![watch.rss_mb()];
+    let mut peaks = Vec::new();
+    for _ in 0..3 {
+        let quiet: Vec<TcpStream> = (0..silent).map(|_| silent_client(&watch.address)).collect();
+        for _ in 0..cycles {
+            let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+            let _hello = socket.next().await;
+            socket.close(None).await.ok();
+        }
+        peaks.push(watch.rss_mb());
+        // Silent clients are dropped after the send timeout once their buffers fill.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(quiet);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        levels.push(watch.rss_mb());
     }
-    let took = started.elapsed();
-    let during = watch.rss_mb();
-    // Silent clients are dropped after the send timeout; give it time to pass.
-    tokio::time::sleep(Duration::from_secs(70)).await;
-    drop(quiet);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = watch.rss_mb();
     let healthy = std::process::Command::new("curl")
         .args(["-sf", &format!("http://{}/healthz", watch.address)])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!(
-        "{cycles} connect/disconnect cycles in {:.1} s with {silent} silent clients: RSS before {before:.1} MB, right after {during:.1} MB, 75 s later {after:.1} MB; server healthy: {healthy}",
-        took.as_secs_f64()
+        "3 rounds of {cycles} connect/disconnect cycles with {silent} silent clients: RSS MB at start and after each round: {}; right after each round's cycles: {}; server healthy: {healthy}",
+        fmt(&levels),
+        fmt(&peaks)
     );
 }
 
