@@ -372,7 +372,7 @@ impl From<Forest> for ForestData {
 }
 
 /// Rows scored together per tree, so their independent walks overlap in the CPU.
-const BLOCK: usize = 256;
+const BLOCK: usize = 512;
 
 impl Forest {
     fn assemble(trees: Vec<TreeNodes>, dims: usize, stride: usize, sample_size: usize) -> Self {
