@@ -495,7 +495,7 @@ impl Forest {
             // previous level, so advancing every group before going deeper keeps
             // many independent loads in flight.
             #[cfg(target_arch = "x86_64")]
-            for _ in 0..if grouped > 0 { depth } else { 0 } {
+            for _ in 0..depth {
                 for g in (0..grouped).step_by(8) {
                     // SAFETY: `GROUPED` is only set by `score_block_avx2`, whose caller
                     // checked that the CPU has AVX2; rows are 8 floats wide (S == 8);
