@@ -441,6 +441,8 @@ impl Session {
         );
         self.logs
             .history(history_row(&sample, step.verdict.as_ref(), metrics));
+        // One serialisation serves the WebSocket, the REST rings and anomalies.jsonl.
+        let json = serde_json::to_string(&record).unwrap_or_default();
         if let Some(v) = record.verdict.as_ref().filter(|v| v.is_anomaly) {
             tracing::warn!(
                 "{} anomaly (score {:.3}): {}",
@@ -448,10 +450,9 @@ impl Session {
                 v.score,
                 v.reasons.join(" | ")
             );
-            self.logs
-                .anomaly(serde_json::to_string(&record).unwrap_or_default());
+            self.logs.anomaly(json.clone());
         }
-        self.hub.publish(&record);
+        self.hub.publish(&record, &json);
         if let Some(w) = &step.warning {
             tracing::warn!("{w}");
         }

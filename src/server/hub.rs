@@ -90,16 +90,21 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Publishes a judged sample (and, when it is one, the anomaly).
-    pub fn publish(&self, record: &Record) {
-        let sample: Utf8Bytes = record.message("sample").into();
+    /// Publishes a judged sample (and, when it is one, the anomaly); `json` is the
+    /// record serialised once by the caller, who also logs it.
+    pub fn publish(&self, record: &Record, json: &str) {
+        let sample: Utf8Bytes = message("sample", json).into();
+        let anomaly = record
+            .verdict
+            .as_ref()
+            .filter(|v| v.is_anomaly)
+            .map(|v| (v.severity, Utf8Bytes::from(message("anomaly", json))));
         let mut inner = self.lock();
         push_capped(&mut inner.history, sample.clone(), HISTORY_KEEP);
         inner.latest.samples += 1;
         let _ = self.tx.send(sample);
-        if let Some(v) = record.verdict.as_ref().filter(|v| v.is_anomaly) {
-            inner.latest.anomalies[v.severity as usize] += 1;
-            let anomaly: Utf8Bytes = record.message("anomaly").into();
+        if let Some((severity, anomaly)) = anomaly {
+            inner.latest.anomalies[severity as usize] += 1;
             push_capped(&mut inner.anomalies, anomaly.clone(), ANOMALIES_KEEP);
             let _ = self.tx.send(anomaly);
         }
@@ -218,6 +223,11 @@ mod tests {
     use super::*;
     use crate::monitor::{Sample, Schema};
 
+    fn publish(hub: &Hub, seq: u64) {
+        let record = record(seq);
+        hub.publish(&record, &serde_json::to_string(&record).unwrap());
+    }
+
     fn record(seq: u64) -> Record {
         let schema = Schema::of(vec!["cpu_percent".into()], vec![], true);
         let sample = Sample {
@@ -234,7 +244,7 @@ mod tests {
     fn hello_backfills_the_last_samples_and_the_stream_continues_after_them() {
         let hub = Hub::new(json!({"source": "test"}));
         for seq in 1..=BACKFILL as u64 + 5 {
-            hub.publish(&record(seq));
+            publish(&hub, seq);
         }
         let (hello, mut rx) = hub.subscribe();
         let hello: Value = serde_json::from_str(hello.as_str()).unwrap();
@@ -243,7 +253,7 @@ mod tests {
         assert_eq!(backfill.len(), BACKFILL);
         assert_eq!(backfill[0]["seq"], 6);
         assert_eq!(backfill[BACKFILL - 1]["seq"], BACKFILL as u64 + 5);
-        hub.publish(&record(BACKFILL as u64 + 6));
+        publish(&hub, BACKFILL as u64 + 6);
         let next: Value = serde_json::from_str(rx.try_recv().unwrap().as_str()).unwrap();
         assert_eq!(next["seq"], BACKFILL as u64 + 6);
         let recent: Value = serde_json::from_str(&hub.recent_json(false, 2)).unwrap();
