@@ -83,15 +83,11 @@ impl Record {
             processes: sample.processes.clone().filter(|_| anomalous),
         }
     }
-
-    /// The record as a WebSocket message of `kind` (`sample` or `anomaly`).
-    pub fn message(&self, kind: &str) -> String {
-        message(kind, &serde_json::to_string(self).unwrap_or_default())
-    }
 }
 
-/// A WebSocket message: `type` and `v` first, then the fields of `object` (a JSON
-/// object as text).
+/// A WebSocket message of `kind` (`sample`, `anomaly`, `status`): `type` and `v`
+/// first, then the fields of `object` (a JSON object as text, e.g. a serialised
+/// [`Record`]).
 pub fn message(kind: &str, object: &str) -> String {
     let fields = object
         .strip_prefix('{')
@@ -174,7 +170,8 @@ mod tests {
             "1970-01-01T00:00:00Z,,\"a,b\",,,,,,\n"
         );
         let record = Record::new(7, &schema, &sample, None, &[]);
-        let message: Value = serde_json::from_str(&record.message("sample")).unwrap();
+        let json = serde_json::to_string(&record).unwrap();
+        let message: Value = serde_json::from_str(&message("sample", &json)).unwrap();
         assert_eq!(message["type"], "sample");
         assert_eq!(message["v"], 1);
         assert_eq!(message["seq"], 7);
