@@ -149,39 +149,65 @@ impl Response {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`, read to the end.
+/// A CSV upload or plain GET: [`request`] with `Content-Type: text/csv`.
 pub fn http(address: &str, method: &str, path: &str, body: Option<&[u8]>) -> Response {
+    request(address, method, path, "text/csv", body)
+}
+
+/// One HTTP/1.1 request with `Connection: close`. The body is read by its
+/// `Content-Length` when there is one (chromedriver keeps the connection open
+/// anyway), else to the end.
+pub fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Option<&[u8]>,
+) -> Response {
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     let body = body.unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
     // A server may answer (413) before reading the whole body and close.
     let _ = stream.write_all(body);
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    let _ = reader.read_line(&mut status_line);
+    let status = status_line
+        .split(' ')
+        .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_string()))
-        .collect();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked {
-        dechunk(rest)
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end().is_empty() {
+            break;
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            headers.push((n.trim().to_lowercase(), v.trim().to_string()));
+        }
+    }
+    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+    let mut raw = Vec::new();
+    match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        Some(length) => {
+            raw.resize(length, 0);
+            reader.read_exact(&mut raw).unwrap();
+        }
+        None => {
+            let _ = reader.read_to_end(&mut raw);
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let body = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        dechunk(&text)
     } else {
-        rest.to_string()
+        text
     };
     Response {
         status,

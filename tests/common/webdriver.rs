@@ -1,7 +1,6 @@
 //! A few dozen lines of WebDriver over plain TCP: enough to drive headless Chromium
 //! through chromedriver without a client crate.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::DEADLINE;
+use super::{DEADLINE, request};
 
 /// The key WebDriver uses for element references.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -82,33 +81,16 @@ impl Browser {
 
     /// One WebDriver command; returns the `value` of the answer (errors included).
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.port,
-            body.len()
+        let address = format!("127.0.0.1:{}", self.port);
+        let answer = request(
+            &address,
+            method,
+            path,
+            "application/json",
+            Some(body.as_bytes()),
         );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut raw = vec![0; length];
-        reader.read_exact(&mut raw).unwrap();
-        let answer: Value = serde_json::from_slice(&raw).unwrap();
+        let answer: Value = serde_json::from_str(&answer.body).unwrap();
         answer.get("value").cloned().unwrap_or(answer)
     }
 
