@@ -8,72 +8,39 @@
 //! ```
 //!
 //! Each starts the release binary sampling this machine on a free port with logs in
-//! a temporary folder, and prints what it measured.
+//! a temporary folder (the end-to-end tests' harness), and prints what it measured.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::Watch;
 use futures_util::StreamExt;
 
-struct Watch {
-    child: Child,
-    address: String,
-    _logs: tempfile::TempDir,
+fn proc_file(watch: &Watch, name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{}/{name}", watch.child.id())).unwrap_or_default()
 }
 
-impl Watch {
-    fn start() -> Watch {
-        let logs = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_metrics"))
-            .args(["watch", "--port", "0", "--log-dir"])
-            .arg(logs.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Watch {
-            address: line.trim().trim_start_matches("http://").to_string(),
-            child,
-            _logs: logs,
-        }
-    }
-
-    fn proc_file(&self, name: &str) -> String {
-        std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id())).unwrap_or_default()
-    }
-
-    /// User + system CPU time in seconds.
-    fn cpu_seconds(&self) -> f64 {
-        let stat = self.proc_file("stat");
-        let after = stat.rsplit(')').next().unwrap_or_default();
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / 100.0
-    }
-
-    /// Resident memory in MB.
-    fn rss_mb(&self) -> f64 {
-        self.proc_file("status")
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    }
+/// User + system CPU time of the process in seconds.
+fn cpu_seconds(watch: &Watch) -> f64 {
+    let stat = proc_file(watch, "stat");
+    let after = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
 }
 
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Resident memory of the process in MB.
+fn rss_mb(watch: &Watch) -> f64 {
+    proc_file(watch, "status")
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn now_ms() -> f64 {
@@ -93,17 +60,17 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
 }
 
 fn footprint(seconds: u64) {
-    let watch = Watch::start();
+    let watch = Watch::start(&[]);
     // The first minute includes start-up and training; measure after it settles.
     std::thread::sleep(Duration::from_secs(10));
-    let cpu0 = watch.cpu_seconds();
+    let cpu0 = cpu_seconds(&watch);
     let started = Instant::now();
     let mut rss = Vec::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_secs(5));
-        rss.push(watch.rss_mb());
+        rss.push(rss_mb(&watch));
     }
-    let cpu = (watch.cpu_seconds() - cpu0) / started.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(&watch) - cpu0) / started.elapsed().as_secs_f64();
     let mean_rss = rss.iter().sum::<f64>() / rss.len() as f64;
     println!(
         "footprint over {seconds} s at 1 Hz, no client: CPU {:.3} % of one core, RSS mean {mean_rss:.1} MB, max {:.1} MB",
@@ -115,8 +82,8 @@ fn footprint(seconds: u64) {
 /// Connects `n` clients for `seconds`; reports per-client order, latency and the
 /// collector's spacing between samples.
 async fn clients(n: usize, seconds: u64) {
-    let watch = Watch::start();
-    let url = format!("ws://{}/ws", watch.address);
+    let watch = Watch::start(&[]);
+    let url = watch.ws_url();
     let mut tasks = Vec::new();
     for _ in 0..n {
         let (socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
@@ -193,10 +160,10 @@ fn silent_client(address: &str) -> TcpStream {
 /// their sockets without reading, each round followed by the send timeout passing.
 /// Memory that comes back to the same level after every round is not leaking.
 async fn churn(cycles: usize, silent: usize) {
-    let watch = Watch::start();
+    let watch = Watch::start(&[]);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let url = format!("ws://{}/ws", watch.address);
-    let mut levels = vec![watch.rss_mb()];
+    let url = watch.ws_url();
+    let mut levels = vec![rss_mb(&watch)];
     let mut peaks = Vec::new();
     for _ in 0..3 {
         let quiet: Vec<TcpStream> = (0..silent).map(|_| silent_client(&watch.address)).collect();
@@ -205,18 +172,14 @@ async fn churn(cycles: usize, silent: usize) {
             let _hello = socket.next().await;
             socket.close(None).await.ok();
         }
-        peaks.push(watch.rss_mb());
+        peaks.push(rss_mb(&watch));
         // Silent clients are dropped after the send timeout once their buffers fill.
         tokio::time::sleep(Duration::from_secs(30)).await;
         drop(quiet);
         tokio::time::sleep(Duration::from_secs(5)).await;
-        levels.push(watch.rss_mb());
+        levels.push(rss_mb(&watch));
     }
-    let healthy = std::process::Command::new("curl")
-        .args(["-sf", &format!("http://{}/healthz", watch.address)])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let healthy = watch.get("/healthz").status == 200;
     let fmt = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.1}"))
