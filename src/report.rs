@@ -74,7 +74,9 @@ pub fn flagged(table: &Table, analysis: &Analysis, limit: usize) -> Vec<Flagged>
             time: table.frame.times.as_ref().map(|t| timestamp::to_iso(t[r])),
             score: v[r].anomaly_score,
             severity: v[r].severity,
-            top_metric: v[r].top_metric.map(|m| analysis.model.metrics[m].clone()),
+            top_metric: v[r]
+                .top_metric_name(&analysis.model.metrics)
+                .map(str::to_string),
             reasons: v[r].reasons.clone(),
         })
         .collect()

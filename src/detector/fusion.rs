@@ -93,6 +93,15 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
+impl Verdict {
+    /// The name of the metric that drove the verdict, given the model's metrics.
+    pub fn top_metric_name<'a>(&self, metrics: &'a [String]) -> Option<&'a str> {
+        self.top_metric
+            .and_then(|m| metrics.get(m))
+            .map(String::as_str)
+    }
+}
+
 /// Everything known about one row when it is judged.
 pub struct RowEvidence<'a> {
     /// Metric names, as in the model.

@@ -79,11 +79,7 @@ pub fn push_verdict(
     cell.clear();
     push_fixed(cell, v.z_max, 2);
     record.push_field(cell.as_bytes());
-    record.push_field(
-        v.top_metric
-            .and_then(|m| metrics.get(m))
-            .map_or(&b""[..], |m| m.as_bytes()),
-    );
+    record.push_field(v.top_metric_name(metrics).unwrap_or_default().as_bytes());
     cell.clear();
     for (i, r) in v.reasons.iter().enumerate() {
         if i > 0 {

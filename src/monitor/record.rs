@@ -70,7 +70,7 @@ impl Record {
             score: v.anomaly_score,
             severity: v.severity,
             z_max: v.z_max,
-            top_metric: v.top_metric.and_then(|m| model_metrics.get(m).cloned()),
+            top_metric: v.top_metric_name(model_metrics).map(str::to_string),
             reasons: v.reasons.clone(),
         });
         let anomalous = verdict.as_ref().is_some_and(|v| v.is_anomaly);
