@@ -2,8 +2,6 @@
 //! so a live stream and a batch file give the same numbers. Point-wise values miss
 //! sudden jumps inside the normal range and frozen sensors; these features catch them.
 
-use std::collections::VecDeque;
-
 /// Features derived per metric, in the order [`History::push`] returns them.
 pub const FEATURE_NAMES: [&str; 3] = ["deviation", "change", "mean"];
 
@@ -18,13 +16,44 @@ pub const RECENT_WINDOW: usize = 5;
 /// bursty metric stands out of its noise, short enough to react within seconds.
 pub const MEAN_WINDOW: usize = 10;
 
-/// The recent past of one metric.
-#[derive(Debug, Clone, Default)]
-pub struct History {
-    recent: VecDeque<f64>,
-    window: VecDeque<f64>,
+/// Readings a [`History`] remembers: after this many, its features no longer depend
+/// on where it started (its flat run still does).
+pub const MEMORY: usize = MEAN_WINDOW;
+
+/// The length of the current run of identical readings of one metric.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlatRun {
     last: Option<f64>,
     run: u64,
+}
+
+impl FlatRun {
+    /// Adds the next reading and returns how many consecutive readings, ending with
+    /// it, had exactly the same value.
+    pub fn push(&mut self, value: f64) -> u64 {
+        self.run = match self.last {
+            Some(prev) if prev == value => self.run + 1,
+            _ => 1,
+        };
+        self.last = Some(value);
+        self.run
+    }
+}
+
+/// The recent past of one metric. Fixed-size rings and no allocation: a batch run
+/// pushes every reading of every metric through one of these.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// The last [`MEAN_WINDOW`] deviations; `window[(next + i) % MEAN_WINDOW]` is
+    /// the i-th oldest once full.
+    window: [f64; MEAN_WINDOW],
+    /// Deviations pushed so far, capped at [`MEAN_WINDOW`].
+    len: usize,
+    /// Where the next deviation goes in `window`.
+    next: usize,
+    /// The last [`RECENT_WINDOW`] deviations, kept sorted (total order).
+    sorted: [f64; RECENT_WINDOW],
+    flat: FlatRun,
 }
 
 impl History {
@@ -37,60 +66,72 @@ impl History {
     /// sustained shift and not the tail of a spike that is over.
     pub fn push(&mut self, value: f64, expected: f64) -> [f64; PER_METRIC] {
         let deviation = value - expected;
-        let change = if self.recent.is_empty() {
+        let change = if self.len == 0 {
             0.0
         } else {
-            let recent = median_of_few(&self.recent);
+            let recent = self.recent_median();
             if deviation.abs() <= recent.abs() {
                 0.0
             } else {
                 deviation - recent
             }
         };
-        if self.recent.len() == RECENT_WINDOW {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(deviation);
-        if self.window.len() == MEAN_WINDOW {
-            self.window.pop_front();
-        }
-        self.window.push_back(deviation);
-        let mean = self.window.iter().sum::<f64>() / self.window.len() as f64;
+        self.remember(deviation);
+        let count = self.len.min(MEAN_WINDOW);
+        let oldest = if self.len < MEAN_WINDOW { 0 } else { self.next };
+        let sum: f64 = (0..count)
+            .map(|i| self.window[(oldest + i) % MEAN_WINDOW])
+            .sum();
+        let mean = sum / count as f64;
         // A sustained shift keeps the recent median away from the baseline; once a
         // short spike is over, the median is back and the mean must not keep
         // reporting it for the rest of its window.
-        let recent = median_of_few(&self.recent);
+        let recent = self.recent_median();
         let mean = if mean > 0.0 {
             mean.min(recent.max(0.0))
         } else {
             mean.max(recent.min(0.0))
         };
-        self.run = match self.last {
-            Some(prev) if prev == value => self.run + 1,
-            _ => 1,
-        };
-        self.last = Some(value);
+        self.flat.push(value);
         [deviation, change, mean]
     }
 
     /// How many consecutive samples, ending with the latest, had exactly the same value.
     pub fn flat_run(&self) -> u64 {
-        self.run
+        self.flat.run
     }
-}
 
-fn median_of_few(values: &VecDeque<f64>) -> f64 {
-    let mut buf = [0f64; RECENT_WINDOW];
-    let n = values.len();
-    for (slot, v) in buf.iter_mut().zip(values) {
-        *slot = *v;
+    /// Records a deviation in both windows, dropping the one that leaves the recent
+    /// window from its sorted copy.
+    fn remember(&mut self, deviation: f64) {
+        let recent = self.len.min(RECENT_WINDOW);
+        let mut n = recent;
+        if recent == RECENT_WINDOW {
+            let leaving = self.window[(self.next + MEAN_WINDOW - RECENT_WINDOW) % MEAN_WINDOW];
+            let at = self.sorted[..n]
+                .iter()
+                .position(|v| v.to_bits() == leaving.to_bits())
+                .unwrap_or(n - 1);
+            self.sorted.copy_within(at + 1..n, at);
+            n -= 1;
+        }
+        let at = self.sorted[..n].partition_point(|v| v.total_cmp(&deviation).is_lt());
+        self.sorted.copy_within(at..n, at + 1);
+        self.sorted[at] = deviation;
+        self.window[self.next] = deviation;
+        self.next = (self.next + 1) % MEAN_WINDOW;
+        self.len = (self.len + 1).min(MEAN_WINDOW);
     }
-    let few = &mut buf[..n];
-    few.sort_unstable_by(f64::total_cmp);
-    if n % 2 == 1 {
-        few[n / 2]
-    } else {
-        (few[n / 2 - 1] + few[n / 2]) / 2.0
+
+    /// The median of the last [`RECENT_WINDOW`] deviations (fewer at the start).
+    fn recent_median(&self) -> f64 {
+        let n = self.len.min(RECENT_WINDOW);
+        let few = &self.sorted[..n];
+        if n % 2 == 1 {
+            few[n / 2]
+        } else {
+            (few[n / 2 - 1] + few[n / 2]) / 2.0
+        }
     }
 }
 
@@ -132,6 +173,22 @@ mod tests {
         }
         let last = (0..10).map(|_| h.push(30.0, 10.0)[2]).last().unwrap();
         assert_eq!(last, 20.0);
+    }
+
+    #[test]
+    fn a_history_fed_its_memory_gives_the_features_of_one_fed_everything() {
+        let values: Vec<f64> = (0..200).map(|i| ((i * 37) % 23) as f64 * 0.7).collect();
+        let mut everything = History::default();
+        let all: Vec<[f64; PER_METRIC]> = values.iter().map(|&v| everything.push(v, 5.0)).collect();
+        for start in [MEMORY, 57, 180] {
+            let mut late = History::default();
+            for &v in &values[start - MEMORY..start] {
+                late.push(v, 5.0);
+            }
+            for (r, &v) in values.iter().enumerate().skip(start) {
+                assert_eq!(late.push(v, 5.0), all[r], "row {r}, started at {start}");
+            }
+        }
     }
 
     #[test]

@@ -86,9 +86,17 @@ pub const MIN_FROZEN_RUN: u64 = 10;
 /// beyond it the metric plateaus by nature (quantised or idle readings).
 const MAX_USUAL_RUN: f64 = 2.0;
 
-/// Training rows used for the scales and thresholds at most; evenly spaced, so the
-/// quantiles of a huge file cost no more than those of a large one.
+/// Training rows used for the scales and thresholds at most, in blocks spread evenly
+/// over the file, so the quantiles of a huge file cost no more than those of a
+/// large one.
 const MAX_CALIBRATION_ROWS: usize = 65_536;
+
+/// Consecutive rows per calibration block: each block first replays the
+/// [`features::MEMORY`] rows before it, so a block must be longer than that to save
+/// work, and short enough that the sample still spreads over the whole file
+/// (measured on a million rows: 64-row blocks put the anomaly rate at 6.0 %
+/// against 5.5 % for evenly spaced rows; 16-row blocks at 5.4 %).
+const CALIBRATION_BLOCK: usize = 16;
 
 /// Rows judged per chunk in batch, bounding memory on huge files.
 const CHUNK_ROWS: usize = 262_144;
@@ -238,9 +246,8 @@ impl Detector {
             season: season.as_ref(),
         };
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
-        let step = rows.div_ceil(MAX_CALIBRATION_ROWS).max(1);
-        let (features, flat_limit) =
-            calibration_features(&columns, train.times.as_deref(), &expected, step);
+        let features = calibration_features(&columns, train.times.as_deref(), &expected);
+        let flat_limit = flat_limits(&columns, &expected);
         let width = features.width;
         let floors: Vec<f64> = (0..train.names.len())
             .map(|m| spread_floor(&train.names[m], transforms[m], fill[m]))
@@ -427,12 +434,20 @@ impl FeatureTable {
                 (feats, runs)
             })
             .collect();
+        // Row-major, in parallel over blocks of rows; each block reads every
+        // metric's features for its rows in turn.
         let mut values = vec![0.0; rows * width];
-        for (m, (feats, _)) in per_metric.iter().enumerate() {
-            for (r, f) in feats.iter().enumerate() {
-                values[r * width + m * per..r * width + (m + 1) * per].copy_from_slice(f);
-            }
-        }
+        values
+            .par_chunks_mut(width * 4096)
+            .enumerate()
+            .for_each(|(b, block)| {
+                for (i, row) in block.chunks_exact_mut(width).enumerate() {
+                    let r = b * 4096 + i;
+                    for (m, (feats, _)) in per_metric.iter().enumerate() {
+                        row[m * per..(m + 1) * per].copy_from_slice(&feats[r]);
+                    }
+                }
+            });
         FeatureTable {
             width,
             values,
@@ -445,51 +460,98 @@ impl FeatureTable {
     }
 }
 
-/// Streams the training rows through their features in chunks, keeping every
-/// `step`-th row for calibration and a histogram of each metric's flat runs, so
-/// fitting a huge file needs no more memory than a large one. Returns the kept
-/// rows and each metric's frozen limit.
+/// The features of the calibration rows: every training row of a file up to
+/// [`MAX_CALIBRATION_ROWS`], else blocks of [`CALIBRATION_BLOCK`] rows spread evenly
+/// over it. Each block starts from fresh histories fed the [`features::MEMORY`] rows
+/// before it, which gives exactly the features a pass over every row would.
 fn calibration_features(
     columns: &[&[f64]],
     times: Option<&[i64]>,
     expected: &Expected,
-    step: usize,
-) -> (FeatureTable, Vec<u64>) {
+) -> FeatureTable {
     let (metrics, rows) = (columns.len(), columns.first().map_or(0, |c| c.len()));
-    let mut histories = fresh_histories(metrics);
-    let mut kept = FeatureTable {
-        width: metrics * features::PER_METRIC,
-        values: Vec::new(),
-        runs: Vec::new(),
+    let blocks: Vec<std::ops::Range<usize>> = if rows <= MAX_CALIBRATION_ROWS {
+        std::iter::once(0..rows).collect()
+    } else {
+        let n = MAX_CALIBRATION_ROWS / CALIBRATION_BLOCK;
+        (0..n)
+            .map(|b| {
+                let start = b * (rows - CALIBRATION_BLOCK) / (n - 1);
+                start..start + CALIBRATION_BLOCK
+            })
+            .collect()
     };
-    let mut ended: Vec<std::collections::BTreeMap<u64, usize>> = vec![Default::default(); metrics];
-    let mut current = vec![0u64; metrics];
-    let mut start = 0;
-    while start < rows {
-        let end = (start + CHUNK_ROWS).min(rows);
-        let table = FeatureTable::compute(columns, times, expected, &mut histories, start..end);
-        for row in (start..end).filter(|row| row % step == 0) {
-            kept.values.extend_from_slice(table.row(row - start));
-        }
-        for (m, runs) in table.runs.iter().enumerate() {
-            for &run in runs {
-                if run == 1 && current[m] > 0 {
-                    *ended[m].entry(current[m]).or_default() += 1;
-                }
-                current[m] = run;
-            }
-        }
-        start = end;
-    }
-    let limits = ended
-        .iter_mut()
-        .zip(current)
-        .map(|(runs, last)| {
-            *runs.entry(last).or_default() += 1;
-            frozen_limit(runs)
+    let width = metrics * features::PER_METRIC;
+    let parts: Vec<Vec<f64>> = blocks
+        .into_par_iter()
+        .map(|block| {
+            let warm = block.start.saturating_sub(features::MEMORY);
+            let mut histories = fresh_histories(metrics);
+            let mut table =
+                FeatureTable::compute(columns, times, expected, &mut histories, warm..block.end);
+            table.values.split_off((block.start - warm) * width)
         })
         .collect();
-    (kept, limits)
+    FeatureTable {
+        width,
+        values: parts.concat(),
+        runs: Vec::new(),
+    }
+}
+
+/// Each metric's frozen limit, from the flat runs of its training rows (in model
+/// space, missing readings filled, as [`History`] sees them).
+fn flat_limits(columns: &[&[f64]], expected: &Expected) -> Vec<u64> {
+    columns
+        .par_iter()
+        .enumerate()
+        .map(|(m, column)| {
+            let mut counts = RunCounts::default();
+            let mut flat = features::FlatRun::default();
+            let mut current = 0;
+            for &raw in column.iter() {
+                let run = flat.push(model_space(expected.fill, expected.transforms, m, raw));
+                if run == 1 && current > 0 {
+                    counts.add(current);
+                }
+                current = run;
+            }
+            counts.add(current);
+            frozen_limit(&counts.by_length())
+        })
+        .collect()
+}
+
+/// How many flat runs of each length a metric had: a plain array for the short runs
+/// that nearly every row ends, a map for the rare long ones.
+#[derive(Debug, Clone, Default)]
+struct RunCounts {
+    short: Vec<usize>,
+    long: std::collections::BTreeMap<u64, usize>,
+}
+
+impl RunCounts {
+    const SHORT: usize = 256;
+
+    fn add(&mut self, length: u64) {
+        match usize::try_from(length) {
+            Ok(l) if l < Self::SHORT => {
+                if self.short.is_empty() {
+                    self.short = vec![0; Self::SHORT];
+                }
+                self.short[l] += 1;
+            }
+            _ => *self.long.entry(length).or_default() += 1,
+        }
+    }
+
+    fn by_length(&self) -> std::collections::BTreeMap<u64, usize> {
+        let mut all = self.long.clone();
+        for (length, &n) in self.short.iter().enumerate().filter(|(_, n)| **n > 0) {
+            all.insert(length as u64, n);
+        }
+        all
+    }
 }
 
 /// How long a flat run must be to call a metric frozen: three times the 99.9th
@@ -777,6 +839,40 @@ mod tests {
             names,
             columns,
             ..Frame::default()
+        }
+    }
+
+    #[test]
+    fn calibration_blocks_have_exactly_the_features_of_a_full_pass() {
+        let train = frame(MAX_CALIBRATION_ROWS + 5_000, 9);
+        let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
+        let fill = vec![30.0, 50.0, 2.0];
+        let transforms: Vec<Transform> = train
+            .names
+            .iter()
+            .zip(&train.columns)
+            .map(|(name, column)| Transform::choose(name, column))
+            .collect();
+        let expected = Expected {
+            fill: &fill,
+            transforms: &transforms,
+            season: None,
+        };
+        let rows = train.rows();
+        let full =
+            FeatureTable::compute(&columns, None, &expected, &mut fresh_histories(3), 0..rows);
+        let sample = calibration_features(&columns, None, &expected);
+        assert_eq!(sample.values.len(), MAX_CALIBRATION_ROWS * sample.width);
+        let blocks = MAX_CALIBRATION_ROWS / CALIBRATION_BLOCK;
+        for (b, block) in sample
+            .values
+            .chunks_exact(CALIBRATION_BLOCK * sample.width)
+            .enumerate()
+        {
+            let start = b * (rows - CALIBRATION_BLOCK) / (blocks - 1);
+            let expected_rows =
+                &full.values[start * full.width..(start + CALIBRATION_BLOCK) * full.width];
+            assert_eq!(block, expected_rows, "block {b} at row {start}");
         }
     }
 
