@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::InputError;
 use crate::detector::Frame;
@@ -69,6 +70,9 @@ pub struct Table {
     pub source: String,
     /// The content after any byte-order mark.
     pub bytes: Vec<u8>,
+    /// Byte offsets in `bytes` where each [`WRITE_CHUNK`] of data rows begins, after
+    /// the first chunk (which begins with the header).
+    pub chunk_starts: Vec<usize>,
     /// The field delimiter in use.
     pub delimiter: u8,
     /// Column names in file order.
@@ -120,8 +124,8 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
         .delimiter
         .unwrap_or_else(|| detect_delimiter(&bytes));
     let header = read_header(&bytes, delimiter, &name)?;
-    let records = scan_structure(&bytes, delimiter, header.len(), &name)?;
-    if records == 0 {
+    let structure = scan_structure(&bytes, delimiter, header.len(), &name)?;
+    if structure.records == 0 {
         return Err(
             InputError::at(&name, None, None, "the file has a header but no data rows")
                 .hint("add rows of readings below the header"),
@@ -153,6 +157,24 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
     check_required(&header, &name)?;
     let df = parse_with_polars(&bytes, delimiter, &header, &numeric, timestamp_col, &name)?;
 
+    // The metric columns, converted on every core.
+    let mut metrics: Vec<Option<Vec<f64>>> = header
+        .par_iter()
+        .enumerate()
+        .map(|(i, column_name)| {
+            if !numeric[i] || Some(i) == timestamp_col || Some(i) == label_col {
+                return Ok(None);
+            }
+            let column = df.column(column_name).map_err(|e| polars_error(&name, e))?;
+            let values = column.f64().map_err(|e| polars_error(&name, e))?;
+            Ok(Some(
+                values
+                    .iter()
+                    .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN))
+                    .collect(),
+            ))
+        })
+        .collect::<Result<_, InputError>>()?;
     let mut frame = Frame::default();
     let mut labels = None;
     for (i, column_name) in header.iter().enumerate() {
@@ -168,16 +190,10 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
             )?);
         } else if Some(i) == label_col {
             labels = Some(read_labels(column));
-        } else if numeric[i] {
-            let values = column.f64().map_err(|e| polars_error(&name, e))?;
+        } else if let Some(values) = metrics[i].take() {
             frame.names.push(column_name.clone());
-            frame.columns.push(
-                values
-                    .iter()
-                    .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN))
-                    .collect(),
-            );
-        } else if !numeric[i] {
+            frame.columns.push(values);
+        } else {
             let values = column.str().map_err(|e| polars_error(&name, e))?;
             frame.text_names.push(column_name.clone());
             frame
@@ -196,6 +212,7 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
     Ok(Table {
         source: name,
         bytes,
+        chunk_starts: structure.chunk_starts,
         delimiter,
         header,
         frame,
@@ -376,14 +393,30 @@ fn read_header(bytes: &[u8], delimiter: u8, name: &str) -> Result<Vec<String>, I
     Ok(header)
 }
 
-/// Checks every record has as many fields as the header and every quote closes;
-/// returns the number of data records. One pass over the bytes, no allocation.
+/// Data records per chunk of the file, the unit in which rows are written back in
+/// parallel.
+pub const WRITE_CHUNK: usize = 8192;
+
+/// What one pass over a file's bytes learned of its records.
+#[derive(Debug)]
+struct Structure {
+    /// Data records (rows below the header).
+    records: usize,
+    /// Byte offsets where each [`WRITE_CHUNK`] of data records begins, after the
+    /// first (which begins with the header).
+    chunk_starts: Vec<usize>,
+}
+
+/// Checks every record has as many fields as the header and every quote closes,
+/// counting the data records and noting where each chunk of them begins. One pass
+/// over the bytes.
 fn scan_structure(
     bytes: &[u8],
     delimiter: u8,
     width: usize,
     name: &str,
-) -> Result<usize, InputError> {
+) -> Result<Structure, InputError> {
+    let mut chunk_starts = Vec::new();
     let mut line: u64 = 1;
     let mut fields = 1usize;
     let mut content = false;
@@ -440,7 +473,11 @@ fn scan_structure(
                 content = true;
             }
             b'\n' => {
+                let before = records;
                 finish(fields, content, line, &mut records, &mut header_done)?;
+                if records != before && records.is_multiple_of(WRITE_CHUNK) {
+                    chunk_starts.push(i + 1);
+                }
                 line += 1;
                 fields = 1;
                 content = false;
@@ -470,7 +507,14 @@ fn scan_structure(
         .hint("close the quote, or double a quote inside a quoted field (\"\")"));
     }
     finish(fields, content, line, &mut records, &mut header_done)?;
-    Ok(records)
+    // A chunk that would begin at the very end holds no record.
+    if chunk_starts.last() == Some(&bytes.len()) {
+        chunk_starts.pop();
+    }
+    Ok(Structure {
+        records,
+        chunk_starts,
+    })
 }
 
 fn pick_column(
@@ -650,11 +694,27 @@ fn parse_times(
     index: usize,
 ) -> Result<Vec<i64>, InputError> {
     let text = column.str().map_err(|e| polars_error(name, e))?;
+    // Each of polars' chunks is parsed on its own core; a chunk stops at its first
+    // bad cell, and the earliest bad cell of the file is reported.
+    let chunks: Vec<_> = text.downcast_iter().collect();
+    let parsed: Vec<Result<Vec<i64>, usize>> = chunks
+        .par_iter()
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| cell.and_then(timestamp::parse).ok_or(i))
+                .collect()
+        })
+        .collect();
     let mut times = Vec::with_capacity(text.len());
-    for (row, cell) in text.iter().enumerate() {
-        match cell.and_then(timestamp::parse) {
-            Some(t) => times.push(t),
-            None => {
+    let mut offset = 0;
+    for (chunk, result) in chunks.iter().zip(parsed) {
+        match result {
+            Ok(part) => times.extend(part),
+            Err(i) => {
+                let row = offset + i;
+                let cell = chunk.value(i);
                 let line = csv_reader(bytes, delimiter)
                     .records()
                     .nth(row)
@@ -664,10 +724,7 @@ fn parse_times(
                     name,
                     line,
                     Some(index as u64 + 1),
-                    &format!(
-                        "column '{column_name}': expected a timestamp, found {:?}",
-                        cell.unwrap_or("")
-                    ),
+                    &format!("column '{column_name}': expected a timestamp, found {cell:?}"),
                 )
                 .hint(&format!(
                     "use one of: {}; or name another column with --timestamp-column",
@@ -675,6 +732,7 @@ fn parse_times(
                 )));
             }
         }
+        offset += chunk.len();
     }
     Ok(times)
 }
@@ -723,7 +781,9 @@ mod tests {
             .to_string();
         assert!(err.starts_with("f.csv:3:1: unterminated quote"), "{err}");
         assert_eq!(
-            scan_structure(b"a,b\r\n1,\"x\ny\"\r\n\r\n3,4", b',', 2, "f").unwrap(),
+            scan_structure(b"a,b\r\n1,\"x\ny\"\r\n\r\n3,4", b',', 2, "f")
+                .unwrap()
+                .records,
             2
         );
     }

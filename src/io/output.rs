@@ -3,7 +3,9 @@
 
 use std::io::Write;
 
-use super::input::Table;
+use rayon::prelude::*;
+
+use super::input::{Table, WRITE_CHUNK};
 use crate::detector::Verdict;
 use crate::numfmt::push_fixed;
 
@@ -20,26 +22,71 @@ pub const VERDICT_COLUMNS: [&str; 6] = [
 /// How reasons are joined in one cell.
 pub const REASON_SEPARATOR: &str = " | ";
 
-/// Streams `table`'s rows with `verdicts` (one per data row) to `out`, using the
-/// table's delimiter. `metrics` names the model's metrics for `top_metric`.
+/// Chunks formatted at once before they are written: enough for every core, few
+/// enough that the buffers stay in cache (measured: formatting into 16 fresh
+/// 8-MB buffers made writing a million rows slower than one sequential pass).
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// Writes `table`'s rows with `verdicts` (one per data row) to `out`, using the
+/// table's delimiter. `metrics` names the model's metrics for `top_metric`. Chunks
+/// of rows are formatted in parallel and written in order.
 pub fn write_annotated<W: Write>(
     table: &Table,
     verdicts: &[Verdict],
     metrics: &[String],
-    out: W,
+    mut out: W,
+) -> csv::Result<()> {
+    let mut bounds = Vec::with_capacity(table.chunk_starts.len() + 2);
+    bounds.push(0);
+    bounds.extend_from_slice(&table.chunk_starts);
+    bounds.push(table.bytes.len());
+    let chunks: Vec<(usize, &[u8])> = bounds
+        .windows(2)
+        .enumerate()
+        .map(|(k, w)| (k, &table.bytes[w[0]..w[1]]))
+        .collect();
+    let mut buffers = vec![Vec::new(); CHUNKS_IN_FLIGHT];
+    for batch in chunks.chunks(CHUNKS_IN_FLIGHT) {
+        let formatted: Vec<csv::Result<()>> = batch
+            .par_iter()
+            .zip(buffers.par_iter_mut())
+            .map(|(&(k, bytes), buf)| {
+                let verdicts = verdicts.get(k * WRITE_CHUNK..).unwrap_or_default();
+                buf.clear();
+                write_chunk(bytes, table.delimiter, k == 0, verdicts, metrics, buf)
+            })
+            .collect();
+        for (done, buf) in formatted.into_iter().zip(&buffers) {
+            done?;
+            out.write_all(buf)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Formats the records of `bytes` (the header first when `header`) with their
+/// verdicts, one per data record, into `out`.
+fn write_chunk(
+    bytes: &[u8],
+    delimiter: u8,
+    header: bool,
+    verdicts: &[Verdict],
+    metrics: &[String],
+    out: &mut Vec<u8>,
 ) -> csv::Result<()> {
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(table.delimiter)
+        .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(table.bytes.as_slice());
+        .from_reader(bytes);
     let mut writer = csv::WriterBuilder::new()
-        .delimiter(table.delimiter)
+        .delimiter(delimiter)
         .from_writer(out);
     let mut record = csv::ByteRecord::new();
     let mut verdicts = verdicts.iter();
     let mut cell = String::with_capacity(64);
-    let mut first = true;
+    let mut first = header;
     while reader.read_byte_record(&mut record)? {
         if first {
             first = false;
@@ -88,4 +135,58 @@ pub fn push_verdict(
         cell.push_str(r);
     }
     record.push_field(cell.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::Severity;
+    use crate::io::input::{ReadOptions, Source, read_table};
+
+    #[test]
+    fn rows_across_many_chunks_come_back_in_order_with_their_own_verdicts() {
+        let rows = 3 * WRITE_CHUNK + 123;
+        let mut text = String::from("name,value\r\n");
+        for r in 0..rows {
+            // Quoted fields with delimiters and line breaks, and blank lines, so a
+            // chunk boundary that split a record would show.
+            if r % 1000 == 0 {
+                text.push_str(&format!("\"row {r},\nsecond line\",{r}\r\n\r\n"));
+            } else {
+                text.push_str(&format!("row {r},{r}\r\n"));
+            }
+        }
+        let source = Source::Bytes {
+            name: "many.csv".into(),
+            bytes: text.into_bytes(),
+        };
+        let table = read_table(&source, &ReadOptions::default()).unwrap();
+        assert_eq!(table.chunk_starts.len(), 3);
+        let verdicts: Vec<Verdict> = (0..rows)
+            .map(|r| Verdict {
+                anomaly_score: r as f64 / rows as f64,
+                is_anomaly: false,
+                severity: Severity::Normal,
+                z_max: 0.0,
+                top_metric: None,
+                reasons: vec![format!("reason {r}")],
+            })
+            .collect();
+        let mut out = Vec::new();
+        write_annotated(&table, &verdicts, &["value".into()], &mut out).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let header = reader.headers().unwrap().clone();
+        assert_eq!(header.len(), 2 + VERDICT_COLUMNS.len());
+        let mut seen = 0;
+        for (r, record) in reader.records().enumerate() {
+            let record = record.unwrap();
+            assert_eq!(record[1], r.to_string());
+            assert_eq!(record[7], format!("reason {r}"));
+            if r % 1000 == 0 {
+                assert_eq!(record[0], format!("row {r},\nsecond line"));
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, rows);
+    }
 }
