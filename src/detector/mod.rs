@@ -226,12 +226,7 @@ impl Detector {
             });
         }
         let fill: Vec<f64> = train.columns.iter().map(|c| median_of_finite(c)).collect();
-        let transforms: Vec<Transform> = train
-            .names
-            .iter()
-            .zip(&train.columns)
-            .map(|(name, column)| Transform::choose(name, column))
-            .collect();
+        let transforms = choose_transforms(train);
         let season = train.times.as_deref().and_then(|times| {
             Season::fit(times, train.columns.len(), |m| {
                 train.columns[m]
@@ -335,6 +330,16 @@ fn spread_floor(name: &str, transform: Transform, level: f64) -> f64 {
         MetricKind::Amount => (0.02 * transform.apply(level).abs()).max(0.1),
         MetricKind::Other => 0.0,
     }
+}
+
+/// Each metric's transform into model space, chosen from its name and training values.
+fn choose_transforms(train: &Frame) -> Vec<Transform> {
+    train
+        .names
+        .iter()
+        .zip(&train.columns)
+        .map(|(name, column)| Transform::choose(name, column))
+        .collect()
 }
 
 fn median_of_finite(values: &[f64]) -> f64 {
@@ -847,12 +852,7 @@ mod tests {
         let train = frame(MAX_CALIBRATION_ROWS + 5_000, 9);
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let fill = vec![30.0, 50.0, 2.0];
-        let transforms: Vec<Transform> = train
-            .names
-            .iter()
-            .zip(&train.columns)
-            .map(|(name, column)| Transform::choose(name, column))
-            .collect();
+        let transforms = choose_transforms(&train);
         let expected = Expected {
             fill: &fill,
             transforms: &transforms,
