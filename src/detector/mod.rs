@@ -243,7 +243,7 @@ impl Detector {
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let features = calibration_features(&columns, train.times.as_deref(), &expected);
         let flat_limit = flat_limits(&columns, &expected);
-        let width = features.width;
+        let width = train.names.len() * features::PER_METRIC;
         let floors: Vec<f64> = (0..train.names.len())
             .map(|m| spread_floor(&train.names[m], transforms[m], fill[m]))
             .collect();
@@ -252,7 +252,6 @@ impl Detector {
             .map(|f| {
                 Scale::fit(
                     &features
-                        .values
                         .iter()
                         .skip(f)
                         .step_by(width)
@@ -272,7 +271,7 @@ impl Detector {
         let forest = if forest_features.is_empty() {
             None
         } else {
-            let matrix = forest_matrix(&features.values, &scales, &forest_features);
+            let matrix = forest_matrix(&features, &scales, &forest_features);
             Some(
                 self.params
                     .forest
@@ -299,9 +298,8 @@ impl Detector {
             },
             flat_limit,
         };
-        let forest_scores = model.forest_scores(&features.values);
+        let forest_scores = model.forest_scores(&features);
         let zs: Vec<f64> = features
-            .values
             .chunks_exact(width)
             .map(|row| ZEvidence::of(row, &model.scales).signal())
             .collect();
@@ -465,7 +463,8 @@ impl FeatureTable {
     }
 }
 
-/// The features of the calibration rows: every training row of a file up to
+/// The features of the calibration rows (row-major, [`features::PER_METRIC`] per
+/// metric): every training row of a file up to
 /// [`MAX_CALIBRATION_ROWS`], else blocks of [`CALIBRATION_BLOCK`] rows spread evenly
 /// over it. Each block starts from fresh histories fed the [`features::MEMORY`] rows
 /// before it, which gives exactly the features a pass over every row would.
@@ -473,7 +472,7 @@ fn calibration_features(
     columns: &[&[f64]],
     times: Option<&[i64]>,
     expected: &Expected,
-) -> FeatureTable {
+) -> Vec<f64> {
     let (metrics, rows) = (columns.len(), columns.first().map_or(0, |c| c.len()));
     let blocks: Vec<std::ops::Range<usize>> = if rows <= MAX_CALIBRATION_ROWS {
         std::iter::once(0..rows).collect()
@@ -486,7 +485,6 @@ fn calibration_features(
             })
             .collect()
     };
-    let width = metrics * features::PER_METRIC;
     let parts: Vec<Vec<f64>> = blocks
         .into_par_iter()
         .map(|block| {
@@ -494,14 +492,11 @@ fn calibration_features(
             let mut histories = fresh_histories(metrics);
             let mut table =
                 FeatureTable::compute(columns, times, expected, &mut histories, warm..block.end);
-            table.values.split_off((block.start - warm) * width)
+            let replayed = (block.start - warm) * table.width;
+            table.values.split_off(replayed)
         })
         .collect();
-    FeatureTable {
-        width,
-        values: parts.concat(),
-        runs: Vec::new(),
-    }
+    parts.concat()
 }
 
 /// Each metric's frozen limit, from the flat runs of its training rows (in model
@@ -862,11 +857,10 @@ mod tests {
         let full =
             FeatureTable::compute(&columns, None, &expected, &mut fresh_histories(3), 0..rows);
         let sample = calibration_features(&columns, None, &expected);
-        assert_eq!(sample.values.len(), MAX_CALIBRATION_ROWS * sample.width);
+        assert_eq!(sample.len(), MAX_CALIBRATION_ROWS * full.width);
         let blocks = MAX_CALIBRATION_ROWS / CALIBRATION_BLOCK;
         for (b, block) in sample
-            .values
-            .chunks_exact(CALIBRATION_BLOCK * sample.width)
+            .chunks_exact(CALIBRATION_BLOCK * full.width)
             .enumerate()
         {
             let start = b * (rows - CALIBRATION_BLOCK) / (blocks - 1);
