@@ -3,8 +3,8 @@
 
 mod common;
 
+use common::Watch;
 use common::webdriver::Browser;
-use common::{Watch, fixture};
 
 /// A CSV whose one flagged row carries markup in a text column.
 fn hostile_upload(dir: &std::path::Path) -> std::path::PathBuf {
@@ -30,16 +30,8 @@ fn hostile_upload(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[test]
 fn the_page_shows_the_session_its_anomalies_and_uploads_without_running_what_data_contains() {
-    let file = fixture("replay/planted_spike.csv");
     // 100 baseline rows at 1 s replayed 10x: ten seconds of visible collecting.
-    let watch = Watch::start(&[
-        "--replay",
-        file.to_str().unwrap(),
-        "--speed",
-        "10",
-        "--window-size",
-        "100",
-    ]);
+    let watch = Watch::replay("10", &["--window-size", "100"]);
     let browser = Browser::start();
     let origin = format!("http://{}", watch.address);
     browser.goto(&format!("{origin}/"));
@@ -147,9 +139,7 @@ fn the_page_shows_the_session_its_anomalies_and_uploads_without_running_what_dat
 
 #[test]
 fn after_the_server_restarts_the_page_reconnects_by_itself() {
-    let file = fixture("replay/planted_spike.csv");
-    let args = ["--replay", file.to_str().unwrap(), "--speed", "max"];
-    let mut first = Watch::start(&args);
+    let mut first = Watch::replay("max", &[]);
     let port = first.address.rsplit(':').next().unwrap().to_string();
     let browser = Browser::start();
     browser.goto(&format!("http://{}/", first.address));
@@ -163,9 +153,7 @@ fn after_the_server_restarts_the_page_reconnects_by_itself() {
          return s.dataset.state === 'disconnected' && s.textContent.includes('reconnecting');",
         "the page to show it is disconnected",
     );
-    let mut with_port = args.to_vec();
-    with_port.extend(["--port", &port]);
-    let _second = Watch::start(&with_port);
+    let _second = Watch::replay("max", &["--port", &port]);
     browser.wait_for(
         "return window.metricsDashboard.connected
              && document.getElementById('state').dataset.state === 'finished';",

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{DEADLINE, Watch, fixture, http};
+use common::{DEADLINE, Watch, http, planted_spike};
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
@@ -54,15 +54,7 @@ async fn until_finished(socket: &mut Socket) -> Vec<Value> {
 async fn a_replay_streams_hello_the_status_sequence_and_the_planted_anomaly() {
     // 240 rows at 1 s replayed 20x: the 100-sample baseline lasts 5 s, long enough
     // for the client to connect while it is collected, even on a busy machine.
-    let file = fixture("replay/planted_spike.csv");
-    let watch = Watch::start(&[
-        "--replay",
-        file.to_str().unwrap(),
-        "--speed",
-        "20",
-        "--window-size",
-        "100",
-    ]);
+    let watch = Watch::replay("20", &["--window-size", "100"]);
     let mut socket = connect(&watch).await;
     let hello = next(&mut socket).await.unwrap();
     assert_eq!(hello["type"], "hello");
@@ -128,15 +120,7 @@ async fn a_replay_streams_hello_the_status_sequence_and_the_planted_anomaly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_and_prometheus_answer_and_sigint_exits_cleanly_with_complete_logs() {
-    let file = fixture("replay/planted_spike.csv");
-    let mut watch = Watch::start(&[
-        "--replay",
-        file.to_str().unwrap(),
-        "--speed",
-        "max",
-        "--window-size",
-        "100",
-    ]);
+    let mut watch = Watch::replay("max", &["--window-size", "100"]);
     let mut socket = connect(&watch).await;
     until_finished(&mut socket).await;
 
@@ -245,7 +229,7 @@ fn promtool_check(exposition: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_with_a_saved_model_gives_the_verdicts_analyze_gives() {
     let dir = tempfile::tempdir().unwrap();
-    let file = fixture("replay/planted_spike.csv");
+    let file = planted_spike();
     let model = dir.path().join("model.json");
     let analysed = dir.path().join("analysed.csv");
     let analyze = |input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
@@ -264,16 +248,10 @@ async fn a_replay_with_a_saved_model_gives_the_verdicts_analyze_gives() {
         &analysed,
         &["--fit-rows", "120", "--save-model", model.to_str().unwrap()],
     );
-    let mut watch = Watch::start(&[
-        "--replay",
-        file.to_str().unwrap(),
-        "--speed",
+    let mut watch = Watch::replay(
         "max",
-        "--model",
-        model.to_str().unwrap(),
-        "--retrain-every",
-        "0",
-    ]);
+        &["--model", model.to_str().unwrap(), "--retrain-every", "0"],
+    );
     let mut socket = connect(&watch).await;
     until_finished(&mut socket).await;
     assert!(watch.interrupt().0.success());
@@ -309,7 +287,7 @@ fn a_port_in_use_is_named_with_a_hint() {
     let port = taken.local_addr().unwrap().port().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
         .args(["watch", "--replay"])
-        .arg(fixture("replay/planted_spike.csv"))
+        .arg(planted_spike())
         .args(["--port", &port])
         .arg("--log-dir")
         .arg(tempfile::tempdir().unwrap().path())
@@ -329,21 +307,19 @@ fn a_port_in_use_is_named_with_a_hint() {
 async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("live-model.json");
-    let file = fixture("replay/planted_spike.csv");
     // Baseline 40 samples, then a retraining due every 60. At full speed the replay
     // outruns the background training, so only the count's floor is known.
-    let mut watch = Watch::start(&[
-        "--replay",
-        file.to_str().unwrap(),
-        "--speed",
+    let mut watch = Watch::replay(
         "max",
-        "--window-size",
-        "40",
-        "--retrain-every",
-        "60",
-        "--save-model",
-        saved.to_str().unwrap(),
-    ]);
+        &[
+            "--window-size",
+            "40",
+            "--retrain-every",
+            "60",
+            "--save-model",
+            saved.to_str().unwrap(),
+        ],
+    );
     let mut socket = connect(&watch).await;
     let messages = until_finished(&mut socket).await;
     let finished = messages.last().unwrap();
@@ -370,17 +346,15 @@ async fn an_unwritable_log_folder_is_reported_once_and_the_session_goes_on() {
     let blocker = dir.path().join("not-a-folder");
     std::fs::write(&blocker, "").unwrap();
     let log_dir = blocker.join("logs");
-    let file = fixture("replay/planted_spike.csv");
-    let mut watch = Watch::start(&[
-        "--replay",
-        file.to_str().unwrap(),
-        "--speed",
+    let mut watch = Watch::replay(
         "max",
-        "--window-size",
-        "100",
-        "--log-dir",
-        log_dir.to_str().unwrap(),
-    ]);
+        &[
+            "--window-size",
+            "100",
+            "--log-dir",
+            log_dir.to_str().unwrap(),
+        ],
+    );
     let mut socket = connect(&watch).await;
     let messages = until_finished(&mut socket).await;
     assert!(messages.iter().any(|m| m["type"] == "anomaly"));
@@ -392,8 +366,8 @@ async fn an_unwritable_log_folder_is_reported_once_and_the_session_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_is_analysed_and_bad_ones_get_the_command_lines_words() {
-    let file = fixture("replay/planted_spike.csv");
-    let watch = Watch::start(&["--replay", file.to_str().unwrap(), "--speed", "max"]);
+    let file = planted_spike();
+    let watch = Watch::replay("max", &[]);
     let csv = std::fs::read(&file).unwrap();
     let ok = http(
         &watch.address,
@@ -428,15 +402,7 @@ async fn an_upload_is_analysed_and_bad_ones_get_the_command_lines_words() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_each_get_every_sample_in_order_and_silent_ones_do_not_stall_them() {
-    let file = fixture("replay/planted_spike.csv");
-    let watch = Watch::start(&[
-        "--replay",
-        file.to_str().unwrap(),
-        "--speed",
-        "20",
-        "--window-size",
-        "100",
-    ]);
+    let watch = Watch::replay("20", &["--window-size", "100"]);
     // Clients that connect and never read.
     let mut silent = Vec::new();
     for _ in 0..5 {

@@ -20,6 +20,12 @@ pub fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// The recorded session the tests replay: 240 samples one second apart, with CPU
+/// and memory spiking at rows 200-202 (2025-01-06T10:03:20Z).
+pub fn planted_spike() -> PathBuf {
+    fixture("replay/planted_spike.csv")
+}
+
 /// A running `metrics watch`.
 pub struct Watch {
     /// The process.
@@ -75,6 +81,15 @@ impl Watch {
             stderr,
             dir,
         }
+    }
+
+    /// Starts `metrics watch --replay <planted spike> --speed SPEED EXTRA...` as
+    /// [`Watch::start`] does.
+    pub fn replay(speed: &str, extra: &[&str]) -> Watch {
+        let file = planted_spike();
+        let mut args = vec!["--replay", file.to_str().unwrap(), "--speed", speed];
+        args.extend_from_slice(extra);
+        Watch::start(&args)
     }
 
     /// The WebSocket URL.
