@@ -314,13 +314,15 @@ struct ForestData {
 }
 
 /// A trained forest. Scoring reads one interleaved record per node (its normal,
-/// bound and two children) so a step touches one cache line; the stored form is
+/// bound, two children and leaf depth) so a step touches one cache line; the stored form is
 /// [`ForestData`], checked on load so no index can point outside the arena.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ForestData", into = "ForestData")]
 pub struct Forest {
     data: ForestData,
-    /// Floats per node record: the normal, then bound, left and right (as bits), pad.
+    /// Floats per node record: the normal, then the bound, where the left and right
+    /// children's records start (as bits of a float offset into `records`), and the
+    /// leaf depth.
     record: usize,
     records: Vec<f32>,
 }
@@ -341,20 +343,25 @@ impl TryFrom<ForestData> for Forest {
                 .children
                 .iter()
                 .flatten()
-                .all(|&c| (c as usize) < nodes);
+                .all(|&c| (c as usize) < nodes)
+            && (0..nodes).all(|n| data.is_split_or_leaf(n));
         if !consistent {
             return Err("the forest's node arrays are inconsistent (a corrupt model file?)".into());
         }
         let record = data.stride + 4;
+        if nodes.saturating_mul(record) > u32::MAX as usize {
+            return Err(format!("the forest has too many nodes to score ({nodes})"));
+        }
+        let offset = |node: u32| f32::from_bits(node * record as u32);
         let mut records = Vec::with_capacity(nodes * record);
         for node in 0..nodes {
             records.extend_from_slice(&data.normals[node * data.stride..(node + 1) * data.stride]);
             let [left, right] = data.children[node];
             records.extend([
                 data.bounds[node],
-                f32::from_bits(left),
-                f32::from_bits(right),
-                0.0,
+                offset(left),
+                offset(right),
+                data.leaf_depth[node],
             ]);
         }
         Ok(Forest {
@@ -362,6 +369,23 @@ impl TryFrom<ForestData> for Forest {
             record,
             records,
         })
+    }
+}
+
+impl ForestData {
+    /// Whether node `n` has the shape the grower gives every node: split, with
+    /// adjacent children, or a leaf that links to itself and sends every row left.
+    /// Scoring relies on it to find the next node as `left + side`.
+    fn is_split_or_leaf(&self, n: usize) -> bool {
+        let [left, right] = self.children[n];
+        let split = right == left.wrapping_add(1);
+        let leaf = left as usize == n
+            && right as usize == n
+            && self.bounds[n] == f32::MAX
+            && self.normals[n * self.stride..(n + 1) * self.stride]
+                .iter()
+                .all(|&v| v == 0.0);
+        split || leaf
     }
 }
 
@@ -488,9 +512,10 @@ impl Forest {
         let mut total = [0f64; BLOCK];
         let mut at = [0u32; BLOCK];
         let records = self.records.as_ptr();
+        let record = record as u32;
         let grouped = if GROUPED && S == 8 { n / 8 * 8 } else { 0 };
         for &(root, depth) in &self.data.trees {
-            at[..n].fill(root);
+            at[..n].fill(root * record);
             // Level by level across all groups: each group's loads depend on its
             // previous level, so advancing every group before going deeper keeps
             // many independent loads in flight.
@@ -505,20 +530,22 @@ impl Forest {
             }
             for _ in 0..depth {
                 for (r, x) in buf.chunks_exact(stride).enumerate().skip(grouped) {
-                    // SAFETY: every index in `at` is a root or a child from the arena,
-                    // all checked to be below the node count when the forest was
-                    // built or loaded (`TryFrom<ForestData>`); each node owns
-                    // `record` floats in `records`, of which the first `stride` are
-                    // its normal and the next three its bound and children.
+                    // SAFETY: every offset in `at` starts the record of a root or of
+                    // a child from the arena, all checked to be below the node count
+                    // when the forest was built or loaded (`TryFrom<ForestData>`);
+                    // each node owns `record` floats in `records`, of which the first
+                    // `stride` are its normal and the next three its bound and
+                    // children's offsets.
                     let rec = unsafe {
-                        std::slice::from_raw_parts(records.add(at[r] as usize * record), record)
+                        std::slice::from_raw_parts(records.add(at[r] as usize), record as usize)
                     };
                     let side = dot_padded(x, &rec[..stride]) > rec[stride];
                     at[r] = rec[stride + 1 + side as usize].to_bits();
                 }
             }
             for r in 0..n {
-                total[r] += self.data.leaf_depth[at[r] as usize] as f64;
+                // SAFETY: as above; the record's last float is the leaf depth.
+                total[r] += unsafe { *records.add(at[r] as usize + record as usize - 1) } as f64;
             }
         }
         let norm = average_path_length(self.data.sample_size).max(f64::MIN_POSITIVE)
@@ -532,18 +559,21 @@ impl Forest {
 /// Moves eight rows of width 8 one level down their tree with AVX2. The eight dot
 /// products share one transposed horizontal sum, added in exactly the order of
 /// [`dot_padded`] ((p0+p4)+(p1+p5))+((p2+p6)+(p3+p7)), so a row gets the same
-/// path here as alone.
+/// path here as alone. Each node's bound and left child are read as one pair, and
+/// the next record is the left child's or the one after it: a split node's children
+/// are adjacent and a leaf never sends a row right (see [`Forest`]'s checks).
 ///
 /// # Safety
-/// The CPU must have AVX2; `xs` holds 8 rows of 8 floats; every index in `at`, and
-/// every child reachable from it, must be a node of the arena at `records` whose
-/// records are 12 floats (normal, bound, left, right, pad).
+/// The CPU must have AVX2; `xs` holds 8 rows of 8 floats; `at` holds 8 offsets;
+/// every offset in `at`, and every child's offset reachable from it, must start a
+/// record of the arena at `records`, whose records are 12 floats (normal, bound,
+/// left, right, leaf depth).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn step8(records: *const f32, xs: &[f32], at: &mut [u32]) {
     use std::arch::x86_64::*;
     const RECORD: usize = 12;
-    // Lane order of the sums after the two horizontal adds.
+    // Lane order of the sums after the two horizontal adds, and its inverse.
     const ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
     let halves = |a: __m256, b: __m256| {
         _mm256_add_ps(
@@ -551,8 +581,7 @@ unsafe fn step8(records: *const f32, xs: &[f32], at: &mut [u32]) {
             _mm256_permute2f128_ps::<0x31>(a, b),
         )
     };
-    let node: [*const f32; 8] =
-        std::array::from_fn(|r| unsafe { records.add(at[r] as usize * RECORD) });
+    let node: [*const f32; 8] = std::array::from_fn(|r| unsafe { records.add(at[r] as usize) });
     let p: [__m256; 8] = std::array::from_fn(|r| {
         _mm256_mul_ps(unsafe { _mm256_loadu_ps(xs.as_ptr().add(r * 8)) }, unsafe {
             _mm256_loadu_ps(node[r])
@@ -562,22 +591,23 @@ unsafe fn step8(records: *const f32, xs: &[f32], at: &mut [u32]) {
         _mm256_hadd_ps(halves(p[0], p[1]), halves(p[2], p[3])),
         _mm256_hadd_ps(halves(p[4], p[5]), halves(p[6], p[7])),
     );
-    let bound = |lane: usize| unsafe { *node[ORDER[lane]].add(8) };
-    let bounds = _mm256_setr_ps(
-        bound(0),
-        bound(1),
-        bound(2),
-        bound(3),
-        bound(4),
-        bound(5),
-        bound(6),
-        bound(7),
+    // Two lanes' (bound, left) pairs in one 128-bit register: [b, l, b', l'].
+    let pairs = |a: usize, b: usize| unsafe {
+        let lo = _mm_load_sd(node[ORDER[a]].add(8) as *const f64);
+        _mm_castpd_ps(_mm_loadh_pd(lo, node[ORDER[b]].add(8) as *const f64))
+    };
+    let front = _mm256_set_m128(pairs(4, 5), pairs(0, 1));
+    let back = _mm256_set_m128(pairs(6, 7), pairs(2, 3));
+    let bounds = _mm256_shuffle_ps::<0b10_00_10_00>(front, back);
+    let lefts = _mm256_castps_si256(_mm256_shuffle_ps::<0b11_01_11_01>(front, back));
+    // A true comparison is all ones: going right moves on by one record.
+    let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(sums, bounds));
+    let next = _mm256_add_epi32(
+        lefts,
+        _mm256_and_si256(right, _mm256_set1_epi32(RECORD as i32)),
     );
-    let right = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(sums, bounds)) as u32;
-    for (lane, &r) in ORDER.iter().enumerate() {
-        let side = ((right >> lane) & 1) as usize;
-        at[r] = unsafe { *node[r].add(9 + side) }.to_bits();
-    }
+    let natural = _mm256_permutevar8x32_epi32(next, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    unsafe { _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, natural) };
 }
 
 /// Widest padded row kept on the stack while scoring (64 dimensions).
@@ -727,6 +757,20 @@ mod tests {
             &json[start + json[start..].find(',').unwrap()..]
         );
         let err = serde_json::from_str::<Forest>(&tampered)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("inconsistent"), "{err}");
+    }
+
+    #[test]
+    fn a_model_whose_split_does_not_have_adjacent_children_is_refused() {
+        let rows = blobs(300, 2, 9);
+        let mut json = serde_json::to_value(fit(&rows, 2, 1)).unwrap();
+        let root = json["trees"][0][0].as_u64().unwrap() as usize;
+        let children = &mut json["children"][root];
+        let [left, right] = [children[0].take(), children[1].take()];
+        *children = serde_json::json!([right, left]);
+        let err = serde_json::from_value::<Forest>(json)
             .unwrap_err()
             .to_string();
         assert!(err.contains("inconsistent"), "{err}");
