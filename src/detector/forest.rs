@@ -314,8 +314,8 @@ struct ForestData {
 }
 
 /// A trained forest. Scoring reads one interleaved record per node (its normal,
-/// bound, two children and leaf depth) so a step touches one cache line; the stored form is
-/// [`ForestData`], checked on load so no index can point outside the arena.
+/// bound, two children and leaf depth) so a step touches one cache line; the stored
+/// form is [`ForestData`], checked on load so no index can point outside the arena.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ForestData", into = "ForestData")]
 pub struct Forest {
@@ -573,7 +573,8 @@ impl Forest {
 unsafe fn step8(records: *const f32, xs: &[f32], at: &mut [u32]) {
     use std::arch::x86_64::*;
     const RECORD: usize = 12;
-    // Lane order of the sums after the two horizontal adds, and its inverse.
+    // Lane order of the sums after the two horizontal adds; the permute at the end
+    // puts the next offsets back in row order.
     const ORDER: [usize; 8] = [0, 2, 4, 6, 1, 3, 5, 7];
     let halves = |a: __m256, b: __m256| {
         _mm256_add_ps(
