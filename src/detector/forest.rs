@@ -745,35 +745,35 @@ mod tests {
         assert_eq!(err, ForestError::BadExtension { level: 3, dims: 3 });
     }
 
+    /// The error loading a saved forest gives after `tamper` edits its JSON.
+    fn refusal_after(tamper: impl FnOnce(&mut serde_json::Value)) -> String {
+        let rows = blobs(300, 2, 9);
+        let mut json = serde_json::to_value(fit(&rows, 2, 1)).unwrap();
+        tamper(&mut json);
+        serde_json::from_value::<Forest>(json)
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn a_model_whose_children_point_outside_the_arena_is_refused() {
         let rows = blobs(300, 2, 9);
         let json = serde_json::to_string(&fit(&rows, 2, 1)).unwrap();
         let back: Forest = serde_json::from_str(&json).unwrap();
         assert_eq!(back.score(&rows), fit(&rows, 2, 1).score(&rows));
-        let start = json.find("\"children\":[[").unwrap() + "\"children\":[[".len();
-        let tampered = format!(
-            "{}4000000000{}",
-            &json[..start],
-            &json[start + json[start..].find(',').unwrap()..]
-        );
-        let err = serde_json::from_str::<Forest>(&tampered)
-            .unwrap_err()
-            .to_string();
+        let err =
+            refusal_after(|json| json["children"][0][0] = serde_json::json!(4_000_000_000u32));
         assert!(err.contains("inconsistent"), "{err}");
     }
 
     #[test]
     fn a_model_whose_split_does_not_have_adjacent_children_is_refused() {
-        let rows = blobs(300, 2, 9);
-        let mut json = serde_json::to_value(fit(&rows, 2, 1)).unwrap();
-        let root = json["trees"][0][0].as_u64().unwrap() as usize;
-        let children = &mut json["children"][root];
-        let [left, right] = [children[0].take(), children[1].take()];
-        *children = serde_json::json!([right, left]);
-        let err = serde_json::from_value::<Forest>(json)
-            .unwrap_err()
-            .to_string();
+        let err = refusal_after(|json| {
+            let root = json["trees"][0][0].as_u64().unwrap() as usize;
+            let children = &mut json["children"][root];
+            let [left, right] = [children[0].take(), children[1].take()];
+            *children = serde_json::json!([right, left]);
+        });
         assert!(err.contains("inconsistent"), "{err}");
     }
 
