@@ -439,13 +439,14 @@ impl FeatureTable {
             .collect();
         // Row-major, in parallel over blocks of rows; each block reads every
         // metric's features for its rows in turn.
+        const BLOCK_ROWS: usize = 4096;
         let mut values = vec![0.0; rows * width];
         values
-            .par_chunks_mut(width * 4096)
+            .par_chunks_mut(width * BLOCK_ROWS)
             .enumerate()
             .for_each(|(b, block)| {
                 for (i, row) in block.chunks_exact_mut(width).enumerate() {
-                    let r = b * 4096 + i;
+                    let r = b * BLOCK_ROWS + i;
                     for (m, (feats, _)) in per_metric.iter().enumerate() {
                         row[m * per..(m + 1) * per].copy_from_slice(&feats[r]);
                     }
