@@ -128,8 +128,8 @@ fn main() {
                             let t = times.get(r).copied().unwrap_or(i64::MIN);
                             if v.is_anomaly && t >= seg.first && t <= seg.last {
                                 explainable += 1;
-                                let top = v.top_metric.map(|m| analysis.model.metrics[m].clone());
-                                if top.is_some_and(|t| seg.metrics.contains(&t)) {
+                                let top = v.top_metric_name(&analysis.model.metrics);
+                                if top.is_some_and(|t| seg.metrics.iter().any(|m| m == t)) {
                                     explained += 1;
                                 }
                             }
