@@ -169,7 +169,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let rows = table.frame.rows();
     let bar = progress_bar(rows as u64, args.quiet);
     let analysis = analyze(&table, &params, &fit, saved, &rules, &|done| {
-        bar.set_position(done as u64)
+        bar.inc(done as u64)
     })?;
     bar.finish_and_clear();
 

@@ -101,6 +101,13 @@ impl History {
         self.flat.run
     }
 
+    /// Takes over a flat run counted elsewhere, so a history started part-way
+    /// through a series (after replaying its last [`MEMORY`] readings) counts flat
+    /// runs as one fed the whole series would.
+    pub fn resume_flat(&mut self, flat: FlatRun) {
+        self.flat = flat;
+    }
+
     /// Records a deviation in both windows, dropping the one that leaves the recent
     /// window from its sorted copy.
     fn remember(&mut self, deviation: f64) {

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
 
-pub use features::History;
+pub use features::{FlatRun, History};
 pub use forest::{Forest, ForestError, ForestParams};
 pub use frame::Frame;
 pub use fusion::{Mode, Thresholds, Verdict};
@@ -98,8 +98,10 @@ const MAX_CALIBRATION_ROWS: usize = 65_536;
 /// against 5.5 % for evenly spaced rows; 16-row blocks at 5.4 %).
 const CALIBRATION_BLOCK: usize = 16;
 
-/// Rows judged per chunk in batch, bounding memory on huge files.
-const CHUNK_ROWS: usize = 262_144;
+/// Rows one task features, scores and judges at once in batch: few enough that a
+/// block's features stay in cache and every core gets many blocks, many enough
+/// that replaying the [`features::MEMORY`] rows before each costs little.
+const SCORE_BLOCK: usize = 4096;
 
 /// Why the detector could not be configured, trained or applied.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +227,11 @@ impl Detector {
                 found: rows,
             });
         }
-        let fill: Vec<f64> = train.columns.iter().map(|c| median_of_finite(c)).collect();
+        let fill: Vec<f64> = train
+            .columns
+            .par_iter()
+            .map(|c| median_of_finite(c))
+            .collect();
         let transforms = choose_transforms(train);
         let season = train.times.as_deref().and_then(|times| {
             Season::fit(times, train.columns.len(), |m| {
@@ -334,7 +340,7 @@ fn spread_floor(name: &str, transform: Transform, level: f64) -> f64 {
 fn choose_transforms(train: &Frame) -> Vec<Transform> {
     train
         .names
-        .iter()
+        .par_iter()
         .zip(&train.columns)
         .map(|(name, column)| Transform::choose(name, column))
         .collect()
@@ -361,12 +367,13 @@ fn fresh_histories(n: usize) -> Vec<History> {
     vec![History::default(); n]
 }
 
-/// Features of a run of rows: row-major, [`features::PER_METRIC`] per metric, plus
-/// each metric's flat-run length at each row.
+/// Features of a block of rows, row-major: [`features::PER_METRIC`] per metric,
+/// and for each row and metric its expected value (model space) and flat-run length.
 struct FeatureTable {
     width: usize,
     values: Vec<f64>,
-    runs: Vec<Vec<u64>>,
+    expected: Vec<f64>,
+    runs: Vec<u64>,
 }
 
 /// A reading in model space: missing readings become the baseline median, then
@@ -384,6 +391,13 @@ struct Expected<'a> {
     season: Option<&'a Season>,
 }
 
+/// One reading turned into features by [`Expected::step`].
+struct Step {
+    features: [f64; features::PER_METRIC],
+    expected: f64,
+    run: u64,
+}
+
 impl Expected<'_> {
     fn at(&self, metric: usize, time: Option<i64>) -> f64 {
         match (self.season, time) {
@@ -393,70 +407,82 @@ impl Expected<'_> {
     }
 
     /// Feeds a raw reading of `metric` at `time` to its history: the one step from
-    /// reading to features, for batch and live alike. Returns the features and the
-    /// flat-run length.
-    fn step(
-        &self,
-        history: &mut History,
-        metric: usize,
-        raw: f64,
-        time: Option<i64>,
-    ) -> ([f64; features::PER_METRIC], u64) {
+    /// reading to features, for batch and live alike.
+    fn step(&self, history: &mut History, metric: usize, raw: f64, time: Option<i64>) -> Step {
         let value = model_space(self.fill, self.transforms, metric, raw);
-        let features = history.push(value, self.at(metric, time));
-        (features, history.flat_run())
+        let expected = self.at(metric, time);
+        let features = history.push(value, expected);
+        Step {
+            features,
+            expected,
+            run: history.flat_run(),
+        }
+    }
+
+    /// Each metric's flat run as it stands just before each row of `starts`
+    /// (ascending), from one pass over its column.
+    fn flat_runs_before(&self, columns: &[&[f64]], starts: &[usize]) -> Vec<Vec<FlatRun>> {
+        columns
+            .par_iter()
+            .enumerate()
+            .map(|(m, column)| {
+                let mut flat = FlatRun::default();
+                let mut states = Vec::with_capacity(starts.len());
+                let mut row = 0;
+                for &start in starts {
+                    for &raw in &column[row..start] {
+                        flat.push(model_space(self.fill, self.transforms, m, raw));
+                    }
+                    row = start;
+                    states.push(flat);
+                }
+                states
+            })
+            .collect()
     }
 }
 
 impl FeatureTable {
-    /// Streams each column's rows in `range` (missing values filled) through its
-    /// history, metrics in parallel; the histories carry over to the next call.
+    /// The features of the rows in `block`, exactly as one pass over every row from
+    /// the first would give them: fresh histories replay the [`features::MEMORY`]
+    /// rows before the block, then take `flat` (each metric's flat run just before
+    /// the block; fresh runs when `None`).
     fn compute(
         columns: &[&[f64]],
         times: Option<&[i64]>,
         expected: &Expected,
-        histories: &mut [History],
-        range: std::ops::Range<usize>,
+        block: std::ops::Range<usize>,
+        flat: Option<&[FlatRun]>,
     ) -> FeatureTable {
+        let metrics = columns.len();
         let per = features::PER_METRIC;
-        let width = columns.len() * per;
-        let rows = range.len();
-        let per_metric: Vec<(Vec<[f64; features::PER_METRIC]>, Vec<u64>)> = histories
-            .par_iter_mut()
-            .zip(columns.par_iter())
-            .enumerate()
-            .map(|(m, (history, column))| {
-                let mut feats = Vec::with_capacity(rows);
-                let mut runs = Vec::with_capacity(rows);
-                for r in range.clone() {
-                    let (row_features, run) =
-                        expected.step(history, m, column[r], times.map(|t| t[r]));
-                    feats.push(row_features);
-                    runs.push(run);
-                }
-                (feats, runs)
-            })
-            .collect();
-        // Row-major, in parallel over blocks of rows; each block reads every
-        // metric's features for its rows in turn.
-        const BLOCK_ROWS: usize = 4096;
-        let mut values = vec![0.0; rows * width];
-        values
-            .par_chunks_mut(width * BLOCK_ROWS)
-            .enumerate()
-            .for_each(|(b, block)| {
-                for (i, row) in block.chunks_exact_mut(width).enumerate() {
-                    let r = b * BLOCK_ROWS + i;
-                    for (m, (feats, _)) in per_metric.iter().enumerate() {
-                        row[m * per..(m + 1) * per].copy_from_slice(&feats[r]);
-                    }
-                }
-            });
-        FeatureTable {
-            width,
-            values,
-            runs: per_metric.into_iter().map(|(_, runs)| runs).collect(),
+        let mut histories = fresh_histories(metrics);
+        for r in block.start.saturating_sub(features::MEMORY)..block.start {
+            for (m, history) in histories.iter_mut().enumerate() {
+                expected.step(history, m, columns[m][r], times.map(|t| t[r]));
+            }
         }
+        if let Some(flat) = flat {
+            for (history, &run) in histories.iter_mut().zip(flat) {
+                history.resume_flat(run);
+            }
+        }
+        let rows = block.len();
+        let mut table = FeatureTable {
+            width: metrics * per,
+            values: Vec::with_capacity(rows * metrics * per),
+            expected: Vec::with_capacity(rows * metrics),
+            runs: Vec::with_capacity(rows * metrics),
+        };
+        for r in block {
+            for (m, history) in histories.iter_mut().enumerate() {
+                let step = expected.step(history, m, columns[m][r], times.map(|t| t[r]));
+                table.values.extend_from_slice(&step.features);
+                table.expected.push(step.expected);
+                table.runs.push(step.run);
+            }
+        }
+        table
     }
 
     fn row(&self, row: usize) -> &[f64] {
@@ -467,14 +493,13 @@ impl FeatureTable {
 /// The features of the calibration rows (row-major, [`features::PER_METRIC`] per
 /// metric): every training row of a file up to
 /// [`MAX_CALIBRATION_ROWS`], else blocks of [`CALIBRATION_BLOCK`] rows spread evenly
-/// over it. Each block starts from fresh histories fed the [`features::MEMORY`] rows
-/// before it, which gives exactly the features a pass over every row would.
+/// over it, each with exactly the features a pass over every row would give.
 fn calibration_features(
     columns: &[&[f64]],
     times: Option<&[i64]>,
     expected: &Expected,
 ) -> Vec<f64> {
-    let (metrics, rows) = (columns.len(), columns.first().map_or(0, |c| c.len()));
+    let rows = columns.first().map_or(0, |c| c.len());
     let blocks: Vec<std::ops::Range<usize>> = if rows <= MAX_CALIBRATION_ROWS {
         std::iter::once(0..rows).collect()
     } else {
@@ -488,14 +513,7 @@ fn calibration_features(
     };
     let parts: Vec<Vec<f64>> = blocks
         .into_par_iter()
-        .map(|block| {
-            let warm = block.start.saturating_sub(features::MEMORY);
-            let mut histories = fresh_histories(metrics);
-            let mut table =
-                FeatureTable::compute(columns, times, expected, &mut histories, warm..block.end);
-            let replayed = (block.start - warm) * table.width;
-            table.values.split_off(replayed)
-        })
+        .map(|block| FeatureTable::compute(columns, times, expected, block, None).values)
         .collect();
     parts.concat()
 }
@@ -508,7 +526,7 @@ fn flat_limits(columns: &[&[f64]], expected: &Expected) -> Vec<u64> {
         .enumerate()
         .map(|(m, column)| {
             let mut counts = RunCounts::default();
-            let mut flat = features::FlatRun::default();
+            let mut flat = FlatRun::default();
             let mut current = 0;
             for &raw in column.iter() {
                 let run = flat.push(model_space(expected.fill, expected.transforms, m, raw));
@@ -668,7 +686,8 @@ impl Model {
     }
 
     /// Judges every row of `frame`, in order, exactly as [`Stream`] would one by one.
-    /// `progress` is called with the number of rows done after each chunk.
+    /// Blocks of rows are judged in parallel; `progress` is called with the number
+    /// of rows just judged after each block.
     pub fn score_frame(
         &self,
         frame: &Frame,
@@ -681,54 +700,56 @@ impl Model {
             .map(|&p| frame.columns[p].as_slice())
             .collect();
         let bound = rules.bind(&self.metrics, &frame.text_names);
-        let mut histories = fresh_histories(self.metrics.len());
         let rows = frame.rows();
         let times = frame.times.as_deref();
-        let mut verdicts = Vec::with_capacity(rows);
-        let mut start = 0;
-        while start < rows {
-            let end = (start + CHUNK_ROWS).min(rows);
-            let table = FeatureTable::compute(
-                &columns,
-                times,
-                &self.expected(),
-                &mut histories,
-                start..end,
-            );
-            let forest = self.forest_scores(&table.values);
-            let chunk: Vec<Verdict> = (0..end - start)
-                .into_par_iter()
-                .map(|r| {
-                    let raw: Vec<f64> = columns.iter().map(|c| c[start + r]).collect();
-                    let texts: Vec<&str> = frame
-                        .text_columns
-                        .iter()
-                        .map(|c| c[start + r].as_str())
-                        .collect();
-                    let runs: Vec<u64> = table.runs.iter().map(|runs| runs[r]).collect();
-                    self.judge(RowInput {
-                        raw: &raw,
-                        time: times.map(|t| t[start + r]),
-                        features: table.row(r),
-                        runs: &runs,
-                        forest: forest[r],
-                        hits: bound.check(&raw, &texts),
+        let expected = self.expected();
+        let starts: Vec<usize> = (0..rows).step_by(SCORE_BLOCK).collect();
+        let flat = expected.flat_runs_before(&columns, &starts);
+        let parts: Vec<Vec<Verdict>> = starts
+            .par_iter()
+            .enumerate()
+            .map(|(b, &start)| {
+                let block = start..(start + SCORE_BLOCK).min(rows);
+                let block_flat: Vec<FlatRun> = flat.iter().map(|runs| runs[b]).collect();
+                let table = FeatureTable::compute(
+                    &columns,
+                    times,
+                    &expected,
+                    block.clone(),
+                    Some(&block_flat),
+                );
+                let forest = self.forest_scores(&table.values);
+                let metrics = columns.len();
+                let verdicts: Vec<Verdict> = block
+                    .clone()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let raw: Vec<f64> = columns.iter().map(|c| c[r]).collect();
+                        let texts: Vec<&str> =
+                            frame.text_columns.iter().map(|c| c[r].as_str()).collect();
+                        self.judge(RowInput {
+                            raw: &raw,
+                            features: table.row(i),
+                            expected: &table.expected[i * metrics..(i + 1) * metrics],
+                            runs: &table.runs[i * metrics..(i + 1) * metrics],
+                            forest: forest[i],
+                            hits: bound.check(&raw, &texts),
+                        })
                     })
-                })
-                .collect();
-            verdicts.extend(chunk);
-            start = end;
-            progress(start);
+                    .collect();
+                progress(block.len());
+                verdicts
+            })
+            .collect();
+        let mut verdicts = Vec::with_capacity(rows);
+        for part in parts {
+            verdicts.extend(part);
         }
         Ok(verdicts)
     }
 
     /// The one place a row becomes a verdict, for batch and live alike.
     fn judge(&self, row: RowInput) -> Verdict {
-        let expected = self.expected();
-        let expected: Vec<f64> = (0..self.metrics.len())
-            .map(|m| expected.at(m, row.time))
-            .collect();
         let frozen: Vec<Option<u64>> = row
             .runs
             .iter()
@@ -743,7 +764,7 @@ impl Model {
             raw: row.raw,
             features: row.features,
             scales: &self.scales,
-            expected: &expected,
+            expected: row.expected,
             transforms: &self.transforms,
             z: ZEvidence::of(row.features, &self.scales),
             forest: row.forest,
@@ -758,8 +779,8 @@ impl Model {
 /// One row on its way to a verdict.
 struct RowInput<'a> {
     raw: &'a [f64],
-    time: Option<i64>,
     features: &'a [f64],
+    expected: &'a [f64],
     runs: &'a [u64],
     forest: f64,
     hits: Vec<rules::RuleHit>,
@@ -794,17 +815,19 @@ impl Stream {
         let model = &*self.model;
         let expected = model.expected();
         let mut features = Vec::with_capacity(values.len() * features::PER_METRIC);
+        let mut expectations = Vec::with_capacity(values.len());
         let mut runs = Vec::with_capacity(values.len());
         for (m, (history, &v)) in self.histories.iter_mut().zip(values).enumerate() {
-            let (row_features, run) = expected.step(history, m, v, time);
-            features.extend(row_features);
-            runs.push(run);
+            let step = expected.step(history, m, v, time);
+            features.extend(step.features);
+            expectations.push(step.expected);
+            runs.push(step.run);
         }
         let forest = model.forest_scores(&features)[0];
         model.judge(RowInput {
             raw: values,
-            time,
             features: &features,
+            expected: &expectations,
             runs: &runs,
             forest,
             hits: self.rules.check(values, texts),
@@ -855,8 +878,7 @@ mod tests {
             season: None,
         };
         let rows = train.rows();
-        let full =
-            FeatureTable::compute(&columns, None, &expected, &mut fresh_histories(3), 0..rows);
+        let full = FeatureTable::compute(&columns, None, &expected, 0..rows, None);
         let sample = calibration_features(&columns, None, &expected);
         assert_eq!(sample.len(), MAX_CALIBRATION_ROWS * full.width);
         let blocks = MAX_CALIBRATION_ROWS / CALIBRATION_BLOCK;
