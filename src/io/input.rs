@@ -10,6 +10,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::InputError;
+use super::structure::scan_structure;
 use crate::detector::Frame;
 use crate::schema;
 use crate::timestamp;
@@ -70,7 +71,7 @@ pub struct Table {
     pub source: String,
     /// The content after any byte-order mark.
     pub bytes: Vec<u8>,
-    /// Byte offsets in `bytes` where each [`WRITE_CHUNK`] of data rows begins, after
+    /// Byte offsets in `bytes` where each [`super::structure::WRITE_CHUNK`] of data rows begins, after
     /// the first chunk (which begins with the header).
     pub chunk_starts: Vec<usize>,
     /// The field delimiter in use.
@@ -304,7 +305,7 @@ fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError> {
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
-fn line_col(bytes: &[u8], at: usize) -> (u64, u64) {
+pub(super) fn line_col(bytes: &[u8], at: usize) -> (u64, u64) {
     let before = &bytes[..at];
     let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
     let start = before
@@ -391,130 +392,6 @@ fn read_header(bytes: &[u8], delimiter: u8, name: &str) -> Result<Vec<String>, I
         }
     }
     Ok(header)
-}
-
-/// Data records per chunk of the file, the unit in which rows are written back in
-/// parallel.
-pub const WRITE_CHUNK: usize = 8192;
-
-/// What one pass over a file's bytes learned of its records.
-#[derive(Debug)]
-struct Structure {
-    /// Data records (rows below the header).
-    records: usize,
-    /// Byte offsets where each [`WRITE_CHUNK`] of data records begins, after the
-    /// first (which begins with the header).
-    chunk_starts: Vec<usize>,
-}
-
-/// Checks every record has as many fields as the header and every quote closes,
-/// counting the data records and noting where each chunk of them begins. One pass
-/// over the bytes.
-fn scan_structure(
-    bytes: &[u8],
-    delimiter: u8,
-    width: usize,
-    name: &str,
-) -> Result<Structure, InputError> {
-    let mut chunk_starts = Vec::new();
-    let mut line: u64 = 1;
-    let mut fields = 1usize;
-    let mut content = false;
-    let mut at_field_start = true;
-    let mut quote_open: Option<usize> = None;
-    let mut records = 0usize;
-    let mut header_done = false;
-    let mut i = 0;
-    let finish = |fields: usize,
-                  content: bool,
-                  line: u64,
-                  records: &mut usize,
-                  header_done: &mut bool| {
-        if !content {
-            return Ok(());
-        }
-        if !*header_done {
-            *header_done = true;
-            return Ok(());
-        }
-        if fields != width {
-            let what = if fields < width {
-                "too few"
-            } else {
-                "too many"
-            };
-            return Err(InputError::at(name, Some(line), None, &format!(
-                "{what} fields: expected {width} (as in the header), found {fields}"
-            ))
-            .hint("every row needs one value per header column; leave a cell empty for a missing reading"));
-        }
-        *records += 1;
-        Ok(())
-    };
-    while i < bytes.len() {
-        let b = bytes[i];
-        if quote_open.is_some() {
-            if b == b'"' {
-                if bytes.get(i + 1) == Some(&b'"') {
-                    i += 2;
-                    continue;
-                }
-                quote_open = None;
-            } else if b == b'\n' {
-                line += 1;
-            }
-            i += 1;
-            continue;
-        }
-        match b {
-            b'"' if at_field_start => {
-                quote_open = Some(i);
-                at_field_start = false;
-                content = true;
-            }
-            b'\n' => {
-                let before = records;
-                finish(fields, content, line, &mut records, &mut header_done)?;
-                if records != before && records.is_multiple_of(WRITE_CHUNK) {
-                    chunk_starts.push(i + 1);
-                }
-                line += 1;
-                fields = 1;
-                content = false;
-                at_field_start = true;
-            }
-            b'\r' => {}
-            _ if b == delimiter => {
-                fields += 1;
-                at_field_start = true;
-                content = true;
-            }
-            _ => {
-                at_field_start = false;
-                content = true;
-            }
-        }
-        i += 1;
-    }
-    if let Some(open) = quote_open {
-        let (line, col) = line_col(bytes, open);
-        return Err(InputError::at(
-            name,
-            Some(line),
-            Some(col),
-            "unterminated quote: a field opens with \" but never closes",
-        )
-        .hint("close the quote, or double a quote inside a quoted field (\"\")"));
-    }
-    finish(fields, content, line, &mut records, &mut header_done)?;
-    // A chunk that would begin at the very end holds no record.
-    if chunk_starts.last() == Some(&bytes.len()) {
-        chunk_starts.pop();
-    }
-    Ok(Structure {
-        records,
-        chunk_starts,
-    })
 }
 
 fn pick_column(
@@ -765,27 +642,6 @@ mod tests {
         assert_eq!(detect_delimiter(b"a\tb\n1\t2"), b'\t');
         assert_eq!(detect_delimiter(b"\"x;y\",b\n1,2"), b',');
         assert_eq!(detect_delimiter(b"value\n1"), b',');
-    }
-
-    #[test]
-    fn structure_errors_name_the_line() {
-        let err = scan_structure(b"a,b\n1,2\n3\n", b',', 2, "f.csv")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("f.csv:3: too few fields: expected 2"),
-            "{err}"
-        );
-        let err = scan_structure(b"a,b\n1,2\n\"3,4\n5,6\n", b',', 2, "f.csv")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("f.csv:3:1: unterminated quote"), "{err}");
-        assert_eq!(
-            scan_structure(b"a,b\r\n1,\"x\ny\"\r\n\r\n3,4", b',', 2, "f")
-                .unwrap()
-                .records,
-            2
-        );
     }
 
     #[test]

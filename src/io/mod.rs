@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod input;
 pub mod output;
+pub mod structure;
 
 /// Bad input, located as precisely as the problem allows: `file:line:column: what
 /// was expected and found; hint: how to fix it`.

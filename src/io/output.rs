@@ -5,7 +5,8 @@ use std::io::Write;
 
 use rayon::prelude::*;
 
-use super::input::{Table, WRITE_CHUNK};
+use super::input::Table;
+use super::structure::WRITE_CHUNK;
 use crate::detector::Verdict;
 use crate::numfmt::push_fixed;
 
