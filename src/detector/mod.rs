@@ -705,11 +705,13 @@ impl Model {
         let expected = self.expected();
         let starts: Vec<usize> = (0..rows).step_by(SCORE_BLOCK).collect();
         let flat = expected.flat_runs_before(&columns, &starts);
-        let parts: Vec<Vec<Verdict>> = starts
-            .par_iter()
+        // Each block writes its verdicts straight into their place in the result.
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(rows);
+        verdicts.spare_capacity_mut()[..rows]
+            .par_chunks_mut(SCORE_BLOCK)
             .enumerate()
-            .map(|(b, &start)| {
-                let block = start..(start + SCORE_BLOCK).min(rows);
+            .for_each(|(b, out)| {
+                let block = b * SCORE_BLOCK..b * SCORE_BLOCK + out.len();
                 let block_flat: Vec<FlatRun> = flat.iter().map(|runs| runs[b]).collect();
                 let table = FeatureTable::compute(
                     &columns,
@@ -720,31 +722,24 @@ impl Model {
                 );
                 let forest = self.forest_scores(&table.values);
                 let metrics = columns.len();
-                let verdicts: Vec<Verdict> = block
-                    .clone()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        let raw: Vec<f64> = columns.iter().map(|c| c[r]).collect();
-                        let texts: Vec<&str> =
-                            frame.text_columns.iter().map(|c| c[r].as_str()).collect();
-                        self.judge(RowInput {
-                            raw: &raw,
-                            features: table.row(i),
-                            expected: &table.expected[i * metrics..(i + 1) * metrics],
-                            runs: &table.runs[i * metrics..(i + 1) * metrics],
-                            forest: forest[i],
-                            hits: bound.check(&raw, &texts),
-                        })
-                    })
-                    .collect();
-                progress(block.len());
-                verdicts
-            })
-            .collect();
-        let mut verdicts = Vec::with_capacity(rows);
-        for part in parts {
-            verdicts.extend(part);
-        }
+                for ((i, r), slot) in block.enumerate().zip(out.iter_mut()) {
+                    let raw: Vec<f64> = columns.iter().map(|c| c[r]).collect();
+                    let texts: Vec<&str> =
+                        frame.text_columns.iter().map(|c| c[r].as_str()).collect();
+                    slot.write(self.judge(RowInput {
+                        raw: &raw,
+                        features: table.row(i),
+                        expected: &table.expected[i * metrics..(i + 1) * metrics],
+                        runs: &table.runs[i * metrics..(i + 1) * metrics],
+                        forest: forest[i],
+                        hits: bound.check(&raw, &texts),
+                    }));
+                }
+                progress(out.len());
+            });
+        // SAFETY: the chunks cover the first `rows` slots and each block wrote every
+        // slot of its chunk. (A panic above unwinds past this line and only leaks.)
+        unsafe { verdicts.set_len(rows) };
         Ok(verdicts)
     }
 

@@ -47,22 +47,34 @@ impl Season {
         })?;
         let bins = (86_400 / width_s) as usize;
         let bin_of: Vec<usize> = times.iter().map(|&t| bin(t, width_s)).collect();
+        // Each bin's values go to their own stretch of one array: `starts[b]` is
+        // where bin b's begin.
+        let mut starts = vec![0usize; bins + 1];
+        for &b in &bin_of {
+            starts[b + 1] += 1;
+        }
+        for b in 0..bins {
+            starts[b + 1] += starts[b];
+        }
         let medians = (0..metrics)
             .into_par_iter()
             .map(|m| {
                 let column = column(m);
-                let mut by_bin: Vec<Vec<f64>> = vec![Vec::new(); bins];
+                let mut by_bin = vec![0.0; column.len()];
+                let mut next = starts.clone();
                 for (&b, &v) in bin_of.iter().zip(&column) {
-                    by_bin[b].push(v);
+                    by_bin[next[b]] = v;
+                    next[b] += 1;
                 }
-                let overall = Data::new(column).median();
-                by_bin
-                    .into_iter()
-                    .map(|values| {
-                        if values.is_empty() {
-                            overall
+                // An empty bin gets the median of all values, taken only when needed.
+                let mut overall = None;
+                starts
+                    .windows(2)
+                    .map(|w| {
+                        if w[0] == w[1] {
+                            *overall.get_or_insert_with(|| Data::new(column.clone()).median())
                         } else {
-                            Data::new(values).median()
+                            Data::new(&mut by_bin[w[0]..w[1]]).median()
                         }
                     })
                     .collect()

@@ -280,7 +280,7 @@ fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError> {
         )
         .hint("check that the export that made the file succeeded"));
     }
-    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+    if let Some(at) = memchr::memchr(0, &bytes) {
         let (line, col) = line_col(&bytes, at);
         return Err(InputError::at(
             name,
@@ -489,6 +489,37 @@ fn is_catalogued(name: &str) -> bool {
         .any(|m| m.name == name)
 }
 
+/// The words for a missing reading (besides an empty cell) that occur in `bytes`:
+/// polars compares every cell with each word it is given, so words a file never
+/// uses are left out. All of them start with `N` or `n`.
+fn missing_tokens_in(bytes: &[u8]) -> Vec<&'static str> {
+    const PIECE: usize = 1 << 20;
+    let found: Vec<bool> = (0..bytes.len().div_ceil(PIECE))
+        .into_par_iter()
+        .map(|k| {
+            let piece = &bytes[k * PIECE..((k + 1) * PIECE).min(bytes.len())];
+            let mut seen = vec![false; MISSING.len()];
+            for at in memchr::memchr2_iter(b'N', b'n', piece) {
+                let rest = &bytes[k * PIECE + at..];
+                for (t, token) in MISSING.iter().enumerate().skip(1) {
+                    seen[t] |= rest.starts_with(token.as_bytes());
+                }
+            }
+            seen
+        })
+        .reduce(
+            || vec![false; MISSING.len()],
+            |a, b| a.iter().zip(&b).map(|(x, y)| x | y).collect(),
+        );
+    MISSING
+        .iter()
+        .zip(found)
+        .skip(1)
+        .filter(|(_, seen)| *seen)
+        .map(|(token, _)| *token)
+        .collect()
+}
+
 fn parse_with_polars(
     bytes: &[u8],
     delimiter: u8,
@@ -510,9 +541,11 @@ fn parse_with_polars(
         .with_separator(delimiter)
         .with_quote_char(Some(b'"'))
         .with_missing_is_null(true)
-        .with_null_values(Some(NullValues::AllColumns(
-            MISSING[1..].iter().map(|s| (*s).into()).collect(),
-        )));
+        .with_null_values(
+            Some(missing_tokens_in(bytes))
+                .filter(|tokens| !tokens.is_empty())
+                .map(|tokens| NullValues::AllColumns(tokens.into_iter().map(Into::into).collect())),
+        );
     CsvReadOptions::default()
         .with_has_header(true)
         .with_schema(Some(Arc::new(schema)))
@@ -642,6 +675,15 @@ mod tests {
         assert_eq!(detect_delimiter(b"a\tb\n1\t2"), b'\t');
         assert_eq!(detect_delimiter(b"\"x;y\",b\n1,2"), b',');
         assert_eq!(detect_delimiter(b"value\n1"), b',');
+    }
+
+    #[test]
+    fn only_the_missing_words_a_file_uses_are_looked_for() {
+        assert!(missing_tokens_in(b"timestamp,network_mb\n1,2\n").is_empty());
+        assert_eq!(
+            missing_tokens_in(b"cpu,note\nN/A,x\nnull,None\n"),
+            ["N/A", "null", "None"]
+        );
     }
 
     #[test]
