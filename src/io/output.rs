@@ -30,7 +30,8 @@ const CHUNKS_IN_FLIGHT: usize = 16;
 
 /// Writes `table`'s rows with `verdicts` (one per data row) to `out`, using the
 /// table's delimiter. `metrics` names the model's metrics for `top_metric`. Chunks
-/// of rows are formatted in parallel and written in order.
+/// of rows are formatted in parallel and written in order, each batch while the
+/// next is formatted.
 pub fn write_annotated<W: Write>(
     table: &Table,
     verdicts: &[Verdict],
@@ -46,21 +47,36 @@ pub fn write_annotated<W: Write>(
         .enumerate()
         .map(|(k, w)| (k, &table.bytes[w[0]..w[1]]))
         .collect();
-    let mut buffers = vec![Vec::new(); CHUNKS_IN_FLIGHT];
-    for batch in chunks.chunks(CHUNKS_IN_FLIGHT) {
-        let formatted: Vec<csv::Result<()>> = batch
+    let format = |batch: &[(usize, &[u8])], buffers: &mut [Vec<u8>]| {
+        batch
             .par_iter()
             .zip(buffers.par_iter_mut())
-            .map(|(&(k, bytes), buf)| {
+            .try_for_each(|(&(k, bytes), buf)| {
                 let verdicts = verdicts.get(k * WRITE_CHUNK..).unwrap_or_default();
                 buf.clear();
                 write_chunk(bytes, table.delimiter, k == 0, verdicts, metrics, buf)
             })
-            .collect();
-        for (done, buf) in formatted.into_iter().zip(&buffers) {
-            done?;
-            out.write_all(buf)?;
-        }
+    };
+    // One batch is written out while the next is formatted.
+    let mut ready = vec![Vec::new(); CHUNKS_IN_FLIGHT];
+    let mut next = vec![Vec::new(); CHUNKS_IN_FLIGHT];
+    let mut ready_len = 0;
+    for batch in chunks.chunks(CHUNKS_IN_FLIGHT) {
+        std::thread::scope(|s| {
+            let formatting = s.spawn(|| format(batch, &mut next[..batch.len()]));
+            let written = ready[..ready_len]
+                .iter()
+                .try_for_each(|buf| out.write_all(buf));
+            let formatted = formatting
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            written.map_err(csv::Error::from).and(formatted)
+        })?;
+        std::mem::swap(&mut ready, &mut next);
+        ready_len = batch.len();
+    }
+    for buf in &ready[..ready_len] {
+        out.write_all(buf)?;
     }
     out.flush()?;
     Ok(())
