@@ -27,11 +27,14 @@ pub struct Season {
 }
 
 impl Season {
-    /// Learns the profile of `metrics` metrics from `times` (Unix ms); `column(m)`
-    /// gives metric `m`'s values (missing ones filled), one at a time to bound memory.
-    /// `None` when the data span too little time or are too sparse.
+    /// Learns the profile of `metrics` metrics from every `stride`-th row of
+    /// `times` (Unix ms); `column(m)` gives metric `m`'s values at those rows
+    /// (missing ones filled), one metric at a time to bound memory. The bin width
+    /// suits all of `times`. `None` when the data span too little time or are too
+    /// sparse.
     pub fn fit(
         times: &[i64],
+        stride: usize,
         metrics: usize,
         column: impl Fn(usize) -> Vec<f64> + Sync,
     ) -> Option<Season> {
@@ -46,7 +49,11 @@ impl Season {
             w as f64 >= interval_s && times.len() as f64 / bins >= MIN_PER_BIN
         })?;
         let bins = (86_400 / width_s) as usize;
-        let bin_of: Vec<usize> = times.iter().map(|&t| bin(t, width_s)).collect();
+        let bin_of: Vec<usize> = times
+            .iter()
+            .step_by(stride)
+            .map(|&t| bin(t, width_s))
+            .collect();
         // Each bin's values go to their own stretch of one array: `starts[b]` is
         // where bin b's begin.
         let mut starts = vec![0usize; bins + 1];
@@ -119,7 +126,7 @@ mod tests {
                 }
             })
             .collect();
-        let season = Season::fit(&times, 1, |_| disk.clone()).unwrap();
+        let season = Season::fit(&times, 1, 1, |_| disk.clone()).unwrap();
         assert_eq!(season.width_s, 60);
         assert_eq!(season.at(0, 130 * 60_000), 90.0);
         assert_eq!(season.at(0, 600 * 60_000), 2.0);
@@ -128,6 +135,6 @@ mod tests {
     #[test]
     fn less_than_two_days_learns_nothing() {
         let times: Vec<i64> = (0..1000).map(|i| i * 60_000).collect();
-        assert!(Season::fit(&times, 1, |_| vec![1.0; 1000]).is_none());
+        assert!(Season::fit(&times, 1, 1, |_| vec![1.0; 1000]).is_none());
     }
 }
