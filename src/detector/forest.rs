@@ -325,7 +325,18 @@ pub struct Forest {
     /// leaf depth.
     record: usize,
     records: Vec<f32>,
+    /// For rows 8 floats wide: per tree, its first [`TOP_LEVELS`] levels as lane
+    /// tables ([`TOP_FLOATS`] floats; see [`top_tables`]), empty otherwise.
+    tops: Vec<f32>,
 }
+
+/// Levels of each tree walked from lane tables rather than node records.
+const TOP_LEVELS: usize = 4;
+
+/// Floats per tree in [`Forest::tops`]: per level, 8 rows of the normal's
+/// components by node and the bounds by node; then the record offsets of the
+/// nodes below the last level.
+const TOP_FLOATS: usize = TOP_LEVELS * 9 * LANES + 2 * LANES;
 
 impl TryFrom<ForestData> for Forest {
     type Error = String;
@@ -364,12 +375,48 @@ impl TryFrom<ForestData> for Forest {
                 data.leaf_depth[node],
             ]);
         }
+        let tops = if data.stride == LANES {
+            data.trees
+                .iter()
+                .flat_map(|&(root, _)| top_tables(&data, root, record as u32))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Forest {
             data,
             record,
             records,
+            tops,
         })
     }
+}
+
+/// The first [`TOP_LEVELS`] levels of the tree at `root` (rows 8 wide) as lane
+/// tables: level d's up to 2^d nodes sit in lanes, so a row's index within its
+/// level picks its node's normal components and bound with one permute each, and
+/// goes to 2 * index + side. A leaf above the last level stands in for its own
+/// children (it links to itself and sends every row left), so every row walks the
+/// same number of levels and lands where the records would have taken it.
+fn top_tables(data: &ForestData, root: u32, record: u32) -> Vec<f32> {
+    let mut tables = Vec::with_capacity(TOP_FLOATS);
+    let mut level = vec![root];
+    for _ in 0..TOP_LEVELS {
+        for k in 0..LANES {
+            tables.extend((0..LANES).map(|i| {
+                level
+                    .get(i)
+                    .map_or(0.0, |&n| data.normals[n as usize * LANES + k])
+            }));
+        }
+        tables.extend((0..LANES).map(|i| level.get(i).map_or(0.0, |&n| data.bounds[n as usize])));
+        level = level
+            .iter()
+            .flat_map(|&n| data.children[n as usize])
+            .collect();
+    }
+    tables.extend(level.iter().map(|&n| f32::from_bits(n * record)));
+    tables
 }
 
 impl ForestData {
@@ -514,18 +561,44 @@ impl Forest {
         let records = self.records.as_ptr();
         let record = record as u32;
         let grouped = if GROUPED && S == 8 { n / 8 * 8 } else { 0 };
-        for &(root, depth) in &self.data.trees {
+        // Grouped rows also as columns: for each group of eight rows, component k
+        // of all eight, then k + 1.
+        let mut columns = [0f32; BLOCK * LANES];
+        for (g, group) in buf[..grouped * stride].chunks_exact(64).enumerate() {
+            for (r, row) in group.chunks_exact(8).enumerate() {
+                for (k, &v) in row.iter().enumerate() {
+                    columns[g * 64 + k * 8 + r] = v;
+                }
+            }
+        }
+        for (t, &(root, depth)) in self.data.trees.iter().enumerate() {
             at[..n].fill(root * record);
             // Level by level across all groups: each group's loads depend on its
             // previous level, so advancing every group before going deeper keeps
             // many independent loads in flight.
             #[cfg(target_arch = "x86_64")]
-            for _ in 0..depth {
+            if grouped > 0 {
+                let top = &self.tops[t * TOP_FLOATS..(t + 1) * TOP_FLOATS];
+                at[..grouped].fill(0);
+                for level in 0..TOP_LEVELS {
+                    for g in (0..grouped).step_by(8) {
+                        let rows = &columns[g * 8..g * 8 + 64];
+                        // SAFETY: `GROUPED` is only set by `score_block_avx2`, whose
+                        // caller checked that the CPU has AVX2; with rows 8 floats
+                        // wide (S == 8) every tree has its tables in `tops`; indices
+                        // start at 0 and at most double plus one per level.
+                        unsafe { top_step8(top, level, rows, &mut at[g..g + 8]) };
+                    }
+                }
                 for g in (0..grouped).step_by(8) {
-                    // SAFETY: `GROUPED` is only set by `score_block_avx2`, whose caller
-                    // checked that the CPU has AVX2; rows are 8 floats wide (S == 8);
-                    // node indices are valid as explained below.
-                    unsafe { step8(records, &buf[g * 8..g * 8 + 64], &mut at[g..g + 8]) };
+                    // SAFETY: as above, after all the top levels.
+                    unsafe { top_records8(top, &mut at[g..g + 8]) };
+                }
+                for _ in TOP_LEVELS as u32..depth {
+                    for g in (0..grouped).step_by(8) {
+                        // SAFETY: as above; node offsets are valid as explained below.
+                        unsafe { step8(records, &buf[g * 8..g * 8 + 64], &mut at[g..g + 8]) };
+                    }
                 }
             }
             for _ in 0..depth {
@@ -609,6 +682,60 @@ unsafe fn step8(records: *const f32, xs: &[f32], at: &mut [u32]) {
     );
     let natural = _mm256_permutevar8x32_epi32(next, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     unsafe { _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, natural) };
+}
+
+/// Moves eight rows of width 8 one of the first [`TOP_LEVELS`] levels down a tree,
+/// from its lane tables ([`top_tables`]): `at` holds each row's index within the
+/// level, and gets its index within the next. The products are summed in the
+/// order of [`dot_padded`], so a row takes the same path here as alone.
+///
+/// # Safety
+/// The CPU must have AVX2; `top` holds one tree's [`TOP_FLOATS`] floats; `columns`
+/// holds 8 rows of 8 floats as columns (component k of every row at 8k); `level`
+/// is below [`TOP_LEVELS`] and every index in `at` below 2^level.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn top_step8(top: &[f32], level: usize, columns: &[f32], at: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let load = |floats: &[f32], at: usize| unsafe { _mm256_loadu_ps(floats[at..at + 8].as_ptr()) };
+    let index = unsafe { _mm256_loadu_si256(at.as_ptr() as *const __m256i) };
+    let base = level * 9 * LANES;
+    let p: [__m256; 8] = std::array::from_fn(|k| {
+        _mm256_mul_ps(
+            load(columns, k * 8),
+            _mm256_permutevar8x32_ps(load(top, base + k * 8), index),
+        )
+    });
+    let sum = _mm256_add_ps(
+        _mm256_add_ps(_mm256_add_ps(p[0], p[4]), _mm256_add_ps(p[1], p[5])),
+        _mm256_add_ps(_mm256_add_ps(p[2], p[6]), _mm256_add_ps(p[3], p[7])),
+    );
+    let bound = _mm256_permutevar8x32_ps(load(top, base + 64), index);
+    // A true comparison is all ones (-1): going right adds one.
+    let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(sum, bound));
+    let next = _mm256_sub_epi32(_mm256_slli_epi32::<1>(index), right);
+    unsafe { _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, next) };
+}
+
+/// Turns eight rows' indices below the last of the [`TOP_LEVELS`] levels into the
+/// offsets of the records they reached.
+///
+/// # Safety
+/// The CPU must have AVX2; `top` holds one tree's [`TOP_FLOATS`] floats; every
+/// index in `at` is below 2^[`TOP_LEVELS`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn top_records8(top: &[f32], at: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let load = |at: usize| unsafe { _mm256_loadu_ps(top[at..at + 8].as_ptr()) };
+    let index = unsafe { _mm256_loadu_si256(at.as_ptr() as *const __m256i) };
+    // Sixteen records: lanes 0-7 of the first table, then of the second.
+    let offsets = TOP_LEVELS * 9 * LANES;
+    let low = _mm256_permutevar8x32_ps(load(offsets), index);
+    let high = _mm256_permutevar8x32_ps(load(offsets + 8), index);
+    let upper = _mm256_castsi256_ps(_mm256_slli_epi32::<28>(index));
+    let reached = _mm256_blendv_ps(low, high, upper);
+    unsafe { _mm256_storeu_ps(at.as_mut_ptr() as *mut f32, reached) };
 }
 
 /// Widest padded row kept on the stack while scoring (64 dimensions).
@@ -779,12 +906,29 @@ mod tests {
 
     #[test]
     fn a_row_scores_the_same_alone_as_in_a_block() {
-        let rows = blobs(200, 5, 10);
-        let forest = fit(&rows, 5, 4);
-        let together = forest.score(&rows);
-        for (r, expected) in together.iter().enumerate() {
-            let alone = forest.score(&rows[r * 5..(r + 1) * 5])[0];
-            assert_eq!(alone.to_bits(), expected.to_bits(), "row {r}");
+        // Small samples make trees shallower than the levels walked from lane
+        // tables, with leaves among them; repeated rows make early leaves too.
+        let mut rows = blobs(200, 5, 10);
+        rows.extend(rows[..50].to_vec());
+        for sample_size in [2, 4, 16, 256] {
+            let forest = ForestParams {
+                seed: 4,
+                sample_size,
+                ..ForestParams::default()
+            }
+            .check()
+            .unwrap()
+            .fit(&rows, 5)
+            .unwrap();
+            let together = forest.score(&rows);
+            for (r, expected) in together.iter().enumerate() {
+                let alone = forest.score(&rows[r * 5..(r + 1) * 5])[0];
+                assert_eq!(
+                    alone.to_bits(),
+                    expected.to_bits(),
+                    "row {r}, sample {sample_size}"
+                );
+            }
         }
     }
 
