@@ -21,7 +21,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
 
-pub use features::{FlatRun, History};
+use features::FlatRun;
+pub use features::History;
 pub use forest::{Forest, ForestError, ForestParams};
 pub use frame::Frame;
 pub use fusion::{Mode, Thresholds, Verdict};
@@ -1010,11 +1011,24 @@ mod tests {
     fn stream_and_batch_give_identical_verdicts() {
         let train = frame(800, 9);
         let model = Arc::new(fitted(&train));
-        let mut test = frame(600, 10);
-        test.columns[0][300] = 99.0;
+        // Batch judges blocks of rows in parallel; a spike and a frozen stretch
+        // straddle block boundaries.
+        let mut test = frame(2 * SCORE_BLOCK + 600, 10);
+        test.columns[0][SCORE_BLOCK] = 99.0;
+        for v in &mut test.columns[1][SCORE_BLOCK - 40..SCORE_BLOCK + 40] {
+            *v = 50.5;
+        }
         let batch = model
             .score_frame(&test, &RuleSet::default(), &|_| {})
             .unwrap();
+        assert!(
+            batch[SCORE_BLOCK + 20]
+                .reasons
+                .iter()
+                .any(|r| r == "memory_percent flat at 50.5 % for 61 samples"),
+            "{:?}",
+            batch[SCORE_BLOCK + 20].reasons
+        );
         let mut stream = model.stream(&RuleSet::default(), &[]);
         for (r, expected) in batch.iter().enumerate() {
             let row: Vec<f64> = test.columns.iter().map(|c| c[r]).collect();
