@@ -71,8 +71,8 @@ pub struct Table {
     pub source: String,
     /// The content after any byte-order mark.
     pub bytes: Vec<u8>,
-    /// Byte offsets in `bytes` where each [`super::structure::WRITE_CHUNK`] of data rows begins, after
-    /// the first chunk (which begins with the header).
+    /// Byte offsets in `bytes` where each [`super::structure::WRITE_CHUNK`] of data
+    /// rows begins, after the first chunk (which begins with the header).
     pub chunk_starts: Vec<usize>,
     /// The field delimiter in use.
     pub delimiter: u8,
