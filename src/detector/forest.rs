@@ -762,14 +762,18 @@ mod tests {
     }
 
     fn fit(rows: &[f32], dims: usize, seed: u64) -> Forest {
-        ForestParams {
-            seed,
-            ..ForestParams::default()
-        }
-        .check()
-        .unwrap()
-        .fit(rows, dims)
-        .unwrap()
+        fit_with(
+            ForestParams {
+                seed,
+                ..ForestParams::default()
+            },
+            rows,
+            dims,
+        )
+    }
+
+    fn fit_with(params: ForestParams, rows: &[f32], dims: usize) -> Forest {
+        params.check().unwrap().fit(rows, dims).unwrap()
     }
 
     #[test]
@@ -834,14 +838,14 @@ mod tests {
     fn classic_axis_parallel_forest_still_isolates_outliers() {
         let mut rows = blobs(1000, 2, 6);
         rows.extend_from_slice(&[40.0, 40.0]);
-        let forest = ForestParams {
-            extension_level: Some(0),
-            ..ForestParams::default()
-        }
-        .check()
-        .unwrap()
-        .fit(&rows, 2)
-        .unwrap();
+        let forest = fit_with(
+            ForestParams {
+                extension_level: Some(0),
+                ..ForestParams::default()
+            },
+            &rows,
+            2,
+        );
         let scores = forest.score(&rows);
         let max = scores.iter().cloned().fold(0.0, f64::max);
         assert_eq!(scores[1000], max);
@@ -911,15 +915,12 @@ mod tests {
         let mut rows = blobs(200, 5, 10);
         rows.extend(rows[..50].to_vec());
         for sample_size in [2, 4, 16, 256] {
-            let forest = ForestParams {
+            let params = ForestParams {
                 seed: 4,
                 sample_size,
                 ..ForestParams::default()
-            }
-            .check()
-            .unwrap()
-            .fit(&rows, 5)
-            .unwrap();
+            };
+            let forest = fit_with(params, &rows, 5);
             let together = forest.score(&rows);
             for (r, expected) in together.iter().enumerate() {
                 let alone = forest.score(&rows[r * 5..(r + 1) * 5])[0];
