@@ -92,6 +92,25 @@ fn write_chunk(
     metrics: &[String],
     out: &mut Vec<u8>,
 ) -> csv::Result<()> {
+    let start = out.len();
+    if memchr::memchr(b'"', bytes).is_none()
+        && write_plain_chunk(bytes, delimiter, header, verdicts, metrics, out)
+    {
+        return Ok(());
+    }
+    out.truncate(start);
+    write_csv_chunk(bytes, delimiter, header, verdicts, metrics, out)
+}
+
+/// [`write_chunk`] for any input, through a CSV reader and writer.
+fn write_csv_chunk(
+    bytes: &[u8],
+    delimiter: u8,
+    header: bool,
+    verdicts: &[Verdict],
+    metrics: &[String],
+    out: &mut Vec<u8>,
+) -> csv::Result<()> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
@@ -121,6 +140,79 @@ fn write_chunk(
     Ok(())
 }
 
+/// [`write_chunk`] for lines without a quote: each line with content is a record
+/// whose fields need no quotes, so it is copied as it stands (its line break made
+/// `\n`) and the verdict cells follow, exactly as the CSV writer would put them.
+/// Returns false, having written part of the chunk, when a line holds a carriage
+/// return other than its break's, which a CSV reader takes for a record's end.
+fn write_plain_chunk(
+    bytes: &[u8],
+    delimiter: u8,
+    header: bool,
+    verdicts: &[Verdict],
+    metrics: &[String],
+    out: &mut Vec<u8>,
+) -> bool {
+    let mut verdicts = verdicts.iter();
+    let mut cell = String::with_capacity(64);
+    let mut first = header;
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    for end in ends {
+        let mut line = &bytes[start..end];
+        start = end + 1;
+        if let Some(rest) = line.strip_suffix(b"\r") {
+            line = rest;
+        }
+        if line.iter().all(|&b| b == b'\r') {
+            continue;
+        }
+        if memchr::memchr(b'\r', line).is_some() {
+            return false;
+        }
+        let verdict = if first {
+            first = false;
+            None
+        } else {
+            match verdicts.next() {
+                Some(v) => Some(v),
+                None => break,
+            }
+        };
+        out.extend_from_slice(line);
+        let mut push = |field: &[u8]| {
+            out.push(delimiter);
+            push_field(out, field, delimiter);
+        };
+        match verdict {
+            Some(v) => verdict_cells(Some(v), metrics, &mut cell, &mut push),
+            None => VERDICT_COLUMNS.iter().for_each(|c| push(c.as_bytes())),
+        }
+        out.push(b'\n');
+    }
+    true
+}
+
+/// Appends `field` as a CSV writer would: in quotes, with quotes doubled, when it
+/// holds the delimiter, a quote or a line break.
+fn push_field(out: &mut Vec<u8>, field: &[u8], delimiter: u8) {
+    if !field
+        .iter()
+        .any(|&b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r')
+    {
+        out.extend_from_slice(field);
+        return;
+    }
+    out.push(b'"');
+    for &b in field {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
 /// Appends the [`VERDICT_COLUMNS`] cells of `verdict` to `record` (empty cells when
 /// there is none yet). `cell` is scratch space reused between rows.
 pub fn push_verdict(
@@ -129,21 +221,34 @@ pub fn push_verdict(
     metrics: &[String],
     cell: &mut String,
 ) {
+    verdict_cells(verdict, metrics, cell, &mut |field| {
+        record.push_field(field)
+    });
+}
+
+/// Hands each of the [`VERDICT_COLUMNS`] cells of `verdict`, in order, to `field`
+/// (empty cells when there is none yet). `cell` is scratch space reused between rows.
+fn verdict_cells(
+    verdict: Option<&Verdict>,
+    metrics: &[String],
+    cell: &mut String,
+    field: &mut dyn FnMut(&[u8]),
+) {
     let Some(v) = verdict else {
         for _ in VERDICT_COLUMNS {
-            record.push_field(b"");
+            field(b"");
         }
         return;
     };
-    record.push_field(if v.is_anomaly { b"true" } else { b"false" });
+    field(if v.is_anomaly { b"true" } else { b"false" });
     cell.clear();
     push_fixed(cell, v.anomaly_score, 4);
-    record.push_field(cell.as_bytes());
-    record.push_field(v.severity.as_str().as_bytes());
+    field(cell.as_bytes());
+    field(v.severity.as_str().as_bytes());
     cell.clear();
     push_fixed(cell, v.z_max, 2);
-    record.push_field(cell.as_bytes());
-    record.push_field(v.top_metric_name(metrics).unwrap_or_default().as_bytes());
+    field(cell.as_bytes());
+    field(v.top_metric_name(metrics).unwrap_or_default().as_bytes());
     cell.clear();
     for (i, r) in v.reasons.iter().enumerate() {
         if i > 0 {
@@ -151,7 +256,7 @@ pub fn push_verdict(
         }
         cell.push_str(r);
     }
-    record.push_field(cell.as_bytes());
+    field(cell.as_bytes());
 }
 
 #[cfg(test)]
@@ -205,5 +310,60 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, rows);
+    }
+
+    #[test]
+    fn plain_lines_are_written_as_the_csv_writer_would() {
+        let verdict = |r: usize| Verdict {
+            anomaly_score: 0.5,
+            is_anomaly: r.is_multiple_of(2),
+            severity: Severity::High,
+            z_max: 3.25,
+            top_metric: Some(0),
+            reasons: vec![format!("value {r}, \"odd\"; high"), "second".into()],
+        };
+        let verdicts: Vec<Verdict> = (0..4).map(verdict).collect();
+        let metrics = ["value".to_string()];
+        for (text, delimiter) in [
+            ("t,value\n1,2\n3,4\n", b','),
+            ("t,value\r\n1,2\r\n\r\n\r\r\n3,4", b','),
+            ("\n\nt;value\n1;2,5\n\n3;4\n5;6\n7;8\n9;10\n", b';'),
+            ("t\tvalue\n1\t\n\t4\n", b'\t'),
+        ] {
+            let mut plain = Vec::new();
+            assert!(write_plain_chunk(
+                text.as_bytes(),
+                delimiter,
+                true,
+                &verdicts,
+                &metrics,
+                &mut plain
+            ));
+            let mut csv = Vec::new();
+            write_csv_chunk(
+                text.as_bytes(),
+                delimiter,
+                true,
+                &verdicts,
+                &metrics,
+                &mut csv,
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(plain).unwrap(),
+                String::from_utf8(csv).unwrap(),
+                "{text:?}"
+            );
+        }
+        // A carriage return inside a line ends a record for a CSV reader: the
+        // plain writer declines.
+        assert!(!write_plain_chunk(
+            b"t,value\n1,2\r3\n",
+            b',',
+            true,
+            &verdicts,
+            &metrics,
+            &mut Vec::new()
+        ));
     }
 }
