@@ -44,15 +44,16 @@ impl FlatRun {
 /// pushes every reading of every metric through one of these.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    /// The last [`MEAN_WINDOW`] deviations; `window[(next + i) % MEAN_WINDOW]` is
-    /// the i-th oldest once full.
-    window: [f64; MEAN_WINDOW],
+    /// The last [`MEAN_WINDOW`] deviations, each stored twice, at `i` and at
+    /// `i + MEAN_WINDOW`, so the latest ones, oldest first, are always one slice
+    /// ending just before `next + MEAN_WINDOW`.
+    ring: [f64; 2 * MEAN_WINDOW],
     /// Deviations pushed so far, capped at [`MEAN_WINDOW`].
     len: usize,
-    /// Where the next deviation goes in `window`.
+    /// Where the next deviation goes in the first half of `ring`.
     next: usize,
-    /// The last [`RECENT_WINDOW`] deviations, kept sorted (total order).
-    sorted: [f64; RECENT_WINDOW],
+    /// The median of the last [`RECENT_WINDOW`] deviations, once there is one.
+    recent: f64,
     flat: FlatRun,
 }
 
@@ -66,27 +67,24 @@ impl History {
     /// sustained shift and not the tail of a spike that is over.
     pub fn push(&mut self, value: f64, expected: f64) -> [f64; PER_METRIC] {
         let deviation = value - expected;
-        let change = if self.len == 0 {
+        let change = if self.len == 0 || deviation.abs() <= self.recent.abs() {
             0.0
         } else {
-            let recent = self.recent_median();
-            if deviation.abs() <= recent.abs() {
-                0.0
-            } else {
-                deviation - recent
-            }
+            deviation - self.recent
         };
-        self.remember(deviation);
-        let count = self.len.min(MEAN_WINDOW);
-        let oldest = if self.len < MEAN_WINDOW { 0 } else { self.next };
-        let sum: f64 = (0..count)
-            .map(|i| self.window[(oldest + i) % MEAN_WINDOW])
-            .sum();
-        let mean = sum / count as f64;
+        self.ring[self.next] = deviation;
+        self.ring[self.next + MEAN_WINDOW] = deviation;
+        self.next = (self.next + 1) % MEAN_WINDOW;
+        self.len = (self.len + 1).min(MEAN_WINDOW);
+        let end = self.next + MEAN_WINDOW;
+        let latest = &self.ring[end - self.len..end];
+        // Summed oldest first, so the mean does not depend on where the ring began.
+        let mean = latest.iter().sum::<f64>() / self.len as f64;
+        let recent = median(&latest[self.len.saturating_sub(RECENT_WINDOW)..]);
+        self.recent = recent;
         // A sustained shift keeps the recent median away from the baseline; once a
         // short spike is over, the median is back and the mean must not keep
         // reporting it for the rest of its window.
-        let recent = self.recent_median();
         let mean = if mean > 0.0 {
             mean.min(recent.max(0.0))
         } else {
@@ -107,39 +105,55 @@ impl History {
     pub fn resume_flat(&mut self, flat: FlatRun) {
         self.flat = flat;
     }
+}
 
-    /// Records a deviation in both windows, dropping the one that leaves the recent
-    /// window from its sorted copy.
-    fn remember(&mut self, deviation: f64) {
-        let recent = self.len.min(RECENT_WINDOW);
-        let mut n = recent;
-        if recent == RECENT_WINDOW {
-            let leaving = self.window[(self.next + MEAN_WINDOW - RECENT_WINDOW) % MEAN_WINDOW];
-            let at = self.sorted[..n]
-                .iter()
-                .position(|v| v.to_bits() == leaving.to_bits())
-                .unwrap_or(n - 1);
-            self.sorted.copy_within(at + 1..n, at);
-            n -= 1;
-        }
-        let at = self.sorted[..n].partition_point(|v| v.total_cmp(&deviation).is_lt());
-        self.sorted.copy_within(at..n, at + 1);
-        self.sorted[at] = deviation;
-        self.window[self.next] = deviation;
-        self.next = (self.next + 1) % MEAN_WINDOW;
-        self.len = (self.len + 1).min(MEAN_WINDOW);
+/// The median of one to [`RECENT_WINDOW`] values in IEEE total order (the mean of
+/// the middle two for an even count). Five values, the usual case, go through a
+/// branch-free sorting network on their total-order keys.
+fn median(values: &[f64]) -> f64 {
+    let mut keys = [0i64; RECENT_WINDOW];
+    for (k, &v) in keys.iter_mut().zip(values) {
+        *k = total_key(v);
     }
+    let n = values.len();
+    if n == RECENT_WINDOW {
+        for (a, b) in SORT5 {
+            let (lo, hi) = (keys[a].min(keys[b]), keys[a].max(keys[b]));
+            keys[a] = lo;
+            keys[b] = hi;
+        }
+    } else {
+        keys[..n].sort_unstable();
+    }
+    if n % 2 == 1 {
+        total_value(keys[n / 2])
+    } else {
+        (total_value(keys[n / 2 - 1]) + total_value(keys[n / 2])) / 2.0
+    }
+}
 
-    /// The median of the last [`RECENT_WINDOW`] deviations (fewer at the start).
-    fn recent_median(&self) -> f64 {
-        let n = self.len.min(RECENT_WINDOW);
-        let few = &self.sorted[..n];
-        if n % 2 == 1 {
-            few[n / 2]
-        } else {
-            (few[n / 2 - 1] + few[n / 2]) / 2.0
-        }
-    }
+/// A sorting network for five values (nine compare-exchanges).
+const SORT5: [(usize, usize); 9] = [
+    (0, 1),
+    (3, 4),
+    (2, 4),
+    (2, 3),
+    (1, 4),
+    (0, 3),
+    (0, 2),
+    (1, 3),
+    (1, 2),
+];
+
+/// An integer whose order is [`f64::total_cmp`]'s.
+fn total_key(v: f64) -> i64 {
+    let bits = v.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
+/// The value [`total_key`] was taken of.
+fn total_value(key: i64) -> f64 {
+    f64::from_bits((key ^ (((key >> 63) as u64) >> 1) as i64) as u64)
 }
 
 #[cfg(test)]
@@ -196,6 +210,25 @@ mod tests {
                 assert_eq!(late.push(v, 5.0), all[r], "row {r}, started at {start}");
             }
         }
+    }
+
+    #[test]
+    fn the_median_of_five_sorts_every_order_in_total_order() {
+        // Zero-one principle: a network that sorts every 0/1 input sorts everything.
+        for bits in 0u32..32 {
+            let values: Vec<f64> = (0..5).map(|i| f64::from((bits >> i) & 1)).collect();
+            let ones = bits.count_ones() as usize;
+            assert_eq!(
+                median(&values),
+                if ones >= 3 { 1.0 } else { 0.0 },
+                "{bits:05b}"
+            );
+        }
+        assert_eq!(median(&[3.0, -1.0, f64::INFINITY, 2.0, -7.5]), 2.0);
+        assert!(median(&[0.0, -0.0, -0.0, 1.0, 2.0]).is_sign_positive());
+        assert!(median(&[0.0, -0.0, -0.0, -1.0, 2.0]).is_sign_negative());
+        assert_eq!(median(&[4.0, 1.0]), 2.5);
+        assert_eq!(median(&[4.0, 1.0, 9.0, 2.0]), 3.0);
     }
 
     #[test]
