@@ -17,7 +17,7 @@ pub const RECENT_WINDOW: usize = 5;
 pub const MEAN_WINDOW: usize = 10;
 
 /// Readings a [`History`] remembers: after this many, its features no longer depend
-/// on where it started (its flat run still does).
+/// on where it started.
 pub const MEMORY: usize = MEAN_WINDOW;
 
 /// The length of the current run of identical readings of one metric.
@@ -54,7 +54,6 @@ pub struct History {
     next: usize,
     /// The median of the last [`RECENT_WINDOW`] deviations, once there is one.
     recent: f64,
-    flat: FlatRun,
 }
 
 impl History {
@@ -90,20 +89,7 @@ impl History {
         } else {
             mean.max(recent.min(0.0))
         };
-        self.flat.push(value);
         [deviation, change, mean]
-    }
-
-    /// How many consecutive samples, ending with the latest, had exactly the same value.
-    pub fn flat_run(&self) -> u64 {
-        self.flat.run
-    }
-
-    /// Takes over a flat run counted elsewhere, so a history started part-way
-    /// through a series (after replaying its last [`MEMORY`] readings) counts flat
-    /// runs as one fed the whole series would.
-    pub fn resume_flat(&mut self, flat: FlatRun) {
-        self.flat = flat;
     }
 }
 
@@ -239,12 +225,8 @@ mod tests {
 
     #[test]
     fn flat_runs_count_identical_values() {
-        let mut h = History::default();
-        for v in [1.0, 2.0, 2.0, 2.0] {
-            h.push(v, 0.0);
-        }
-        assert_eq!(h.flat_run(), 3);
-        h.push(2.5, 0.0);
-        assert_eq!(h.flat_run(), 1);
+        let mut flat = FlatRun::default();
+        let runs: Vec<u64> = [1.0, 2.0, 2.0, 2.0, 2.5].map(|v| flat.push(v)).to_vec();
+        assert_eq!(runs, [1, 1, 2, 3, 1]);
     }
 }

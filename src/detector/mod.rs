@@ -373,8 +373,17 @@ fn quantile(values: &[f64], q: f64) -> f64 {
     Data::new(values.to_vec()).quantile(q)
 }
 
-fn fresh_histories(n: usize) -> Vec<History> {
-    vec![History::default(); n]
+/// What a pass over rows, batch or live, remembers of one metric.
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    /// The recent past its features come from.
+    history: History,
+    /// Its current run of identical readings.
+    flat: FlatRun,
+}
+
+fn fresh_memories(n: usize) -> Vec<Memory> {
+    vec![Memory::default(); n]
 }
 
 /// Features of a block of rows, row-major: [`features::PER_METRIC`] per metric,
@@ -386,11 +395,14 @@ struct FeatureTable {
     runs: Vec<u64>,
 }
 
-/// A reading in model space: missing readings become the baseline median, then
-/// the metric's transform applies.
+/// A reading as the detector sees it: a missing one is its baseline median.
+fn filled(fill: &[f64], metric: usize, raw: f64) -> f64 {
+    if raw.is_nan() { fill[metric] } else { raw }
+}
+
+/// A reading in model space: [`filled`], then the metric's transform applied.
 fn model_space(fill: &[f64], transforms: &[Transform], metric: usize, raw: f64) -> f64 {
-    let v = if raw.is_nan() { fill[metric] } else { raw };
-    transforms[metric].apply(v)
+    transforms[metric].apply(filled(fill, metric, raw))
 }
 
 /// What each metric is expected to read, in model space: its time-of-day profile
@@ -416,16 +428,18 @@ impl Expected<'_> {
         }
     }
 
-    /// Feeds a raw reading of `metric` at `time` to its history: the one step from
-    /// reading to features, for batch and live alike.
-    fn step(&self, history: &mut History, metric: usize, raw: f64, time: Option<i64>) -> Step {
-        let value = model_space(self.fill, self.transforms, metric, raw);
+    /// Feeds a raw reading of `metric` at `time` to its memory: the one step from
+    /// reading to features, for batch and live alike. Flat runs count identical
+    /// readings as taken (missing ones filled), not their transforms.
+    fn step(&self, memory: &mut Memory, metric: usize, raw: f64, time: Option<i64>) -> Step {
+        let reading = filled(self.fill, metric, raw);
         let expected = self.at(metric, time);
-        let features = history.push(value, expected);
         Step {
-            features,
+            features: memory
+                .history
+                .push(self.transforms[metric].apply(reading), expected),
             expected,
-            run: history.flat_run(),
+            run: memory.flat.push(reading),
         }
     }
 
@@ -441,7 +455,7 @@ impl Expected<'_> {
                 let mut row = 0;
                 for &start in starts {
                     for &raw in &column[row..start] {
-                        flat.push(model_space(self.fill, self.transforms, m, raw));
+                        flat.push(filled(self.fill, m, raw));
                     }
                     row = start;
                     states.push(flat);
@@ -454,7 +468,7 @@ impl Expected<'_> {
 
 impl FeatureTable {
     /// The features of the rows in `block`, exactly as one pass over every row from
-    /// the first would give them: fresh histories replay the [`features::MEMORY`]
+    /// the first would give them: fresh memories replay the [`features::MEMORY`]
     /// rows before the block, then take `flat` (each metric's flat run just before
     /// the block; fresh runs when `None`).
     fn compute(
@@ -466,15 +480,15 @@ impl FeatureTable {
     ) -> FeatureTable {
         let metrics = columns.len();
         let per = features::PER_METRIC;
-        let mut histories = fresh_histories(metrics);
+        let mut memories = fresh_memories(metrics);
         for r in block.start.saturating_sub(features::MEMORY)..block.start {
-            for (m, history) in histories.iter_mut().enumerate() {
-                expected.step(history, m, columns[m][r], times.map(|t| t[r]));
+            for (m, memory) in memories.iter_mut().enumerate() {
+                expected.step(memory, m, columns[m][r], times.map(|t| t[r]));
             }
         }
         if let Some(flat) = flat {
-            for (history, &run) in histories.iter_mut().zip(flat) {
-                history.resume_flat(run);
+            for (memory, &run) in memories.iter_mut().zip(flat) {
+                memory.flat = run;
             }
         }
         let rows = block.len();
@@ -485,8 +499,8 @@ impl FeatureTable {
             runs: Vec::with_capacity(rows * metrics),
         };
         for r in block {
-            for (m, history) in histories.iter_mut().enumerate() {
-                let step = expected.step(history, m, columns[m][r], times.map(|t| t[r]));
+            for (m, memory) in memories.iter_mut().enumerate() {
+                let step = expected.step(memory, m, columns[m][r], times.map(|t| t[r]));
                 table.values.extend_from_slice(&step.features);
                 table.expected.push(step.expected);
                 table.runs.push(step.run);
@@ -528,8 +542,8 @@ fn calibration_features(
     parts.concat()
 }
 
-/// Each metric's frozen limit, from the flat runs of its training rows (in model
-/// space, missing readings filled, as [`History`] sees them).
+/// Each metric's frozen limit, from the flat runs of its training readings (missing
+/// ones filled, as [`Expected::step`] counts them).
 fn flat_limits(columns: &[&[f64]], expected: &Expected) -> Vec<u64> {
     columns
         .par_iter()
@@ -539,7 +553,7 @@ fn flat_limits(columns: &[&[f64]], expected: &Expected) -> Vec<u64> {
             let mut flat = FlatRun::default();
             let mut current = 0;
             for &raw in column.iter() {
-                let run = flat.push(model_space(expected.fill, expected.transforms, m, raw));
+                let run = flat.push(filled(expected.fill, m, raw));
                 if run == 1 && current > 0 {
                     counts.add(current);
                 }
@@ -691,7 +705,7 @@ impl Model {
         Stream {
             model: Arc::clone(self),
             rules: rules.bind(&self.metrics, text_names),
-            histories: fresh_histories(self.metrics.len()),
+            memories: fresh_memories(self.metrics.len()),
         }
     }
 
@@ -795,7 +809,7 @@ struct RowInput<'a> {
 pub struct Stream {
     model: Arc<Model>,
     rules: BoundRules,
-    histories: Vec<History>,
+    memories: Vec<Memory>,
 }
 
 impl Stream {
@@ -808,8 +822,8 @@ impl Stream {
     /// retrained model continues from where the old one was.
     pub fn warm(&mut self, values: &[f64], time: Option<i64>) {
         let expected = self.model.expected();
-        for (m, (history, &v)) in self.histories.iter_mut().zip(values).enumerate() {
-            expected.step(history, m, v, time);
+        for (m, (memory, &v)) in self.memories.iter_mut().zip(values).enumerate() {
+            expected.step(memory, m, v, time);
         }
     }
 
@@ -822,8 +836,8 @@ impl Stream {
         let mut features = Vec::with_capacity(values.len() * features::PER_METRIC);
         let mut expectations = Vec::with_capacity(values.len());
         let mut runs = Vec::with_capacity(values.len());
-        for (m, (history, &v)) in self.histories.iter_mut().zip(values).enumerate() {
-            let step = expected.step(history, m, v, time);
+        for (m, (memory, &v)) in self.memories.iter_mut().zip(values).enumerate() {
+            let step = expected.step(memory, m, v, time);
             features.extend(step.features);
             expectations.push(step.expected);
             runs.push(step.run);
