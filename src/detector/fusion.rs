@@ -122,11 +122,23 @@ pub struct RowEvidence<'a> {
     pub forest: f64,
     /// Rule hits, most severe first.
     pub rules: Vec<RuleHit>,
-    /// Per metric: `Some(run)` when it has been flat for longer than its frozen
-    /// limit (three times its 99.9th-percentile flat run in training).
-    pub frozen: &'a [Option<u64>],
+    /// Per metric, how many samples it has read the same value.
+    pub runs: &'a [u64],
+    /// Per metric, the flat run that makes it frozen (three times its
+    /// 99.9th-percentile flat run in training).
+    pub frozen_limit: &'a [u64],
     /// The fill value used for each metric that was missing.
     pub fill: &'a [f64],
+}
+
+impl RowEvidence<'_> {
+    /// `Some(run)` when metric `m` has read the same value for at least its frozen
+    /// limit; never for a metric constant in training.
+    fn frozen(&self, m: usize) -> Option<u64> {
+        let run = self.runs[m];
+        (!self.scales[m * features::PER_METRIC].constant && run >= self.frozen_limit[m])
+            .then_some(run)
+    }
 }
 
 /// Judges one row.
@@ -145,8 +157,8 @@ pub fn judge(ev: &RowEvidence, thresholds: &Thresholds, mode: Mode) -> Verdict {
             }
         }
         reasons.extend(ev.rules.iter().map(|h| h.reason.clone()));
-        for (m, run) in ev.frozen.iter().enumerate() {
-            if let Some(run) = run {
+        for m in 0..ev.runs.len() {
+            if let Some(run) = ev.frozen(m) {
                 severity = severity.max(Severity::Medium);
                 let unit = schema::describe(&ev.names[m]).unit;
                 reasons.push(format!(

@@ -254,11 +254,8 @@ impl Detector {
             .map(|(name, column)| Transform::choose(name, column))
             .collect();
         let season = train.times.as_deref().and_then(|times| {
-            Season::fit(times, stride, train.columns.len(), |m| {
-                baseline[m]
-                    .iter()
-                    .map(|&v| model_space(&fill, &transforms, m, v))
-                    .collect()
+            Season::fit(times, stride, &transforms, |m| {
+                baseline[m].iter().map(|&v| filled(&fill, m, v)).collect()
             })
         });
         let expected = Expected {
@@ -326,7 +323,7 @@ impl Detector {
         };
         let forest_scores = model.forest_scores(&features);
         let zs: Vec<f64> = features
-            .chunks_exact(width)
+            .par_chunks_exact(width)
             .map(|row| ZEvidence::of(row, &model.scales).signal())
             .collect();
         let q = 1.0 - self.params.contamination;
@@ -398,11 +395,6 @@ struct FeatureTable {
 /// A reading as the detector sees it: a missing one is its baseline median.
 fn filled(fill: &[f64], metric: usize, raw: f64) -> f64 {
     if raw.is_nan() { fill[metric] } else { raw }
-}
-
-/// A reading in model space: [`filled`], then the metric's transform applied.
-fn model_space(fill: &[f64], transforms: &[Transform], metric: usize, raw: f64) -> f64 {
-    transforms[metric].apply(filled(fill, metric, raw))
 }
 
 /// What each metric is expected to read, in model space: its time-of-day profile
@@ -746,10 +738,13 @@ impl Model {
                 );
                 let forest = self.forest_scores(&table.values);
                 let metrics = columns.len();
+                let mut raw = Vec::with_capacity(metrics);
+                let mut texts = Vec::with_capacity(frame.text_columns.len());
                 for ((i, r), slot) in block.enumerate().zip(out.iter_mut()) {
-                    let raw: Vec<f64> = columns.iter().map(|c| c[r]).collect();
-                    let texts: Vec<&str> =
-                        frame.text_columns.iter().map(|c| c[r].as_str()).collect();
+                    raw.clear();
+                    raw.extend(columns.iter().map(|c| c[r]));
+                    texts.clear();
+                    texts.extend(frame.text_columns.iter().map(|c| c[r].as_str()));
                     slot.write(self.judge(RowInput {
                         raw: &raw,
                         features: table.row(i),
@@ -769,15 +764,6 @@ impl Model {
 
     /// The one place a row becomes a verdict, for batch and live alike.
     fn judge(&self, row: RowInput) -> Verdict {
-        let frozen: Vec<Option<u64>> = row
-            .runs
-            .iter()
-            .enumerate()
-            .map(|(m, &run)| {
-                let level = &self.scales[m * features::PER_METRIC];
-                (!level.constant && run >= self.flat_limit[m]).then_some(run)
-            })
-            .collect();
         let evidence = fusion::RowEvidence {
             names: &self.metrics,
             raw: row.raw,
@@ -788,7 +774,8 @@ impl Model {
             z: ZEvidence::of(row.features, &self.scales),
             forest: row.forest,
             rules: row.hits,
-            frozen: &frozen,
+            runs: row.runs,
+            frozen_limit: &self.flat_limit,
             fill: &self.fill,
         };
         fusion::judge(&evidence, &self.thresholds, self.mode)

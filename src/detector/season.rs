@@ -6,6 +6,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
 
+use super::transform::Transform;
+
 /// Bin widths tried, finest first, in seconds.
 const WIDTHS: [u32; 4] = [60, 300, 900, 3600];
 
@@ -27,15 +29,15 @@ pub struct Season {
 }
 
 impl Season {
-    /// Learns the profile of `metrics` metrics from every `stride`-th row of
-    /// `times` (Unix ms); `column(m)` gives metric `m`'s values at those rows
-    /// (missing ones filled), one metric at a time to bound memory. The bin width
-    /// suits all of `times`. `None` when the data span too little time or are too
-    /// sparse.
+    /// Learns the profile of each metric, in model space (metric `m` goes through
+    /// `transforms[m]`), from every `stride`-th row of `times` (Unix ms);
+    /// `column(m)` gives metric `m`'s readings at those rows (missing ones
+    /// filled), one metric at a time to bound memory. The bin width suits all of
+    /// `times`. `None` when the data span too little time or are too sparse.
     pub fn fit(
         times: &[i64],
         stride: usize,
-        metrics: usize,
+        transforms: &[Transform],
         column: impl Fn(usize) -> Vec<f64> + Sync,
     ) -> Option<Season> {
         let (first, last) = (*times.iter().min()?, *times.iter().max()?);
@@ -63,9 +65,10 @@ impl Season {
         for b in 0..bins {
             starts[b + 1] += starts[b];
         }
-        let medians = (0..metrics)
+        let medians = (0..transforms.len())
             .into_par_iter()
             .map(|m| {
+                let transform = transforms[m];
                 let column = column(m);
                 let mut by_bin = vec![0.0; column.len()];
                 let mut next = starts.clone();
@@ -79,9 +82,11 @@ impl Season {
                     .windows(2)
                     .map(|w| {
                         if w[0] == w[1] {
-                            *overall.get_or_insert_with(|| Data::new(column.clone()).median())
+                            *overall.get_or_insert_with(|| {
+                                transformed_median(&mut column.clone(), transform)
+                            })
                         } else {
-                            Data::new(&mut by_bin[w[0]..w[1]]).median()
+                            transformed_median(&mut by_bin[w[0]..w[1]], transform)
                         }
                     })
                     .collect()
@@ -93,6 +98,21 @@ impl Season {
     /// The usual value of `metric` at time `ms`.
     pub fn at(&self, metric: usize, ms: i64) -> f64 {
         self.medians[metric][bin(ms, self.width_s)]
+    }
+}
+
+/// The median of `readings` once transformed. A transform never reverses the order
+/// of readings, so the middle readings are found first and only they are
+/// transformed: the median of the transformed readings, for two logarithms
+/// instead of one per reading.
+fn transformed_median(readings: &mut [f64], transform: Transform) -> f64 {
+    let mut data = Data::new(readings);
+    let n = data.len();
+    let middle = |data: &mut Data<&mut [f64]>, order| transform.apply(data.order_statistic(order));
+    if n % 2 == 1 {
+        middle(&mut data, n / 2 + 1)
+    } else {
+        (middle(&mut data, n / 2) + middle(&mut data, n / 2 + 1)) / 2.0
     }
 }
 
@@ -126,15 +146,30 @@ mod tests {
                 }
             })
             .collect();
-        let season = Season::fit(&times, 1, 1, |_| disk.clone()).unwrap();
+        let season = Season::fit(&times, 1, &[Transform::Identity], |_| disk.clone()).unwrap();
         assert_eq!(season.width_s, 60);
         assert_eq!(season.at(0, 130 * 60_000), 90.0);
         assert_eq!(season.at(0, 600 * 60_000), 2.0);
     }
 
     #[test]
+    fn the_median_of_transformed_readings_transforms_only_the_middle_ones() {
+        for n in [1, 2, 3, 10, 11, 700] {
+            let readings: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 * 0.37).collect();
+            for transform in [Transform::Identity, Transform::Log1p] {
+                let all: Vec<f64> = readings.iter().map(|&v| transform.apply(v)).collect();
+                assert_eq!(
+                    transformed_median(&mut readings.clone(), transform),
+                    Data::new(all).median(),
+                    "{n} readings, {transform:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn less_than_two_days_learns_nothing() {
         let times: Vec<i64> = (0..1000).map(|i| i * 60_000).collect();
-        assert!(Season::fit(&times, 1, 1, |_| vec![1.0; 1000]).is_none());
+        assert!(Season::fit(&times, 1, &[Transform::Identity], |_| vec![1.0; 1000]).is_none());
     }
 }
