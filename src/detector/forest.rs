@@ -161,6 +161,34 @@ fn padded(dims: usize) -> usize {
 
 const LANES: usize = 8;
 
+/// The code that walks blocks of rows down the trees. All give bit-identical scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kernel {
+    /// Plain Rust, one row at a time.
+    Portable,
+    /// Eight rows at a time, the first [`TOP_LEVELS`] levels from lane tables.
+    Avx2,
+    /// As [`Kernel::Avx2`], with [`WIDE_LEVELS`] from lane tables.
+    Avx512,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    fn detect() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("avx512f") && has!("avx512vl") {
+                return Kernel::Avx512;
+            }
+            if has!("avx2") {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Portable
+    }
+}
+
 /// Average path length of an unsuccessful search in a binary search tree of `n`
 /// points: the normaliser c(n) of the isolation score.
 pub fn average_path_length(n: usize) -> f64 {
@@ -325,18 +353,26 @@ pub struct Forest {
     /// leaf depth.
     record: usize,
     records: Vec<f32>,
-    /// For rows 8 floats wide: per tree, its first [`TOP_LEVELS`] levels as lane
-    /// tables ([`TOP_FLOATS`] floats; see [`top_tables`]), empty otherwise.
+    /// For rows 8 floats wide: per tree, its first [`WIDE_LEVELS`] levels as lane
+    /// tables ([`TREE_FLOATS`] floats; see [`top_tables`]), empty otherwise.
     tops: Vec<f32>,
 }
 
-/// Levels of each tree walked from lane tables rather than node records.
+/// Levels of each tree walked from 8-lane tables rather than node records.
 const TOP_LEVELS: usize = 4;
 
-/// Floats per tree in [`Forest::tops`]: per level, 8 rows of the normal's
-/// components by node and the bounds by node; then the record offsets of the
-/// nodes below the last level.
+/// Floats per tree for the [`TOP_LEVELS`] 8-lane levels: per level, 8 rows of the
+/// normal's components by node and the bounds by node; then the record offsets of
+/// the 16 nodes below the last of them.
 const TOP_FLOATS: usize = TOP_LEVELS * 9 * LANES + 2 * LANES;
+
+/// Levels walked from lane tables on a CPU with AVX-512, whose two-table permutes
+/// pick among 16 and 32 nodes in one step: the [`TOP_LEVELS`], then two more.
+const WIDE_LEVELS: usize = TOP_LEVELS + 2;
+
+/// Floats per tree in [`Forest::tops`]: the [`TOP_FLOATS`], then the next two
+/// levels' tables (16 and 32 lanes) and the record offsets of the 64 nodes below.
+const TREE_FLOATS: usize = TOP_FLOATS + 9 * 16 + 9 * 32 + 64;
 
 impl TryFrom<ForestData> for Forest {
     type Error = String;
@@ -392,30 +428,34 @@ impl TryFrom<ForestData> for Forest {
     }
 }
 
-/// The first [`TOP_LEVELS`] levels of the tree at `root` (rows 8 wide) as lane
-/// tables: level d's up to 2^d nodes sit in lanes, so a row's index within its
-/// level picks its node's normal components and bound with one permute each, and
-/// goes to 2 * index + side. A leaf above the last level stands in for its own
+/// The first [`WIDE_LEVELS`] levels of the tree at `root` (rows 8 wide) as lane
+/// tables: level d's 2^d nodes sit in lanes (at least 8), so a row's index within
+/// its level picks its node's normal components and bound with one permute each,
+/// and goes to 2 * index + side. A leaf above the last level stands in for its own
 /// children (it links to itself and sends every row left), so every row walks the
-/// same number of levels and lands where the records would have taken it.
+/// same number of levels and lands where the records would have taken it. The
+/// record offsets of the nodes reached follow the [`TOP_LEVELS`] and the rest.
 fn top_tables(data: &ForestData, root: u32, record: u32) -> Vec<f32> {
-    let mut tables = Vec::with_capacity(TOP_FLOATS);
+    let mut tables = Vec::with_capacity(TREE_FLOATS);
     let mut level = vec![root];
-    for _ in 0..TOP_LEVELS {
+    for depth in 0..WIDE_LEVELS {
+        let lanes = LANES.max(1 << depth);
         for k in 0..LANES {
-            tables.extend((0..LANES).map(|i| {
+            tables.extend((0..lanes).map(|i| {
                 level
                     .get(i)
                     .map_or(0.0, |&n| data.normals[n as usize * LANES + k])
             }));
         }
-        tables.extend((0..LANES).map(|i| level.get(i).map_or(0.0, |&n| data.bounds[n as usize])));
+        tables.extend((0..lanes).map(|i| level.get(i).map_or(0.0, |&n| data.bounds[n as usize])));
         level = level
             .iter()
             .flat_map(|&n| data.children[n as usize])
             .collect();
+        if depth + 1 == TOP_LEVELS || depth + 1 == WIDE_LEVELS {
+            tables.extend(level.iter().map(|&n| f32::from_bits(n * record)));
+        }
     }
-    tables.extend(level.iter().map(|&n| f32::from_bits(n * record)));
     tables
 }
 
@@ -474,6 +514,11 @@ impl Forest {
     /// higher is more anomalous. Parallel over blocks of rows; the result does not
     /// depend on the number of threads.
     pub fn score(&self, rows: &[f32]) -> Vec<f64> {
+        self.score_with(rows, Kernel::detect())
+    }
+
+    /// [`Forest::score`] with the given kernel.
+    fn score_with(&self, rows: &[f32], kernel: Kernel) -> Vec<f64> {
         let dims = self.data.dims;
         let mut out = vec![0.0; rows.len() / dims];
         out.par_chunks_mut(BLOCK)
@@ -481,20 +526,22 @@ impl Forest {
             .for_each(|(b, chunk)| {
                 let start = b * BLOCK * dims;
                 let end = start + chunk.len() * dims;
-                self.score_block(&rows[start..end], chunk);
+                self.score_block(&rows[start..end], chunk, kernel);
             });
         out
     }
 
-    /// Scores one block, with AVX2 code where the CPU has it. Both paths perform the
-    /// same IEEE operations in the same order (no fused multiply-add), so the
-    /// scores are bit-identical on any x86-64 CPU.
-    fn score_block(&self, rows: &[f32], out: &mut [f64]) {
+    /// Scores one block with `kernel`. Every kernel performs the same IEEE
+    /// operations in the same order (no fused multiply-add), so the scores are
+    /// bit-identical on any x86-64 CPU.
+    fn score_block(&self, rows: &[f32], out: &mut [f64], kernel: Kernel) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, as checked just above.
-            unsafe { self.score_block_avx2(rows, out) };
-            return;
+        match kernel {
+            // SAFETY: `Kernel::detect` (or a test, from what it detected) chose these
+            // only on a CPU with their features.
+            Kernel::Avx512 => return unsafe { self.score_block_avx512(rows, out) },
+            Kernel::Avx2 => return unsafe { self.score_block_avx2(rows, out) },
+            Kernel::Portable => {}
         }
         self.score_block_portable(rows, out);
     }
@@ -503,7 +550,17 @@ impl Forest {
     #[target_feature(enable = "avx2")]
     unsafe fn score_block_avx2(&self, rows: &[f32], out: &mut [f64]) {
         if self.data.stride == 8 {
-            self.score_block_kernel::<8, true>(rows, out);
+            self.score_block_kernel::<8, true, false>(rows, out);
+        } else {
+            self.score_block_portable(rows, out);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    unsafe fn score_block_avx512(&self, rows: &[f32], out: &mut [f64]) {
+        if self.data.stride == 8 {
+            self.score_block_kernel::<8, true, true>(rows, out);
         } else {
             self.score_block_portable(rows, out);
         }
@@ -514,22 +571,24 @@ impl Forest {
     #[inline(always)]
     fn score_block_portable(&self, rows: &[f32], out: &mut [f64]) {
         match self.data.stride {
-            8 => self.score_block_kernel::<8, false>(rows, out),
-            16 => self.score_block_kernel::<16, false>(rows, out),
-            24 => self.score_block_kernel::<24, false>(rows, out),
-            32 => self.score_block_kernel::<32, false>(rows, out),
-            40 => self.score_block_kernel::<40, false>(rows, out),
-            48 => self.score_block_kernel::<48, false>(rows, out),
-            56 => self.score_block_kernel::<56, false>(rows, out),
-            64 => self.score_block_kernel::<64, false>(rows, out),
-            _ => self.score_block_kernel::<0, false>(rows, out),
+            8 => self.score_block_kernel::<8, false, false>(rows, out),
+            16 => self.score_block_kernel::<16, false, false>(rows, out),
+            24 => self.score_block_kernel::<24, false, false>(rows, out),
+            32 => self.score_block_kernel::<32, false, false>(rows, out),
+            40 => self.score_block_kernel::<40, false, false>(rows, out),
+            48 => self.score_block_kernel::<48, false, false>(rows, out),
+            56 => self.score_block_kernel::<56, false, false>(rows, out),
+            64 => self.score_block_kernel::<64, false, false>(rows, out),
+            _ => self.score_block_kernel::<0, false, false>(rows, out),
         }
     }
 
     /// Scores one block; `S` is the padded width when known at compile time, else 0.
-    /// `GROUPED` (only with `S == 8`, on a CPU with AVX2) walks rows eight at a time.
+    /// `GROUPED` (only with `S == 8`, on a CPU with AVX2) walks rows eight at a time;
+    /// `WIDE` (only when grouped, on a CPU with AVX-512) walks [`WIDE_LEVELS`] from
+    /// lane tables instead of [`TOP_LEVELS`].
     #[inline(always)]
-    fn score_block_kernel<const S: usize, const GROUPED: bool>(
+    fn score_block_kernel<const S: usize, const GROUPED: bool, const WIDE: bool>(
         &self,
         rows: &[f32],
         out: &mut [f64],
@@ -578,7 +637,7 @@ impl Forest {
             // many independent loads in flight.
             #[cfg(target_arch = "x86_64")]
             if grouped > 0 {
-                let top = &self.tops[t * TOP_FLOATS..(t + 1) * TOP_FLOATS];
+                let top = &self.tops[t * TREE_FLOATS..(t + 1) * TREE_FLOATS];
                 at[..grouped].fill(0);
                 for level in 0..TOP_LEVELS {
                     for g in (0..grouped).step_by(8) {
@@ -590,11 +649,35 @@ impl Forest {
                         unsafe { top_step8(top, level, rows, &mut at[g..g + 8]) };
                     }
                 }
-                for g in (0..grouped).step_by(8) {
-                    // SAFETY: as above, after all the top levels.
-                    unsafe { top_records8(top, &mut at[g..g + 8]) };
-                }
-                for _ in TOP_LEVELS as u32..depth {
+                let levels = if WIDE {
+                    let (sixteen, rest) = top[TOP_FLOATS..].split_at(9 * 16);
+                    let (thirty_two, offsets) = rest.split_at(9 * 32);
+                    for g in (0..grouped).step_by(8) {
+                        let rows = &columns[g * 8..g * 8 + 64];
+                        // SAFETY: `WIDE` is only set by `score_block_avx512`, whose
+                        // caller checked that the CPU has AVX-512 (F and VL); the
+                        // indices are below 16 after the top levels and at most
+                        // double plus one per level, as above.
+                        unsafe { wide_step8::<16>(sixteen, rows, &mut at[g..g + 8]) };
+                    }
+                    for g in (0..grouped).step_by(8) {
+                        let rows = &columns[g * 8..g * 8 + 64];
+                        // SAFETY: as above, with indices below 32.
+                        unsafe { wide_step8::<32>(thirty_two, rows, &mut at[g..g + 8]) };
+                    }
+                    for g in (0..grouped).step_by(8) {
+                        // SAFETY: as above, with indices below 64.
+                        unsafe { wide_records8(offsets, &mut at[g..g + 8]) };
+                    }
+                    WIDE_LEVELS
+                } else {
+                    for g in (0..grouped).step_by(8) {
+                        // SAFETY: as above, after all the top levels.
+                        unsafe { top_records8(top, &mut at[g..g + 8]) };
+                    }
+                    TOP_LEVELS
+                };
+                for _ in levels as u32..depth {
                     for g in (0..grouped).step_by(8) {
                         // SAFETY: as above; node offsets are valid as explained below.
                         unsafe { step8(records, &buf[g * 8..g * 8 + 64], &mut at[g..g + 8]) };
@@ -734,6 +817,68 @@ unsafe fn top_records8(top: &[f32], at: &mut [u32]) {
     let low = _mm256_permutevar8x32_ps(load(offsets), index);
     let high = _mm256_permutevar8x32_ps(load(offsets + 8), index);
     let upper = _mm256_castsi256_ps(_mm256_slli_epi32::<28>(index));
+    let reached = _mm256_blendv_ps(low, high, upper);
+    unsafe { _mm256_storeu_ps(at.as_mut_ptr() as *mut f32, reached) };
+}
+
+/// Moves eight rows of width 8 one level down a tree past the [`TOP_LEVELS`], from
+/// that level's lane table of `NODES` (16 or 32) nodes, each picked with one
+/// two-table permute; otherwise exactly as [`top_step8`].
+///
+/// # Safety
+/// The CPU must have AVX-512 F and VL; `table` holds 9 rows of `NODES` floats (the
+/// normal's components by node, then the bounds); `columns` holds 8 rows of 8
+/// floats as columns; every index in `at` is below `NODES`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+unsafe fn wide_step8<const NODES: usize>(table: &[f32], columns: &[f32], at: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let index = unsafe { _mm256_loadu_si256(at.as_ptr() as *const __m256i) };
+    let pick = |row: usize| {
+        let base = row * NODES;
+        if NODES == 16 {
+            let low = unsafe { _mm256_loadu_ps(table[base..base + 8].as_ptr()) };
+            let high = unsafe { _mm256_loadu_ps(table[base + 8..base + 16].as_ptr()) };
+            _mm256_permutex2var_ps(low, index, high)
+        } else {
+            let low = unsafe { _mm512_loadu_ps(table[base..base + 16].as_ptr()) };
+            let high = unsafe { _mm512_loadu_ps(table[base + 16..base + 32].as_ptr()) };
+            _mm512_castps512_ps256(_mm512_permutex2var_ps(
+                low,
+                _mm512_castsi256_si512(index),
+                high,
+            ))
+        }
+    };
+    let load = |at: usize| unsafe { _mm256_loadu_ps(columns[at..at + 8].as_ptr()) };
+    let p: [__m256; 8] = std::array::from_fn(|k| _mm256_mul_ps(load(k * 8), pick(k)));
+    let sum = _mm256_add_ps(
+        _mm256_add_ps(_mm256_add_ps(p[0], p[4]), _mm256_add_ps(p[1], p[5])),
+        _mm256_add_ps(_mm256_add_ps(p[2], p[6]), _mm256_add_ps(p[3], p[7])),
+    );
+    // A true comparison is all ones (-1): going right adds one.
+    let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(sum, pick(8)));
+    let next = _mm256_sub_epi32(_mm256_slli_epi32::<1>(index), right);
+    unsafe { _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, next) };
+}
+
+/// Turns eight rows' indices below the last of the [`WIDE_LEVELS`] into the offsets
+/// of the records they reached.
+///
+/// # Safety
+/// The CPU must have AVX-512 F and VL; `offsets` holds 64 record offsets; every
+/// index in `at` is below 64.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+unsafe fn wide_records8(offsets: &[f32], at: &mut [u32]) {
+    use std::arch::x86_64::*;
+    let load = |at: usize| unsafe { _mm512_loadu_ps(offsets[at..at + 16].as_ptr()) };
+    let index = unsafe { _mm256_loadu_si256(at.as_ptr() as *const __m256i) };
+    let wide = _mm512_castsi256_si512(index);
+    // Two permutes over 32 offsets each; bit 5 of the index picks between them.
+    let low = _mm512_castps512_ps256(_mm512_permutex2var_ps(load(0), wide, load(16)));
+    let high = _mm512_castps512_ps256(_mm512_permutex2var_ps(load(32), wide, load(48)));
+    let upper = _mm256_castsi256_ps(_mm256_slli_epi32::<26>(index));
     let reached = _mm256_blendv_ps(low, high, upper);
     unsafe { _mm256_storeu_ps(at.as_mut_ptr() as *mut f32, reached) };
 }
@@ -929,6 +1074,31 @@ mod tests {
                     expected.to_bits(),
                     "row {r}, sample {sample_size}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_this_cpu_runs_gives_the_same_scores() {
+        let mut rows = blobs(3000, 8, 12);
+        rows.extend(rows[..400].to_vec());
+        let best = Kernel::detect();
+        for sample_size in [2, 16, 64, 256] {
+            let params = ForestParams {
+                seed: 9,
+                sample_size,
+                ..ForestParams::default()
+            };
+            let forest = fit_with(params, &rows, 8);
+            let portable = forest.score_with(&rows, Kernel::Portable);
+            for kernel in [Kernel::Avx2, Kernel::Avx512] {
+                if kernel <= best {
+                    let scores = forest.score_with(&rows, kernel);
+                    assert!(
+                        scores.iter().zip(&portable).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{kernel:?}, sample {sample_size}"
+                    );
+                }
             }
         }
     }
