@@ -1095,7 +1095,10 @@ mod tests {
                 if kernel <= best {
                     let scores = forest.score_with(&rows, kernel);
                     assert!(
-                        scores.iter().zip(&portable).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        scores
+                            .iter()
+                            .zip(&portable)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
                         "{kernel:?}, sample {sample_size}"
                     );
                 }
