@@ -769,8 +769,7 @@ unsafe fn step8(records: *const f32, xs: &[f32], at: &mut [u32]) {
 
 /// Moves eight rows of width 8 one of the first [`TOP_LEVELS`] levels down a tree,
 /// from its lane tables ([`top_tables`]): `at` holds each row's index within the
-/// level, and gets its index within the next. The products are summed in the
-/// order of [`dot_padded`], so a row takes the same path here as alone.
+/// level, and gets its index within the next ([`lane_step8`]).
 ///
 /// # Safety
 /// The CPU must have AVX2; `top` holds one tree's [`TOP_FLOATS`] floats; `columns`
@@ -780,22 +779,42 @@ unsafe fn step8(records: *const f32, xs: &[f32], at: &mut [u32]) {
 #[target_feature(enable = "avx2")]
 unsafe fn top_step8(top: &[f32], level: usize, columns: &[f32], at: &mut [u32]) {
     use std::arch::x86_64::*;
-    let load = |floats: &[f32], at: usize| unsafe { _mm256_loadu_ps(floats[at..at + 8].as_ptr()) };
-    let index = unsafe { _mm256_loadu_si256(at.as_ptr() as *const __m256i) };
     let base = level * 9 * LANES;
-    let p: [__m256; 8] = std::array::from_fn(|k| {
-        _mm256_mul_ps(
-            load(columns, k * 8),
-            _mm256_permutevar8x32_ps(load(top, base + k * 8), index),
-        )
-    });
+    let pick = |index: __m256i, row: usize| {
+        let table = unsafe { _mm256_loadu_ps(top[base + row * 8..base + row * 8 + 8].as_ptr()) };
+        _mm256_permutevar8x32_ps(table, index)
+    };
+    // SAFETY: the caller's contract includes `lane_step8`'s.
+    unsafe { lane_step8(columns, at, pick) };
+}
+
+/// Moves eight rows of width 8 one level down a tree: `pick(index, row)` gives each
+/// lane's node's value from row `row` of its level's table (the normal's
+/// components 0-7, then the bound). The products are summed in the order of
+/// [`dot_padded`], so a row takes the same path here as alone; each index in `at`
+/// becomes 2 * index + side.
+///
+/// # Safety
+/// The CPU must have AVX2; `columns` holds 8 rows of 8 floats as columns (component
+/// k of every row at 8k); `at` holds 8 indices.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn lane_step8(
+    columns: &[f32],
+    at: &mut [u32],
+    pick: impl Fn(std::arch::x86_64::__m256i, usize) -> std::arch::x86_64::__m256,
+) {
+    use std::arch::x86_64::*;
+    let index = unsafe { _mm256_loadu_si256(at.as_ptr() as *const __m256i) };
+    let load = |at: usize| unsafe { _mm256_loadu_ps(columns[at..at + 8].as_ptr()) };
+    let p: [__m256; 8] = std::array::from_fn(|k| _mm256_mul_ps(load(k * 8), pick(index, k)));
     let sum = _mm256_add_ps(
         _mm256_add_ps(_mm256_add_ps(p[0], p[4]), _mm256_add_ps(p[1], p[5])),
         _mm256_add_ps(_mm256_add_ps(p[2], p[6]), _mm256_add_ps(p[3], p[7])),
     );
-    let bound = _mm256_permutevar8x32_ps(load(top, base + 64), index);
     // A true comparison is all ones (-1): going right adds one.
-    let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(sum, bound));
+    let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(sum, pick(index, 8)));
     let next = _mm256_sub_epi32(_mm256_slli_epi32::<1>(index), right);
     unsafe { _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, next) };
 }
@@ -833,8 +852,7 @@ unsafe fn top_records8(top: &[f32], at: &mut [u32]) {
 #[target_feature(enable = "avx2,avx512f,avx512vl")]
 unsafe fn wide_step8<const NODES: usize>(table: &[f32], columns: &[f32], at: &mut [u32]) {
     use std::arch::x86_64::*;
-    let index = unsafe { _mm256_loadu_si256(at.as_ptr() as *const __m256i) };
-    let pick = |row: usize| {
+    let pick = |index: __m256i, row: usize| {
         let base = row * NODES;
         if NODES == 16 {
             let low = unsafe { _mm256_loadu_ps(table[base..base + 8].as_ptr()) };
@@ -850,16 +868,8 @@ unsafe fn wide_step8<const NODES: usize>(table: &[f32], columns: &[f32], at: &mu
             ))
         }
     };
-    let load = |at: usize| unsafe { _mm256_loadu_ps(columns[at..at + 8].as_ptr()) };
-    let p: [__m256; 8] = std::array::from_fn(|k| _mm256_mul_ps(load(k * 8), pick(k)));
-    let sum = _mm256_add_ps(
-        _mm256_add_ps(_mm256_add_ps(p[0], p[4]), _mm256_add_ps(p[1], p[5])),
-        _mm256_add_ps(_mm256_add_ps(p[2], p[6]), _mm256_add_ps(p[3], p[7])),
-    );
-    // A true comparison is all ones (-1): going right adds one.
-    let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(sum, pick(8)));
-    let next = _mm256_sub_epi32(_mm256_slli_epi32::<1>(index), right);
-    unsafe { _mm256_storeu_si256(at.as_mut_ptr() as *mut __m256i, next) };
+    // SAFETY: the caller's contract includes `lane_step8`'s.
+    unsafe { lane_step8(columns, at, pick) };
 }
 
 /// Turns eight rows' indices below the last of the [`WIDE_LEVELS`] into the offsets

@@ -52,9 +52,15 @@ pub fn write_annotated<W: Write>(
             .par_iter()
             .zip(buffers.par_iter_mut())
             .try_for_each(|(&(k, bytes), buf)| {
-                let verdicts = verdicts.get(k * WRITE_CHUNK..).unwrap_or_default();
                 buf.clear();
-                write_chunk(bytes, table.delimiter, k == 0, verdicts, metrics, buf)
+                Chunk {
+                    bytes,
+                    delimiter: table.delimiter,
+                    header: k == 0,
+                    verdicts: verdicts.get(k * WRITE_CHUNK..).unwrap_or_default(),
+                    metrics,
+                }
+                .write(buf)
             })
     };
     // One batch is written out while the next is formatted.
@@ -82,115 +88,108 @@ pub fn write_annotated<W: Write>(
     Ok(())
 }
 
-/// Formats the records of `bytes` (the header first when `header`) with their
-/// verdicts, one per data record, into `out`.
-fn write_chunk(
-    bytes: &[u8],
+/// A chunk of the input's records and the verdicts of its data records, in order.
+struct Chunk<'a> {
+    /// The records' bytes, from a record's start to a record's end.
+    bytes: &'a [u8],
     delimiter: u8,
+    /// Whether the first record is the header.
     header: bool,
-    verdicts: &[Verdict],
-    metrics: &[String],
-    out: &mut Vec<u8>,
-) -> csv::Result<()> {
-    let start = out.len();
-    if memchr::memchr(b'"', bytes).is_none()
-        && write_plain_chunk(bytes, delimiter, header, verdicts, metrics, out)
-    {
-        return Ok(());
-    }
-    out.truncate(start);
-    write_csv_chunk(bytes, delimiter, header, verdicts, metrics, out)
+    /// At least one per data record (extra ones are ignored).
+    verdicts: &'a [Verdict],
+    /// The model's metrics, for `top_metric`.
+    metrics: &'a [String],
 }
 
-/// [`write_chunk`] for any input, through a CSV reader and writer.
-fn write_csv_chunk(
-    bytes: &[u8],
-    delimiter: u8,
-    header: bool,
-    verdicts: &[Verdict],
-    metrics: &[String],
-    out: &mut Vec<u8>,
-) -> csv::Result<()> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(delimiter)
-        .from_writer(out);
-    let mut record = csv::ByteRecord::new();
-    let mut verdicts = verdicts.iter();
-    let mut cell = String::with_capacity(64);
-    let mut first = header;
-    while reader.read_byte_record(&mut record)? {
-        if first {
-            first = false;
-            for c in VERDICT_COLUMNS {
-                record.push_field(c.as_bytes());
+impl Chunk<'_> {
+    /// Formats the records with their verdict cells into `out`.
+    fn write(&self, out: &mut Vec<u8>) -> csv::Result<()> {
+        let start = out.len();
+        if memchr::memchr(b'"', self.bytes).is_none() && self.write_plain(out) {
+            return Ok(());
+        }
+        out.truncate(start);
+        self.write_csv(out)
+    }
+
+    /// [`Chunk::write`] for any input, through a CSV reader and writer.
+    fn write_csv(&self, out: &mut Vec<u8>) -> csv::Result<()> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(self.bytes);
+        let mut writer = csv::WriterBuilder::new()
+            .delimiter(self.delimiter)
+            .from_writer(out);
+        let mut record = csv::ByteRecord::new();
+        let mut verdicts = self.verdicts.iter();
+        let mut cell = String::with_capacity(64);
+        let mut first = self.header;
+        while reader.read_byte_record(&mut record)? {
+            if first {
+                first = false;
+                for c in VERDICT_COLUMNS {
+                    record.push_field(c.as_bytes());
+                }
+                writer.write_byte_record(&record)?;
+                continue;
             }
+            let Some(v) = verdicts.next() else { break };
+            push_verdict(&mut record, Some(v), self.metrics, &mut cell);
             writer.write_byte_record(&record)?;
-            continue;
         }
-        let Some(v) = verdicts.next() else { break };
-        push_verdict(&mut record, Some(v), metrics, &mut cell);
-        writer.write_byte_record(&record)?;
+        writer.flush()?;
+        Ok(())
     }
-    writer.flush()?;
-    Ok(())
-}
 
-/// [`write_chunk`] for lines without a quote: each line with content is a record
-/// whose fields need no quotes, so it is copied as it stands (its line break made
-/// `\n`) and the verdict cells follow, exactly as the CSV writer would put them.
-/// Returns false, having written part of the chunk, when a line holds a carriage
-/// return other than its break's, which a CSV reader takes for a record's end.
-fn write_plain_chunk(
-    bytes: &[u8],
-    delimiter: u8,
-    header: bool,
-    verdicts: &[Verdict],
-    metrics: &[String],
-    out: &mut Vec<u8>,
-) -> bool {
-    let mut verdicts = verdicts.iter();
-    let mut cell = String::with_capacity(64);
-    let mut first = header;
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
-    for end in ends {
-        let mut line = &bytes[start..end];
-        start = end + 1;
-        if let Some(rest) = line.strip_suffix(b"\r") {
-            line = rest;
-        }
-        if line.iter().all(|&b| b == b'\r') {
-            continue;
-        }
-        if memchr::memchr(b'\r', line).is_some() {
-            return false;
-        }
-        let verdict = if first {
-            first = false;
-            None
-        } else {
-            match verdicts.next() {
-                Some(v) => Some(v),
-                None => break,
+    /// [`Chunk::write`] for lines without a quote: each line with content is a
+    /// record whose fields need no quotes, so it is copied as it stands (its line
+    /// break made `\n`) and the verdict cells follow, exactly as the CSV writer
+    /// would put them. Returns false, having written part of the chunk, when a line
+    /// holds a carriage return other than its break's, which a CSV reader takes for
+    /// a record's end.
+    fn write_plain(&self, out: &mut Vec<u8>) -> bool {
+        let bytes = self.bytes;
+        let mut verdicts = self.verdicts.iter();
+        let mut cell = String::with_capacity(64);
+        let mut first = self.header;
+        let mut start = 0;
+        let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+        for end in ends {
+            let mut line = &bytes[start..end];
+            start = end + 1;
+            if let Some(rest) = line.strip_suffix(b"\r") {
+                line = rest;
             }
-        };
-        out.extend_from_slice(line);
-        let mut push = |field: &[u8]| {
-            out.push(delimiter);
-            push_field(out, field, delimiter);
-        };
-        match verdict {
-            Some(v) => verdict_cells(Some(v), metrics, &mut cell, &mut push),
-            None => VERDICT_COLUMNS.iter().for_each(|c| push(c.as_bytes())),
+            if line.iter().all(|&b| b == b'\r') {
+                continue;
+            }
+            if memchr::memchr(b'\r', line).is_some() {
+                return false;
+            }
+            let verdict = if first {
+                first = false;
+                None
+            } else {
+                match verdicts.next() {
+                    Some(v) => Some(v),
+                    None => break,
+                }
+            };
+            out.extend_from_slice(line);
+            let mut push = |field: &[u8]| {
+                out.push(self.delimiter);
+                push_field(out, field, self.delimiter);
+            };
+            match verdict {
+                Some(v) => verdict_cells(Some(v), self.metrics, &mut cell, &mut push),
+                None => VERDICT_COLUMNS.iter().for_each(|c| push(c.as_bytes())),
+            }
+            out.push(b'\n');
         }
-        out.push(b'\n');
+        true
     }
-    true
 }
 
 /// Appends `field` as a CSV writer would: in quotes, with quotes doubled, when it
@@ -330,25 +329,17 @@ mod tests {
             ("\n\nt;value\n1;2,5\n\n3;4\n5;6\n7;8\n9;10\n", b';'),
             ("t\tvalue\n1\t\n\t4\n", b'\t'),
         ] {
+            let chunk = Chunk {
+                bytes: text.as_bytes(),
+                delimiter,
+                header: true,
+                verdicts: &verdicts,
+                metrics: &metrics,
+            };
             let mut plain = Vec::new();
-            assert!(write_plain_chunk(
-                text.as_bytes(),
-                delimiter,
-                true,
-                &verdicts,
-                &metrics,
-                &mut plain
-            ));
+            assert!(chunk.write_plain(&mut plain));
             let mut csv = Vec::new();
-            write_csv_chunk(
-                text.as_bytes(),
-                delimiter,
-                true,
-                &verdicts,
-                &metrics,
-                &mut csv,
-            )
-            .unwrap();
+            chunk.write_csv(&mut csv).unwrap();
             assert_eq!(
                 String::from_utf8(plain).unwrap(),
                 String::from_utf8(csv).unwrap(),
@@ -357,13 +348,13 @@ mod tests {
         }
         // A carriage return inside a line ends a record for a CSV reader: the
         // plain writer declines.
-        assert!(!write_plain_chunk(
-            b"t,value\n1,2\r3\n",
-            b',',
-            true,
-            &verdicts,
-            &metrics,
-            &mut Vec::new()
-        ));
+        let chunk = Chunk {
+            bytes: b"t,value\n1,2\r3\n",
+            delimiter: b',',
+            header: true,
+            verdicts: &verdicts,
+            metrics: &metrics,
+        };
+        assert!(!chunk.write_plain(&mut Vec::new()));
     }
 }
