@@ -206,6 +206,42 @@ fn the_same_seed_gives_byte_identical_output() {
 }
 
 #[test]
+fn analysing_an_analysed_file_replaces_its_verdict_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |input: &Path, name: &str| {
+        let out = dir.path().join(name);
+        metrics()
+            .args(["analyze", "--seed", "3", "--quiet", "--csv-file"])
+            .arg(input)
+            .arg("--output-file")
+            .arg(&out)
+            .assert()
+            .success();
+        out
+    };
+    let once = run(&sample(), "once.csv");
+    let twice = run(&once, "twice.csv");
+    let header = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        header(&twice).matches("is_anomaly").count(),
+        1,
+        "{}",
+        header(&twice)
+    );
+    assert_eq!(
+        std::fs::read(&twice).unwrap(),
+        std::fs::read(&once).unwrap()
+    );
+}
+
+#[test]
 fn a_saved_model_reproduces_the_verdicts() {
     let dir = tempfile::tempdir().unwrap();
     let (model, fitted, reused) = (

@@ -29,15 +29,19 @@ pub const REASON_SEPARATOR: &str = " | ";
 const CHUNKS_IN_FLIGHT: usize = 16;
 
 /// Writes `table`'s rows with `verdicts` (one per data row) to `out`, using the
-/// table's delimiter. `metrics` names the model's metrics for `top_metric`. Chunks
-/// of rows are formatted in parallel and written in order, each batch while the
-/// next is formatted.
+/// table's delimiter. `metrics` names the model's metrics for `top_metric`. A file
+/// `metrics` wrote already has verdict columns: those are replaced, not repeated.
+/// Chunks of rows are formatted in parallel and written in order, each batch while
+/// the next is formatted.
 pub fn write_annotated<W: Write>(
     table: &Table,
     verdicts: &[Verdict],
     metrics: &[String],
     mut out: W,
 ) -> csv::Result<()> {
+    let stale: Vec<usize> = (0..table.header.len())
+        .filter(|&i| VERDICT_COLUMNS.contains(&table.header[i].as_str()))
+        .collect();
     let mut bounds = Vec::with_capacity(table.chunk_starts.len() + 2);
     bounds.push(0);
     bounds.extend_from_slice(&table.chunk_starts);
@@ -59,6 +63,7 @@ pub fn write_annotated<W: Write>(
                     header: k == 0,
                     verdicts: verdicts.get(k * WRITE_CHUNK..).unwrap_or_default(),
                     metrics,
+                    stale: &stale,
                 }
                 .write(buf)
             })
@@ -99,20 +104,26 @@ struct Chunk<'a> {
     verdicts: &'a [Verdict],
     /// The model's metrics, for `top_metric`.
     metrics: &'a [String],
+    /// Positions of verdict columns the input already has, left out of the output.
+    stale: &'a [usize],
 }
 
 impl Chunk<'_> {
     /// Formats the records with their verdict cells into `out`.
     fn write(&self, out: &mut Vec<u8>) -> csv::Result<()> {
         let start = out.len();
-        if memchr::memchr(b'"', self.bytes).is_none() && self.write_plain(out) {
+        if self.stale.is_empty()
+            && memchr::memchr(b'"', self.bytes).is_none()
+            && self.write_plain(out)
+        {
             return Ok(());
         }
         out.truncate(start);
         self.write_csv(out)
     }
 
-    /// [`Chunk::write`] for any input, through a CSV reader and writer.
+    /// [`Chunk::write`] for any input, through a CSV reader and writer; the only one
+    /// that leaves out stale verdict columns.
     fn write_csv(&self, out: &mut Vec<u8>) -> csv::Result<()> {
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(self.delimiter)
@@ -122,11 +133,18 @@ impl Chunk<'_> {
         let mut writer = csv::WriterBuilder::new()
             .delimiter(self.delimiter)
             .from_writer(out);
+        let mut read = csv::ByteRecord::new();
         let mut record = csv::ByteRecord::new();
         let mut verdicts = self.verdicts.iter();
         let mut cell = String::with_capacity(64);
         let mut first = self.header;
-        while reader.read_byte_record(&mut record)? {
+        while reader.read_byte_record(&mut read)? {
+            record.clear();
+            for (i, field) in read.iter().enumerate() {
+                if !self.stale.contains(&i) {
+                    record.push_field(field);
+                }
+            }
             if first {
                 first = false;
                 for c in VERDICT_COLUMNS {
@@ -335,6 +353,7 @@ mod tests {
                 header: true,
                 verdicts: &verdicts,
                 metrics: &metrics,
+                stale: &[],
             };
             let mut plain = Vec::new();
             assert!(chunk.write_plain(&mut plain));
@@ -354,6 +373,7 @@ mod tests {
             header: true,
             verdicts: &verdicts,
             metrics: &metrics,
+            stale: &[],
         };
         assert!(!chunk.write_plain(&mut Vec::new()));
     }
