@@ -188,37 +188,30 @@ fn fit_and_save(model: &Path, output: Option<&Path>) {
     command.assert().success();
 }
 
+/// Analyses `input` with `seed` into `out`, which it returns.
+fn analyze_seeded(input: &Path, out: PathBuf, seed: &str) -> PathBuf {
+    metrics()
+        .args(["analyze", "--seed", seed, "--quiet", "--csv-file"])
+        .arg(input)
+        .arg("--output-file")
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
 #[test]
 fn the_same_seed_gives_byte_identical_output() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |name: &str, seed: &str| {
-        let out = dir.path().join(name);
-        metrics()
-            .args(["analyze", "--seed", seed, "--quiet", "--csv-file"])
-            .arg(sample())
-            .arg("--output-file")
-            .arg(&out)
-            .assert()
-            .success();
-        std::fs::read(out).unwrap()
-    };
-    assert_eq!(run("a.csv", "7"), run("b.csv", "7"));
+    let run =
+        |name: &str| std::fs::read(analyze_seeded(&sample(), dir.path().join(name), "7")).unwrap();
+    assert_eq!(run("a.csv"), run("b.csv"));
 }
 
 #[test]
 fn analysing_an_analysed_file_replaces_its_verdict_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |input: &Path, name: &str| {
-        let out = dir.path().join(name);
-        metrics()
-            .args(["analyze", "--seed", "3", "--quiet", "--csv-file"])
-            .arg(input)
-            .arg("--output-file")
-            .arg(&out)
-            .assert()
-            .success();
-        out
-    };
+    let run = |input: &Path, name: &str| analyze_seeded(input, dir.path().join(name), "3");
     let once = run(&sample(), "once.csv");
     let twice = run(&once, "twice.csv");
     let header = |p: &Path| {
