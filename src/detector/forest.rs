@@ -163,6 +163,7 @@ const LANES: usize = 8;
 
 /// The code that walks blocks of rows down the trees. All give bit-identical scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Kernel {
     /// Plain Rust, one row at a time.
     Portable,
@@ -543,6 +544,8 @@ impl Forest {
             Kernel::Avx2 => return unsafe { self.score_block_avx2(rows, out) },
             Kernel::Portable => {}
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = kernel;
         self.score_block_portable(rows, out);
     }
 
