@@ -471,7 +471,6 @@ impl FeatureTable {
         flat: Option<&[FlatRun]>,
     ) -> FeatureTable {
         let metrics = columns.len();
-        let per = features::PER_METRIC;
         let mut memories = fresh_memories(metrics);
         for r in block.start.saturating_sub(features::MEMORY)..block.start {
             for (m, memory) in memories.iter_mut().enumerate() {
@@ -483,22 +482,43 @@ impl FeatureTable {
                 memory.flat = run;
             }
         }
-        let rows = block.len();
-        let mut table = FeatureTable {
-            width: metrics * per,
-            values: Vec::with_capacity(rows * metrics * per),
-            expected: Vec::with_capacity(rows * metrics),
-            runs: Vec::with_capacity(rows * metrics),
-        };
+        let mut table = FeatureTable::with_capacity(metrics, block.len());
         for r in block {
-            for (m, memory) in memories.iter_mut().enumerate() {
-                let step = expected.step(memory, m, columns[m][r], times.map(|t| t[r]));
-                table.values.extend_from_slice(&step.features);
-                table.expected.push(step.expected);
-                table.runs.push(step.run);
-            }
+            table.push_row(
+                expected,
+                &mut memories,
+                |m| columns[m][r],
+                times.map(|t| t[r]),
+            );
         }
         table
+    }
+
+    fn with_capacity(metrics: usize, rows: usize) -> FeatureTable {
+        let width = metrics * features::PER_METRIC;
+        FeatureTable {
+            width,
+            values: Vec::with_capacity(rows * width),
+            expected: Vec::with_capacity(rows * metrics),
+            runs: Vec::with_capacity(rows * metrics),
+        }
+    }
+
+    /// Steps each metric's memory with its reading in one row (`reading(m)`, raw)
+    /// taken at `time`, and appends the row's features, expected values and runs.
+    fn push_row(
+        &mut self,
+        expected: &Expected,
+        memories: &mut [Memory],
+        reading: impl Fn(usize) -> f64,
+        time: Option<i64>,
+    ) {
+        for (m, memory) in memories.iter_mut().enumerate() {
+            let step = expected.step(memory, m, reading(m), time);
+            self.values.extend_from_slice(&step.features);
+            self.expected.push(step.expected);
+            self.runs.push(step.run);
+        }
     }
 
     fn row(&self, row: usize) -> &[f64] {
@@ -819,22 +839,14 @@ impl Stream {
     /// Unix milliseconds when known.
     pub fn judge(&mut self, values: &[f64], texts: &[&str], time: Option<i64>) -> Verdict {
         let model = &*self.model;
-        let expected = model.expected();
-        let mut features = Vec::with_capacity(values.len() * features::PER_METRIC);
-        let mut expectations = Vec::with_capacity(values.len());
-        let mut runs = Vec::with_capacity(values.len());
-        for (m, (memory, &v)) in self.memories.iter_mut().zip(values).enumerate() {
-            let step = expected.step(memory, m, v, time);
-            features.extend(step.features);
-            expectations.push(step.expected);
-            runs.push(step.run);
-        }
-        let forest = model.forest_scores(&features)[0];
+        let mut row = FeatureTable::with_capacity(self.memories.len(), 1);
+        row.push_row(&model.expected(), &mut self.memories, |m| values[m], time);
+        let forest = model.forest_scores(&row.values)[0];
         model.judge(RowInput {
             raw: values,
-            features: &features,
-            expected: &expectations,
-            runs: &runs,
+            features: &row.values,
+            expected: &row.expected,
+            runs: &row.runs,
             forest,
             hits: self.rules.check(values, texts),
         })
