@@ -251,7 +251,8 @@ impl Detector {
             .names
             .par_iter()
             .zip(&baseline)
-            .map(|(name, column)| Transform::choose(name, column))
+            .zip(&fill)
+            .map(|((name, column), &median)| Transform::choose(name, column, median))
             .collect();
         let season = train.times.as_deref().and_then(|times| {
             Season::fit(times, stride, &transforms, |m| {

@@ -18,10 +18,11 @@ pub enum Transform {
 }
 
 impl Transform {
-    /// Chooses for a metric named `name` with training `values`: rates in the catalogue
+    /// Chooses for a metric named `name` with training `values`, whose finite ones
+    /// have the median `median` (the fit has it already): rates in the catalogue
     /// always, and any non-negative column whose 99th percentile is at least ten
     /// times its (positive) median.
-    pub fn choose(name: &str, values: &[f64]) -> Transform {
+    pub fn choose(name: &str, values: &[f64], median: f64) -> Transform {
         if schema::describe(name).kind == MetricKind::Rate {
             return Transform::Log1p;
         }
@@ -29,9 +30,7 @@ impl Transform {
         if finite.is_empty() || finite.iter().any(|&v| v < 0.0) {
             return Transform::Identity;
         }
-        let mut data = Data::new(finite);
-        let median = data.median();
-        if median > 0.0 && data.quantile(0.99) >= 10.0 * median {
+        if median > 0.0 && Data::new(finite).quantile(0.99) >= 10.0 * median {
             Transform::Log1p
         } else {
             Transform::Identity
@@ -58,13 +57,15 @@ impl Transform {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::median_of_finite;
+
+    fn choose(name: &str, values: &[f64]) -> Transform {
+        Transform::choose(name, values, median_of_finite(values))
+    }
 
     #[test]
     fn rates_and_skewed_columns_are_logged() {
-        assert_eq!(
-            Transform::choose("disk_read_mb", &[1.0, 2.0]),
-            Transform::Log1p
-        );
+        assert_eq!(choose("disk_read_mb", &[1.0, 2.0]), Transform::Log1p);
         let skewed: Vec<f64> = (0..1000)
             .map(|i| {
                 if i % 50 == 0 {
@@ -74,15 +75,12 @@ mod tests {
                 }
             })
             .collect();
-        assert_eq!(Transform::choose("value", &skewed), Transform::Log1p);
+        assert_eq!(choose("value", &skewed), Transform::Log1p);
         let percent: Vec<f64> = (0..1000).map(|i| 20.0 + (i % 30) as f64).collect();
-        assert_eq!(
-            Transform::choose("cpu_percent", &percent),
-            Transform::Identity
-        );
+        assert_eq!(choose("cpu_percent", &percent), Transform::Identity);
 
         assert_eq!(
-            Transform::choose("temperature", &[-5.0, 3.0, 100.0]),
+            choose("temperature", &[-5.0, 3.0, 100.0]),
             Transform::Identity
         );
     }
