@@ -336,7 +336,7 @@ async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
         "{exit:?} {took:?}"
     );
     let model: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    assert_eq!(model["format"], 1);
+    assert_eq!(model["format"], metrics::detector::MODEL_FORMAT);
     assert!(model["trained_rows"].as_u64().unwrap() <= 40);
 }
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::hold::{Hold, Place};
 use super::rules::{RuleHit, fmt_value};
 use super::scaling::Scale;
 use super::transform::Transform;
@@ -35,8 +36,11 @@ pub struct Thresholds {
     pub forest: f64,
     /// (1 - contamination) quantile of the z-score signal.
     pub z: f64,
-    /// (1 - contamination) quantile of the combined ratio; maps to score 0.5.
+    /// The combined ratio that opens an incident; maps to score 0.5. Calibrated so
+    /// that incidents, held, flag the contamination share of the training rows.
     pub fused: f64,
+    /// The combined ratio an open incident is held at (see [`super::hold`]).
+    pub hold: f64,
 }
 
 impl Thresholds {
@@ -51,7 +55,18 @@ impl Thresholds {
         }
     }
 
-    /// The anomaly score in (0, 1): exactly 0.5 at the contamination threshold.
+    /// The score an open incident is held at: below 0.5.
+    pub fn hold_score(&self) -> f64 {
+        self.score(self.hold)
+    }
+
+    /// Where a row scoring `score` stands among incidents, given the incident state
+    /// `hold` of the rows before it, which it advances.
+    pub fn step(&self, hold: &mut Hold, score: f64) -> Place {
+        hold.step(score >= 0.5, score >= self.hold_score())
+    }
+
+    /// The anomaly score in (0, 1): exactly 0.5 at the opening bar.
     pub fn score(&self, ratio: f64) -> f64 {
         let t = self.fused.max(f64::MIN_POSITIVE);
         if ratio.is_finite() {
@@ -75,10 +90,39 @@ pub fn severity_of_score(score: f64) -> Severity {
     }
 }
 
+/// A row's verdict, and what it needs if it is placed among incidents later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// The verdict: final when the row was placed as it was judged, else from the
+    /// row alone.
+    pub verdict: Verdict,
+    /// The reasons the row adds if [`place`] finds it held: filled only for a row
+    /// judged unplaced that would otherwise be normal and reaches the hold level.
+    pub if_held: Vec<String>,
+}
+
+/// Completes a row's `verdict` with its `place` among incidents: a held row is at
+/// least a medium anomaly, and its first reason names the incident it continues,
+/// followed by `if_held` (see [`Judged::if_held`]).
+pub fn place(verdict: &mut Verdict, place: Place, if_held: Vec<String>) {
+    if let Place::Held { began } = place {
+        let held = format!("continues the anomaly that began {began} samples ago");
+        if verdict.severity == Severity::Normal {
+            verdict
+                .reasons
+                .splice(0..0, std::iter::once(held).chain(if_held));
+        } else {
+            verdict.reasons.push(held);
+        }
+        verdict.severity = verdict.severity.max(Severity::Medium);
+        verdict.is_anomaly = true;
+    }
+}
+
 /// The detector's judgement of one row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// 0..1, higher is more anomalous; 0.5 is the contamination threshold.
+    /// 0..1, higher is more anomalous; 0.5 is the bar that opens an incident.
     pub anomaly_score: f64,
     /// Whether the row is reported as an anomaly.
     pub is_anomaly: bool,
@@ -141,8 +185,14 @@ impl RowEvidence<'_> {
     }
 }
 
-/// Judges one row.
-pub fn judge(ev: &RowEvidence, thresholds: &Thresholds, mode: Mode) -> Verdict {
+/// Judges one row, and places it among incidents when the incident state of the rows
+/// before it is known (`hold`, which it advances).
+pub fn judge(
+    ev: &RowEvidence,
+    thresholds: &Thresholds,
+    mode: Mode,
+    hold: Option<&mut Hold>,
+) -> Judged {
     let ratio = thresholds.ratio(mode, ev.forest, ev.z.signal());
     let anomaly_score = thresholds.score(ratio);
     let mut severity = severity_of_score(anomaly_score);
@@ -172,8 +222,14 @@ pub fn judge(ev: &RowEvidence, thresholds: &Thresholds, mode: Mode) -> Verdict {
             }
         }
     }
+    let place = hold.map(|h| thresholds.step(h, anomaly_score));
+    let mut if_held = Vec::new();
     if severity > Severity::Normal {
         statistical_reasons(ev, anomaly_score, &mut reasons);
+    } else if matches!(place, None | Some(Place::Held { .. }))
+        && anomaly_score >= thresholds.hold_score()
+    {
+        statistical_reasons(ev, anomaly_score, &mut if_held);
     }
     for (m, v) in ev.raw.iter().enumerate() {
         if v.is_nan() {
@@ -185,13 +241,23 @@ pub fn judge(ev: &RowEvidence, thresholds: &Thresholds, mode: Mode) -> Verdict {
             ));
         }
     }
-    Verdict {
+    let mut verdict = Verdict {
         anomaly_score,
         is_anomaly: severity > Severity::Normal,
         severity,
         z_max: ev.z.z_max,
         top_metric,
         reasons,
+    };
+    match place {
+        Some(place) => {
+            self::place(&mut verdict, place, if_held);
+            Judged {
+                verdict,
+                if_held: Vec::new(),
+            }
+        }
+        None => Judged { verdict, if_held },
     }
 }
 

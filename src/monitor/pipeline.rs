@@ -215,13 +215,16 @@ impl Pipeline {
     }
 
     /// Puts `model` in use: a fresh stream warmed with the window, so its recent past
-    /// is the session's.
+    /// is the session's, continuing any incident the previous one had open.
     fn install(&mut self, model: Arc<Model>, trained_at: Option<i64>) -> Result<(), DetectorError> {
         let order = model.align(&self.schema.names)?;
         let mut stream = model.stream(&self.config.rules, &self.schema.text_names);
         for row in &self.window {
             let values: Vec<f64> = order.iter().map(|&p| row.values[p]).collect();
             stream.warm(&values, self.schema.timed.then_some(row.time));
+        }
+        if let Some(previous) = &self.stream {
+            stream.continue_incident(previous);
         }
         self.status.trained_at = trained_at;
         self.status.trained_rows = model.trained_rows;
