@@ -62,14 +62,14 @@ impl Hold {
         }
     }
 
-    /// Share of a sequence's rows, given as `(opens, holds)`, that incidents flag.
-    pub fn flagged_share(rows: impl ExactSizeIterator<Item = (bool, bool)>) -> f64 {
-        let n = rows.len();
+    /// How many of a sequence's rows, given in order as `(opens, holds)`, incidents
+    /// flag, counting from row `from` on: the rows before it only set the incident
+    /// state the counted rows start from.
+    pub fn flagged_from(rows: impl Iterator<Item = (bool, bool)>, from: usize) -> usize {
         let mut hold = Hold::default();
-        let flagged = rows
-            .filter(|&(opens, holds)| hold.step(opens, holds) != Place::Outside)
-            .count();
-        flagged as f64 / n.max(1) as f64
+        rows.enumerate()
+            .filter(|&(i, (opens, holds))| hold.step(opens, holds) != Place::Outside && i >= from)
+            .count()
     }
 }
 
@@ -123,8 +123,9 @@ mod tests {
     }
 
     #[test]
-    fn the_flagged_share_counts_opening_and_held_rows() {
+    fn the_flagged_count_takes_opening_and_held_rows_after_the_lead_in() {
         let rows = [(true, true), (false, true), (false, false), (false, true)];
-        assert_eq!(Hold::flagged_share(rows.into_iter()), 0.5);
+        assert_eq!(Hold::flagged_from(rows.into_iter(), 0), 2);
+        assert_eq!(Hold::flagged_from(rows.into_iter(), 1), 1);
     }
 }

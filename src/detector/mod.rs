@@ -27,7 +27,7 @@ pub use features::History;
 pub use forest::{Forest, ForestError, ForestParams};
 pub use frame::Frame;
 pub use fusion::{Judged, Mode, Thresholds, Verdict};
-use hold::Hold;
+use hold::{HOLD_ROWS, Hold};
 
 pub use rules::{BoundRules, RuleSet, RulesError};
 use scaling::Scale;
@@ -90,10 +90,14 @@ pub const MIN_FROZEN_RUN: u64 = 10;
 /// beyond it the metric plateaus by nature (quantised or idle readings).
 const MAX_USUAL_RUN: f64 = 2.0;
 
-/// Training rows used for the scales and thresholds at most, in blocks spread evenly
-/// over the file, so the quantiles of a huge file cost no more than those of a
-/// large one.
-const MAX_CALIBRATION_ROWS: usize = 65_536;
+/// Blocks of consecutive training rows the scales, thresholds and incident bars
+/// are calibrated on in a file too long to take every row: spread evenly over it,
+/// so the calibration of a huge file costs no more than that of a large one.
+const CALIBRATION_BLOCKS: usize = 300;
+
+/// Training rows a file may have and still be calibrated on all of them, in one
+/// pass: as many as the blocks hold, so blocks never overlap.
+const MAX_CALIBRATION_ROWS: usize = CALIBRATION_BLOCKS * CALIBRATION_BLOCK;
 
 /// Training rows the baseline medians, transforms and time-of-day profile are
 /// taken from at most: a longer baseline gives every n-th row, so that a 10M-row
@@ -101,13 +105,12 @@ const MAX_CALIBRATION_ROWS: usize = 65_536;
 /// median far closer than the metrics' own noise.
 const MAX_BASELINE_ROWS: usize = 1 << 20;
 
-/// Consecutive rows per calibration block: long enough for the incidents the opening
-/// bar is calibrated on to run their course (an incident is held at most
-/// [`hold::HOLD_ROWS`] rows), and short enough that the sample still spreads over
-/// the whole file. Measured on a million datagen rows: 128-row blocks flag 5.8 % of
-/// the rows, against 5.6 % when calibrated on every row in one pass, and 12.7 % for
-/// 16-row blocks, which cut incidents short.
-const CALIBRATION_BLOCK: usize = 128;
+/// Consecutive rows per calibration block. Its first [`hold::HOLD_ROWS`] rows only
+/// carry the incidents open at the rest's start, whose flags are counted when the
+/// opening bar is calibrated: without them, incidents cut at each block's start made
+/// 16-row blocks flag 12.7 % of a million datagen rows and 128-row blocks 5.8 to
+/// 6.6 %, against 5.6 % when every row is taken in one pass (technical.md).
+const CALIBRATION_BLOCK: usize = 128 + HOLD_ROWS as usize;
 
 /// Rows one task features, scores and judges at once in batch: few enough that a
 /// block's features stay in cache and every core gets many blocks, many enough
@@ -340,9 +343,8 @@ impl Detector {
             .zip(&zs)
             .map(|(&f, &z)| model.thresholds.ratio(model.mode, f, z))
             .collect();
-        let sequence = calibration_sequence(rows);
         (model.thresholds.fused, model.thresholds.hold) =
-            incident_bars(&ratios, sequence, self.params.contamination);
+            incident_bars(&ratios, calibration_layout(rows), self.params.contamination);
         Ok(model)
     }
 }
@@ -378,29 +380,31 @@ fn quantile(values: &[f64], q: f64) -> f64 {
     Data::new(values.to_vec()).quantile(q)
 }
 
-/// The combined ratios that open and hold an incident, from the training rows'
-/// ratios (in time order, in independent sequences of `sequence` rows): the lowest
-/// opening bar at which incidents, held, flag at most the `contamination` share of
-/// them. An incident is held while a row is at least half as far up the point-wise
+/// The combined ratios that open and hold an incident, from the calibration rows'
+/// ratios (laid out as `layout` says): the lowest opening bar at which incidents,
+/// held, flag at most the `contamination` share of the counted rows. An incident is held while a row is at least half as far up the point-wise
 /// score scale (0.5 at the rows' (1 - contamination) quantile `t`) as the opening
 /// bar, and above the rows' median, so it closes once the metrics are back to
 /// typical. Measured against other rules in technical.md.
-fn incident_bars(ratios: &[f64], sequence: usize, contamination: f64) -> (f64, f64) {
+fn incident_bars(ratios: &[f64], layout: Layout, contamination: f64) -> (f64, f64) {
     let t = quantile(ratios, 1.0 - contamination);
     if t.is_nan() || t <= 0.0 {
         return (t, t);
     }
     let median = quantile(ratios, 0.5);
     let hold_for = |open: f64| (t * open / (open + 2.0 * t)).max(median);
+    let sequences = ratios.chunks(layout.sequence.max(1));
+    let counted: usize = sequences
+        .clone()
+        .map(|s| s.len().saturating_sub(layout.lead_in))
+        .sum();
     let share = |open: f64| {
         let hold = hold_for(open);
-        let flagged: f64 = ratios
-            .chunks(sequence.max(1))
-            .map(|s| {
-                Hold::flagged_share(s.iter().map(|&r| (r >= open, r >= hold))) * s.len() as f64
-            })
+        let flagged: usize = sequences
+            .clone()
+            .map(|s| Hold::flagged_from(s.iter().map(|&r| (r >= open, r >= hold)), layout.lead_in))
             .sum();
-        flagged / ratios.len() as f64
+        flagged as f64 / counted.max(1) as f64
     };
     let mut bars: Vec<f64> = std::iter::once(t)
         .chain(ratios.iter().copied().filter(|&r| r > t && r.is_finite()))
@@ -577,34 +581,48 @@ impl FeatureTable {
     }
 }
 
-/// Consecutive rows in each block of the calibration rows of a file of `rows`
-/// training rows.
-fn calibration_sequence(rows: usize) -> usize {
+/// How the calibration rows follow one another: in runs of `sequence` consecutive
+/// training rows, the first `lead_in` of each only carrying the incidents open at
+/// the rest's start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Layout {
+    sequence: usize,
+    lead_in: usize,
+}
+
+/// The calibration rows of a file of `rows` training rows: all of them in one run
+/// up to [`MAX_CALIBRATION_ROWS`], else [`CALIBRATION_BLOCKS`] blocks of
+/// [`CALIBRATION_BLOCK`].
+fn calibration_layout(rows: usize) -> Layout {
     if rows <= MAX_CALIBRATION_ROWS {
-        rows
+        Layout {
+            sequence: rows,
+            lead_in: 0,
+        }
     } else {
-        CALIBRATION_BLOCK
+        Layout {
+            sequence: CALIBRATION_BLOCK,
+            lead_in: HOLD_ROWS as usize,
+        }
     }
 }
 
 /// The features of the calibration rows (row-major, [`features::PER_METRIC`] per
-/// metric): every training row of a file up to
-/// [`MAX_CALIBRATION_ROWS`], else blocks of [`CALIBRATION_BLOCK`] rows spread evenly
-/// over it, each with exactly the features a pass over every row would give.
+/// metric), as [`calibration_layout`] lays them out, spread evenly over the file,
+/// each with exactly the features a pass over every row would give.
 fn calibration_features(
     columns: &[&[f64]],
     times: Option<&[i64]>,
     expected: &Expected,
 ) -> Vec<f64> {
     let rows = columns.first().map_or(0, |c| c.len());
-    let sequence = calibration_sequence(rows);
+    let sequence = calibration_layout(rows).sequence;
     let blocks: Vec<std::ops::Range<usize>> = if sequence == rows {
         std::iter::once(0..rows).collect()
     } else {
-        let n = MAX_CALIBRATION_ROWS / sequence;
-        (0..n)
+        (0..CALIBRATION_BLOCKS)
             .map(|b| {
-                let start = b * (rows - sequence) / (n - 1);
+                let start = b * (rows - sequence) / (CALIBRATION_BLOCKS - 1);
                 start..start + sequence
             })
             .collect()
@@ -1019,7 +1037,7 @@ mod tests {
         let full = FeatureTable::compute(&columns, None, &expected, 0..rows, None);
         let sample = calibration_features(&columns, None, &expected);
         assert_eq!(sample.len(), MAX_CALIBRATION_ROWS * full.width);
-        let blocks = MAX_CALIBRATION_ROWS / CALIBRATION_BLOCK;
+        let blocks = CALIBRATION_BLOCKS;
         for (b, block) in sample
             .chunks_exact(CALIBRATION_BLOCK * full.width)
             .enumerate()
@@ -1086,11 +1104,14 @@ mod tests {
         let ratios: Vec<f64> = (0..5000)
             .map(|r| rng.random_range(0.0..1.0) + if r % 500 < 30 { 0.6 } else { 0.0 })
             .collect();
-        let (open, hold) = incident_bars(&ratios, ratios.len(), 0.05);
+        let layout = calibration_layout(ratios.len());
+        assert_eq!(layout.lead_in, 0);
+        let (open, hold) = incident_bars(&ratios, layout, 0.05);
         let t = quantile(&ratios, 0.95);
         assert!(open > t && hold < open, "{open} {hold} {t}");
         assert!(hold >= quantile(&ratios, 0.5));
-        let share = Hold::flagged_share(ratios.iter().map(|&r| (r >= open, r >= hold)));
+        let flagged = Hold::flagged_from(ratios.iter().map(|&r| (r >= open, r >= hold)), 0);
+        let share = flagged as f64 / ratios.len() as f64;
         assert!((0.045..=0.05).contains(&share), "{share}");
     }
 
