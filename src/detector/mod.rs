@@ -382,10 +382,11 @@ fn quantile(values: &[f64], q: f64) -> f64 {
 
 /// The combined ratios that open and hold an incident, from the calibration rows'
 /// ratios (laid out as `layout` says): the lowest opening bar at which incidents,
-/// held, flag at most the `contamination` share of the counted rows. An incident is held while a row is at least half as far up the point-wise
-/// score scale (0.5 at the rows' (1 - contamination) quantile `t`) as the opening
-/// bar, and above the rows' median, so it closes once the metrics are back to
-/// typical. Measured against other rules in technical.md.
+/// held, flag at most the `contamination` share of the counted rows. An incident is
+/// held while a row is at least half as far up the point-wise score scale (0.5 at
+/// the rows' (1 - contamination) quantile `t`) as the opening bar, and above the
+/// rows' median, so it closes once the metrics are back to typical. Measured
+/// against other rules in technical.md.
 fn incident_bars(ratios: &[f64], layout: Layout, contamination: f64) -> (f64, f64) {
     let t = quantile(ratios, 1.0 - contamination);
     if t.is_nan() || t <= 0.0 {
