@@ -12,6 +12,10 @@ use super::zscore::ZEvidence;
 use super::{Severity, features};
 use crate::schema;
 
+/// The anomaly score that opens an incident: the score of the opening bar
+/// ([`Thresholds::fused`]), and where medium severity starts.
+pub const OPENING_SCORE: f64 = 0.5;
+
 /// A sigma (see [`Scale::sigma`]) at or above this names its metric in the reasons.
 pub const REASON_Z: f64 = 3.0;
 
@@ -55,15 +59,16 @@ impl Thresholds {
         }
     }
 
-    /// The score an open incident is held at: below 0.5.
-    pub fn hold_score(&self) -> f64 {
-        self.score(self.hold)
+    /// Whether a row scoring `score` reaches the hold level, below
+    /// [`OPENING_SCORE`]: a row that does not closes any open incident.
+    pub fn holds(&self, score: f64) -> bool {
+        score >= self.score(self.hold)
     }
 
     /// Where a row scoring `score` stands among incidents, given the incident state
     /// `hold` of the rows before it, which it advances.
     pub fn step(&self, hold: &mut Hold, score: f64) -> Place {
-        hold.step(score >= 0.5, score >= self.hold_score())
+        hold.step(score >= OPENING_SCORE, self.holds(score))
     }
 
     /// The anomaly score in (0, 1): exactly 0.5 at the opening bar.
@@ -83,20 +88,20 @@ pub fn severity_of_score(score: f64) -> Severity {
         Severity::Critical
     } else if score >= 0.6 {
         Severity::High
-    } else if score >= 0.5 {
+    } else if score >= OPENING_SCORE {
         Severity::Medium
     } else {
         Severity::Normal
     }
 }
 
-/// A row's verdict, and what it needs if it is placed among incidents later.
+/// A row's verdict, and what it needs if [`place_in_incident`] places it later.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judged {
     /// The verdict: final when the row was placed as it was judged, else from the
     /// row alone.
     pub verdict: Verdict,
-    /// The reasons the row adds if [`place`] finds it held: filled only for a row
+    /// The reasons the row adds if it turns out to be held: filled only for a row
     /// judged unplaced that would otherwise be normal and reaches the hold level.
     pub if_held: Vec<String>,
 }
@@ -104,7 +109,7 @@ pub struct Judged {
 /// Completes a row's `verdict` with its `place` among incidents: a held row is at
 /// least a medium anomaly, and its first reason names the incident it continues,
 /// followed by `if_held` (see [`Judged::if_held`]).
-pub fn place(verdict: &mut Verdict, place: Place, if_held: Vec<String>) {
+pub fn place_in_incident(verdict: &mut Verdict, place: Place, if_held: Vec<String>) {
     if let Place::Held { began } = place {
         let held = format!("continues the anomaly that began {began} samples ago");
         if verdict.severity == Severity::Normal {
@@ -226,9 +231,7 @@ pub fn judge(
     let mut if_held = Vec::new();
     if severity > Severity::Normal {
         statistical_reasons(ev, anomaly_score, &mut reasons);
-    } else if matches!(place, None | Some(Place::Held { .. }))
-        && anomaly_score >= thresholds.hold_score()
-    {
+    } else if matches!(place, None | Some(Place::Held { .. })) && thresholds.holds(anomaly_score) {
         statistical_reasons(ev, anomaly_score, &mut if_held);
     }
     for (m, v) in ev.raw.iter().enumerate() {
@@ -251,7 +254,7 @@ pub fn judge(
     };
     match place {
         Some(place) => {
-            self::place(&mut verdict, place, if_held);
+            place_in_incident(&mut verdict, place, if_held);
             Judged {
                 verdict,
                 if_held: Vec::new(),
@@ -319,7 +322,7 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, reasons: &mut Vec<String>) 
                 ev.z.chi_square,
                 ev.z.joint_p_value()
             ));
-        } else if score >= 0.5 {
+        } else if score >= OPENING_SCORE {
             reasons.push(format!(
                 "unusual combination of metrics (isolation score {:.3})",
                 ev.forest

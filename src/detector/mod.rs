@@ -26,7 +26,8 @@ use features::FlatRun;
 pub use features::History;
 pub use forest::{Forest, ForestError, ForestParams};
 pub use frame::Frame;
-pub use fusion::{Judged, Mode, Thresholds, Verdict};
+use fusion::Judged;
+pub use fusion::{Mode, Thresholds, Verdict};
 use hold::{HOLD_ROWS, Hold};
 
 pub use rules::{BoundRules, RuleSet, RulesError};
@@ -829,7 +830,6 @@ impl Model {
         // the block's first row below the hold level, which closes any incident: each
         // block places its rows from there on, and returns the rows before it
         // (with the reasons they add if held) and its incident state at its end.
-        let hold_score = self.thresholds.hold_score();
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(rows);
         let blocks: Vec<BlockIncidents> = verdicts.spare_capacity_mut()[..rows]
             .par_chunks_mut(SCORE_BLOCK)
@@ -867,7 +867,7 @@ impl Model {
                         hold.as_mut(),
                     );
                     if hold.is_none() {
-                        if judged.verdict.anomaly_score < hold_score {
+                        if !self.thresholds.holds(judged.verdict.anomaly_score) {
                             hold = Some(Hold::default());
                         } else {
                             unplaced.push((r, judged.if_held));
@@ -889,7 +889,7 @@ impl Model {
         for BlockIncidents { unplaced, end } in blocks {
             for (r, if_held) in unplaced {
                 let place = self.thresholds.step(&mut hold, verdicts[r].anomaly_score);
-                fusion::place(&mut verdicts[r], place, if_held);
+                fusion::place_in_incident(&mut verdicts[r], place, if_held);
             }
             if let Some(end) = end {
                 hold = end;
@@ -1217,7 +1217,7 @@ mod tests {
         assert!(
             batch
                 .iter()
-                .any(|v| v.anomaly_score < lower.thresholds.hold_score())
+                .any(|v| !lower.thresholds.holds(v.anomaly_score))
         );
     }
 
