@@ -8,8 +8,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use metrics::analysis::{FitRows, analyze};
 use metrics::datagen::{AnomalyType, GenParams, Generator};
 use metrics::detector::{DetectorParams, RuleSet};
-use metrics::io::input::{ReadOptions, Source, read_table};
+use metrics::io::input::{ReadOptions, read_table};
 use metrics::io::output::write_annotated;
+use metrics::io::text::CsvInput;
 
 const ROWS: usize = 200_000;
 
@@ -43,7 +44,7 @@ fn pipeline(c: &mut Criterion) {
         .throughput(Throughput::Elements(ROWS as u64));
     group.bench_function("analyze 200k rows: read, fit, score, write", |b| {
         b.iter(|| {
-            let table = read_table(&Source::Path(path.clone()), &ReadOptions::default())
+            let table = read_table(&CsvInput::Path(path.clone()), &ReadOptions::default())
                 .expect("valid input");
             let analysis = analyze(
                 &table,

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use metrics::analysis::{FitRows, analyze};
 use metrics::detector::{DetectorParams, Mode, RuleSet};
 use metrics::evaluation::evaluate;
-use metrics::io::input::{ReadOptions, Source, read_table};
+use metrics::io::input::{ReadOptions, read_table};
+use metrics::io::text::CsvInput;
 use metrics::timestamp;
 
 struct Segment {
@@ -69,7 +70,7 @@ fn main() {
                 exclude: vec!["split".into()],
                 ..ReadOptions::default()
             };
-            let table = match read_table(&Source::Path(file.clone()), &options) {
+            let table = match read_table(&CsvInput::Path(file.clone()), &options) {
                 Ok(t) => t,
                 Err(e) => {
                     println!("{e}");

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
-use crate::detector::Severity;
+use crate::detector::{Severity, reasons};
 use crate::evaluation::{Quality, evaluate};
 use crate::io::input::Table;
 use crate::timestamp;
@@ -168,7 +168,7 @@ impl Summary {
                     "  {when:<24} {:>6.3}  {:<8}  {}",
                     f.score,
                     f.severity.as_str(),
-                    f.reasons.join(" | ")
+                    f.reasons.join(reasons::SEPARATOR)
                 );
             }
         }

@@ -114,6 +114,17 @@ pub const DEFAULT_TIMESTAMP: &str = "timestamp";
 /// Name of the ground-truth column unless the user names another; never a feature.
 pub const DEFAULT_LABEL: &str = "label";
 
+/// The verdict columns `metrics` appends to every row it writes (`analyze`'s
+/// output, `watch`'s history), in order; never read back as metrics.
+pub const VERDICT_COLUMNS: [&str; 6] = [
+    "is_anomaly",
+    "anomaly_score",
+    "severity",
+    "z_max",
+    "top_metric",
+    "reasons",
+];
+
 /// Short names people use for native metrics.
 const ALIASES: [(&str, &str); 8] = [
     ("cpu", "cpu_percent"),

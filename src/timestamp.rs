@@ -173,6 +173,13 @@ pub fn to_iso(ms: i64) -> String {
     s
 }
 
+/// The time now, in Unix milliseconds (0 on a clock set before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Hour of the day (0-23, UTC) of a timestamp.
 pub fn hour_of_day(ms: i64) -> u32 {
     (ms.rem_euclid(86_400_000) / 3_600_000) as u32

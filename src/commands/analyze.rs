@@ -1,7 +1,7 @@
 //! `metrics analyze`: batch analysis of a metrics CSV.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -9,16 +9,20 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::detector_flags::DetectorFlags;
 use super::paths::check_output;
 use metrics::analysis::{FitRows, analyze};
-use metrics::detector::{DetectorParams, ForestParams, Model, RuleSet};
 use metrics::io::atomic::write_atomically;
-use metrics::io::input::{ReadOptions, Source, read_table};
+use metrics::io::input::{ReadOptions, read_table};
+use metrics::io::model_file::save_model;
 use metrics::io::output::write_annotated;
+use metrics::io::text::CsvInput;
 use metrics::report::{Summary, flagged};
 
 /// Arguments of `metrics analyze`.
 #[derive(Debug, Args)]
+// A saved model brings its own settings: fitting flags beside it would be ignored.
+#[command(mut_arg("model", |a| a.conflicts_with_all(["contamination", "trees", "sample_size"])))]
 pub struct AnalyzeArgs {
     /// The metrics CSV to analyse (`-` for standard input).
     #[arg(long, value_name = "IN")]
@@ -27,27 +31,15 @@ pub struct AnalyzeArgs {
     /// Without it only the summary is printed.
     #[arg(long, value_name = "OUT")]
     pub output_file: Option<PathBuf>,
-    /// Expected share of anomalies in the training rows, in (0, 0.5]; sets the threshold.
-    #[arg(long, default_value_t = 0.05, conflicts_with = "model")]
-    pub contamination: f64,
-    /// Seed of the forest: the same input and seed give byte-identical output.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// The detector's settings, a saved model and the rules.
+    #[command(flatten)]
+    pub detector: DetectorFlags,
     /// Fit on the first N rows only (e.g. a known-good period), then score every row.
     #[arg(long, value_name = "N", conflicts_with_all = ["fit_where", "model"])]
     pub fit_rows: Option<usize>,
     /// Fit on the rows where COLUMN has VALUE (e.g. split=train), then score every row.
     #[arg(long, value_name = "COLUMN=VALUE", value_parser = parse_fit_where, conflicts_with = "model")]
     pub fit_where: Option<(String, String)>,
-    /// Score with a model saved by --save-model instead of fitting one.
-    #[arg(long, value_name = "FILE")]
-    pub model: Option<PathBuf>,
-    /// Save the fitted model (JSON) for later --model runs.
-    #[arg(long, value_name = "FILE")]
-    pub save_model: Option<PathBuf>,
-    /// TOML file of rules that add to or override the built-in ones.
-    #[arg(long, value_name = "FILE")]
-    pub rules: Option<PathBuf>,
     /// Column of ground-truth labels (0/1) to measure quality against [default: label, if present].
     #[arg(long, value_name = "COL")]
     pub label_column: Option<String>,
@@ -63,12 +55,6 @@ pub struct AnalyzeArgs {
     /// How many of the worst anomalies the summary lists.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
-    /// Number of trees in the forest.
-    #[arg(long, default_value_t = 200, conflicts_with = "model")]
-    pub trees: usize,
-    /// Rows drawn to grow each tree.
-    #[arg(long, default_value_t = 256, conflicts_with = "model")]
-    pub sample_size: usize,
     /// Print nothing on standard error but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -93,60 +79,21 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
     }
 }
 
-/// Reads a rules file into the rule set in force.
-pub fn load_rules(path: Option<&Path>) -> Result<RuleSet> {
-    match path {
-        None => Ok(RuleSet::default()),
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("--rules {}: cannot read", p.display()))?;
-            Ok(RuleSet::with_file(&p.display().to_string(), &text)?)
-        }
-    }
-}
-
-/// Reads a model saved with --save-model.
-pub fn load_model(path: &Path) -> Result<Model> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "--model {}: cannot read; hint: save one first with --save-model",
-            path.display()
-        )
-    })?;
-    Model::from_json(&text).with_context(|| format!("--model {}", path.display()))
-}
-
-/// Writes a model atomically.
-pub fn save_model(model: &Model, path: &Path) -> Result<()> {
-    write_atomically(path, |w| w.write_all(model.to_json().as_bytes()))
-        .with_context(|| format!("--save-model {}: cannot write", path.display()))
-}
-
 /// Runs the command.
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let input = args.csv_file.as_path();
     for (out, flag) in [
         (&args.output_file, "--output-file"),
         (&args.json, "--json"),
-        (&args.save_model, "--save-model"),
+        (&args.detector.save_model, "--save-model"),
     ] {
         if let Some(out) = out {
             check_output(out, flag, &[input])?;
         }
     }
-    let rules = load_rules(args.rules.as_deref())?;
-    let saved = args.model.as_deref().map(load_model).transpose()?;
-    let params = DetectorParams {
-        contamination: args.contamination,
-        forest: ForestParams {
-            n_trees: args.trees,
-            sample_size: args.sample_size,
-            seed: args.seed,
-            ..ForestParams::default()
-        },
-        ..DetectorParams::default()
-    };
-    params.check()?;
+    let rules = args.detector.rules()?;
+    let saved = args.detector.saved_model()?;
+    let params = args.detector.params()?;
 
     let started = Instant::now();
     let fit = match (&args.fit_rows, &args.fit_where) {
@@ -163,7 +110,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         label_column: args.label_column.clone(),
         exclude: args.fit_where.iter().map(|(c, _)| c.clone()).collect(),
     };
-    let table = read_table(&Source::from_arg(input), &options)?;
+    let table = read_table(&CsvInput::from_arg(input), &options)?;
     let read_seconds = started.elapsed().as_secs_f64();
 
     let rows = table.frame.rows();
@@ -174,8 +121,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
 
     let started = Instant::now();
-    if let Some(path) = &args.save_model {
-        save_model(&analysis.model, path)?;
+    if let Some(path) = &args.detector.save_model {
+        save_model(&analysis.model, path).context("--save-model")?;
     }
     if let Some(out) = &args.output_file {
         let write = |w: &mut dyn Write| {

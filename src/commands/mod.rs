@@ -3,5 +3,6 @@
 
 pub mod analyze;
 pub mod datagen;
+pub mod detector_flags;
 pub mod paths;
 pub mod watch;

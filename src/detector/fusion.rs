@@ -4,12 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::features;
 use super::hold::{Hold, Place};
-use super::rules::{RuleHit, fmt_value};
+use super::reasons;
+use super::rules::RuleHit;
 use super::scaling::Scale;
 use super::transform::Transform;
+use super::verdict::{Severity, Verdict};
 use super::zscore::ZEvidence;
-use super::{Severity, features};
 use crate::schema;
 
 /// The anomaly score that opens an incident: the score of the opening bar
@@ -111,7 +113,7 @@ pub struct Judged {
 /// followed by `if_held` (see [`Judged::if_held`]).
 pub fn place_in_incident(verdict: &mut Verdict, place: Place, if_held: Vec<String>) {
     if let Place::Held { began } = place {
-        let held = format!("continues the anomaly that began {began} samples ago");
+        let held = reasons::held(began);
         if verdict.severity == Severity::Normal {
             verdict
                 .reasons
@@ -121,33 +123,6 @@ pub fn place_in_incident(verdict: &mut Verdict, place: Place, if_held: Vec<Strin
         }
         verdict.severity = verdict.severity.max(Severity::Medium);
         verdict.is_anomaly = true;
-    }
-}
-
-/// The detector's judgement of one row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// 0..1, higher is more anomalous; 0.5 is the bar that opens an incident.
-    pub anomaly_score: f64,
-    /// Whether the row is reported as an anomaly.
-    pub is_anomaly: bool,
-    /// How bad it is.
-    pub severity: Severity,
-    /// Largest |sigma| of any feature: robust z weighted by the feature's own tail,
-    /// so 3 means as unusual as 3 sigma of a normal distribution.
-    pub z_max: f64,
-    /// The metric that drove the verdict (index into the model's metrics).
-    pub top_metric: Option<usize>,
-    /// Sentences naming metrics and values, most severe first.
-    pub reasons: Vec<String>,
-}
-
-impl Verdict {
-    /// The name of the metric that drove the verdict, given the model's metrics.
-    pub fn top_metric_name<'a>(&self, metrics: &'a [String]) -> Option<&'a str> {
-        self.top_metric
-            .and_then(|m| metrics.get(m))
-            .map(String::as_str)
     }
 }
 
@@ -190,9 +165,9 @@ impl RowEvidence<'_> {
     }
 }
 
-/// Judges one row, and places it among incidents when the incident state of the rows
-/// before it is known (`hold`, which it advances).
-pub fn judge(
+/// Fuses one row's evidence into its verdict, and places it among incidents when the
+/// incident state of the rows before it is known (`hold`, which it advances).
+pub fn fuse(
     ev: &RowEvidence,
     thresholds: &Thresholds,
     mode: Mode,
@@ -201,7 +176,7 @@ pub fn judge(
     let ratio = thresholds.ratio(mode, ev.forest, ev.z.signal());
     let anomaly_score = thresholds.score(ratio);
     let mut severity = severity_of_score(anomaly_score);
-    let mut reasons = Vec::new();
+    let mut said = Vec::new();
     let top_z_metric = ev.z.top_feature.map(|f| f / features::PER_METRIC);
     let mut top_metric = top_z_metric;
     if mode == Mode::Fused {
@@ -211,16 +186,12 @@ pub fn judge(
                 top_metric = Some(hit.column);
             }
         }
-        reasons.extend(ev.rules.iter().map(|h| h.reason.clone()));
+        said.extend(ev.rules.iter().map(|h| h.reason.clone()));
         for m in 0..ev.runs.len() {
             if let Some(run) = ev.frozen(m) {
                 severity = severity.max(Severity::Medium);
                 let unit = schema::describe(&ev.names[m]).unit;
-                reasons.push(format!(
-                    "{} flat at {} for {run} samples",
-                    ev.names[m],
-                    fmt_value(ev.raw[m], unit)
-                ));
+                said.push(reasons::frozen(&ev.names[m], ev.raw[m], unit, run));
                 if top_metric == top_z_metric && ev.z.z_max < REASON_Z {
                     top_metric = Some(m);
                 }
@@ -230,18 +201,14 @@ pub fn judge(
     let place = hold.map(|h| thresholds.step(h, anomaly_score));
     let mut if_held = Vec::new();
     if severity > Severity::Normal {
-        statistical_reasons(ev, anomaly_score, &mut reasons);
+        statistical_reasons(ev, anomaly_score, &mut said);
     } else if matches!(place, None | Some(Place::Held { .. })) && thresholds.holds(anomaly_score) {
         statistical_reasons(ev, anomaly_score, &mut if_held);
     }
     for (m, v) in ev.raw.iter().enumerate() {
         if v.is_nan() {
             let unit = schema::describe(&ev.names[m]).unit;
-            reasons.push(format!(
-                "{} missing; scored as its baseline median {}",
-                ev.names[m],
-                fmt_value(ev.fill[m], unit)
-            ));
+            said.push(reasons::missing(&ev.names[m], ev.fill[m], unit));
         }
     }
     let mut verdict = Verdict {
@@ -250,7 +217,7 @@ pub fn judge(
         severity,
         z_max: ev.z.z_max,
         top_metric,
-        reasons,
+        reasons: said,
     };
     match place {
         Some(place) => {
@@ -266,7 +233,7 @@ pub fn judge(
 
 /// Reasons from the statistics: the metrics furthest from their baseline, or, when
 /// none stands out alone, the joint deviation or the forest's verdict.
-fn statistical_reasons(ev: &RowEvidence, score: f64, reasons: &mut Vec<String>) {
+fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
     let mut strong: Vec<(usize, f64)> = ev
         .features
         .iter()
@@ -289,44 +256,35 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, reasons: &mut Vec<String>) 
         let value = ev.raw[m];
         let t = ev.transforms[m];
         let base = i - i % features::PER_METRIC;
-        let baseline = fmt_value(t.invert(ev.expected[m] + ev.scales[i].median), unit);
+        let baseline = reasons::fmt_value(t.invert(ev.expected[m] + ev.scales[i].median), unit);
         let sigma = z.abs();
         let sentence = match i % features::PER_METRIC {
-            0 => format!(
-                "{name} {} is {sigma:.1} sigma {direction} its baseline {baseline}",
-                fmt_value(value, unit)
-            ),
+            0 => reasons::off_baseline(name, value, unit, sigma, direction, &baseline),
             1 => {
                 let before = t.invert(ev.expected[m] + ev.features[base] - ev.features[i]);
-                let step = value - before;
-                format!(
-                    "{name} {} {} by {} from its recent level ({sigma:.1} sigma)",
-                    fmt_value(value, unit),
-                    if step > 0.0 { "jumped" } else { "dropped" },
-                    fmt_value(step.abs(), unit)
-                )
+                reasons::moved(name, value, value - before, unit, sigma)
             }
-            _ => format!(
-                "{name} averaged {} over the last {} samples, {sigma:.1} sigma {direction} its baseline {baseline}",
-                fmt_value(t.invert(ev.expected[m] + ev.features[i]), unit),
-                features::MEAN_WINDOW
+            _ => reasons::averaged(
+                name,
+                t.invert(ev.expected[m] + ev.features[i]),
+                unit,
+                features::MEAN_WINDOW,
+                sigma,
+                direction,
+                &baseline,
             ),
         };
-        reasons.push(sentence);
+        said.push(sentence);
     }
     if named.is_empty() {
         if ev.z.joint_z() >= REASON_Z && ev.z.joint_z() >= ev.z.z_max {
-            reasons.push(format!(
-                "{} features deviate together (chi-square {:.1}, p = {:.1e})",
+            said.push(reasons::joint(
                 ev.z.freedom,
                 ev.z.chi_square,
-                ev.z.joint_p_value()
+                ev.z.joint_p_value(),
             ));
         } else if score >= OPENING_SCORE {
-            reasons.push(format!(
-                "unusual combination of metrics (isolation score {:.3})",
-                ev.forest
-            ));
+            said.push(reasons::unusual_combination(ev.forest));
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use serde::Deserialize;
 
-use super::Severity;
+use super::reasons;
+use super::verdict::Severity;
 use crate::schema::{self, MetricKind};
 
 /// Why a rules file could not be used.
@@ -317,18 +318,15 @@ impl BoundRules {
                 Comparison::In => false,
             };
             if fires {
-                let unit = self.kinds[*c].unit;
-                let mut reason = format!(
-                    "{} {} {} {} (rule {})",
-                    self.names[*c],
-                    fmt_value(v, unit),
+                let reason = reasons::numeric_rule(
+                    &self.names[*c],
+                    v,
                     rule.comparison.symbol(),
-                    fmt_value(t, unit),
-                    rule.name
+                    t,
+                    self.kinds[*c].unit,
+                    &rule.name,
+                    rule.message.as_deref(),
                 );
-                if let Some(m) = &rule.message {
-                    reason = format!("{reason}: {m}");
-                }
                 keep_worst(
                     &mut hits,
                     RuleHit {
@@ -350,11 +348,12 @@ impl BoundRules {
                 RuleValue::Number(_) => false,
             };
             if fires {
-                let mut reason =
-                    format!("{} is {cell:?} (rule {})", self.text_names[*c], rule.name);
-                if let Some(m) = &rule.message {
-                    reason = format!("{reason}: {m}");
-                }
+                let reason = reasons::text_rule(
+                    &self.text_names[*c],
+                    cell,
+                    &rule.name,
+                    rule.message.as_deref(),
+                );
                 // Text columns come after the numeric ones in hit positions.
                 keep_worst(
                     &mut hits,
@@ -384,25 +383,13 @@ fn keep_worst(hits: &mut Vec<RuleHit>, hit: RuleHit) {
 fn impossible(name: &str, metric: schema::Metric, v: f64) -> Option<String> {
     let unit = metric.unit;
     match metric.kind {
-        MetricKind::Percent if !(0.0..=100.0).contains(&v) && !v.is_nan() => Some(format!(
-            "{name} {} is an impossible reading (a percent must be 0-100)",
-            fmt_value(v, unit)
-        )),
-        MetricKind::Rate | MetricKind::Amount if v < 0.0 => Some(format!(
-            "{name} {} is an impossible reading (it cannot be negative)",
-            fmt_value(v, unit)
-        )),
+        MetricKind::Percent if !(0.0..=100.0).contains(&v) && !v.is_nan() => {
+            Some(reasons::impossible_percent(name, v, unit))
+        }
+        MetricKind::Rate | MetricKind::Amount if v < 0.0 => {
+            Some(reasons::impossible_negative(name, v, unit))
+        }
         _ => None,
-    }
-}
-
-/// A value with its unit, as reasons print it: `97.2 %`, `41.3 MB/s`, `0.042`.
-pub fn fmt_value(v: f64, unit: &str) -> String {
-    let digits = if v.abs() >= 1.0 || v == 0.0 { 1 } else { 3 };
-    if unit.is_empty() {
-        format!("{v:.digits$}")
-    } else {
-        format!("{v:.digits$} {unit}")
     }
 }
 

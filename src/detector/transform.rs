@@ -57,7 +57,7 @@ impl Transform {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detector::median_of_finite;
+    use crate::detector::train::median_of_finite;
 
     fn choose(name: &str, values: &[f64]) -> Transform {
         Transform::choose(name, values, median_of_finite(values))

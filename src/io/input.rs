@@ -2,8 +2,7 @@
 //! core); a byte scan and the csv crate find the exact line and column whenever the
 //! input is wrong, so every error says where, what was expected and how to fix it.
 
-use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::io::Cursor;
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -11,45 +10,10 @@ use rayon::prelude::*;
 
 use super::InputError;
 use super::structure::scan_structure;
+use super::text::{CsvInput, check_text, detect_delimiter, read_bytes};
 use crate::detector::Frame;
 use crate::schema;
 use crate::timestamp;
-
-/// Where a CSV comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A file on disk.
-    Path(PathBuf),
-    /// Standard input (`-` on the command line).
-    Stdin,
-    /// Bytes already in memory (a web upload), with the name errors use.
-    Bytes {
-        /// How errors name it, e.g. the uploaded file's name.
-        name: String,
-        /// The content.
-        bytes: Vec<u8>,
-    },
-}
-
-impl Source {
-    /// `-` means standard input; anything else is a path.
-    pub fn from_arg(arg: &Path) -> Source {
-        if arg.as_os_str() == "-" {
-            Source::Stdin
-        } else {
-            Source::Path(arg.to_path_buf())
-        }
-    }
-
-    /// How errors name the source.
-    pub fn name(&self) -> String {
-        match self {
-            Source::Path(p) => p.display().to_string(),
-            Source::Stdin => "<stdin>".into(),
-            Source::Bytes { name, .. } => name.clone(),
-        }
-    }
-}
 
 /// How to read a CSV.
 #[derive(Debug, Clone, Default)]
@@ -117,7 +81,7 @@ const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "None"];
 const INFER_ROWS: usize = 1000;
 
 /// Reads and validates a whole CSV.
-pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, InputError> {
+pub fn read_table(source: &CsvInput, options: &ReadOptions) -> Result<Table, InputError> {
     let name = source.name();
     let raw = read_bytes(source, &name)?;
     let bytes = check_text(raw, &name)?;
@@ -151,7 +115,7 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
     // file `metrics` wrote (an analysed CSV, `watch`'s history) carries verdict
     // columns: they are results, never metrics.
     for (i, h) in header.iter().enumerate() {
-        if options.exclude.contains(h) || super::output::VERDICT_COLUMNS.contains(&h.as_str()) {
+        if options.exclude.contains(h) || schema::VERDICT_COLUMNS.contains(&h.as_str()) {
             numeric[i] = false;
         }
     }
@@ -220,123 +184,6 @@ pub fn read_table(source: &Source, options: &ReadOptions) -> Result<Table, Input
         labels,
         label_column,
     })
-}
-
-fn read_bytes(source: &Source, name: &str) -> Result<Vec<u8>, InputError> {
-    let mut buf = Vec::new();
-    match source {
-        Source::Bytes { bytes, .. } => buf.clone_from(bytes),
-        Source::Stdin => {
-            std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| {
-                InputError::at(
-                    name,
-                    None,
-                    None,
-                    &format!("cannot read standard input: {e}"),
-                )
-                .hint("pipe a CSV into the command")
-            })?;
-        }
-        Source::Path(path) => {
-            if path.is_dir() {
-                return Err(InputError::at(
-                    name,
-                    None,
-                    None,
-                    "is a directory, expected a CSV file",
-                )
-                .hint("name a file inside it"));
-            }
-            let mut file = std::fs::File::open(path).map_err(|e| {
-                let hint = match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        "check the path; relative paths start from the current directory"
-                    }
-                    std::io::ErrorKind::PermissionDenied => "check the file's permissions",
-                    _ => "check that the file exists and is readable",
-                };
-                InputError::at(name, None, None, &format!("cannot open: {e}")).hint(hint)
-            })?;
-            file.read_to_end(&mut buf).map_err(|e| {
-                InputError::at(name, None, None, &format!("cannot read: {e}"))
-                    .hint("check the file is readable")
-            })?;
-        }
-    }
-    Ok(buf)
-}
-
-/// Rejects empty, binary and non-UTF-8 input and drops a byte-order mark.
-fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError> {
-    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        bytes.drain(..3);
-    }
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(InputError::at(
-            name,
-            None,
-            None,
-            "the file is empty; expected a header line such as 'timestamp,cpu_percent,...'",
-        )
-        .hint("check that the export that made the file succeeded"));
-    }
-    if let Some(at) = memchr::memchr(0, &bytes) {
-        let (line, col) = line_col(&bytes, at);
-        return Err(InputError::at(
-            name,
-            Some(line),
-            Some(col),
-            "binary content (a NUL byte); expected CSV text",
-        )
-        .hint("is this a compressed or spreadsheet file? export it as CSV"));
-    }
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        let at = e.valid_up_to();
-        let (line, col) = line_col(&bytes, at);
-        return Err(InputError::at(
-            name,
-            Some(line),
-            Some(col),
-            &format!("not UTF-8 text; found byte 0x{:02X}", bytes[at]),
-        )
-        .hint("save or convert the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"));
-    }
-    Ok(bytes)
-}
-
-/// 1-based line and column (in characters) of byte offset `at`.
-pub(super) fn line_col(bytes: &[u8], at: usize) -> (u64, u64) {
-    let before = &bytes[..at];
-    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    let start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let col = String::from_utf8_lossy(&bytes[start..at]).chars().count() as u64 + 1;
-    (line, col)
-}
-
-/// The candidate that splits the header line into the most fields.
-fn detect_delimiter(bytes: &[u8]) -> u8 {
-    let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let mut in_quote = false;
-    let mut counts = [0usize; 3];
-    const CANDIDATES: [u8; 3] = [b',', b';', b'\t'];
-    for &b in first {
-        if b == b'"' {
-            in_quote = !in_quote;
-        } else if !in_quote && let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
-            counts[i] += 1;
-        }
-    }
-    let best = (0..3)
-        .max_by_key(|&i| (counts[i], usize::MAX - i))
-        .unwrap_or(0);
-    if counts[best] == 0 {
-        b','
-    } else {
-        CANDIDATES[best]
-    }
 }
 
 fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
@@ -684,10 +531,5 @@ mod tests {
             missing_tokens_in(b"cpu,note\nN/A,x\nnull,None\n"),
             ["N/A", "null", "None"]
         );
-    }
-
-    #[test]
-    fn line_and_column_count_characters() {
-        assert_eq!(line_col("ab\ncé,x".as_bytes(), 6), (2, 3));
     }
 }

@@ -1,10 +1,19 @@
 //! Files in and out: reading metrics CSVs into frames, writing rows back with their
-//! verdicts, and writing any output atomically so a failure never leaves half a file.
+//! verdicts, saved models and rules files, and writing any output atomically so a
+//! failure never leaves half a file.
+//!
+//! A straight stack: [`text`] reads a CSV's bytes and checks they are text,
+//! [`structure`] scans a file's records, [`input`] reads it into a
+//! table on top of that scan, [`output`] writes the table back with its verdicts;
+//! [`atomic`], [`model_file`] and [`rules_file`] stand beside them.
 
 pub mod atomic;
 pub mod input;
+pub mod model_file;
 pub mod output;
+pub mod rules_file;
 pub mod structure;
+pub mod text;
 
 /// Bad input, located as precisely as the problem allows: `file:line:column: what
 /// was expected and found; hint: how to fix it`.
@@ -35,5 +44,27 @@ impl InputError {
     pub fn hint(mut self, hint: &str) -> InputError {
         self.hint = hint.into();
         self
+    }
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+pub fn line_col(bytes: &[u8], at: usize) -> (u64, u64) {
+    let before = &bytes[..at];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let col = String::from_utf8_lossy(&bytes[start..at]).chars().count() as u64 + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters() {
+        assert_eq!(line_col("ab\ncé,x".as_bytes(), 6), (2, 3));
     }
 }

@@ -8,20 +8,9 @@ use rayon::prelude::*;
 use super::input::Table;
 use super::structure::WRITE_CHUNK;
 use crate::detector::Verdict;
+use crate::detector::reasons;
 use crate::numfmt::push_fixed;
-
-/// The columns appended to every row, in order.
-pub const VERDICT_COLUMNS: [&str; 6] = [
-    "is_anomaly",
-    "anomaly_score",
-    "severity",
-    "z_max",
-    "top_metric",
-    "reasons",
-];
-
-/// How reasons are joined in one cell.
-pub const REASON_SEPARATOR: &str = " | ";
+use crate::schema::VERDICT_COLUMNS;
 
 /// Chunks formatted at once before they are written: enough for every core, few
 /// enough that the buffers stay in cache (measured: formatting into 16 fresh
@@ -269,7 +258,7 @@ fn verdict_cells(
     cell.clear();
     for (i, r) in v.reasons.iter().enumerate() {
         if i > 0 {
-            cell.push_str(REASON_SEPARATOR);
+            cell.push_str(reasons::SEPARATOR);
         }
         cell.push_str(r);
     }
@@ -280,7 +269,8 @@ fn verdict_cells(
 mod tests {
     use super::*;
     use crate::detector::Severity;
-    use crate::io::input::{ReadOptions, Source, read_table};
+    use crate::io::input::{ReadOptions, read_table};
+    use crate::io::text::CsvInput;
 
     #[test]
     fn rows_across_many_chunks_come_back_in_order_with_their_own_verdicts() {
@@ -295,7 +285,7 @@ mod tests {
                 text.push_str(&format!("row {r},{r}\r\n"));
             }
         }
-        let source = Source::Bytes {
+        let source = CsvInput::Bytes {
             name: "many.csv".into(),
             bytes: text.into_bytes(),
         };

@@ -4,8 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::InputError;
-use super::input::line_col;
+use super::{InputError, line_col};
 
 /// Data records per chunk of the file, the unit in which rows are written back in
 /// parallel.

@@ -11,7 +11,7 @@ use sysinfo::{
     ProcessesToUpdate, System,
 };
 
-use super::{ProcessInfo, Sample, Schema, TopProcesses};
+use super::{ProcessInfo, Sample, SampleLayout, TopProcesses};
 use crate::schema::{LIVE_EXTRA, NATIVE};
 
 /// Bytes in the MB of the `_mb` metrics (MiB, as psutil-based tools report).
@@ -60,13 +60,13 @@ impl Collector {
     }
 
     /// What the collector produces: the native metrics, then the live extras.
-    pub fn schema() -> Schema {
+    pub fn layout() -> SampleLayout {
         let names = NATIVE
             .iter()
             .chain(LIVE_EXTRA.iter())
             .map(|m| m.name.to_string())
             .collect();
-        Schema::of(names, Vec::new(), true)
+        SampleLayout::of(names, Vec::new(), true)
     }
 
     /// Refreshes the process table now and returns the busiest processes, for an
@@ -225,9 +225,9 @@ mod tests {
         let mut collector = Collector::new();
         std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
         let sample = collector.sample(1_700_000_000_000);
-        let schema = Collector::schema();
-        assert_eq!(sample.values.len(), schema.names.len());
-        assert_eq!(schema.names[0], "cpu_percent");
+        let layout = Collector::layout();
+        assert_eq!(sample.values.len(), layout.names.len());
+        assert_eq!(layout.names[0], "cpu_percent");
         let cpu = sample.values[0];
         assert!((0.0..=100.0).contains(&cpu), "cpu {cpu}");
         let memory = sample.values[2];

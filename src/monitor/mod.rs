@@ -1,13 +1,17 @@
-//! `watch`'s live side: where samples come from (this machine or a recorded CSV), the
-//! baseline -> train -> monitor state machine they go through, and the logs they
-//! leave. Both sources feed the same [`pipeline::Pipeline`], which judges with the
-//! same detector `analyze` uses.
+//! The live side, as a library: where samples come from ([`collector`] for this
+//! machine, [`replay`] for a recorded CSV), the baseline -> train -> monitor state
+//! machine they go through ([`pipeline`], judging with the same detector `analyze`
+//! uses), the [`session`] loop that runs it on its own thread and publishes every
+//! judged sample through a small trait, and the files it leaves ([`logs`],
+//! [`text_log`]). `metrics watch` only builds these pieces and waits.
 
 pub mod collector;
 pub mod logs;
 pub mod pipeline;
 pub mod record;
 pub mod replay;
+pub mod session;
+pub mod text_log;
 
 use serde::Serialize;
 
@@ -29,7 +33,7 @@ pub struct Sample {
 
 /// What a source produces: its metric names (and text columns) never change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Schema {
+pub struct SampleLayout {
     /// Metric names, in sample order.
     pub names: Vec<String>,
     /// Unit of each metric, for display.
@@ -41,14 +45,14 @@ pub struct Schema {
     pub timed: bool,
 }
 
-impl Schema {
-    /// A schema of the given metric names with the units the catalogue knows.
-    pub fn of(names: Vec<String>, text_names: Vec<String>, timed: bool) -> Schema {
+impl SampleLayout {
+    /// A layout of the given metric names with the units the catalogue knows.
+    pub fn of(names: Vec<String>, text_names: Vec<String>, timed: bool) -> SampleLayout {
         let units = names
             .iter()
             .map(|n| crate::schema::describe(n).unit.to_string())
             .collect();
-        Schema {
+        SampleLayout {
             names,
             units,
             text_names,

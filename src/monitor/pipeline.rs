@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 
 use serde::Serialize;
 
-use super::{Sample, Schema};
+use super::{Sample, SampleLayout};
 use crate::detector::{
     DetectorError, DetectorParams, Frame, MIN_TRAIN_ROWS, Model, RuleSet, Severity, Stream, Verdict,
 };
@@ -61,7 +61,7 @@ pub struct Status {
 
 /// What happened to one sample.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Step {
+pub struct Outcome {
     /// The sample's verdict; `None` while there is no model yet.
     pub verdict: Option<Verdict>,
     /// A new model went into use (first training or retraining).
@@ -82,7 +82,7 @@ struct Row {
 /// The session: feed it samples with [`Pipeline::push`].
 pub struct Pipeline {
     config: PipelineConfig,
-    schema: Schema,
+    layout: SampleLayout,
     window: VecDeque<Row>,
     stream: Option<Stream>,
     /// Position in the sample of each of the model's metrics.
@@ -95,7 +95,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A session that collects a baseline and trains its own model.
-    pub fn new(config: PipelineConfig, schema: Schema) -> Pipeline {
+    pub fn new(config: PipelineConfig, layout: SampleLayout) -> Pipeline {
         let status = Status {
             state: State::Collecting,
             collected: 0,
@@ -107,7 +107,7 @@ impl Pipeline {
         };
         Pipeline {
             config,
-            schema,
+            layout,
             window: VecDeque::new(),
             stream: None,
             order: Vec::new(),
@@ -122,10 +122,10 @@ impl Pipeline {
     /// the source lacks a metric the model needs.
     pub fn with_model(
         config: PipelineConfig,
-        schema: Schema,
+        layout: SampleLayout,
         model: Model,
     ) -> Result<Pipeline, DetectorError> {
-        let mut pipeline = Pipeline::new(config, schema);
+        let mut pipeline = Pipeline::new(config, layout);
         pipeline.install(Arc::new(model), None)?;
         pipeline.status.state = State::Monitoring;
         pipeline.status.collected = pipeline.config.baseline;
@@ -143,23 +143,23 @@ impl Pipeline {
     }
 
     /// Takes the next sample through the state machine.
-    pub fn push(&mut self, sample: &Sample) -> Step {
-        let mut step = Step::default();
-        self.collect_retrained(&mut step, false);
+    pub fn push(&mut self, sample: &Sample) -> Outcome {
+        let mut outcome = Outcome::default();
+        self.collect_retrained(&mut outcome, false);
         if self.status.state == State::Training {
             let trained = self.train();
-            step.trained = trained.trained;
-            step.warning = trained.warning;
-            step.state_changed = true;
+            outcome.trained = trained.trained;
+            outcome.warning = trained.warning;
+            outcome.state_changed = true;
         }
-        let time = self.schema.timed.then_some(sample.time);
+        let time = self.layout.timed.then_some(sample.time);
         match self.status.state {
             State::Collecting | State::Training => {
                 self.remember(sample, Severity::Normal);
                 self.status.collected = self.window.len();
                 if self.window.len() >= self.config.baseline {
                     self.status.state = State::Training;
-                    step.state_changed = true;
+                    outcome.state_changed = true;
                 }
             }
             State::Monitoring => {
@@ -168,9 +168,9 @@ impl Pipeline {
                     let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
                     let verdict = stream.judge(&values, &texts, time);
                     self.remember(sample, verdict.severity);
-                    step.verdict = Some(verdict);
+                    outcome.verdict = Some(verdict);
                 }
-                self.maybe_retrain(sample.time, &mut step);
+                self.maybe_retrain(sample.time, &mut outcome);
             }
         }
         self.status.retrain_in =
@@ -179,19 +179,19 @@ impl Pipeline {
                     .retrain_every
                     .saturating_sub(self.since_training)
             });
-        step
+        outcome
     }
 
     /// Fits the first model on the baseline once [`Pipeline::push`] has left the
     /// state at [`State::Training`] (the next push does it otherwise), so the caller
     /// can report "training" first. On failure the baseline is collected afresh.
-    pub fn train(&mut self) -> Step {
+    pub fn train(&mut self) -> Outcome {
         if self.status.state != State::Training {
-            return Step::default();
+            return Outcome::default();
         }
-        let mut step = Step {
+        let mut outcome = Outcome {
             state_changed: true,
-            ..Step::default()
+            ..Outcome::default()
         };
         let frame = self.training_frame();
         let trained_at = self.window.back().map(|r| r.time);
@@ -202,26 +202,27 @@ impl Pipeline {
         }) {
             Ok(model) => {
                 self.status.state = State::Monitoring;
-                step.trained = Some(model);
+                outcome.trained = Some(model);
             }
             Err(e) => {
-                step.warning = Some(format!("training failed: {e}; collecting a fresh baseline"));
+                outcome.warning =
+                    Some(format!("training failed: {e}; collecting a fresh baseline"));
                 self.window.clear();
                 self.status.collected = 0;
                 self.status.state = State::Collecting;
             }
         }
-        step
+        outcome
     }
 
     /// Puts `model` in use: a fresh stream warmed with the window, so its recent past
     /// is the session's, continuing any incident the previous one had open.
     fn install(&mut self, model: Arc<Model>, trained_at: Option<i64>) -> Result<(), DetectorError> {
-        let order = model.align(&self.schema.names)?;
-        let mut stream = model.stream(&self.config.rules, &self.schema.text_names);
+        let order = model.align(&self.layout.names)?;
+        let mut stream = model.stream(&self.config.rules, &self.layout.text_names);
         for row in &self.window {
             let values: Vec<f64> = order.iter().map(|&p| row.values[p]).collect();
-            stream.warm(&values, self.schema.timed.then_some(row.time));
+            stream.warm(&values, self.layout.timed.then_some(row.time));
         }
         if let Some(previous) = &self.stream {
             stream.continue_incident(previous);
@@ -253,20 +254,20 @@ impl Pipeline {
             .filter(|r| r.severity < Severity::High)
             .collect();
         Frame {
-            names: self.schema.names.clone(),
-            columns: (0..self.schema.names.len())
+            names: self.layout.names.clone(),
+            columns: (0..self.layout.names.len())
                 .map(|m| rows.iter().map(|r| r.values[m]).collect())
                 .collect(),
             text_names: Vec::new(),
             text_columns: Vec::new(),
             times: self
-                .schema
+                .layout
                 .timed
                 .then(|| rows.iter().map(|r| r.time).collect()),
         }
     }
 
-    fn maybe_retrain(&mut self, time: i64, step: &mut Step) {
+    fn maybe_retrain(&mut self, time: i64, outcome: &mut Outcome) {
         self.since_training += 1;
         if self.config.retrain_every == 0
             || self.since_training < self.config.retrain_every
@@ -277,7 +278,7 @@ impl Pipeline {
         self.since_training = 0;
         let frame = self.training_frame();
         if frame.rows() < MIN_TRAIN_ROWS {
-            step.warning = Some(format!(
+            outcome.warning = Some(format!(
                 "retraining skipped: only {} of the last {} samples were normal enough to learn from (at least {MIN_TRAIN_ROWS} needed)",
                 frame.rows(),
                 self.window.len()
@@ -296,7 +297,7 @@ impl Pipeline {
 
     /// Swaps in a model the background training finished, if any; with `wait`,
     /// waits for one in flight.
-    fn collect_retrained(&mut self, step: &mut Step, wait: bool) {
+    fn collect_retrained(&mut self, outcome: &mut Outcome, wait: bool) {
         let Some(rx) = &self.pending else { return };
         let result = if wait {
             rx.recv().map_err(|_| TryRecvError::Disconnected)
@@ -318,19 +319,19 @@ impl Pipeline {
         match installed {
             Ok(model) => {
                 self.status.retrains += 1;
-                step.trained = Some(model);
-                step.state_changed = true;
+                outcome.trained = Some(model);
+                outcome.state_changed = true;
             }
-            Err(e) => step.warning = Some(format!("retraining failed: {e}")),
+            Err(e) => outcome.warning = Some(format!("retraining failed: {e}")),
         }
     }
 
     /// Waits for a retraining in flight and puts it in use, so a replay that ends
     /// reports the model its window produced.
-    pub fn finish_training(&mut self) -> Step {
-        let mut step = Step::default();
-        self.collect_retrained(&mut step, true);
-        step
+    pub fn finish_training(&mut self) -> Outcome {
+        let mut outcome = Outcome::default();
+        self.collect_retrained(&mut outcome, true);
+        outcome
     }
 }
 
@@ -354,8 +355,8 @@ mod tests {
         }
     }
 
-    fn schema() -> Schema {
-        Schema::of(
+    fn layout() -> SampleLayout {
+        SampleLayout::of(
             vec!["cpu_percent".into(), "memory_percent".into()],
             vec![],
             true,
@@ -378,18 +379,18 @@ mod tests {
 
     #[test]
     fn collects_the_baseline_then_trains_then_flags_a_spike() {
-        let mut p = Pipeline::new(config(60, 0), schema());
+        let mut p = Pipeline::new(config(60, 0), layout());
         for i in 0..59 {
-            let step = p.push(&sample(i, normal_cpu(i)));
-            assert!(step.verdict.is_none());
+            let outcome = p.push(&sample(i, normal_cpu(i)));
+            assert!(outcome.verdict.is_none());
             assert_eq!(p.status().state, State::Collecting);
             assert_eq!(p.status().collected, i + 1);
         }
-        let step = p.push(&sample(59, normal_cpu(59)));
-        assert!(step.state_changed && step.trained.is_none());
+        let outcome = p.push(&sample(59, normal_cpu(59)));
+        assert!(outcome.state_changed && outcome.trained.is_none());
         assert_eq!(p.status().state, State::Training);
-        let step = p.train();
-        assert!(step.trained.is_some() && step.state_changed);
+        let outcome = p.train();
+        assert!(outcome.trained.is_some() && outcome.state_changed);
         assert_eq!(p.status().state, State::Monitoring);
         assert_eq!(p.status().trained_rows, 60);
         let calm = p.push(&sample(60, normal_cpu(60))).verdict.unwrap();
@@ -405,7 +406,7 @@ mod tests {
 
     #[test]
     fn retrains_on_schedule_without_pausing_and_leaves_out_severe_rows() {
-        let mut p = Pipeline::new(config(40, 30), schema());
+        let mut p = Pipeline::new(config(40, 30), layout());
         for i in 0..40 {
             p.push(&sample(i, normal_cpu(i)));
         }
@@ -416,24 +417,24 @@ mod tests {
         }
         assert_eq!(judged, 30, "every sample is judged while retraining");
         assert_eq!(p.status().retrain_in, Some(30));
-        let step = p.finish_training();
-        assert!(step.trained.is_some());
+        let outcome = p.finish_training();
+        assert!(outcome.trained.is_some());
         assert_eq!(p.status().retrains, 1);
         assert_eq!(p.status().trained_rows, 39, "the spike row is left out");
     }
 
     #[test]
     fn a_saved_model_monitors_at_once_and_must_match_the_source() {
-        let mut p = Pipeline::new(config(40, 0), schema());
+        let mut p = Pipeline::new(config(40, 0), layout());
         for i in 0..40 {
             p.push(&sample(i, normal_cpu(i)));
         }
         p.train();
         let model = (**p.model().unwrap()).clone();
-        let mut q = Pipeline::with_model(config(40, 0), schema(), model.clone()).unwrap();
+        let mut q = Pipeline::with_model(config(40, 0), layout(), model.clone()).unwrap();
         assert_eq!(q.status().state, State::Monitoring);
         assert!(q.push(&sample(0, 30.0)).verdict.is_some());
-        let other = Schema::of(vec!["cpu_percent".into()], vec![], true);
+        let other = SampleLayout::of(vec!["cpu_percent".into()], vec![], true);
         let err = Pipeline::with_model(config(40, 0), other, model)
             .err()
             .unwrap();

@@ -5,9 +5,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Sample, Schema, TopProcesses};
+use super::{Sample, SampleLayout, TopProcesses};
 use crate::detector::{Severity, Verdict};
-use crate::io::output::{VERDICT_COLUMNS, push_verdict};
+use crate::io::output::push_verdict;
+use crate::schema::VERDICT_COLUMNS;
 use crate::timestamp;
 
 /// Version of the JSON messages; a client checks it before reading further.
@@ -54,12 +55,12 @@ impl Record {
     /// `model_metrics` (to name `top_metric`).
     pub fn new(
         seq: u64,
-        schema: &Schema,
+        layout: &SampleLayout,
         sample: &Sample,
         verdict: Option<&Verdict>,
         model_metrics: &[String],
     ) -> Record {
-        let metrics = schema
+        let metrics = layout
             .names
             .iter()
             .zip(&sample.values)
@@ -104,10 +105,10 @@ pub fn number(v: f64) -> Value {
 
 /// The header of `metrics_history.csv` for a source: `timestamp`, its metrics, its
 /// text columns, then the verdict columns `analyze` writes.
-pub fn history_header(schema: &Schema) -> String {
+pub fn history_header(layout: &SampleLayout) -> String {
     let mut record = csv::ByteRecord::new();
     record.push_field(crate::schema::DEFAULT_TIMESTAMP.as_bytes());
-    for n in schema.names.iter().chain(&schema.text_names) {
+    for n in layout.names.iter().chain(&layout.text_names) {
         record.push_field(n.as_bytes());
     }
     for c in VERDICT_COLUMNS {
@@ -153,7 +154,7 @@ mod tests {
 
     #[test]
     fn history_rows_quote_what_needs_it_and_leave_verdicts_empty_while_collecting() {
-        let schema = Schema::of(vec!["cpu_percent".into()], vec!["status".into()], true);
+        let layout = SampleLayout::of(vec!["cpu_percent".into()], vec!["status".into()], true);
         let sample = Sample {
             time: 0,
             values: vec![f64::NAN],
@@ -162,14 +163,14 @@ mod tests {
             processes: None,
         };
         assert_eq!(
-            history_header(&schema),
+            history_header(&layout),
             "timestamp,cpu_percent,status,is_anomaly,anomaly_score,severity,z_max,top_metric,reasons\n"
         );
         assert_eq!(
             history_row(&sample, None, &[]),
             "1970-01-01T00:00:00Z,,\"a,b\",,,,,,\n"
         );
-        let record = Record::new(7, &schema, &sample, None, &[]);
+        let record = Record::new(7, &layout, &sample, None, &[]);
         let json = serde_json::to_string(&record).unwrap();
         let message: Value = serde_json::from_str(&message("sample", &json)).unwrap();
         assert_eq!(message["type"], "sample");

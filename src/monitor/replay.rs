@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use super::{Sample, Schema};
+use super::{Sample, SampleLayout};
 use crate::detector::Frame;
 use crate::io::InputError;
-use crate::io::input::{ReadOptions, Source, read_table};
+use crate::io::input::{ReadOptions, read_table};
+use crate::io::text::CsvInput;
 
 /// How fast a replay runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,7 +39,7 @@ impl std::str::FromStr for Speed {
 /// A CSV being replayed.
 pub struct Replay {
     frame: Frame,
-    schema: Schema,
+    layout: SampleLayout,
     next: usize,
     speed: Speed,
     interval_ms: i64,
@@ -54,16 +55,16 @@ impl Replay {
         interval_ms: i64,
         start_ms: i64,
     ) -> Result<Replay, InputError> {
-        let table = read_table(&Source::from_arg(path), &ReadOptions::default())?;
+        let table = read_table(&CsvInput::from_arg(path), &ReadOptions::default())?;
         let frame = table.frame;
-        let schema = Schema::of(
+        let layout = SampleLayout::of(
             frame.names.clone(),
             frame.text_names.clone(),
             frame.times.is_some(),
         );
         Ok(Replay {
             frame,
-            schema,
+            layout,
             next: 0,
             speed,
             interval_ms,
@@ -72,8 +73,8 @@ impl Replay {
     }
 
     /// The file's metrics and text columns.
-    pub fn schema(&self) -> &Schema {
-        &self.schema
+    pub fn layout(&self) -> &SampleLayout {
+        &self.layout
     }
 
     /// Rows in the file.
@@ -155,9 +156,9 @@ mod tests {
         )
         .unwrap();
         let mut replay = Replay::open(&path, Speed::Factor(10.0), 1000, 0).unwrap();
-        assert_eq!(replay.schema().names, ["cpu"]);
-        assert_eq!(replay.schema().text_names, ["status"]);
-        assert!(replay.schema().timed);
+        assert_eq!(replay.layout().names, ["cpu"]);
+        assert_eq!(replay.layout().text_names, ["status"]);
+        assert!(replay.layout().timed);
         let (w0, s0) = replay.next_sample().unwrap();
         let (w1, s1) = replay.next_sample().unwrap();
         let (w2, s2) = replay.next_sample().unwrap();
@@ -183,7 +184,7 @@ mod tests {
         let path = dir.path().join("r.csv");
         std::fs::write(&path, "a,b\n1,2\n3,4\n").unwrap();
         let mut replay = Replay::open(&path, Speed::Max, 1000, 5000).unwrap();
-        assert!(!replay.schema().timed);
+        assert!(!replay.layout().timed);
         let (_, s0) = replay.next_sample().unwrap();
         let (w1, s1) = replay.next_sample().unwrap();
         assert_eq!((s0.time, s1.time, w1), (5000, 6000, Duration::ZERO));

@@ -8,13 +8,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
 use crate::detector::Severity;
-use crate::monitor::pipeline::Status;
 use crate::monitor::record::{Record, WIRE_VERSION, message};
+use crate::monitor::session::{Publish, SessionStatus};
 
 /// Samples the `hello` backfill carries.
 pub const BACKFILL: usize = 300;
@@ -26,19 +25,6 @@ pub const ANOMALIES_KEEP: usize = 1000;
 pub const HELLO_ANOMALIES: usize = 50;
 /// Messages a client may lag behind before it is resynchronised.
 const CHANNEL: usize = 1024;
-
-/// What a session reports beyond the pipeline's status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SessionStatus {
-    /// The pipeline's state and model.
-    #[serde(flatten)]
-    pub pipeline: Status,
-    /// Whether a replayed file has ended (the server keeps serving).
-    pub replay_finished: bool,
-    /// What just happened, when it is news: `trained`, `retrained`,
-    /// `replay_finished`, or a warning.
-    pub event: Option<String>,
-}
 
 /// The latest sample, for `/metrics`.
 #[derive(Debug, Clone, Default)]
@@ -88,35 +74,6 @@ impl Hub {
         // A panic elsewhere while holding the lock leaves plain data behind; serving
         // it is better than stopping.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Publishes a judged sample (and, when it is one, the anomaly); `json` is the
-    /// record serialised once by the caller, who also logs it.
-    pub fn publish(&self, record: &Record, json: &str) {
-        let sample: Utf8Bytes = message("sample", json).into();
-        let anomaly = record
-            .verdict
-            .as_ref()
-            .filter(|v| v.is_anomaly)
-            .map(|v| (v.severity, Utf8Bytes::from(message("anomaly", json))));
-        let mut inner = self.lock();
-        push_capped(&mut inner.history, sample.clone(), HISTORY_KEEP);
-        inner.latest.samples += 1;
-        let _ = self.tx.send(sample);
-        if let Some((severity, anomaly)) = anomaly {
-            inner.latest.anomalies[severity as usize] += 1;
-            push_capped(&mut inner.anomalies, anomaly.clone(), ANOMALIES_KEEP);
-            let _ = self.tx.send(anomaly);
-        }
-        inner.latest.record = Some(record.clone());
-    }
-
-    /// Publishes the session's status.
-    pub fn publish_status(&self, status: SessionStatus) {
-        let message = status_message(&status);
-        let mut inner = self.lock();
-        inner.status = Some(status);
-        let _ = self.tx.send(message.into());
     }
 
     /// A `hello` for a new client and its place in the stream, taken together so the
@@ -186,6 +143,38 @@ impl Hub {
     }
 }
 
+/// The session publishes to the hub; the hub never waits on a client.
+impl Publish for Hub {
+    /// Keeps a judged sample (and, when it is one, the anomaly) and sends it to every
+    /// client.
+    fn sample(&self, record: &Record, json: &str) {
+        let sample: Utf8Bytes = message("sample", json).into();
+        let anomaly = record
+            .verdict
+            .as_ref()
+            .filter(|v| v.is_anomaly)
+            .map(|v| (v.severity, Utf8Bytes::from(message("anomaly", json))));
+        let mut inner = self.lock();
+        push_capped(&mut inner.history, sample.clone(), HISTORY_KEEP);
+        inner.latest.samples += 1;
+        let _ = self.tx.send(sample);
+        if let Some((severity, anomaly)) = anomaly {
+            inner.latest.anomalies[severity as usize] += 1;
+            push_capped(&mut inner.anomalies, anomaly.clone(), ANOMALIES_KEEP);
+            let _ = self.tx.send(anomaly);
+        }
+        inner.latest.record = Some(record.clone());
+    }
+
+    /// Keeps the session's status and sends it to every client.
+    fn status(&self, status: SessionStatus) {
+        let message = status_message(&status);
+        let mut inner = self.lock();
+        inner.status = Some(status);
+        let _ = self.tx.send(message.into());
+    }
+}
+
 fn push_capped(list: &mut VecDeque<Utf8Bytes>, item: Utf8Bytes, cap: usize) {
     if list.len() >= cap {
         list.pop_front();
@@ -221,15 +210,16 @@ fn counts(latest: &Latest) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::{Sample, Schema};
+    use crate::monitor::session::Publish;
+    use crate::monitor::{Sample, SampleLayout};
 
     fn publish(hub: &Hub, seq: u64) {
         let record = record(seq);
-        hub.publish(&record, &serde_json::to_string(&record).unwrap());
+        hub.sample(&record, &serde_json::to_string(&record).unwrap());
     }
 
     fn record(seq: u64) -> Record {
-        let schema = Schema::of(vec!["cpu_percent".into()], vec![], true);
+        let layout = SampleLayout::of(vec!["cpu_percent".into()], vec![], true);
         let sample = Sample {
             time: seq as i64 * 1000,
             values: vec![seq as f64],
@@ -237,7 +227,7 @@ mod tests {
             cores: vec![],
             processes: None,
         };
-        Record::new(seq, &schema, &sample, None, &[])
+        Record::new(seq, &layout, &sample, None, &[])
     }
 
     #[test]

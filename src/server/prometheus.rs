@@ -4,9 +4,10 @@
 
 use std::fmt::Write;
 
-use super::hub::{Latest, SessionStatus};
+use super::hub::Latest;
 use crate::detector::Severity;
 use crate::monitor::pipeline::State;
+use crate::monitor::session::SessionStatus;
 
 /// The content type Prometheus expects for this format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -14,7 +14,8 @@ use serde_json::json;
 
 use super::{AppState, UPLOAD_LIMIT, json_response};
 use crate::analysis::{FitRows, analyze as run_analysis};
-use crate::io::input::{ReadOptions, Source, read_table};
+use crate::io::input::{ReadOptions, read_table};
+use crate::io::text::CsvInput;
 use crate::report::{Summary, flagged};
 
 /// Flagged rows returned at most (the worst first).
@@ -68,7 +69,7 @@ fn error(status: StatusCode, message: String) -> Response {
 
 fn analyse(app: &AppState, name: String, bytes: Vec<u8>) -> Result<String, String> {
     let started = Instant::now();
-    let table = read_table(&Source::Bytes { name, bytes }, &ReadOptions::default())
+    let table = read_table(&CsvInput::Bytes { name, bytes }, &ReadOptions::default())
         .map_err(|e| e.to_string())?;
     let read_seconds = started.elapsed().as_secs_f64();
     let analysis = run_analysis(

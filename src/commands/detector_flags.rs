@@ -1,0 +1,71 @@
+//! The detector flags `analyze` and `watch` share, declared once and turned into
+//! detector parameters, rules and a saved model in one place.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use metrics::detector::{DetectorParams, ForestParams, Model, RuleSet};
+use metrics::io::model_file::load_model;
+use metrics::io::rules_file::load_rules;
+
+/// How the detector is set up: its settings, a saved model, the rules.
+#[derive(Debug, Args)]
+pub struct DetectorFlags {
+    /// Expected share of anomalies in the training rows, in (0, 0.5]: the bar that
+    /// opens an anomaly is set so that anomalies, held while they last, flag that
+    /// share of them.
+    #[arg(long, default_value_t = 0.05)]
+    pub contamination: f64,
+    /// Seed of the forest: the same input and seed give the same verdicts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Number of trees in the forest.
+    #[arg(long, default_value_t = 200)]
+    pub trees: usize,
+    /// Rows drawn to grow each tree.
+    #[arg(long, default_value_t = 256)]
+    pub sample_size: usize,
+    /// Judge with a model saved by --save-model (by analyze or watch) from the first
+    /// row, instead of fitting one first.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Save every model fitted (JSON), for later --model runs.
+    #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
+    /// TOML file of rules that add to or override the built-in ones.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+}
+
+impl DetectorFlags {
+    /// The detector parameters the flags give, checked before any work.
+    pub fn params(&self) -> Result<DetectorParams> {
+        let params = DetectorParams {
+            contamination: self.contamination,
+            forest: ForestParams {
+                n_trees: self.trees,
+                sample_size: self.sample_size,
+                seed: self.seed,
+                ..ForestParams::default()
+            },
+            ..DetectorParams::default()
+        };
+        params.check()?;
+        Ok(params)
+    }
+
+    /// The rules in force: the built-in ones with `--rules` on top.
+    pub fn rules(&self) -> Result<RuleSet> {
+        load_rules(self.rules.as_deref()).context("--rules")
+    }
+
+    /// The model `--model` names, if any.
+    pub fn saved_model(&self) -> Result<Option<Model>> {
+        self.model
+            .as_deref()
+            .map(|path| load_model(path).context("--model"))
+            .transpose()
+    }
+}

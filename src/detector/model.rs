@@ -1,0 +1,186 @@
+//! The trained model: baseline statistics, the forest and the thresholds, its JSON
+//! file format, and the one place a row's evidence becomes a verdict.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::DetectorError;
+use super::forest::Forest;
+use super::fusion::{self, Judged, Mode, Thresholds};
+use super::hold::Hold;
+use super::memory::Expected;
+use super::rules::RuleHit;
+use super::scaling::Scale;
+use super::season::Season;
+use super::transform::Transform;
+use super::zscore::ZEvidence;
+
+/// The version of the saved-model format; bumped whenever its meaning changes.
+pub const MODEL_FORMAT: u32 = 2;
+
+/// A trained detector: baseline statistics, the forest and the thresholds.
+/// Serialises to JSON so a baseline can be trained once and reused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Format version, [`MODEL_FORMAT`].
+    pub format: u32,
+    /// The metrics, in feature order.
+    pub metrics: Vec<String>,
+    /// Rows the baseline was learned from.
+    pub trained_rows: usize,
+    /// Contamination the thresholds were set for.
+    pub contamination: f64,
+    /// Signals in the score.
+    pub mode: Mode,
+    pub(super) fill: Vec<f64>,
+    pub(super) transforms: Vec<Transform>,
+    pub(super) season: Option<Season>,
+    pub(super) scales: Vec<Scale>,
+    pub(super) forest_features: Vec<usize>,
+    pub(super) forest: Option<Forest>,
+    pub(super) thresholds: Thresholds,
+    pub(super) flat_limit: Vec<u64>,
+}
+
+/// The scaled forest-bound features of every row of `features` (row-major, one
+/// value per scale), as the forest's row-major f32 input.
+pub(super) fn forest_matrix(features: &[f64], scales: &[Scale], used: &[usize]) -> Vec<f32> {
+    features
+        .chunks_exact(scales.len())
+        .flat_map(|row| used.iter().map(move |&f| scales[f].z(row[f]) as f32))
+        .collect()
+}
+
+impl Model {
+    /// Reads a model saved by [`Model::to_json`], checking its format version.
+    pub fn from_json(text: &str) -> Result<Model, DetectorError> {
+        #[derive(Deserialize)]
+        struct Version {
+            format: u32,
+        }
+        let version: Version =
+            serde_json::from_str(text).map_err(|e| DetectorError::ModelSyntax(e.to_string()))?;
+        if version.format != MODEL_FORMAT {
+            return Err(DetectorError::ModelVersion {
+                found: version.format,
+                expected: MODEL_FORMAT,
+            });
+        }
+        serde_json::from_str(text).map_err(|e| DetectorError::ModelSyntax(e.to_string()))
+    }
+
+    /// The model as JSON; floats round-trip exactly.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub(super) fn expected(&self) -> Expected<'_> {
+        Expected {
+            fill: &self.fill,
+            transforms: &self.transforms,
+            season: self.season.as_ref(),
+        }
+    }
+
+    /// Forest scores of every row of `features` (row-major, one value per scale);
+    /// 0 for each row when there is no forest.
+    pub(super) fn forest_scores(&self, features: &[f64]) -> Vec<f64> {
+        match &self.forest {
+            Some(forest) => forest.score(&forest_matrix(
+                features,
+                &self.scales,
+                &self.forest_features,
+            )),
+            None => vec![0.0; features.len() / self.scales.len()],
+        }
+    }
+
+    /// Positions of the model's metrics among `names` (matched by canonical name, so
+    /// `cpu` serves for `cpu_percent`), or the error listing those absent.
+    pub fn align(&self, names: &[String]) -> Result<Vec<usize>, DetectorError> {
+        let mut positions = Vec::with_capacity(self.metrics.len());
+        let mut missing = Vec::new();
+        for m in &self.metrics {
+            let wanted = crate::schema::canonical(m);
+            match names
+                .iter()
+                .position(|n| crate::schema::canonical(n) == wanted)
+            {
+                Some(p) => positions.push(p),
+                None => missing.push(m.clone()),
+            }
+        }
+        if missing.is_empty() {
+            Ok(positions)
+        } else {
+            Err(DetectorError::ModelColumns {
+                model: self.metrics.join(", "),
+                missing: missing.join(", "),
+            })
+        }
+    }
+
+    /// The one place a row becomes a verdict, for batch and live alike: placed among
+    /// incidents when the incident state of the rows before it is known (`hold`,
+    /// which it advances), else on its own.
+    pub(super) fn verdict_of(&self, row: RowInput, hold: Option<&mut Hold>) -> Judged {
+        let evidence = fusion::RowEvidence {
+            names: &self.metrics,
+            raw: row.raw,
+            features: row.features,
+            scales: &self.scales,
+            expected: row.expected,
+            transforms: &self.transforms,
+            z: ZEvidence::of(row.features, &self.scales),
+            forest: row.forest,
+            rules: row.hits,
+            runs: row.runs,
+            frozen_limit: &self.flat_limit,
+            fill: &self.fill,
+        };
+        fusion::fuse(&evidence, &self.thresholds, self.mode, hold)
+    }
+}
+
+/// One row on its way to a verdict.
+pub(super) struct RowInput<'a> {
+    /// Raw readings, in the model's metric order (NaN for missing).
+    pub raw: &'a [f64],
+    /// The row's features, [`super::features::PER_METRIC`] per metric.
+    pub features: &'a [f64],
+    /// Each metric's expected value at the row's time, in model space.
+    pub expected: &'a [f64],
+    /// Each metric's flat run.
+    pub runs: &'a [u64],
+    /// The row's forest score.
+    pub forest: f64,
+    /// The rules that fire on the row.
+    pub hits: Vec<RuleHit>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::test_data::{fitted, frame};
+
+    #[test]
+    fn a_saved_model_reloads_bit_identical_and_checks_version_and_columns() {
+        let model = fitted(&frame(300, 11));
+        let json = model.to_json();
+        assert_eq!(Model::from_json(&json).unwrap(), model);
+        let old = json.replacen("\"format\":2", "\"format\":1", 1);
+        assert!(
+            Model::from_json(&old)
+                .unwrap_err()
+                .to_string()
+                .contains("version 1 is not supported")
+        );
+        let err = model
+            .align(&["cpu_percent".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lacks [memory_percent, disk_read_mb]"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! The detector's settings as given ([`DetectorParams`]) and as checked
+//! ([`ValidDetectorParams`]): an invalid contamination or forest setting is refused
+//! with a named error before any training starts.
+
+use super::error::DetectorError;
+use super::forest::ForestParams;
+use super::fusion::Mode;
+
+/// Detector settings as given; [`DetectorParams::check`] validates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorParams {
+    /// Expected share of anomalies in the training rows, in (0, 0.5].
+    pub contamination: f64,
+    /// The isolation forest's settings, including the seed.
+    pub forest: ForestParams,
+    /// Which signals make the score.
+    pub mode: Mode,
+}
+
+impl Default for DetectorParams {
+    fn default() -> Self {
+        Self {
+            contamination: 0.05,
+            forest: ForestParams::default(),
+            mode: Mode::Fused,
+        }
+    }
+}
+
+impl DetectorParams {
+    /// Validates every setting before any work.
+    pub fn check(&self) -> Result<ValidDetectorParams, DetectorError> {
+        if !(self.contamination > 0.0 && self.contamination <= 0.5) {
+            return Err(DetectorError::Contamination(self.contamination));
+        }
+        self.forest.check()?;
+        Ok(ValidDetectorParams {
+            params: self.clone(),
+        })
+    }
+}
+
+/// Settings that passed [`DetectorParams::check`]; the only way to fit a model
+/// ([`ValidDetectorParams::fit`], in [`super::train`]).
+#[derive(Debug, Clone)]
+pub struct ValidDetectorParams {
+    pub(super) params: DetectorParams,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contamination_outside_the_range_is_refused() {
+        for c in [0.0, -0.1, 0.51, f64::NAN] {
+            let p = DetectorParams {
+                contamination: c,
+                ..DetectorParams::default()
+            };
+            assert!(
+                matches!(p.check(), Err(DetectorError::Contamination(_))),
+                "{c}"
+            );
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The words of a verdict: every sentence a reason can be, and how a value is
+//! written in one. Fusion and the rules decide which reasons a row gets; this file
+//! alone decides how they read, so the wording cannot drift between them.
+
+/// How a row's reasons are joined into one cell or line.
+pub const SEPARATOR: &str = " | ";
+
+/// A value with its unit, as reasons print it: `97.2 %`, `41.3 MB/s`, `0.042`.
+pub fn fmt_value(v: f64, unit: &str) -> String {
+    let digits = if v.abs() >= 1.0 || v == 0.0 { 1 } else { 3 };
+    if unit.is_empty() {
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.digits$} {unit}")
+    }
+}
+
+/// A row held in an open incident that began `began` rows before it.
+pub fn held(began: u64) -> String {
+    format!("continues the anomaly that began {began} samples ago")
+}
+
+/// A metric that has read `value` for `run` samples in a row.
+pub fn frozen(name: &str, value: f64, unit: &str, run: u64) -> String {
+    format!(
+        "{name} flat at {} for {run} samples",
+        fmt_value(value, unit)
+    )
+}
+
+/// A metric with no reading in this row, scored as its baseline median `fill`.
+pub fn missing(name: &str, fill: f64, unit: &str) -> String {
+    format!(
+        "{name} missing; scored as its baseline median {}",
+        fmt_value(fill, unit)
+    )
+}
+
+/// A percent outside 0-100.
+pub fn impossible_percent(name: &str, value: f64, unit: &str) -> String {
+    format!(
+        "{name} {} is an impossible reading (a percent must be 0-100)",
+        fmt_value(value, unit)
+    )
+}
+
+/// A negative reading of a rate or an amount.
+pub fn impossible_negative(name: &str, value: f64, unit: &str) -> String {
+    format!(
+        "{name} {} is an impossible reading (it cannot be negative)",
+        fmt_value(value, unit)
+    )
+}
+
+/// A numeric rule that fired: `name value symbol threshold (rule rule): message`.
+pub fn numeric_rule(
+    name: &str,
+    value: f64,
+    symbol: &str,
+    threshold: f64,
+    unit: &str,
+    rule: &str,
+    message: Option<&str>,
+) -> String {
+    with_message(
+        format!(
+            "{name} {} {symbol} {} (rule {rule})",
+            fmt_value(value, unit),
+            fmt_value(threshold, unit)
+        ),
+        message,
+    )
+}
+
+/// A text rule that fired on `cell` of column `column`.
+pub fn text_rule(column: &str, cell: &str, rule: &str, message: Option<&str>) -> String {
+    with_message(format!("{column} is {cell:?} (rule {rule})"), message)
+}
+
+fn with_message(reason: String, message: Option<&str>) -> String {
+    match message {
+        Some(m) => format!("{reason}: {m}"),
+        None => reason,
+    }
+}
+
+/// A metric `sigma` away from its baseline, in `direction` (`above` or `below`).
+pub fn off_baseline(
+    name: &str,
+    value: f64,
+    unit: &str,
+    sigma: f64,
+    direction: &str,
+    baseline: &str,
+) -> String {
+    format!(
+        "{name} {} is {sigma:.1} sigma {direction} its baseline {baseline}",
+        fmt_value(value, unit)
+    )
+}
+
+/// A metric that moved by `step` from its recent level.
+pub fn moved(name: &str, value: f64, step: f64, unit: &str, sigma: f64) -> String {
+    format!(
+        "{name} {} {} by {} from its recent level ({sigma:.1} sigma)",
+        fmt_value(value, unit),
+        if step > 0.0 { "jumped" } else { "dropped" },
+        fmt_value(step.abs(), unit)
+    )
+}
+
+/// A metric whose mean over the last `window` samples is off its baseline.
+pub fn averaged(
+    name: &str,
+    mean: f64,
+    unit: &str,
+    window: usize,
+    sigma: f64,
+    direction: &str,
+    baseline: &str,
+) -> String {
+    format!(
+        "{name} averaged {} over the last {window} samples, {sigma:.1} sigma {direction} its baseline {baseline}",
+        fmt_value(mean, unit)
+    )
+}
+
+/// Several features off together, none alone enough to name.
+pub fn joint(freedom: usize, chi_square: f64, p_value: f64) -> String {
+    format!("{freedom} features deviate together (chi-square {chi_square:.1}, p = {p_value:.1e})")
+}
+
+/// The forest isolates the row though no metric stands out.
+pub fn unusual_combination(forest: f64) -> String {
+    format!("unusual combination of metrics (isolation score {forest:.3})")
+}

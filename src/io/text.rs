@@ -1,0 +1,150 @@
+//! A CSV as bytes: where it comes from (a file, standard input, an upload), read
+//! whole, checked to be UTF-8 text (not empty, not binary, without a byte-order
+//! mark), and its delimiter detected from the header line.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::{InputError, line_col};
+
+/// Where a CSV comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CsvInput {
+    /// A file on disk.
+    Path(PathBuf),
+    /// Standard input (`-` on the command line).
+    Stdin,
+    /// Bytes already in memory (a web upload), with the name errors use.
+    Bytes {
+        /// How errors name it, e.g. the uploaded file's name.
+        name: String,
+        /// The content.
+        bytes: Vec<u8>,
+    },
+}
+
+impl CsvInput {
+    /// `-` means standard input; anything else is a path.
+    pub fn from_arg(arg: &Path) -> CsvInput {
+        if arg.as_os_str() == "-" {
+            CsvInput::Stdin
+        } else {
+            CsvInput::Path(arg.to_path_buf())
+        }
+    }
+
+    /// How errors name the source.
+    pub fn name(&self) -> String {
+        match self {
+            CsvInput::Path(p) => p.display().to_string(),
+            CsvInput::Stdin => "<stdin>".into(),
+            CsvInput::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// The whole content of `source`; `name` is how errors name it.
+pub fn read_bytes(source: &CsvInput, name: &str) -> Result<Vec<u8>, InputError> {
+    let mut buf = Vec::new();
+    match source {
+        CsvInput::Bytes { bytes, .. } => buf.clone_from(bytes),
+        CsvInput::Stdin => {
+            std::io::stdin().lock().read_to_end(&mut buf).map_err(|e| {
+                InputError::at(
+                    name,
+                    None,
+                    None,
+                    &format!("cannot read standard input: {e}"),
+                )
+                .hint("pipe a CSV into the command")
+            })?;
+        }
+        CsvInput::Path(path) => {
+            if path.is_dir() {
+                return Err(InputError::at(
+                    name,
+                    None,
+                    None,
+                    "is a directory, expected a CSV file",
+                )
+                .hint("name a file inside it"));
+            }
+            let mut file = std::fs::File::open(path).map_err(|e| {
+                let hint = match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        "check the path; relative paths start from the current directory"
+                    }
+                    std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+                    _ => "check that the file exists and is readable",
+                };
+                InputError::at(name, None, None, &format!("cannot open: {e}")).hint(hint)
+            })?;
+            file.read_to_end(&mut buf).map_err(|e| {
+                InputError::at(name, None, None, &format!("cannot read: {e}"))
+                    .hint("check the file is readable")
+            })?;
+        }
+    }
+    Ok(buf)
+}
+
+/// Rejects empty, binary and non-UTF-8 input and drops a byte-order mark.
+pub fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(InputError::at(
+            name,
+            None,
+            None,
+            "the file is empty; expected a header line such as 'timestamp,cpu_percent,...'",
+        )
+        .hint("check that the export that made the file succeeded"));
+    }
+    if let Some(at) = memchr::memchr(0, &bytes) {
+        let (line, col) = line_col(&bytes, at);
+        return Err(InputError::at(
+            name,
+            Some(line),
+            Some(col),
+            "binary content (a NUL byte); expected CSV text",
+        )
+        .hint("is this a compressed or spreadsheet file? export it as CSV"));
+    }
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let at = e.valid_up_to();
+        let (line, col) = line_col(&bytes, at);
+        return Err(InputError::at(
+            name,
+            Some(line),
+            Some(col),
+            &format!("not UTF-8 text; found byte 0x{:02X}", bytes[at]),
+        )
+        .hint("save or convert the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"));
+    }
+    Ok(bytes)
+}
+
+/// The candidate that splits the header line into the most fields.
+pub fn detect_delimiter(bytes: &[u8]) -> u8 {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let mut in_quote = false;
+    let mut counts = [0usize; 3];
+    const CANDIDATES: [u8; 3] = [b',', b';', b'\t'];
+    for &b in first {
+        if b == b'"' {
+            in_quote = !in_quote;
+        } else if !in_quote && let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
+            counts[i] += 1;
+        }
+    }
+    let best = (0..3)
+        .max_by_key(|&i| (counts[i], usize::MAX - i))
+        .unwrap_or(0);
+    if counts[best] == 0 {
+        b','
+    } else {
+        CANDIDATES[best]
+    }
+}

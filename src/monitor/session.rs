@@ -1,0 +1,367 @@
+//! A live session: the loop that takes samples from a source (this machine on a
+//! fixed grid, or a replayed file), puts each through the [`Pipeline`], writes it
+//! to the logs and hands it to whoever publishes it. It runs on its own thread,
+//! started by [`start`]; it only hands results over, so no reader can slow it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::collector::Collector;
+use super::logs::Logs;
+use super::pipeline::{Outcome, Pipeline, State, Status};
+use super::record::{Record, history_row};
+use super::replay::Replay;
+use super::{Sample, SampleLayout};
+use crate::detector::reasons;
+use crate::io::model_file::save_model;
+use crate::timestamp::now_ms;
+
+/// Where a session's samples come from.
+pub enum SampleSource {
+    /// This machine, sampled on a fixed grid.
+    Live(Box<Collector>),
+    /// A recorded file, at its own pace.
+    Replay(Box<Replay>),
+}
+
+impl SampleSource {
+    /// The metrics and text columns the source produces.
+    pub fn layout(&self) -> SampleLayout {
+        match self {
+            SampleSource::Live(_) => Collector::layout(),
+            SampleSource::Replay(replay) => replay.layout().clone(),
+        }
+    }
+
+    /// What the source is, in words, for the log.
+    pub fn describe(&self) -> String {
+        match self {
+            SampleSource::Live(_) => "sampling this machine".to_string(),
+            SampleSource::Replay(r) => format!("replaying {} rows", r.len()),
+        }
+    }
+}
+
+/// What a session reports beyond the pipeline's status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionStatus {
+    /// The pipeline's state and model.
+    #[serde(flatten)]
+    pub pipeline: Status,
+    /// Whether a replayed file has ended (the server keeps serving).
+    pub replay_finished: bool,
+    /// What just happened, when it is news: `trained`, `retrained`,
+    /// `replay_finished`, or a warning.
+    pub event: Option<String>,
+}
+
+/// Whoever shows a session's results (the dashboard's hub, a test). Both calls come
+/// from the session's thread and must return at once.
+pub trait Publish: Send + Sync {
+    /// A judged sample; `json` is `record` serialised once, as the logs keep it.
+    fn sample(&self, record: &Record, json: &str);
+    /// The session's status, when it changed or there is news.
+    fn status(&self, status: SessionStatus);
+}
+
+/// How a session runs, beyond its source and pipeline.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Time between live samples.
+    pub interval: Duration,
+    /// Where to save every model that goes into use.
+    pub save_model: Option<PathBuf>,
+}
+
+/// A running session: ask it to [`SessionHandle::stop`], then
+/// [`SessionHandle::join`] it.
+pub struct SessionHandle {
+    stop: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl SessionHandle {
+    /// Asks the session to stop after the sample in hand; it closes its logs.
+    pub fn stop(&self) {
+        let _ = self.stop.send(());
+    }
+
+    /// Waits until the session has stopped and its files are written.
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts a session on its own thread. The first status is published before this
+/// returns, so a client that connects after it never finds none.
+pub fn start(
+    source: SampleSource,
+    pipeline: Pipeline,
+    logs: Logs,
+    publisher: Arc<dyn Publish>,
+    config: SessionConfig,
+) -> std::io::Result<SessionHandle> {
+    let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
+    let mut session = Session {
+        layout: source.layout(),
+        source,
+        pipeline,
+        logs,
+        publisher,
+        config,
+        saving: Vec::new(),
+        seq: 0,
+        last_status: None,
+    };
+    session.publish_status(None, false);
+    let thread = std::thread::Builder::new()
+        .name("metrics-collector".into())
+        .spawn(move || session.run(&stop_rx))?;
+    Ok(SessionHandle { stop, thread })
+}
+
+/// The session thread's state.
+struct Session {
+    source: SampleSource,
+    layout: SampleLayout,
+    pipeline: Pipeline,
+    logs: Logs,
+    publisher: Arc<dyn Publish>,
+    config: SessionConfig,
+    /// Model files being written (off the collector's path), finished before exit.
+    saving: Vec<JoinHandle<()>>,
+    seq: u64,
+    last_status: Option<Status>,
+}
+
+impl Session {
+    fn run(mut self, stop: &Receiver<()>) {
+        let started = Instant::now();
+        let interval = self.config.interval;
+        let mut tick: u32 = 0;
+        loop {
+            let sample = match &mut self.source {
+                SampleSource::Live(collector) => {
+                    // Ticks on a fixed grid: a slow sample never shifts the ones after.
+                    tick += 1;
+                    let mut due = started + interval * tick;
+                    let now = Instant::now();
+                    while due < now {
+                        tick += 1;
+                        due = started + interval * tick;
+                    }
+                    if stopped(stop, due - now) {
+                        break;
+                    }
+                    collector.sample(now_ms())
+                }
+                SampleSource::Replay(replay) => match replay.next_sample() {
+                    Some((wait, sample)) => {
+                        if stopped(stop, wait) {
+                            break;
+                        }
+                        sample
+                    }
+                    None => {
+                        let outcome = self.pipeline.finish_training();
+                        if let Some(event) = self.after_training(&outcome) {
+                            self.publish_status(Some(event), false);
+                        }
+                        self.publish_status(Some("replay_finished".into()), true);
+                        tracing::info!("replay finished; still serving");
+                        let _ = stop.recv();
+                        break;
+                    }
+                },
+            };
+            self.take(sample);
+        }
+        self.logs.close();
+        for saving in self.saving {
+            let _ = saving.join();
+        }
+    }
+
+    /// Takes one sample through the pipeline, the logs and the publisher.
+    fn take(&mut self, mut sample: Sample) {
+        let mut outcome = self.pipeline.push(&sample);
+        if self.pipeline.status().state == State::Training {
+            self.publish_status(None, false);
+            let trained = self.pipeline.train();
+            outcome.trained = trained.trained;
+            outcome.warning = outcome.warning.or(trained.warning);
+        }
+        // An anomaly gets the processes of this moment, not of the last refresh.
+        if let (SampleSource::Live(collector), Some(v)) = (&mut self.source, &outcome.verdict)
+            && v.is_anomaly
+        {
+            sample.processes = Some(collector.top_processes_now());
+        }
+        self.seq += 1;
+        let metrics: &[String] = self.pipeline.model().map_or(&[], |m| &m.metrics);
+        let record = Record::new(
+            self.seq,
+            &self.layout,
+            &sample,
+            outcome.verdict.as_ref(),
+            metrics,
+        );
+        self.logs
+            .history(history_row(&sample, outcome.verdict.as_ref(), metrics));
+        // One serialisation serves the WebSocket, the REST rings and anomalies.jsonl.
+        let json = serde_json::to_string(&record).unwrap_or_default();
+        if let Some(v) = record.verdict.as_ref().filter(|v| v.is_anomaly) {
+            tracing::warn!(
+                "{} anomaly (score {:.3}): {}",
+                v.severity,
+                v.score,
+                v.reasons.join(reasons::SEPARATOR)
+            );
+            self.logs.anomaly(json.clone());
+        }
+        self.publisher.sample(&record, &json);
+        if let Some(w) = &outcome.warning {
+            tracing::warn!("{w}");
+        }
+        let event = self.after_training(&outcome);
+        let event = event.or_else(|| outcome.warning.clone());
+        self.publish_status(event, false);
+    }
+
+    /// Logs and saves a model that went into use; the event to report, if any.
+    fn after_training(&mut self, outcome: &Outcome) -> Option<String> {
+        let model = outcome.trained.as_ref()?;
+        let retrain = self.pipeline.status().retrains > 0;
+        tracing::info!(
+            "{} on {} samples",
+            if retrain { "retrained" } else { "trained" },
+            model.trained_rows
+        );
+        if let Some(path) = self.config.save_model.clone() {
+            let model = Arc::clone(model);
+            self.saving.retain(|s| !s.is_finished());
+            self.saving.push(std::thread::spawn(move || {
+                if let Err(e) = save_model(&model, &path) {
+                    let cause = std::error::Error::source(&e)
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default();
+                    tracing::warn!("--save-model {e}{cause}");
+                }
+            }));
+        }
+        Some(if retrain { "retrained" } else { "trained" }.into())
+    }
+
+    /// Publishes the status when it changed (baseline progress included) or when
+    /// there is news.
+    fn publish_status(&mut self, event: Option<String>, replay_finished: bool) {
+        let status = self.pipeline.status().clone();
+        let mut same = self.last_status.clone();
+        if let Some(s) = same.as_mut() {
+            s.retrain_in = status.retrain_in;
+        }
+        if event.is_none() && !replay_finished && same.as_ref() == Some(&status) {
+            return;
+        }
+        self.last_status = Some(status.clone());
+        self.publisher.status(SessionStatus {
+            pipeline: status,
+            replay_finished,
+            event,
+        });
+    }
+}
+
+/// Waits `wait`, or less when asked to stop; true when asked (or the asker is gone).
+fn stopped(stop: &Receiver<()>, wait: Duration) -> bool {
+    !matches!(stop.recv_timeout(wait), Err(RecvTimeoutError::Timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::mpsc::SyncSender;
+
+    use super::*;
+    use crate::detector::{DetectorParams, RuleSet, Severity};
+    use crate::monitor::record::VerdictView;
+    use crate::monitor::replay::Speed;
+
+    /// Hands every published sample's verdict to the test, in order.
+    struct Collect {
+        verdicts: Mutex<SyncSender<(u64, Option<VerdictView>)>>,
+        statuses: Mutex<Vec<SessionStatus>>,
+    }
+
+    impl Publish for Collect {
+        fn sample(&self, record: &Record, _json: &str) {
+            let sender = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = sender.send((record.seq, record.verdict.clone()));
+        }
+
+        fn status(&self, status: SessionStatus) {
+            self.statuses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(status);
+        }
+    }
+
+    #[test]
+    fn a_session_driven_in_process_by_a_replay_reports_the_planted_anomaly() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/replay/planted_spike.csv");
+        let replay = Replay::open(&file, Speed::Max, 1000, 0).unwrap();
+        let source = SampleSource::Replay(Box::new(replay));
+        let pipeline = Pipeline::new(
+            super::super::pipeline::PipelineConfig {
+                detector: DetectorParams::default(),
+                baseline: 100,
+                retrain_every: 0,
+                rules: RuleSet::default(),
+            },
+            source.layout(),
+        );
+        let logs_dir = tempfile::tempdir().unwrap();
+        let logs = Logs::open(logs_dir.path(), "timestamp\n".into());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+        let publisher = Arc::new(Collect {
+            verdicts: Mutex::new(tx),
+            statuses: Mutex::new(Vec::new()),
+        });
+        let config = SessionConfig {
+            interval: Duration::from_secs(1),
+            save_model: None,
+        };
+        let handle = start(source, pipeline, logs, publisher.clone(), config).unwrap();
+        // The file's 240 rows: a 100-sample baseline, then the spike at 10:03:20
+        // (row 201), which CPU and memory both make critical.
+        let mut planted = None;
+        for _ in 0..240 {
+            let (seq, verdict) = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the session publishes every row of the replay");
+            if seq == 201 {
+                planted = verdict;
+            }
+        }
+        handle.stop();
+        handle.join();
+        let planted = planted.expect("row 201 is judged");
+        assert!(planted.is_anomaly);
+        assert_eq!(planted.severity, Severity::Critical);
+        let reasons = planted.reasons.join(reasons::SEPARATOR);
+        assert!(
+            reasons.contains("cpu_percent") && reasons.contains("memory_percent"),
+            "{reasons}"
+        );
+        let statuses = publisher.statuses.lock().unwrap();
+        assert_eq!(statuses[0].pipeline.state, State::Collecting);
+        assert!(statuses.iter().any(|s| s.replay_finished));
+    }
+}

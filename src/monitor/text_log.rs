@@ -1,0 +1,55 @@
+//! The session's text log: standard error and a daily file in the log folder, both
+//! filtered by `RUST_LOG` (default `info`), the file written off the caller's
+//! thread so a slow disk never delays a sample.
+
+use std::path::Path;
+
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, fmt};
+
+/// Sets up the text log for the process; keep the guard until the end, which
+/// flushes the file. A folder that cannot be written is reported once, and the
+/// log goes on to standard error alone.
+pub fn init_text_log(dir: &Path) -> Option<WorkerGuard> {
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let appender = std::fs::create_dir_all(dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            tracing_appender::rolling::RollingFileAppender::builder()
+                .rotation(tracing_appender::rolling::Rotation::DAILY)
+                .filename_prefix("system_monitor")
+                .filename_suffix("log")
+                .build(dir)
+                .map_err(|e| e.to_string())
+        });
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .with_filter(filter());
+    match appender {
+        Ok(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let file = fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(filter());
+            let _ = tracing_subscriber::registry()
+                .with(stderr)
+                .with(file)
+                .try_init();
+            Some(guard)
+        }
+        Err(e) => {
+            let _ = tracing_subscriber::registry().with(stderr).try_init();
+            tracing::warn!(
+                "cannot write logs to {}: {e}; detection and the server go on without them",
+                dir.display()
+            );
+            None
+        }
+    }
+}
