@@ -1,9 +1,12 @@
 //! One batch analysis, shared by `metrics analyze`, the web upload and the quality
-//! bench: choose the training rows, fit (or take a saved model), judge every row.
+//! bench: choose the training rows, fit (or take a saved model), judge every row,
+//! and group the anomalous rows into incidents.
 
 use std::time::{Duration, Instant};
 
-use crate::detector::{DetectorError, DetectorParams, Model, RuleSet, Verdict};
+use crate::detector::{
+    DetectorError, DetectorParams, Incident, Model, RuleSet, Verdict, incidents_of,
+};
 use crate::io::InputError;
 use crate::io::input::Table;
 
@@ -46,6 +49,8 @@ pub struct Analysis {
     pub model: Model,
     /// One verdict per row, in input order.
     pub verdicts: Vec<Verdict>,
+    /// The runs of anomalous rows, in order.
+    pub incidents: Vec<Incident>,
     /// Rows the model was fitted on here (0 with a loaded model).
     pub fit_rows: usize,
     /// Time spent fitting.
@@ -99,9 +104,11 @@ pub fn analyze(
     let verdicts = model
         .score_frame(&table.frame, rules, progress)
         .map_err(detector_error)?;
+    let incidents = incidents_of(&verdicts, table.frame.times.as_deref(), &model.metrics);
     Ok(Analysis {
         model,
         verdicts,
+        incidents,
         fit_rows,
         fit_time,
         score_time: started.elapsed(),

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
-use crate::detector::{Severity, reasons};
+use crate::detector::{Incident, Severity, reasons};
 use crate::evaluation::{Quality, evaluate};
 use crate::io::input::Table;
 use crate::timestamp;
@@ -51,8 +51,27 @@ pub struct Summary {
     pub seconds: BTreeMap<&'static str, f64>,
     /// Quality against the label column, when there is one with anomalies.
     pub quality: Option<Quality>,
+    /// Incidents (runs of anomalous rows).
+    pub incidents: usize,
+    /// Incidents per peak severity.
+    pub incidents_by_severity: BTreeMap<Severity, usize>,
+    /// The worst incidents, highest peak severity then peak score first.
+    pub worst_incidents: Vec<Incident>,
     /// The worst anomalies, highest severity then score first.
     pub worst: Vec<Flagged>,
+}
+
+/// The `limit` worst of `incidents`: highest peak severity, then peak score, then
+/// the earliest.
+pub fn worst_incidents(incidents: &[Incident], limit: usize) -> Vec<Incident> {
+    let mut order: Vec<&Incident> = incidents.iter().collect();
+    order.sort_by(|a, b| {
+        b.peak_severity
+            .cmp(&a.peak_severity)
+            .then(b.peak_score.total_cmp(&a.peak_score))
+            .then(a.id.cmp(&b.id))
+    });
+    order.into_iter().take(limit).cloned().collect()
 }
 
 /// The flagged rows of an analysis, worst first (severity, then score, then row).
@@ -101,6 +120,10 @@ impl Summary {
             ("fit", analysis.fit_time.as_secs_f64()),
             ("score", analysis.score_time.as_secs_f64()),
         ]);
+        let mut incidents_by_severity = BTreeMap::new();
+        for i in &analysis.incidents {
+            *incidents_by_severity.entry(i.peak_severity).or_insert(0) += 1;
+        }
         Summary {
             source: table.source.clone(),
             rows,
@@ -111,6 +134,9 @@ impl Summary {
             rate: anomalies as f64 / rows.max(1) as f64,
             seconds,
             quality,
+            incidents: analysis.incidents.len(),
+            incidents_by_severity,
+            worst_incidents: worst_incidents(&analysis.incidents, top),
             worst: flagged(table, analysis, top),
         }
     }
@@ -130,17 +156,18 @@ impl Summary {
             self.rows,
             self.metrics.len()
         );
-        let severities: Vec<String> = Severity::ALL[1..]
-            .iter()
-            .rev()
-            .map(|sev| format!("{sev} {}", self.by_severity.get(sev).copied().unwrap_or(0)))
-            .collect();
         let _ = writeln!(
             s,
             "anomalies: {} ({:.2} %): {}",
             self.anomalies,
             100.0 * self.rate,
-            severities.join(", ")
+            by_severity(&self.by_severity)
+        );
+        let _ = writeln!(
+            s,
+            "incidents: {}: {}",
+            self.incidents,
+            by_severity(&self.incidents_by_severity)
         );
         let times: Vec<String> = ["read", "fit", "score", "write"]
             .iter()
@@ -153,6 +180,17 @@ impl Summary {
                 "against labels: precision {:.3}, recall {:.3}, F1 {:.3}, events caught {:.3} of {}, AUC-PR {:.3}, ROC-AUC {:.3}",
                 q.precision, q.recall, q.f1, q.event_recall, q.events, q.auc_pr, q.roc_auc
             );
+        }
+        if !self.worst_incidents.is_empty() {
+            let _ = writeln!(s, "worst incidents:");
+            let _ = writeln!(s, "  {:<24} {:>6}  summary", "start / rows", "id");
+            for i in &self.worst_incidents {
+                let when = match i.start_ms {
+                    Some(ms) => timestamp::to_iso(ms),
+                    None => format!("rows {}-{}", i.first_row, i.last_row),
+                };
+                let _ = writeln!(s, "  {when:<24} {:>6}  {}", i.id, i.summary);
+            }
         }
         if !self.worst.is_empty() {
             let _ = writeln!(s, "worst anomalies:");
@@ -174,4 +212,14 @@ impl Summary {
         }
         s
     }
+}
+
+/// `critical 3, high 1, medium 0`: a count per severity, worst first.
+fn by_severity(counts: &BTreeMap<Severity, usize>) -> String {
+    Severity::ALL[1..]
+        .iter()
+        .rev()
+        .map(|sev| format!("{sev} {}", counts.get(sev).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -400,3 +400,89 @@ fn every_shared_dataset_analyses() {
         );
     }
 }
+
+/// The runs of consecutive anomalous rows in an annotated CSV, as 1-based
+/// (first, last) data rows.
+fn anomalous_runs(annotated: &Path) -> Vec<(usize, usize)> {
+    let mut reader = csv::Reader::from_path(annotated).unwrap();
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "is_anomaly")
+        .unwrap();
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        if &record.unwrap()[column] != "true" {
+            continue;
+        }
+        match runs.last_mut() {
+            Some((_, last)) if *last == i => *last = i + 1,
+            _ => runs.push((i + 1, i + 1)),
+        }
+    }
+    runs
+}
+
+#[test]
+fn events_list_one_incident_per_run_of_anomalous_rows_as_csv_and_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixtures("replay").join("planted_spike.csv");
+    let (out, csv_events, json_events) = (
+        dir.path().join("out.csv"),
+        dir.path().join("events.csv"),
+        dir.path().join("events.json"),
+    );
+    for events in [&csv_events, &json_events] {
+        metrics()
+            .arg("analyze")
+            .arg("--csv-file")
+            .arg(&input)
+            .args(["--fit-rows", "100", "--output-file"])
+            .arg(&out)
+            .arg("--events")
+            .arg(events)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("incidents: "));
+    }
+    let runs = anomalous_runs(&out);
+    assert!(!runs.is_empty());
+    let mut reader = csv::Reader::from_path(&csv_events).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    let from_csv: Vec<(usize, usize)> = rows
+        .iter()
+        .map(|r| (r[6].parse().unwrap(), r[7].parse().unwrap()))
+        .collect();
+    assert_eq!(from_csv, runs, "one incident per run of anomalous rows");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_events).unwrap()).unwrap();
+    let from_json: Vec<(usize, usize)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["first_row"].as_u64().unwrap() as usize,
+                i["last_row"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    assert_eq!(from_json, runs, "the JSON form lists the same incidents");
+    // The planted spike (data row 201, 2025-01-06T10:03:20Z, CPU at 96.75 %) is
+    // inside a critical incident that names CPU and starts at or before it.
+    let spike = rows
+        .iter()
+        .find(|r| {
+            let (first, last): (usize, usize) = (r[6].parse().unwrap(), r[7].parse().unwrap());
+            (first..=last).contains(&201)
+        })
+        .expect("the spike row is in an incident");
+    assert_eq!(&spike[9], "critical");
+    assert!(
+        spike[10].split(';').any(|m| m == "cpu_percent"),
+        "{spike:?}"
+    );
+    assert!(spike[1].as_bytes() <= b"2025-01-06T10:03:20Z".as_slice());
+    assert!(spike[11].starts_with("critical anomaly on "), "{spike:?}");
+}

@@ -72,8 +72,15 @@ async fn a_replay_streams_hello_the_status_sequence_and_the_planted_anomaly() {
     let mut states = Vec::new();
     let mut collected = 0;
     let mut planted = None;
+    let mut incidents: Vec<(u64, String, u64, u64)> = Vec::new();
     for m in &messages {
         match m["type"].as_str().unwrap() {
+            "incident" => incidents.push((
+                m["id"].as_u64().unwrap(),
+                m["change"].as_str().unwrap().to_string(),
+                m["first_row"].as_u64().unwrap(),
+                m["last_row"].as_u64().unwrap(),
+            )),
             "sample" => {
                 let s = m["seq"].as_u64().unwrap();
                 assert_eq!(s, seq + 1, "samples arrive in order, none missing");
@@ -111,6 +118,19 @@ async fn a_replay_streams_hello_the_status_sequence_and_the_planted_anomaly() {
     assert_eq!(trained["trained_rows"], 100);
     let planted = planted.expect("the spike at 10:03:20 is reported as an anomaly");
     assert_eq!(planted["verdict"]["severity"], "critical");
+    // The spike is sample 201: an incident holding it opened, and every incident
+    // opened once, before any other change of it.
+    let spike = planted["seq"].as_u64().unwrap();
+    assert!(
+        incidents
+            .iter()
+            .any(|(_, change, first, _)| change == "opened" && *first <= spike),
+        "{incidents:?}"
+    );
+    for (id, change, _, _) in &incidents {
+        let first = incidents.iter().find(|(i, _, _, _)| i == id).unwrap();
+        assert_eq!(first.1, "opened", "incident {id} began with {change}");
+    }
     let reasons = planted["verdict"]["reasons"].to_string();
     assert!(
         reasons.contains("cpu_percent") && reasons.contains("memory_percent"),

@@ -13,6 +13,7 @@ use super::detector_flags::DetectorFlags;
 use super::paths::check_output;
 use metrics::analysis::{FitRows, analyze};
 use metrics::io::atomic::write_atomically;
+use metrics::io::events::write_events;
 use metrics::io::input::{ReadOptions, read_table};
 use metrics::io::model_file::save_model;
 use metrics::io::output::write_annotated;
@@ -52,6 +53,10 @@ pub struct AnalyzeArgs {
     /// Also write the summary, quality figures and flagged rows as JSON.
     #[arg(long, value_name = "REPORT.json")]
     pub json: Option<PathBuf>,
+    /// Also write one line per incident (a run of anomalous rows): CSV, or JSON when
+    /// the name ends in .json.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
     /// How many of the worst anomalies the summary lists.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -85,6 +90,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     for (out, flag) in [
         (&args.output_file, "--output-file"),
         (&args.json, "--json"),
+        (&args.events, "--events"),
         (&args.detector.save_model, "--save-model"),
     ] {
         if let Some(out) = out {
@@ -149,6 +155,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         let report = serde_json::json!({
             "summary": summary,
             "flagged": flagged(&table, &analysis, usize::MAX),
+            "incidents": analysis.incidents,
         });
         write_atomically(path, |w| {
             w.write_all(
@@ -158,6 +165,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             )
         })
         .with_context(|| format!("--json {}: cannot write", path.display()))?;
+    }
+    if let Some(path) = &args.events {
+        write_events(path, &analysis.incidents)
+            .with_context(|| format!("--events {}: cannot write", path.display()))?;
     }
     if !args.quiet {
         eprint!("{}", summary.render());

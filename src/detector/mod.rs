@@ -8,7 +8,8 @@
 //! a pass over rows remembers, and the feature table), [`model`] (the trained model
 //! and its file format), [`batch`], [`stream`]; and the signals they are built
 //! from: [`features`], [`season`], [`transform`], [`scaling`], [`zscore`],
-//! [`forest`], [`rules`], [`fusion`], [`reasons`] and [`hold`].
+//! [`forest`], [`rules`], [`fusion`], [`reasons`] and [`hold`]; and [`incidents`],
+//! the runs of anomalous rows a person acts on.
 
 pub mod batch;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod forest;
 pub mod frame;
 pub mod fusion;
 pub mod hold;
+pub mod incidents;
 pub mod memory;
 pub mod model;
 pub mod params;
@@ -38,6 +40,7 @@ pub use features::History;
 pub use forest::{Forest, ForestError, ForestParams};
 pub use frame::Frame;
 pub use fusion::{Mode, Thresholds};
+pub use incidents::{Change, Incident, IncidentTracker, incidents_of};
 pub use model::{MODEL_FORMAT, Model};
 pub use params::{DetectorParams, ValidDetectorParams};
 pub use rules::{BoundRules, RuleSet, RulesError};

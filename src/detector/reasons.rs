@@ -2,6 +2,8 @@
 //! written in one. Fusion and the rules decide which reasons a row gets; this file
 //! alone decides how they read, so the wording cannot drift between them.
 
+use super::verdict::Severity;
+
 /// How a row's reasons are joined into one cell or line.
 pub const SEPARATOR: &str = " | ";
 
@@ -15,9 +17,57 @@ pub fn fmt_value(v: f64, unit: &str) -> String {
     }
 }
 
+/// How a held row's reason begins.
+const HELD: &str = "continues the anomaly that began ";
+
 /// A row held in an open incident that began `began` rows before it.
 pub fn held(began: u64) -> String {
-    format!("continues the anomaly that began {began} samples ago")
+    format!("{HELD}{began} samples ago")
+}
+
+/// Whether `reason` says its row continues an incident (see [`held`]), rather than
+/// something about the row itself.
+pub fn is_held(reason: &str) -> bool {
+    reason.starts_with(HELD)
+}
+
+/// An incident in one line: `critical anomaly on cpu_percent, memory_percent for 12
+/// samples (11 s); peak score 0.812: cpu_percent 97.4 % >= 95.0 % (rule cpu-critical)`.
+pub fn incident_summary(
+    severity: Severity,
+    metrics: &[String],
+    rows: usize,
+    duration_s: Option<f64>,
+    peak_score: f64,
+    worst: Option<&str>,
+) -> String {
+    let mut line = format!("{severity} anomaly");
+    if !metrics.is_empty() {
+        line.push_str(&format!(" on {}", metrics.join(", ")));
+    }
+    line.push_str(&format!(
+        " for {rows} sample{}",
+        if rows == 1 { "" } else { "s" }
+    ));
+    if let Some(d) = duration_s.filter(|_| rows > 1) {
+        line.push_str(&format!(" ({})", fmt_duration(d)));
+    }
+    line.push_str(&format!("; peak score {peak_score:.3}"));
+    if let Some(w) = worst {
+        line.push_str(&format!(": {w}"));
+    }
+    line
+}
+
+/// A duration as a person says it: `45 s`, `12 min`, `3.5 h`.
+fn fmt_duration(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 7200.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
 }
 
 /// A metric that has read `value` for `run` samples in a row.

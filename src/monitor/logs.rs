@@ -1,5 +1,6 @@
 //! `watch`'s files in the log folder: `metrics_history.csv` (every sample and its
-//! verdict) and `anomalies.jsonl` (one object per anomaly). A writer thread owns
+//! verdict), `anomalies.jsonl` (one object per anomaly) and `incidents.jsonl` (one
+//! object each time an incident opens, grows worse or closes). A writer thread owns
 //! them, so a slow or full disk never delays the collector: lines are handed over
 //! without waiting and dropped (and counted) when the writer falls behind. Each line
 //! goes out in one `write` to a file opened for appending, so a crash never leaves a
@@ -17,12 +18,16 @@ use std::thread::JoinHandle;
 pub const HISTORY_FILE: &str = "metrics_history.csv";
 /// Name of the anomalies file.
 pub const ANOMALIES_FILE: &str = "anomalies.jsonl";
+/// Name of the incidents file: one object each time an incident opens, grows
+/// worse or closes.
+pub const INCIDENTS_FILE: &str = "incidents.jsonl";
 /// Lines the writer may be behind before new ones are dropped.
 const QUEUE: usize = 4096;
 
 enum Line {
     History(String),
     Anomaly(String),
+    Incident(String),
 }
 
 /// The open log files.
@@ -61,6 +66,11 @@ impl Logs {
         self.send(Line::Anomaly(json));
     }
 
+    /// Queues an incident change (one line of JSON, without newline).
+    pub fn incident(&self, json: String) {
+        self.send(Line::Incident(json));
+    }
+
     fn send(&self, line: Line) {
         if let Some(tx) = &self.tx {
             match tx.try_send(line) {
@@ -93,6 +103,16 @@ struct Appender {
 }
 
 impl Appender {
+    /// A file of JSON lines, without header.
+    fn jsonl(path: PathBuf) -> Appender {
+        Appender {
+            path,
+            file: None,
+            header: None,
+            warned: false,
+        }
+    }
+
     fn write(&mut self, line: &str) {
         if self.file.is_none() {
             match self.open() {
@@ -175,6 +195,7 @@ fn first_line(path: &Path) -> std::io::Result<Option<String>> {
 struct Writer {
     history: Appender,
     anomalies: Appender,
+    incidents: Appender,
 }
 
 impl Writer {
@@ -186,12 +207,8 @@ impl Writer {
                 header: Some(header),
                 warned: false,
             },
-            anomalies: Appender {
-                path: dir.join(ANOMALIES_FILE),
-                file: None,
-                header: None,
-                warned: false,
-            },
+            anomalies: Appender::jsonl(dir.join(ANOMALIES_FILE)),
+            incidents: Appender::jsonl(dir.join(INCIDENTS_FILE)),
         }
     }
 
@@ -200,15 +217,19 @@ impl Writer {
         for line in rx {
             match line {
                 Line::History(l) => self.history.write(&l),
-                Line::Anomaly(json) => {
-                    buf.clear();
-                    buf.push_str(&json);
-                    buf.push('\n');
-                    self.anomalies.write(&buf);
-                }
+                Line::Anomaly(json) => write_line(&mut self.anomalies, &mut buf, &json),
+                Line::Incident(json) => write_line(&mut self.incidents, &mut buf, &json),
             }
         }
     }
+}
+
+/// Writes `json` and its newline to `file` in one call, through `buf`.
+fn write_line(file: &mut Appender, buf: &mut String, json: &str) {
+    buf.clear();
+    buf.push_str(json);
+    buf.push('\n');
+    file.write(buf);
 }
 
 #[cfg(test)]

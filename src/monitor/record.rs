@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Sample, SampleLayout, TopProcesses};
-use crate::detector::{Severity, Verdict};
+use crate::detector::{Change, Incident, Severity, Verdict};
 use crate::io::output::push_verdict;
 use crate::schema::VERDICT_COLUMNS;
 use crate::timestamp;
@@ -86,7 +86,34 @@ impl Record {
     }
 }
 
-/// A WebSocket message of `kind` (`sample`, `anomaly`, `status`): `type` and `v`
+/// An incident change as people and programs see it: on the WebSocket (an
+/// `incident` message) and in `incidents.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentRecord<'a> {
+    /// `opened`, `updated` or `closed`.
+    pub change: &'static str,
+    /// The incident as it stands; its rows are the session's sample numbers
+    /// (`seq`).
+    #[serde(flatten)]
+    pub incident: &'a Incident,
+}
+
+impl IncidentRecord<'_> {
+    /// The record of `change`.
+    pub fn of(change: &Change) -> IncidentRecord<'_> {
+        let (word, incident) = match change {
+            Change::Opened(i) => ("opened", i),
+            Change::Updated(i) => ("updated", i),
+            Change::Closed(i) => ("closed", i),
+        };
+        IncidentRecord {
+            change: word,
+            incident,
+        }
+    }
+}
+
+/// A WebSocket message of `kind` (`sample`, `anomaly`, `status`, `incident`): `type` and `v`
 /// first, then the fields of `object` (a JSON object as text, e.g. a serialised
 /// [`Record`]).
 pub fn message(kind: &str, object: &str) -> String {

@@ -14,10 +14,10 @@ use serde::Serialize;
 use super::collector::Collector;
 use super::logs::Logs;
 use super::pipeline::{Outcome, Pipeline, State, Status};
-use super::record::{Record, history_row};
+use super::record::{IncidentRecord, Record, history_row};
 use super::replay::Replay;
 use super::{Sample, SampleLayout};
-use crate::detector::reasons;
+use crate::detector::{IncidentTracker, reasons};
 use crate::io::model_file::save_model;
 use crate::timestamp::now_ms;
 
@@ -67,6 +67,9 @@ pub trait Publish: Send + Sync {
     fn sample(&self, record: &Record, json: &str);
     /// The session's status, when it changed or there is news.
     fn status(&self, status: SessionStatus);
+    /// An incident opened, grew worse or closed; `json` is its
+    /// [`IncidentRecord`], serialised once, as `incidents.jsonl` keeps it.
+    fn incident(&self, record: &IncidentRecord, json: &str);
 }
 
 /// How a session runs, beyond its source and pipeline.
@@ -117,6 +120,7 @@ pub fn start(
         saving: Vec::new(),
         seq: 0,
         last_status: None,
+        incidents: IncidentTracker::default(),
     };
     session.publish_status(None, false);
     let thread = std::thread::Builder::new()
@@ -137,6 +141,8 @@ struct Session {
     saving: Vec<JoinHandle<()>>,
     seq: u64,
     last_status: Option<Status>,
+    /// The incidents of the judged samples, numbered by `seq`.
+    incidents: IncidentTracker,
 }
 
 impl Session {
@@ -225,6 +231,15 @@ impl Session {
             self.logs.anomaly(json.clone());
         }
         self.publisher.sample(&record, &json);
+        if let Some(change) = outcome.verdict.as_ref().and_then(|v| {
+            self.incidents
+                .push(self.seq as usize, Some(sample.time), v, metrics)
+        }) {
+            let incident = IncidentRecord::of(&change);
+            let json = serde_json::to_string(&incident).unwrap_or_default();
+            self.logs.incident(json.clone());
+            self.publisher.incident(&incident, &json);
+        }
         if let Some(w) = &outcome.warning {
             tracing::warn!("{w}");
         }
@@ -288,7 +303,7 @@ mod tests {
     use std::sync::mpsc::SyncSender;
 
     use super::*;
-    use crate::detector::{DetectorParams, RuleSet, Severity};
+    use crate::detector::{DetectorParams, Incident, RuleSet, Severity};
     use crate::monitor::record::VerdictView;
     use crate::monitor::replay::Speed;
 
@@ -296,6 +311,7 @@ mod tests {
     struct Collect {
         verdicts: Mutex<SyncSender<(u64, Option<VerdictView>)>>,
         statuses: Mutex<Vec<SessionStatus>>,
+        incidents: Mutex<Vec<(&'static str, Incident)>>,
     }
 
     impl Publish for Collect {
@@ -309,6 +325,13 @@ mod tests {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(status);
+        }
+
+        fn incident(&self, record: &IncidentRecord, _json: &str) {
+            self.incidents
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((record.change, record.incident.clone()));
         }
     }
 
@@ -333,6 +356,7 @@ mod tests {
         let publisher = Arc::new(Collect {
             verdicts: Mutex::new(tx),
             statuses: Mutex::new(Vec::new()),
+            incidents: Mutex::new(Vec::new()),
         });
         let config = SessionConfig {
             interval: Duration::from_secs(1),
@@ -363,5 +387,17 @@ mod tests {
         let statuses = publisher.statuses.lock().unwrap();
         assert_eq!(statuses[0].pipeline.state, State::Collecting);
         assert!(statuses.iter().any(|s| s.replay_finished));
+        let incidents = publisher.incidents.lock().unwrap();
+        let spike = incidents
+            .iter()
+            .find(|(change, i)| *change == "opened" && i.first_row <= 201 && i.first_row > 100)
+            .map(|(_, i)| i.id)
+            .expect("an incident opens at or before the spike, after the baseline");
+        assert!(
+            incidents
+                .iter()
+                .any(|(_, i)| i.id == spike && i.peak_severity == Severity::Critical),
+            "{incidents:?}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
 use crate::detector::Severity;
-use crate::monitor::record::{Record, WIRE_VERSION, message};
+use crate::monitor::record::{IncidentRecord, Record, WIRE_VERSION, message};
 use crate::monitor::session::{Publish, SessionStatus};
 
 /// Samples the `hello` backfill carries.
@@ -23,6 +23,8 @@ pub const HISTORY_KEEP: usize = 3600;
 pub const ANOMALIES_KEEP: usize = 1000;
 /// Anomalies the `hello` carries.
 pub const HELLO_ANOMALIES: usize = 50;
+/// Incidents kept for the `hello` and `/api/incidents`, the latest state of each.
+pub const INCIDENTS_KEEP: usize = 100;
 /// Messages a client may lag behind before it is resynchronised.
 const CHANNEL: usize = 1024;
 
@@ -42,6 +44,8 @@ struct Inner {
     status: Option<SessionStatus>,
     history: VecDeque<Utf8Bytes>,
     anomalies: VecDeque<Utf8Bytes>,
+    /// The latest `incident` message of each recent incident, by id, oldest first.
+    incidents: VecDeque<(u64, Utf8Bytes)>,
     latest: Latest,
 }
 
@@ -63,6 +67,7 @@ impl Hub {
                 status: None,
                 history: VecDeque::new(),
                 anomalies: VecDeque::new(),
+                incidents: VecDeque::new(),
                 latest: Latest::default(),
             }),
             closing: watch::channel(false).0,
@@ -94,6 +99,8 @@ impl Hub {
             &mut hello,
             inner.anomalies.iter().rev().take(HELLO_ANOMALIES).rev(),
         );
+        hello.push_str("],\"incidents\":[");
+        join_into(&mut hello, inner.incidents.iter().map(|(_, m)| m));
         hello.push_str("]}");
         (hello.into(), rx)
     }
@@ -122,6 +129,16 @@ impl Hub {
         };
         let mut out = String::from("[");
         join_into(&mut out, list.iter().rev().take(limit).rev());
+        out.push(']');
+        out
+    }
+
+    /// The recent incidents, each in its latest state, oldest first, as a JSON
+    /// array of `incident` messages.
+    pub fn incidents_json(&self) -> String {
+        let inner = self.lock();
+        let mut out = String::from("[");
+        join_into(&mut out, inner.incidents.iter().map(|(_, m)| m));
         out.push(']');
         out
     }
@@ -172,6 +189,24 @@ impl Publish for Hub {
         let mut inner = self.lock();
         inner.status = Some(status);
         let _ = self.tx.send(message.into());
+    }
+
+    /// Keeps the incident's latest state, in place of its earlier one, and sends it
+    /// to every client.
+    fn incident(&self, record: &IncidentRecord, json: &str) {
+        let message: Utf8Bytes = message("incident", json).into();
+        let id = record.incident.id;
+        let mut inner = self.lock();
+        match inner.incidents.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, kept)) => *kept = message.clone(),
+            None => {
+                if inner.incidents.len() >= INCIDENTS_KEEP {
+                    inner.incidents.pop_front();
+                }
+                inner.incidents.push_back((id, message.clone()));
+            }
+        }
+        let _ = self.tx.send(message);
     }
 }
 

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/status", get(status))
         .route("/api/history", get(history))
         .route("/api/anomalies", get(anomalies))
+        .route("/api/incidents", get(incidents))
         .route(
             "/api/analyze",
             post(upload::analyze).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
@@ -85,6 +86,10 @@ async fn history(State(app): State<AppState>, Query(q): Query<Limit>) -> Respons
 async fn anomalies(State(app): State<AppState>, Query(q): Query<Limit>) -> Response {
     let limit = q.limit.unwrap_or(hub::HELLO_ANOMALIES);
     json_response(StatusCode::OK, app.hub.recent_json(true, limit))
+}
+
+async fn incidents(State(app): State<AppState>) -> Response {
+    json_response(StatusCode::OK, app.hub.incidents_json())
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {

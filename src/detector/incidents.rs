@@ -1,0 +1,275 @@
+//! Incidents: what a person acts on. A run of consecutive anomalous rows (held ones
+//! included, see [`super::hold`]) is one incident, with an id, a start and an end,
+//! its peak score and severity, the metrics that drove it and a one-line summary.
+//! The same tracker runs over a batch's verdicts and over a live stream's, so both
+//! report the same incidents.
+
+use serde::Serialize;
+
+use super::reasons;
+use super::verdict::{Severity, Verdict};
+
+/// One incident: consecutive anomalous rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Incident {
+    /// 1, 2, ... in the order incidents opened.
+    pub id: u64,
+    /// 1-based data row of its first row (the header is not counted).
+    pub first_row: usize,
+    /// 1-based data row of its last row so far.
+    pub last_row: usize,
+    /// Time of its first row (Unix ms), when the rows have times.
+    pub start_ms: Option<i64>,
+    /// Time of its last row so far (Unix ms), when the rows have times.
+    pub end_ms: Option<i64>,
+    /// Whether it was still going on at the last row seen.
+    pub open: bool,
+    /// Rows it spans.
+    pub rows: usize,
+    /// Highest anomaly score of its rows.
+    pub peak_score: f64,
+    /// Highest severity of its rows.
+    pub peak_severity: Severity,
+    /// The metrics that drove its rows, the most frequent first.
+    pub metrics: Vec<String>,
+    /// One line a person reads first.
+    pub summary: String,
+    /// The most telling reason: the first of its worst row's own reasons.
+    #[serde(skip)]
+    worst_reason: Option<String>,
+    /// How many of its rows each metric drove, in the order they first did.
+    #[serde(skip)]
+    drivers: Vec<(String, usize)>,
+}
+
+impl Incident {
+    /// How long it has lasted in seconds (last row's time minus the first's), when
+    /// the rows have times.
+    pub fn duration_s(&self) -> Option<f64> {
+        Some((self.end_ms? - self.start_ms?) as f64 / 1000.0)
+    }
+
+    fn add(&mut self, row: usize, time: Option<i64>, verdict: &Verdict, metric: Option<&str>) {
+        self.last_row = row;
+        self.end_ms = time;
+        self.rows += 1;
+        let worse = (verdict.severity, verdict.anomaly_score)
+            > (self.peak_severity, self.peak_score)
+            || self.worst_reason.is_none();
+        if worse && let Some(reason) = own_reason(verdict) {
+            self.worst_reason = Some(reason.to_string());
+        }
+        self.peak_severity = self.peak_severity.max(verdict.severity);
+        self.peak_score = self.peak_score.max(verdict.anomaly_score);
+        if let Some(metric) = metric {
+            match self.drivers.iter_mut().find(|(m, _)| m == metric) {
+                Some((_, n)) => *n += 1,
+                None => self.drivers.push((metric.to_string(), 1)),
+            }
+            let mut order: Vec<&(String, usize)> = self.drivers.iter().collect();
+            // A stable sort keeps first appearance among equal counts.
+            order.sort_by_key(|d| std::cmp::Reverse(d.1));
+            self.metrics = order.into_iter().map(|(m, _)| m.clone()).collect();
+        }
+        self.summary = reasons::incident_summary(
+            self.peak_severity,
+            &self.metrics,
+            self.rows,
+            self.duration_s(),
+            self.peak_score,
+            self.worst_reason.as_deref(),
+        );
+    }
+}
+
+/// A row's first reason that is about the row itself, not the incident it continues.
+fn own_reason(verdict: &Verdict) -> Option<&str> {
+    verdict
+        .reasons
+        .iter()
+        .map(String::as_str)
+        .find(|r| !reasons::is_held(r))
+}
+
+/// What one row did to the incidents.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A new incident began with this row.
+    Opened(Incident),
+    /// The open incident grew worse: a higher severity, or a metric it had not
+    /// named.
+    Updated(Incident),
+    /// The open incident ended before this row (which is not anomalous).
+    Closed(Incident),
+}
+
+/// Follows verdicts row by row and keeps the open incident.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentTracker {
+    opened: u64,
+    open: Option<Incident>,
+}
+
+impl IncidentTracker {
+    /// Takes the next row's verdict: `row` is its 1-based data row, `time` its time
+    /// when known, `metrics` the model's metric names (to name its top metric).
+    /// Returns what changed, if anything worth telling.
+    pub fn push(
+        &mut self,
+        row: usize,
+        time: Option<i64>,
+        verdict: &Verdict,
+        metrics: &[String],
+    ) -> Option<Change> {
+        let metric = verdict.top_metric_name(metrics);
+        if !verdict.is_anomaly {
+            let mut closed = self.open.take()?;
+            closed.open = false;
+            return Some(Change::Closed(closed));
+        }
+        match &mut self.open {
+            Some(incident) => {
+                let (severity, named) = (incident.peak_severity, incident.metrics.len());
+                incident.add(row, time, verdict, metric);
+                (incident.peak_severity > severity || incident.metrics.len() > named)
+                    .then(|| Change::Updated(incident.clone()))
+            }
+            None => {
+                self.opened += 1;
+                let mut incident = Incident {
+                    id: self.opened,
+                    first_row: row,
+                    last_row: row,
+                    start_ms: time,
+                    end_ms: time,
+                    open: true,
+                    rows: 0,
+                    peak_score: verdict.anomaly_score,
+                    peak_severity: verdict.severity,
+                    metrics: Vec::new(),
+                    summary: String::new(),
+                    worst_reason: None,
+                    drivers: Vec::new(),
+                };
+                incident.add(row, time, verdict, metric);
+                self.open = Some(incident.clone());
+                Some(Change::Opened(incident))
+            }
+        }
+    }
+
+    /// The incident still open, if any.
+    pub fn open(&self) -> Option<&Incident> {
+        self.open.as_ref()
+    }
+}
+
+/// Every incident in `verdicts` (rows in order, with their times when known), the
+/// last one marked open when it runs to the end.
+pub fn incidents_of(
+    verdicts: &[Verdict],
+    times: Option<&[i64]>,
+    metrics: &[String],
+) -> Vec<Incident> {
+    let mut tracker = IncidentTracker::default();
+    let mut done = Vec::new();
+    for (r, verdict) in verdicts.iter().enumerate() {
+        if let Some(Change::Closed(incident)) =
+            tracker.push(r + 1, times.map(|t| t[r]), verdict, metrics)
+        {
+            done.push(incident);
+        }
+    }
+    done.extend(tracker.open);
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(score: f64, severity: Severity, metric: Option<usize>, reason: &str) -> Verdict {
+        Verdict {
+            anomaly_score: score,
+            is_anomaly: severity > Severity::Normal,
+            severity,
+            z_max: 0.0,
+            top_metric: metric,
+            reasons: if reason.is_empty() {
+                Vec::new()
+            } else {
+                vec![reason.to_string()]
+            },
+        }
+    }
+
+    #[test]
+    fn consecutive_anomalous_rows_are_one_incident_with_its_peak_and_metrics() {
+        let metrics = vec!["cpu_percent".to_string(), "memory_percent".to_string()];
+        let calm = verdict(0.2, Severity::Normal, None, "");
+        let rows = [
+            calm.clone(),
+            verdict(0.55, Severity::Medium, Some(1), "memory_percent 80.0 % ..."),
+            verdict(
+                0.80,
+                Severity::Critical,
+                Some(0),
+                "cpu_percent 99.0 % >= 95.0 %",
+            ),
+            verdict(0.45, Severity::Medium, Some(0), &reasons::held(2)),
+            calm.clone(),
+            verdict(0.6, Severity::High, Some(1), "memory_percent 85.0 % ..."),
+        ];
+        let times: Vec<i64> = (0..rows.len() as i64).map(|i| i * 1000).collect();
+        let found = incidents_of(&rows, Some(&times), &metrics);
+        assert_eq!(found.len(), 2);
+        let first = &found[0];
+        assert_eq!((first.id, first.first_row, first.last_row), (1, 2, 4));
+        assert_eq!(first.rows, 3);
+        assert!(!first.open);
+        assert_eq!(first.duration_s(), Some(2.0));
+        assert_eq!(first.peak_severity, Severity::Critical);
+        assert_eq!(first.peak_score, 0.80);
+        assert_eq!(first.metrics, ["cpu_percent", "memory_percent"]);
+        assert!(
+            first.summary.contains("cpu_percent 99.0 % >= 95.0 %"),
+            "{}",
+            first.summary
+        );
+        let last = &found[1];
+        assert_eq!((last.id, last.first_row, last.last_row), (2, 6, 6));
+        assert!(last.open, "the last incident runs to the end of the rows");
+    }
+
+    #[test]
+    fn the_tracker_tells_opening_worsening_and_closing_once_each() {
+        let metrics = vec!["cpu_percent".to_string()];
+        let mut tracker = IncidentTracker::default();
+        let medium = verdict(0.55, Severity::Medium, Some(0), "x");
+        let critical = verdict(0.9, Severity::Critical, Some(0), "y");
+        let calm = verdict(0.1, Severity::Normal, None, "");
+        let changes: Vec<Option<&str>> = [&medium, &medium, &critical, &critical, &calm, &calm]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                tracker.push(i + 1, None, v, &metrics).map(|c| match c {
+                    Change::Opened(_) => "opened",
+                    Change::Updated(_) => "updated",
+                    Change::Closed(_) => "closed",
+                })
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                Some("opened"),
+                None,
+                Some("updated"),
+                None,
+                Some("closed"),
+                None
+            ]
+        );
+        assert!(tracker.open().is_none());
+    }
+}
