@@ -25,13 +25,15 @@
     config: null,
     status: null,
     samples: [], // {t, m, v}
-    feed: [], // anomaly messages, newest first
+    feed: [], // incident messages (latest state of each), newest first
     counts: { samples: 0, medium: 0, high: 0, critical: 0 },
     rangeMs: 5 * 60 * 1000,
     uptimeBase: 0,
     uptimeAt: performance.now(),
     connected: false,
-    highlight: null,
+    highlight: null, // start of the clicked incident (ms)
+    highlightEnd: null, // its last row (ms)
+    pendingProcesses: null, // of an anomaly whose incident has not opened yet
     dirty: true,
   };
   window.metricsDashboard = state;
@@ -63,14 +65,24 @@
   }
 
   // ---- charts ----
-  // Draws a vertical line at the highlighted moment (a clicked anomaly).
+  // Shades the clicked incident's rows and draws a line at its start.
   const highlightPlugin = {
     id: "highlight",
     afterDatasetsDraw(chart) {
       if (state.highlight === null) return;
+      const area = chart.chartArea;
       const x = chart.scales.x.getPixelForValue(state.highlight);
-      if (x < chart.chartArea.left || x > chart.chartArea.right) return;
+      const end = chart.scales.x.getPixelForValue(state.highlightEnd ?? state.highlight);
       const ctx = chart.ctx;
+      const left = Math.max(x, area.left), right = Math.min(end, area.right);
+      if (right > left) {
+        ctx.save();
+        ctx.globalAlpha = 0.15;
+        ctx.fillStyle = colour("--accent");
+        ctx.fillRect(left, area.top, right - left, area.bottom - area.top);
+        ctx.restore();
+      }
+      if (x < area.left || x > area.right) return;
       ctx.save();
       ctx.strokeStyle = colour("--accent");
       ctx.lineWidth = 2;
@@ -262,31 +274,34 @@
     $("uptime").textContent = duration(up);
   }, 1000);
 
-  // ---- anomaly feed ----
-  function feedItem(a) {
+  // ---- incident feed: one entry per incident, updated in place ----
+  function feedItem(i) {
     const li = el("li");
-    li.dataset.time = String(a.time);
+    li.dataset.id = String(i.id);
+    li.dataset.time = String(i.start_ms);
     const head = el("div");
-    head.append(el("span", `badge sev-${a.verdict.severity}`, a.verdict.severity));
-    head.append(el("span", "when", stamp(a.time)));
-    head.append(el("span", "muted", `score ${fmt(a.verdict.score, 3)}`));
+    head.append(el("span", `badge sev-${i.peak_severity}`, i.peak_severity));
+    head.append(el("span", "when", stamp(i.start_ms)));
+    const span = `${i.rows} sample${i.rows === 1 ? "" : "s"}`;
+    head.append(el("span", "muted", i.open ? `${span}, ongoing` : span));
     li.append(head);
     const reasons = el("ul", "reasons");
-    for (const r of a.verdict.reasons) reasons.append(el("li", "", r));
+    reasons.append(el("li", "", i.summary));
     li.append(reasons);
-    if (a.processes) {
+    if (i.processes) {
       const names = (list) => list.map((p) => `${p.name} (${fmt(p.cpu_percent, 0)}% CPU, ${fmt(p.memory_mb, 0)} MB)`).join(", ");
       const p = el("p", "processes muted");
-      p.textContent = `top CPU: ${names(a.processes.by_cpu)} · top memory: ${names(a.processes.by_memory)}`;
+      p.textContent = `top CPU: ${names(i.processes.by_cpu)} · top memory: ${names(i.processes.by_memory)}`;
       li.append(p);
     }
     li.addEventListener("click", () => {
       document.querySelectorAll("#feed > li.selected").forEach((o) => o.classList.remove("selected"));
       li.classList.add("selected");
-      state.highlight = a.time;
-      const last = state.samples.length ? state.samples[state.samples.length - 1].t : a.time;
-      if (a.time < last - state.rangeMs) {
-        const wanted = Math.ceil((last - a.time) / 60000) + 1;
+      state.highlight = i.start_ms;
+      state.highlightEnd = i.end_ms;
+      const last = state.samples.length ? state.samples[state.samples.length - 1].t : i.start_ms;
+      if (i.start_ms < last - state.rangeMs) {
+        const wanted = Math.ceil((last - i.start_ms) / 60000) + 1;
         const pick = [1, 5, 15].find((m) => m >= wanted) || 15;
         document.querySelector(`.range button[data-minutes="${pick}"]`).click();
       }
@@ -294,10 +309,31 @@
     });
     return li;
   }
-  function addAnomaly(a, render) {
-    state.feed.unshift(a);
-    if (state.feed.length > FEED_MAX) state.feed.length = FEED_MAX;
+  // Puts an incident's latest state in the feed, in place of its earlier one.
+  function upsertIncident(i, render) {
+    const at = state.feed.findIndex((f) => f.id === i.id);
+    if (at >= 0) {
+      i.processes = i.processes || state.feed[at].processes;
+      state.feed[at] = i;
+    } else {
+      i.processes = i.processes || state.pendingProcesses;
+      state.pendingProcesses = null;
+      state.feed.unshift(i);
+      if (state.feed.length > FEED_MAX) state.feed.length = FEED_MAX;
+    }
     if (render) renderFeed();
+  }
+  // The processes of an anomaly's moment go with the incident it belongs to (its
+  // first anomaly arrives just before the incident's opening message).
+  function attachProcesses(a) {
+    if (!a.processes) return;
+    const open = state.feed.find((f) => f.open);
+    if (open) {
+      open.processes = a.processes;
+      renderFeed();
+    } else {
+      state.pendingProcesses = a.processes;
+    }
   }
   function renderFeed() {
     const list = $("feed");
@@ -321,7 +357,7 @@
     state.samples = [];
     for (const s of msg.backfill) addSample(s);
     state.feed = [];
-    for (const a of msg.anomalies) addAnomaly(a, false);
+    for (const i of msg.incidents || []) upsertIncident(i, false);
     state.counts.samples = msg.counts.samples;
     for (const s of SEVERITIES) state.counts[s] = msg.counts.anomalies[s] || 0;
     $("host").textContent = msg.config.host;
@@ -348,8 +384,11 @@
         break;
       case "anomaly":
         state.counts[msg.verdict.severity] += 1;
-        addAnomaly(msg, true);
+        attachProcesses(msg);
         renderCounters();
+        break;
+      case "incident":
+        upsertIncident(msg, true);
         break;
       case "status":
         state.status = msg;

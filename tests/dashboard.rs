@@ -58,6 +58,21 @@ fn the_page_shows_the_session_its_anomalies_and_uploads_without_running_what_dat
              && li.querySelector('.reasons').textContent.includes('cpu_percent 9'));",
         "the planted anomaly in the feed",
     );
+    // The feed lists incidents, one entry each, summed up in one line.
+    let entries = browser.eval(
+        "const ids = [...document.querySelectorAll('#feed > li')].map(li => li.dataset.id);
+         const critical = [...document.querySelectorAll('#feed > li')].find(li =>
+             li.querySelector('.badge').textContent === 'critical');
+         return [ids.length, new Set(ids).size, critical.querySelector('.reasons').textContent];",
+    );
+    assert_eq!(entries[0], entries[1], "one entry per incident: {entries}");
+    assert!(
+        entries[2]
+            .as_str()
+            .unwrap()
+            .starts_with("critical anomaly on cpu_percent"),
+        "{entries}"
+    );
     let first_card = browser.eval(
         "return document.querySelector('.card[data-metric=cpu_percent] .value').textContent;",
     );
