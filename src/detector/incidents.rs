@@ -30,9 +30,9 @@ pub struct Incident {
     pub peak_score: f64,
     /// Highest severity of its rows.
     pub peak_severity: Severity,
-    /// The metrics that drove its rows, the most frequent first.
+    /// The metrics that drove its rows, the most frequent first (as last told).
     pub metrics: Vec<String>,
-    /// One line a person reads first.
+    /// One line a person reads first (as last told).
     pub summary: String,
     /// The most telling reason: the first of its worst row's own reasons.
     #[serde(skip)]
@@ -49,6 +49,8 @@ impl Incident {
         Some((self.end_ms? - self.start_ms?) as f64 / 1000.0)
     }
 
+    /// Takes one more of its rows. The metrics and the summary are brought up to
+    /// date by [`Incident::settle`], only when someone is told.
     fn add(&mut self, row: usize, time: Option<i64>, verdict: &Verdict, metric: Option<&str>) {
         self.last_row = row;
         self.end_ms = time;
@@ -66,11 +68,15 @@ impl Incident {
                 Some((_, n)) => *n += 1,
                 None => self.drivers.push((metric.to_string(), 1)),
             }
-            let mut order: Vec<&(String, usize)> = self.drivers.iter().collect();
-            // A stable sort keeps first appearance among equal counts.
-            order.sort_by_key(|d| std::cmp::Reverse(d.1));
-            self.metrics = order.into_iter().map(|(m, _)| m.clone()).collect();
         }
+    }
+
+    /// Its state as told: the metrics by how many rows they drove (a stable sort
+    /// keeps first appearance among equals) and the summary.
+    fn settle(&mut self) -> Incident {
+        let mut order: Vec<&(String, usize)> = self.drivers.iter().collect();
+        order.sort_by_key(|d| std::cmp::Reverse(d.1));
+        self.metrics = order.into_iter().map(|(m, _)| m.clone()).collect();
         self.summary = reasons::incident_summary(
             self.peak_severity,
             &self.metrics,
@@ -79,6 +85,7 @@ impl Incident {
             self.peak_score,
             self.worst_reason.as_deref(),
         );
+        self.clone()
     }
 }
 
@@ -125,14 +132,14 @@ impl IncidentTracker {
         if !verdict.is_anomaly {
             let mut closed = self.open.take()?;
             closed.open = false;
-            return Some(Change::Closed(closed));
+            return Some(Change::Closed(closed.settle()));
         }
         match &mut self.open {
             Some(incident) => {
-                let (severity, named) = (incident.peak_severity, incident.metrics.len());
+                let (severity, named) = (incident.peak_severity, incident.drivers.len());
                 incident.add(row, time, verdict, metric);
-                (incident.peak_severity > severity || incident.metrics.len() > named)
-                    .then(|| Change::Updated(incident.clone()))
+                (incident.peak_severity > severity || incident.drivers.len() > named)
+                    .then(|| Change::Updated(incident.settle()))
             }
             None => {
                 self.opened += 1;
@@ -152,15 +159,16 @@ impl IncidentTracker {
                     drivers: Vec::new(),
                 };
                 incident.add(row, time, verdict, metric);
-                self.open = Some(incident.clone());
-                Some(Change::Opened(incident))
+                let told = incident.settle();
+                self.open = Some(incident);
+                Some(Change::Opened(told))
             }
         }
     }
 
-    /// The incident still open, if any.
-    pub fn open(&self) -> Option<&Incident> {
-        self.open.as_ref()
+    /// The incident still open, if any, as it stands.
+    pub fn open(&mut self) -> Option<Incident> {
+        self.open.as_mut().map(Incident::settle)
     }
 }
 
@@ -180,7 +188,7 @@ pub fn incidents_of(
             done.push(incident);
         }
     }
-    done.extend(tracker.open);
+    done.extend(tracker.open());
     done
 }
 
