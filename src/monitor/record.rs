@@ -113,9 +113,9 @@ impl IncidentRecord<'_> {
     }
 }
 
-/// A WebSocket message of `kind` (`sample`, `anomaly`, `status`, `incident`): `type` and `v`
-/// first, then the fields of `object` (a JSON object as text, e.g. a serialised
-/// [`Record`]).
+/// A WebSocket message of `kind` (`sample`, `anomaly`, `status`, `incident`):
+/// `type` and `v` first, then the fields of `object` (a JSON object as text, e.g. a
+/// serialised [`Record`]).
 pub fn message(kind: &str, object: &str) -> String {
     let fields = object
         .strip_prefix('{')

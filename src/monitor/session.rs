@@ -60,7 +60,7 @@ pub struct SessionStatus {
     pub event: Option<String>,
 }
 
-/// Whoever shows a session's results (the dashboard's hub, a test). Both calls come
+/// Whoever shows a session's results (the dashboard's hub, a test). Every call comes
 /// from the session's thread and must return at once.
 pub trait Publish: Send + Sync {
     /// A judged sample; `json` is `record` serialised once, as the logs keep it.
