@@ -15,6 +15,30 @@ pub enum MetricKind {
     Other,
 }
 
+/// Which way a metric moves when something is wrong, which decides how severe a
+/// statistical departure may be: a metric falling back towards idle is news, not
+/// harm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Harm {
+    /// Harm is a high reading (usage, traffic, load); a low one is a machine at rest.
+    High,
+    /// Harm is a low reading (memory left).
+    Low,
+    /// Either way may be harm (unknown metrics, frequency).
+    Either,
+}
+
+impl Harm {
+    /// Whether a departure in direction `above` is towards harm.
+    pub fn towards(self, above: bool) -> bool {
+        match self {
+            Harm::High => above,
+            Harm::Low => !above,
+            Harm::Either => true,
+        }
+    }
+}
+
 /// A metric the tool knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metric {
@@ -24,6 +48,8 @@ pub struct Metric {
     pub unit: &'static str,
     /// What the value measures.
     pub kind: MetricKind,
+    /// Which way it moves when something is wrong.
+    pub harm: Harm,
 }
 
 /// The native schema, in column order: what `datagen` writes and `watch` samples.
@@ -32,41 +58,49 @@ pub const NATIVE: [Metric; 8] = [
         name: "cpu_percent",
         unit: "%",
         kind: MetricKind::Percent,
+        harm: Harm::High,
     },
     Metric {
         name: "cpu_frequency",
         unit: "MHz",
         kind: MetricKind::Amount,
+        harm: Harm::Either,
     },
     Metric {
         name: "memory_percent",
         unit: "%",
         kind: MetricKind::Percent,
+        harm: Harm::High,
     },
     Metric {
         name: "memory_available_gb",
         unit: "GB",
         kind: MetricKind::Amount,
+        harm: Harm::Low,
     },
     Metric {
         name: "disk_read_mb",
         unit: "MB/s",
         kind: MetricKind::Rate,
+        harm: Harm::High,
     },
     Metric {
         name: "disk_write_mb",
         unit: "MB/s",
         kind: MetricKind::Rate,
+        harm: Harm::High,
     },
     Metric {
         name: "network_sent_mb",
         unit: "MB/s",
         kind: MetricKind::Rate,
+        harm: Harm::High,
     },
     Metric {
         name: "network_recv_mb",
         unit: "MB/s",
         kind: MetricKind::Rate,
+        harm: Harm::High,
     },
 ];
 
@@ -76,26 +110,31 @@ pub const LIVE_EXTRA: [Metric; 5] = [
         name: "swap_percent",
         unit: "%",
         kind: MetricKind::Percent,
+        harm: Harm::High,
     },
     Metric {
         name: "load_1m",
         unit: "",
         kind: MetricKind::Amount,
+        harm: Harm::High,
     },
     Metric {
         name: "load_5m",
         unit: "",
         kind: MetricKind::Amount,
+        harm: Harm::High,
     },
     Metric {
         name: "load_15m",
         unit: "",
         kind: MetricKind::Amount,
+        harm: Harm::High,
     },
     Metric {
         name: "process_count",
         unit: "",
         kind: MetricKind::Amount,
+        harm: Harm::High,
     },
 ];
 
@@ -157,17 +196,18 @@ pub fn describe(name: &str) -> Metric {
     {
         return *m;
     }
-    let (unit, kind) = if name.ends_with("_percent") || name.ends_with("_pct") {
-        ("%", MetricKind::Percent)
+    let (unit, kind, harm) = if name.ends_with("_percent") || name.ends_with("_pct") {
+        ("%", MetricKind::Percent, Harm::Either)
     } else if name.ends_with("_mb") || name.ends_with("_per_sec") || name.ends_with("_bytes") {
-        ("", MetricKind::Rate)
+        ("", MetricKind::Rate, Harm::High)
     } else {
-        ("", MetricKind::Other)
+        ("", MetricKind::Other, Harm::Either)
     };
     Metric {
         name: "",
         unit,
         kind,
+        harm,
     }
 }
 

@@ -8,47 +8,9 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{DEADLINE, Watch, http, planted_spike};
-use futures_util::StreamExt;
+use common::socket::{connect, next, until_finished};
+use common::{Watch, http, planted_spike};
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(watch: &Watch) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async(watch.ws_url())
-        .await
-        .unwrap();
-    socket
-}
-
-/// The next JSON message, or `None` when the server closed the socket.
-async fn next(socket: &mut Socket) -> Option<Value> {
-    loop {
-        let message = tokio::time::timeout(DEADLINE, socket.next())
-            .await
-            .expect("no message within the deadline")?;
-        match message.ok()? {
-            Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
-            Message::Close(_) => return None,
-            _ => {}
-        }
-    }
-}
-
-/// Messages up to and including the status saying the replay finished.
-async fn until_finished(socket: &mut Socket) -> Vec<Value> {
-    let mut seen = Vec::new();
-    while let Some(m) = next(socket).await {
-        let done = m["type"] == "status" && m["replay_finished"] == true;
-        seen.push(m);
-        if done {
-            return seen;
-        }
-    }
-    panic!("the socket closed before the replay finished");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_streams_hello_the_status_sequence_and_the_planted_anomaly() {
@@ -323,17 +285,24 @@ fn a_port_in_use_is_named_with_a_hint() {
     );
 }
 
+/// Retrainings of the planted-spike replay with the flags below: one when the
+/// window has doubled to 80 samples, then one 60 samples after each went into use.
+const RETRAINS: u64 = 3;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("live-model.json");
-    // Baseline 40 samples, then a retraining due every 60. At full speed the replay
-    // outruns the background training, so only the count's floor is known.
+    // Baseline 40 samples, retrainings on up to the last 100 when the window has
+    // doubled (80) and every 60 samples after, each in use a fixed 10 samples after
+    // it starts, whatever the replay's speed: the count is exact.
     let mut watch = Watch::replay(
         "max",
         &[
             "--window-size",
             "40",
+            "--train-window",
+            "100",
             "--retrain-every",
             "60",
             "--save-model",
@@ -344,7 +313,7 @@ async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
     let messages = until_finished(&mut socket).await;
     let finished = messages.last().unwrap();
     let retrains = finished["retrains"].as_u64().unwrap();
-    assert!(retrains >= 1, "{finished}");
+    assert_eq!(retrains, RETRAINS, "{finished}");
     let retrained = messages
         .iter()
         .filter(|m| m["event"] == "retrained")
@@ -357,7 +326,8 @@ async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
     );
     let model: Value = serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
     assert_eq!(model["format"], metrics::detector::MODEL_FORMAT);
-    assert!(model["trained_rows"].as_u64().unwrap() <= 40);
+    let rows = model["trained_rows"].as_u64().unwrap();
+    assert!((41..=100).contains(&rows), "{rows}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

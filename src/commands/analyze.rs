@@ -23,7 +23,7 @@ use metrics::report::{Summary, flagged};
 /// Arguments of `metrics analyze`.
 #[derive(Debug, Args)]
 // A saved model brings its own settings: fitting flags beside it would be ignored.
-#[command(mut_arg("model", |a| a.conflicts_with_all(["contamination", "trees", "sample_size"])))]
+#[command(mut_arg("model", |a| a.conflicts_with_all(["contamination", "trees", "sample_size", "adapt_after"])))]
 pub struct AnalyzeArgs {
     /// The metrics CSV to analyse (`-` for standard input).
     #[arg(long, value_name = "IN")]

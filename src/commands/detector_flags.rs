@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use metrics::detector::{DetectorParams, ForestParams, Model, RuleSet};
+use metrics::detector::{DEFAULT_ADAPT_AFTER, DetectorParams, ForestParams, Model, RuleSet};
 use metrics::io::model_file::load_model;
 use metrics::io::rules_file::load_rules;
 
@@ -27,6 +27,11 @@ pub struct DetectorFlags {
     /// Rows drawn to grow each tree.
     #[arg(long, default_value_t = 256)]
     pub sample_size: usize,
+    /// Samples a metric's shift from its baseline must persist before it is taken
+    /// as the metric's new level and no longer flagged (it is dropped at once when
+    /// the metric comes back); 0 never adapts. Rules are never adapted.
+    #[arg(long, default_value_t = DEFAULT_ADAPT_AFTER, value_name = "SAMPLES")]
+    pub adapt_after: u64,
     /// Judge with a model saved by --save-model (by analyze or watch) from the first
     /// row, instead of fitting one first.
     #[arg(long, value_name = "FILE")]
@@ -50,6 +55,7 @@ impl DetectorFlags {
                 seed: self.seed,
                 ..ForestParams::default()
             },
+            adapt_after: self.adapt_after,
             ..DetectorParams::default()
         };
         params.check()?;

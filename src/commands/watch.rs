@@ -33,10 +33,14 @@ use metrics::timestamp::now_ms;
 /// Arguments of `metrics watch`.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Seconds of samples collected before the first training; also the rolling
-    /// window retraining learns from.
+    /// Seconds of samples collected before the first training.
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     pub window_size: f64,
+    /// Seconds of the most recent samples each retraining learns from (at least
+    /// --window-size): long enough to hold a host's ordinary swings, so a model is
+    /// not surprised by the next quarter hour.
+    #[arg(long, default_value_t = 3600.0, value_name = "SECONDS")]
+    pub train_window: f64,
     /// Seconds between samples (at least 0.2) [default: 1; with --replay, the file's
     /// median spacing].
     #[arg(long, value_name = "SECONDS")]
@@ -99,9 +103,19 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         );
     }
     let retrain_every = samples_in(args.retrain_every, interval, "--retrain-every")?;
+    let window = samples_in(args.train_window, interval, "--train-window")?;
+    if window < baseline {
+        bail!(
+            "--train-window {} s is shorter than --window-size {} s; hint: give --train-window at least {} s",
+            args.train_window,
+            args.window_size,
+            args.window_size
+        );
+    }
     let config = PipelineConfig {
         detector: detector.clone(),
         baseline,
+        window,
         retrain_every,
         rules: rules.clone(),
     };
@@ -221,6 +235,7 @@ fn session_config(
         "interval_s": interval,
         "window_size_s": args.window_size,
         "baseline": baseline,
+        "train_window_s": args.train_window,
         "retrain_every_s": args.retrain_every,
         "contamination": args.detector.contamination,
     })

@@ -5,11 +5,10 @@
 use rayon::prelude::*;
 
 use super::error::DetectorError;
-use super::features::FlatRun;
 use super::frame::Frame;
 use super::fusion;
 use super::hold::Hold;
-use super::memory::FeatureTable;
+use super::memory::{Carried, FeatureTable};
 use super::model::{Model, RowInput};
 use super::rules::RuleSet;
 use super::verdict::Verdict;
@@ -40,7 +39,7 @@ impl Model {
         let times = frame.times.as_deref();
         let expected = self.expected();
         let starts: Vec<usize> = (0..rows).step_by(SCORE_BLOCK).collect();
-        let flat = expected.flat_runs_before(&columns, &starts);
+        let carried = expected.carried_before(&columns, times, &starts);
         // Each block writes its verdicts straight into their place in the result. A
         // row's place among incidents depends on the rows before the block only until
         // the block's first row below the hold level, which closes any incident: each
@@ -52,13 +51,13 @@ impl Model {
             .enumerate()
             .map(|(b, out)| {
                 let block = b * SCORE_BLOCK..b * SCORE_BLOCK + out.len();
-                let block_flat: Vec<FlatRun> = flat.iter().map(|runs| runs[b]).collect();
+                let block_carried: Vec<Carried> = carried.iter().map(|c| c[b]).collect();
                 let table = FeatureTable::compute(
                     &columns,
                     times,
                     &expected,
                     block.clone(),
-                    Some(&block_flat),
+                    Some(&block_carried),
                 );
                 let forest = self.forest_scores(&table.values);
                 let metrics = columns.len();
@@ -76,6 +75,7 @@ impl Model {
                             raw: &raw,
                             features: table.row(i),
                             expected: &table.expected[i * metrics..(i + 1) * metrics],
+                            references: &table.references[i * metrics..(i + 1) * metrics],
                             runs: &table.runs[i * metrics..(i + 1) * metrics],
                             forest: forest[i],
                             hits: bound.check(&raw, &texts),

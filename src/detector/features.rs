@@ -91,6 +91,16 @@ impl History {
         };
         [deviation, change, mean]
     }
+
+    /// Measures the remembered deviations again, each `d` as `map(d)`, for an
+    /// adapted level (see [`super::level`]) that changed; `map` must keep order,
+    /// so the recent median maps with them.
+    pub fn remeasure(&mut self, map: impl Fn(f64) -> f64) {
+        for d in &mut self.ring {
+            *d = map(*d);
+        }
+        self.recent = map(self.recent);
+    }
 }
 
 /// The median of one to [`RECENT_WINDOW`] values in IEEE total order (the mean of

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::features;
 use super::hold::{Hold, Place};
+use super::level::Reference;
 use super::reasons;
 use super::rules::RuleHit;
 use super::scaling::Scale;
@@ -138,6 +139,8 @@ pub struct RowEvidence<'a> {
     pub scales: &'a [Scale],
     /// What each metric was expected to read at this row's time, in model space.
     pub expected: &'a [f64],
+    /// What each metric's deviations are measured against (see [`super::level`]).
+    pub references: &'a [Reference],
     /// Each metric's transform into model space.
     pub transforms: &'a [Transform],
     /// The z evidence.
@@ -176,6 +179,9 @@ pub fn fuse(
     let ratio = thresholds.ratio(mode, ev.forest, ev.z.signal());
     let anomaly_score = thresholds.score(ratio);
     let mut severity = severity_of_score(anomaly_score);
+    if severity > Severity::Medium && !towards_harm(ev) {
+        severity = Severity::Medium;
+    }
     let mut said = Vec::new();
     let top_z_metric = ev.z.top_feature.map(|f| f / features::PER_METRIC);
     let mut top_metric = top_z_metric;
@@ -231,6 +237,22 @@ pub fn fuse(
     }
 }
 
+/// Whether the row's statistical evidence may mean harm: false only when every
+/// metric at least [`REASON_Z`] sigmas off moves the way that is no harm (see
+/// [`schema::Harm`]), such as disk writes or processes falling towards idle; a row
+/// that only the forest or the joint deviation flags may.
+fn towards_harm(ev: &RowEvidence) -> bool {
+    let mut off = ev
+        .features
+        .iter()
+        .zip(ev.scales)
+        .enumerate()
+        .map(|(i, (&f, s))| (i / features::PER_METRIC, s.sigma(f)))
+        .filter(|(_, z)| z.abs() >= REASON_Z)
+        .peekable();
+    off.peek().is_none() || off.any(|(m, z)| schema::describe(&ev.names[m]).harm.towards(z > 0.0))
+}
+
 /// Reasons from the statistics: the metrics furthest from their baseline, or, when
 /// none stands out alone, the joint deviation or the forest's verdict.
 fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
@@ -256,17 +278,20 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
         let value = ev.raw[m];
         let t = ev.transforms[m];
         let base = i - i % features::PER_METRIC;
-        let baseline = reasons::fmt_value(t.invert(ev.expected[m] + ev.scales[i].median), unit);
+        // A feature as the raw reading it stands for, the adapted level undone.
+        let reading =
+            |f: f64| t.invert(ev.expected[m] + ev.references[m].raw(f, ev.scales[base].median));
+        let baseline = reasons::fmt_value(reading(ev.scales[i].median), unit);
         let sigma = z.abs();
         let sentence = match i % features::PER_METRIC {
             0 => reasons::off_baseline(name, value, unit, sigma, direction, &baseline),
             1 => {
-                let before = t.invert(ev.expected[m] + ev.features[base] - ev.features[i]);
+                let before = reading(ev.features[base] - ev.features[i]);
                 reasons::moved(name, value, value - before, unit, sigma)
             }
             _ => reasons::averaged(
                 name,
-                t.invert(ev.expected[m] + ev.features[i]),
+                reading(ev.features[i]),
                 unit,
                 features::MEAN_WINDOW,
                 sigma,

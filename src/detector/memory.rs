@@ -1,10 +1,12 @@
 //! What a pass over rows, batch or live, remembers of each metric (its recent
-//! past and flat run), what each metric is expected to read, and the feature table
-//! a block of rows becomes: the one way from readings to features.
+//! past, flat run and adapted level), what each metric is expected to read, and the
+//! feature table a block of rows becomes: the one way from readings to features.
 
 use rayon::prelude::*;
 
 use super::features::{self, FlatRun, History};
+use super::level::{AdaptAfter, Level, Reference};
+use super::scaling::Scale;
 use super::season::Season;
 use super::transform::Transform;
 
@@ -15,6 +17,20 @@ pub(super) struct Memory {
     pub history: History,
     /// Its current run of identical readings.
     pub flat: FlatRun,
+    /// The shift from its baseline it has been judged against since the shift
+    /// persisted.
+    pub level: Level,
+}
+
+/// What a batch block takes over from the rows before it, per metric: found by one
+/// pass over each column, so blocks judged in parallel match a pass in order.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Carried {
+    /// The flat run just before the block.
+    pub flat: FlatRun,
+    /// The adapted level [`features::MEMORY`] rows before the block, where the
+    /// block's replay of its recent past starts.
+    pub level: Level,
 }
 
 pub(super) fn fresh_memories(n: usize) -> Vec<Memory> {
@@ -28,8 +44,11 @@ pub(super) struct FeatureTable {
     pub width: usize,
     /// The features, row-major.
     pub values: Vec<f64>,
-    /// Each row's expected value of each metric, row-major.
+    /// Each row's expected value of each metric (model space), row-major.
     pub expected: Vec<f64>,
+    /// What each row's deviations of each metric are measured against, row-major:
+    /// features undo to raw deviations with it.
+    pub references: Vec<Reference>,
     /// Each row's flat run of each metric, row-major.
     pub runs: Vec<u64>,
 }
@@ -40,7 +59,8 @@ pub(super) fn filled(fill: &[f64], metric: usize, raw: f64) -> f64 {
 }
 
 /// What each metric is expected to read, in model space: its time-of-day profile
-/// when one was learned and the row has a time, else its baseline median.
+/// when one was learned and the row has a time, else its baseline median; plus the
+/// shift it has been adapted to (see [`super::level`]).
 pub(super) struct Expected<'a> {
     /// Each metric's baseline median, which stands in for a missing reading.
     pub fill: &'a [f64],
@@ -48,12 +68,19 @@ pub(super) struct Expected<'a> {
     pub transforms: &'a [Transform],
     /// The time-of-day profile, when one was learned.
     pub season: Option<&'a Season>,
+    /// The feature scales, [`features::PER_METRIC`] per metric, whose deviation
+    /// scale measures shifts; empty while training, when nothing adapts.
+    pub scales: &'a [Scale],
+    /// Per metric, samples a shift must persist before it is absorbed; empty
+    /// while training, when nothing adapts.
+    pub adapt_after: &'a [AdaptAfter],
 }
 
 /// One reading turned into features by [`Expected::read`].
 pub(super) struct MetricFeatures {
     features: [f64; features::PER_METRIC],
     expected: f64,
+    reference: Reference,
     run: u64,
 }
 
@@ -63,6 +90,26 @@ impl Expected<'_> {
             (Some(season), Some(t)) => season.at(metric, t),
             _ => self.transforms[metric].apply(self.fill[metric]),
         }
+    }
+
+    /// Steps `metric`'s adapted level with its deviation `deviation` (model space;
+    /// a missing reading leaves the level as it is), remeasuring the recent past
+    /// when the level changed, and returns the deviation as the features take it.
+    fn adapted(&self, memory: &mut Memory, metric: usize, raw: f64, deviation: f64) -> f64 {
+        let (Some(scale), Some(&after)) = (
+            self.scales.get(metric * features::PER_METRIC),
+            self.adapt_after.get(metric),
+        ) else {
+            return deviation;
+        };
+        let before = memory.level.reference();
+        if !raw.is_nan() && memory.level.step(deviation, scale, after) {
+            let after = memory.level.reference();
+            memory
+                .history
+                .remeasure(|f| after.feature(before.raw(f, scale.median), scale.median));
+        }
+        memory.level.reference().feature(deviation, scale.median)
     }
 
     /// Feeds a raw reading of `metric` at `time` to its memory: the one step from
@@ -76,36 +123,56 @@ impl Expected<'_> {
         time: Option<i64>,
     ) -> MetricFeatures {
         let reading = filled(self.fill, metric, raw);
-        let expected = self.at(metric, time);
+        let value = self.transforms[metric].apply(reading);
+        let at = self.at(metric, time);
+        let deviation = self.adapted(memory, metric, raw, value - at);
         MetricFeatures {
-            features: memory
-                .history
-                .push(self.transforms[metric].apply(reading), expected),
-            expected,
+            features: memory.history.push(at + deviation, at),
+            expected: at,
+            reference: memory.level.reference(),
             run: memory.flat.push(reading),
         }
     }
 
-    /// Each metric's flat run as it stands just before each row of `starts`
+    /// What each metric carries into each block starting at a row of `starts`
     /// (ascending), from one pass over its column.
-    pub(super) fn flat_runs_before(
+    pub(super) fn carried_before(
         &self,
         columns: &[&[f64]],
+        times: Option<&[i64]>,
         starts: &[usize],
-    ) -> Vec<Vec<FlatRun>> {
+    ) -> Vec<Vec<Carried>> {
+        let adapts = !self.adapt_after.is_empty() && !self.scales.is_empty();
         columns
             .par_iter()
             .enumerate()
             .map(|(m, column)| {
-                let mut flat = FlatRun::default();
+                let mut memory = Memory::default();
                 let mut states = Vec::with_capacity(starts.len());
                 let mut row = 0;
                 for &start in starts {
-                    for &raw in &column[row..start] {
-                        flat.push(filled(self.fill, m, raw));
+                    let replay = start.saturating_sub(features::MEMORY).max(row);
+                    let mut level = memory.level;
+                    for (r, &raw) in column.iter().enumerate().take(start).skip(row) {
+                        if r == replay {
+                            level = memory.level;
+                        }
+                        let reading = filled(self.fill, m, raw);
+                        if adapts {
+                            let value = self.transforms[m].apply(reading);
+                            let at = self.at(m, times.map(|t| t[r]));
+                            self.adapted(&mut memory, m, raw, value - at);
+                        }
+                        memory.flat.push(reading);
+                    }
+                    if replay == start {
+                        level = memory.level;
                     }
                     row = start;
-                    states.push(flat);
+                    states.push(Carried {
+                        flat: memory.flat,
+                        level,
+                    });
                 }
                 states
             })
@@ -115,26 +182,31 @@ impl Expected<'_> {
 
 impl FeatureTable {
     /// The features of the rows in `block`, exactly as one pass over every row from
-    /// the first would give them: fresh memories replay the [`features::MEMORY`]
-    /// rows before the block, then take `flat` (each metric's flat run just before
-    /// the block; fresh runs when `None`).
+    /// the first would give them: memories starting from `carried`'s levels (fresh
+    /// when `None`) replay the [`features::MEMORY`] rows before the block, then take
+    /// its flat runs.
     pub(super) fn compute(
         columns: &[&[f64]],
         times: Option<&[i64]>,
         expected: &Expected,
         block: std::ops::Range<usize>,
-        flat: Option<&[FlatRun]>,
+        carried: Option<&[Carried]>,
     ) -> FeatureTable {
         let metrics = columns.len();
         let mut memories = fresh_memories(metrics);
+        if let Some(carried) = carried {
+            for (memory, c) in memories.iter_mut().zip(carried) {
+                memory.level = c.level;
+            }
+        }
         for r in block.start.saturating_sub(features::MEMORY)..block.start {
             for (m, memory) in memories.iter_mut().enumerate() {
                 expected.read(memory, m, columns[m][r], times.map(|t| t[r]));
             }
         }
-        if let Some(flat) = flat {
-            for (memory, &run) in memories.iter_mut().zip(flat) {
-                memory.flat = run;
+        if let Some(carried) = carried {
+            for (memory, c) in memories.iter_mut().zip(carried) {
+                memory.flat = c.flat;
             }
         }
         let mut table = FeatureTable::with_capacity(metrics, block.len());
@@ -155,6 +227,7 @@ impl FeatureTable {
             width,
             values: Vec::with_capacity(rows * width),
             expected: Vec::with_capacity(rows * metrics),
+            references: Vec::with_capacity(rows * metrics),
             runs: Vec::with_capacity(rows * metrics),
         }
     }
@@ -172,6 +245,7 @@ impl FeatureTable {
             let read = expected.read(memory, m, reading(m), time);
             self.values.extend_from_slice(&read.features);
             self.expected.push(read.expected);
+            self.references.push(read.reference);
             self.runs.push(read.run);
         }
     }

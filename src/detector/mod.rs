@@ -8,8 +8,9 @@
 //! a pass over rows remembers, and the feature table), [`model`] (the trained model
 //! and its file format), [`batch`], [`stream`]; and the signals they are built
 //! from: [`features`], [`season`], [`transform`], [`scaling`], [`zscore`],
-//! [`forest`], [`rules`], [`fusion`], [`reasons`] and [`hold`]; and [`incidents`],
-//! the runs of anomalous rows a person acts on.
+//! [`forest`], [`rules`], [`fusion`], [`reasons`], [`hold`] and [`level`] (how a
+//! persistent shift is absorbed); and [`incidents`], the runs of anomalous rows a
+//! person acts on.
 
 pub mod batch;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod frame;
 pub mod fusion;
 pub mod hold;
 pub mod incidents;
+pub mod level;
 pub mod memory;
 pub mod model;
 pub mod params;
@@ -42,7 +44,7 @@ pub use frame::Frame;
 pub use fusion::{Mode, Thresholds};
 pub use incidents::{Change, Incident, IncidentTracker, incidents_of};
 pub use model::{MODEL_FORMAT, Model};
-pub use params::{DetectorParams, ValidDetectorParams};
+pub use params::{DEFAULT_ADAPT_AFTER, DetectorParams, ValidDetectorParams};
 pub use rules::{BoundRules, RuleSet, RulesError};
 pub use stream::Stream;
 pub use train::{MIN_FROZEN_RUN, MIN_TRAIN_ROWS};

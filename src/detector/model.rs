@@ -7,6 +7,7 @@ use super::error::DetectorError;
 use super::forest::Forest;
 use super::fusion::{self, Judged, Mode, Thresholds};
 use super::hold::Hold;
+use super::level::{AdaptAfter, Reference};
 use super::memory::Expected;
 use super::rules::RuleHit;
 use super::scaling::Scale;
@@ -15,7 +16,7 @@ use super::transform::Transform;
 use super::zscore::ZEvidence;
 
 /// The version of the saved-model format; bumped whenever its meaning changes.
-pub const MODEL_FORMAT: u32 = 2;
+pub const MODEL_FORMAT: u32 = 3;
 
 /// A trained detector: baseline statistics, the forest and the thresholds.
 /// Serialises to JSON so a baseline can be trained once and reused.
@@ -39,6 +40,9 @@ pub struct Model {
     pub(super) forest: Option<Forest>,
     pub(super) thresholds: Thresholds,
     pub(super) flat_limit: Vec<u64>,
+    /// Per metric, samples a shift from the baseline must persist before it is
+    /// absorbed (see [`super::level`]).
+    pub(super) adapt_after: Vec<AdaptAfter>,
 }
 
 /// The scaled forest-bound features of every row of `features` (row-major, one
@@ -78,6 +82,8 @@ impl Model {
             fill: &self.fill,
             transforms: &self.transforms,
             season: self.season.as_ref(),
+            scales: &self.scales,
+            adapt_after: &self.adapt_after,
         }
     }
 
@@ -129,6 +135,7 @@ impl Model {
             features: row.features,
             scales: &self.scales,
             expected: row.expected,
+            references: row.references,
             transforms: &self.transforms,
             z: ZEvidence::of(row.features, &self.scales),
             forest: row.forest,
@@ -149,6 +156,8 @@ pub(super) struct RowInput<'a> {
     pub features: &'a [f64],
     /// Each metric's expected value at the row's time, in model space.
     pub expected: &'a [f64],
+    /// What each metric's deviations are measured against.
+    pub references: &'a [Reference],
     /// Each metric's flat run.
     pub runs: &'a [u64],
     /// The row's forest score.
@@ -167,12 +176,12 @@ mod tests {
         let model = fitted(&frame(300, 11));
         let json = model.to_json();
         assert_eq!(Model::from_json(&json).unwrap(), model);
-        let old = json.replacen("\"format\":2", "\"format\":1", 1);
+        let old = json.replacen("\"format\":3", "\"format\":2", 1);
         assert!(
             Model::from_json(&old)
                 .unwrap_err()
                 .to_string()
-                .contains("version 1 is not supported")
+                .contains("version 2 is not supported")
         );
         let err = model
             .align(&["cpu_percent".into()])

@@ -65,6 +65,7 @@ impl Stream {
                     raw: values,
                     features: &row.values,
                     expected: &row.expected,
+                    references: &row.references,
                     runs: &row.runs,
                     forest,
                     hits: self.rules.check(values, texts),

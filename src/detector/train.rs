@@ -13,6 +13,7 @@ use super::features::{self, FlatRun};
 use super::frame::Frame;
 use super::fusion::Thresholds;
 use super::hold::{HOLD_ROWS, Hold};
+use super::level::AdaptAfter;
 use super::memory::{Expected, FeatureTable, filled};
 use super::model::{MODEL_FORMAT, Model, forest_matrix};
 use super::params::ValidDetectorParams;
@@ -97,6 +98,8 @@ impl ValidDetectorParams {
             fill: &fill,
             transforms: &transforms,
             season: season.as_ref(),
+            scales: &[],
+            adapt_after: &[],
         };
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let features = calibration_features(&columns, train.times.as_deref(), &expected);
@@ -156,6 +159,11 @@ impl ValidDetectorParams {
                 hold: 1.0,
             },
             flat_limit,
+            adapt_after: train
+                .names
+                .iter()
+                .map(|name| AdaptAfter::for_metric(name, self.params.adapt_after))
+                .collect(),
         };
         let forest_scores = model.forest_scores(&features);
         let zs: Vec<f64> = features
@@ -410,6 +418,8 @@ mod tests {
             fill: &fill,
             transforms: &transforms,
             season: None,
+            scales: &[],
+            adapt_after: &[],
         };
         let rows = train.rows();
         let full = FeatureTable::compute(&columns, None, &expected, 0..rows, None);

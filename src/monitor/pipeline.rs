@@ -1,12 +1,16 @@
 //! The live state machine both sources go through: collecting a baseline (n of N)
-//! -> training -> monitoring, then retraining every so many samples on the rolling
-//! window (leaving out rows judged high or critical) in the background, so detection
-//! never pauses. Time here is counted in samples, so a replay behaves the same at any
-//! speed.
+//! -> training -> monitoring, then retraining on the rolling window of recent
+//! samples, leaving out the rows judged anomalous: whenever the window has doubled
+//! while it grows, then every so many samples. A retraining runs in the background
+//! and its model goes into use a fixed number of samples after it started, so
+//! detection never pauses and a replay gives the same verdicts at any speed. Time
+//! here is counted in samples. A shift that persists is absorbed by the detector's
+//! adapted levels, so its rows become ordinary and retraining learns them: the
+//! window never runs out of rows to learn from.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 
 use serde::Serialize;
 
@@ -15,13 +19,20 @@ use crate::detector::{
     DetectorError, DetectorParams, Frame, MIN_TRAIN_ROWS, Model, RuleSet, Severity, Stream, Verdict,
 };
 
+/// Samples judged by the old model after a retraining starts, before its model
+/// goes into use: at one sample a second, far longer than a retraining takes, so
+/// the session never waits, yet the same samples get the new model at any speed.
+pub const SWAP_AFTER: usize = 10;
+
 /// Settings of a live session.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     /// The detector's settings (contamination, forest, seed).
     pub detector: DetectorParams,
-    /// Samples collected before the first training; also the rolling window's length.
+    /// Samples collected before the first training.
     pub baseline: usize,
+    /// The most recent samples each retraining learns from (at least `baseline`).
+    pub window: usize,
     /// Samples between retrainings; 0 never retrains.
     pub retrain_every: usize,
     /// Rules in force.
@@ -91,6 +102,10 @@ pub struct Pipeline {
     since_training: usize,
     pending: Option<Receiver<Result<Model, DetectorError>>>,
     pending_time: i64,
+    /// Samples until the model in training goes into use.
+    pending_in: usize,
+    /// Window length at the last training, while the window still grows.
+    trained_window: usize,
 }
 
 impl Pipeline {
@@ -115,6 +130,8 @@ impl Pipeline {
             since_training: 0,
             pending: None,
             pending_time: 0,
+            pending_in: 0,
+            trained_window: 0,
         }
     }
 
@@ -145,7 +162,13 @@ impl Pipeline {
     /// Takes the next sample through the state machine.
     pub fn push(&mut self, sample: &Sample) -> Outcome {
         let mut outcome = Outcome::default();
-        self.collect_retrained(&mut outcome, false);
+        if self.pending.is_some() {
+            if self.pending_in == 0 {
+                self.collect_retrained(&mut outcome);
+            } else {
+                self.pending_in -= 1;
+            }
+        }
         if self.status.state == State::Training {
             let trained = self.train();
             outcome.trained = trained.trained;
@@ -156,7 +179,7 @@ impl Pipeline {
         match self.status.state {
             State::Collecting | State::Training => {
                 self.remember(sample, Severity::Normal);
-                self.status.collected = self.window.len();
+                self.status.collected = self.window.len().min(self.config.baseline);
                 if self.window.len() >= self.config.baseline {
                     self.status.state = State::Training;
                     outcome.state_changed = true;
@@ -173,12 +196,9 @@ impl Pipeline {
                 self.maybe_retrain(sample.time, &mut outcome);
             }
         }
-        self.status.retrain_in =
-            (self.config.retrain_every > 0 && self.status.state == State::Monitoring).then(|| {
-                self.config
-                    .retrain_every
-                    .saturating_sub(self.since_training)
-            });
+        self.status.retrain_in = (self.config.retrain_every > 0
+            && self.status.state == State::Monitoring)
+            .then(|| self.samples_to_retraining());
         outcome
     }
 
@@ -232,11 +252,12 @@ impl Pipeline {
         self.stream = Some(stream);
         self.order = order;
         self.since_training = 0;
+        self.trained_window = self.trained_window.max(self.window.len());
         Ok(())
     }
 
     fn remember(&mut self, sample: &Sample, severity: Severity) {
-        if self.window.len() >= self.config.baseline.max(1) {
+        if self.window.len() >= self.config.window.max(self.config.baseline).max(1) {
             self.window.pop_front();
         }
         self.window.push_back(Row {
@@ -267,15 +288,31 @@ impl Pipeline {
         }
     }
 
+    /// Samples until the next retraining is due: the window's doubling while it
+    /// grows, else the schedule.
+    fn samples_to_retraining(&self) -> usize {
+        let scheduled = self
+            .config
+            .retrain_every
+            .saturating_sub(self.since_training);
+        let window = self.window.len();
+        if window < self.config.window && self.trained_window > 0 {
+            scheduled.min((2 * self.trained_window).saturating_sub(window))
+        } else {
+            scheduled
+        }
+    }
+
     fn maybe_retrain(&mut self, time: i64, outcome: &mut Outcome) {
         self.since_training += 1;
         if self.config.retrain_every == 0
-            || self.since_training < self.config.retrain_every
+            || self.samples_to_retraining() > 0
             || self.pending.is_some()
         {
             return;
         }
         self.since_training = 0;
+        self.trained_window = self.window.len();
         let frame = self.training_frame();
         if frame.rows() < MIN_TRAIN_ROWS {
             outcome.warning = Some(format!(
@@ -293,21 +330,16 @@ impl Pipeline {
         });
         self.pending = Some(rx);
         self.pending_time = time;
+        self.pending_in = SWAP_AFTER;
     }
 
-    /// Swaps in a model the background training finished, if any; with `wait`,
-    /// waits for one in flight.
-    fn collect_retrained(&mut self, outcome: &mut Outcome, wait: bool) {
+    /// Puts the model of the retraining in flight in use, waiting for it if it is
+    /// not done yet.
+    fn collect_retrained(&mut self, outcome: &mut Outcome) {
         let Some(rx) = &self.pending else { return };
-        let result = if wait {
-            rx.recv().map_err(|_| TryRecvError::Disconnected)
-        } else {
-            rx.try_recv()
-        };
-        let result = match result {
-            Err(TryRecvError::Empty) => return,
+        let result = match rx.recv() {
             Ok(result) => result.map_err(|e| e.to_string()),
-            Err(TryRecvError::Disconnected) => Err("the training thread stopped".to_string()),
+            Err(_) => Err("the training thread stopped".to_string()),
         };
         self.pending = None;
         let installed = result.and_then(|model| {
@@ -330,7 +362,7 @@ impl Pipeline {
     /// reports the model its window produced.
     pub fn finish_training(&mut self) -> Outcome {
         let mut outcome = Outcome::default();
-        self.collect_retrained(&mut outcome, true);
+        self.collect_retrained(&mut outcome);
         outcome
     }
 }
@@ -350,6 +382,7 @@ mod tests {
                 ..DetectorParams::default()
             },
             baseline,
+            window: baseline,
             retrain_every,
             rules: RuleSet::default(),
         }
@@ -421,6 +454,24 @@ mod tests {
         assert!(outcome.trained.is_some());
         assert_eq!(p.status().retrains, 1);
         assert_eq!(p.status().trained_rows, 39, "the spike row is left out");
+    }
+
+    #[test]
+    fn a_retrained_model_goes_into_use_a_fixed_number_of_samples_after_it_starts() {
+        let mut p = Pipeline::new(config(40, 30), layout());
+        let mut trained = Vec::new();
+        for i in 0..130 {
+            if p.push(&sample(i, normal_cpu(i))).trained.is_some() {
+                trained.push(i);
+            }
+        }
+        // First training on the 40th push's successor, then a retraining started
+        // every 30 samples after the last went into use, each in use SWAP_AFTER + 1
+        // samples later: whatever the machine's speed.
+        let first = 40;
+        let second = first + 29 + SWAP_AFTER + 1;
+        assert_eq!(trained[..2], [first, second], "{trained:?}");
+        assert_eq!(trained[2], second + 29 + SWAP_AFTER + 1, "{trained:?}");
     }
 
     #[test]

@@ -345,6 +345,7 @@ mod tests {
             super::super::pipeline::PipelineConfig {
                 detector: DetectorParams::default(),
                 baseline: 100,
+                window: 100,
                 retrain_every: 0,
                 rules: RuleSet::default(),
             },

@@ -2,6 +2,7 @@
 //! find its address on standard output, talk HTTP to it, stop it with a signal.
 #![allow(dead_code)]
 
+pub mod socket;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};

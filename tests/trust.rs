@@ -1,0 +1,208 @@
+//! End-to-end: a live session's alarms end when what caused them ends. Replays
+//! drive time explicitly through the real `metrics watch`; verdicts are read from
+//! the history it records.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::Watch;
+use common::socket::{connect, until_finished};
+
+/// Per recorded row: whether it was judged an anomaly, and its severity.
+fn verdicts(history: &Path) -> Vec<(bool, String)> {
+    let mut reader = csv::Reader::from_path(history).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (anomaly, severity) = (at("is_anomaly"), at("severity"));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[anomaly] == *"true", r[severity].to_string())
+        })
+        .collect()
+}
+
+/// Replays `file` as fast as it goes with default flags (plus `extra`) and
+/// returns the verdicts it recorded, one per row of the file.
+async fn replay(file: &Path, extra: &[&str]) -> Vec<(bool, String)> {
+    let mut args = vec!["--replay", file.to_str().unwrap(), "--speed", "max"];
+    args.extend_from_slice(extra);
+    let mut watch = Watch::start(&args);
+    let mut socket = connect(&watch).await;
+    until_finished(&mut socket).await;
+    assert!(watch.interrupt().0.success(), "{}", watch.stderr());
+    verdicts(&watch.log_dir.join("metrics_history.csv"))
+}
+
+/// Deterministic noise in [-1, 1] for row `i` and metric `m` (splitmix64), with
+/// no pattern across rows or metrics.
+fn wobble(i: usize, m: usize) -> f64 {
+    let mut z = (i as u64 * 16 + m as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    2.0 * (z >> 11) as f64 / (1u64 << 53) as f64 - 1.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_saw_a_load_is_back_to_normal_within_two_minutes_after_it_ends() {
+    // Ten minutes of a working machine (the baseline is learned here), a
+    // four-minute build that saturates the CPU, then the machine idles with fewer
+    // processes and less I/O than its baseline ever had: the case that kept the
+    // alarm on for good.
+    let (busy, load, idle) = (600, 240, 600);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("load.csv");
+    let mut csv = String::from(
+        "timestamp,cpu_percent,memory_percent,disk_read_mb,disk_write_mb,network_sent_mb,network_recv_mb,process_count\n",
+    );
+    for i in 0..busy + load + idle {
+        let w = |m| wobble(i, m);
+        let row = if i < busy {
+            [
+                30.0 + 6.0 * w(0),
+                41.0 + w(1),
+                2.0 + w(2),
+                3.0 + w(3),
+                1.0 + 0.5 * w(4),
+                2.0 + w(5),
+                95.0 + w(6).round(),
+            ]
+        } else if i < busy + load {
+            [
+                98.5 + 1.5 * w(0),
+                55.0 + w(1),
+                20.0 + 5.0 * w(2),
+                40.0 + 8.0 * w(3),
+                1.0 + 0.5 * w(4),
+                2.0 + w(5),
+                120.0 + w(6).round(),
+            ]
+        } else {
+            [
+                4.0 + 3.0 * w(0),
+                38.0 + w(1),
+                0.2 + 0.1 * w(2),
+                0.3 + 0.1 * w(3),
+                0.2 + 0.1 * w(4),
+                0.3 + 0.1 * w(5),
+                86.0 + w(6).round(),
+            ]
+        };
+        let minute = i / 60;
+        csv.push_str(&format!(
+            "2025-03-03T{:02}:{:02}:{:02}Z",
+            9 + minute / 60,
+            minute % 60,
+            i % 60
+        ));
+        for v in row {
+            csv.push_str(&format!(",{v:.2}"));
+        }
+        csv.push('\n');
+    }
+    std::fs::write(&file, csv).unwrap();
+
+    let verdicts = replay(&file, &[]).await;
+    assert_eq!(verdicts.len(), busy + load + idle);
+    let during = &verdicts[busy..busy + load];
+    assert!(
+        during.iter().all(|(anomaly, _)| *anomaly),
+        "every sample of the load is flagged"
+    );
+    assert!(during.iter().any(|(_, s)| s == "critical"));
+    // The first samples after the load still average it (ten-sample means).
+    let after = &verdicts[busy + load + 10..];
+    assert!(
+        after.iter().all(|(_, s)| s != "critical" && s != "high"),
+        "a machine falling idle is never high or critical"
+    );
+    let ended = busy + load;
+    let back = (ended..verdicts.len())
+        .find(|&r| !verdicts[r].0)
+        .expect("the session is back to normal at some point");
+    assert!(
+        back <= ended + 120,
+        "still flagged {} s after the load ended",
+        back - ended
+    );
+    let later = verdicts[back..]
+        .iter()
+        .filter(|(anomaly, _)| *anomaly)
+        .count();
+    assert!(
+        later * 50 <= verdicts.len() - back,
+        "{later} of the {} idle samples after that flagged",
+        verdicts.len() - back
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hours_of_a_host_replayed_live_from_a_heavy_start_never_lock_into_alarm() {
+    // Three hours at one sample a second from midnight: the baseline falls in the
+    // hourly job, the nightly backup runs at 02:00, and 4 % of the rows are
+    // labelled anomalies. Before absorbed shifts and the long training window,
+    // 93-99 % of the normal rows of such a replay were flagged, every hour.
+    let dir = tempfile::tempdir().unwrap();
+    let labelled = dir.path().join("labelled.csv");
+    let status = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["datagen", "-n", "10800", "--seed", "4", "--quiet", "-o"])
+        .arg(&labelled)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&labelled).unwrap();
+    let mut labels = Vec::new();
+    let mut metrics_only = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let cut = fields.len() - 2;
+        if i > 0 {
+            labels.push(fields[cut] == "1");
+        }
+        metrics_only.push_str(&fields[..cut].join(","));
+        metrics_only.push('\n');
+    }
+    let file = dir.path().join("host.csv");
+    std::fs::write(&file, metrics_only).unwrap();
+
+    let verdicts = replay(&file, &[]).await;
+    assert_eq!(verdicts.len(), labels.len());
+    let judged =
+        |rows: std::ops::Range<usize>| rows.filter(|&r| !labels[r] && !verdicts[r].1.is_empty());
+    let share = |rows: std::ops::Range<usize>| {
+        let normal: Vec<usize> = judged(rows).collect();
+        normal.iter().filter(|&&r| verdicts[r].0).count() as f64 / normal.len() as f64
+    };
+    let overall = share(0..labels.len());
+    assert!(
+        overall <= 0.10,
+        "{:.1} % of normal rows flagged",
+        100.0 * overall
+    );
+    for hour in 1..3 {
+        let flagged = share(hour * 3600..(hour + 1) * 3600);
+        assert!(
+            flagged <= 0.25,
+            "hour {hour}: {:.1} % of normal rows flagged",
+            100.0 * flagged
+        );
+    }
+    let critical = judged(0..labels.len())
+        .filter(|&r| verdicts[r].1 == "critical")
+        .count();
+    assert!(
+        critical <= labels.len() / 100,
+        "{critical} normal rows critical"
+    );
+    let anomalies: Vec<usize> = (0..labels.len()).filter(|&r| labels[r]).collect();
+    let found = anomalies.iter().filter(|&&r| verdicts[r].0).count();
+    assert!(
+        found as f64 >= 0.6 * anomalies.len() as f64,
+        "{found} of {} labelled rows found",
+        anomalies.len()
+    );
+}
