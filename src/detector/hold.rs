@@ -4,7 +4,7 @@
 //! batch, live and when the bar is calibrated. Measured in technical.md.
 
 /// Most rows an incident is held open after its last row at the opening bar.
-pub const HOLD_ROWS: u64 = 30;
+pub const HOLD_ROWS: u64 = 60;
 
 /// Where a row stands in the incidents around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
