@@ -447,6 +447,12 @@ fn bad_flags_are_refused_before_anything_starts() {
         err.contains("training needs at least 32") && err.contains("--window-size"),
         "{err}"
     );
+    let (code, err) = run(&["--train-window", "60", "--port", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--train-window 60 s is shorter than --window-size 120 s"),
+        "{err}"
+    );
     let (code, err) = run(&["--interval", "0.01", "--port", "0"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--interval"), "{err}");

@@ -6,10 +6,10 @@ use rayon::prelude::*;
 
 use super::error::DetectorError;
 use super::frame::Frame;
-use super::fusion;
+use super::fusion::{self, RowInput};
 use super::hold::Hold;
 use super::memory::{Carried, FeatureTable};
-use super::model::{Model, RowInput};
+use super::model::Model;
 use super::rules::RuleSet;
 use super::verdict::Verdict;
 

@@ -127,30 +127,37 @@ pub fn place_in_incident(verdict: &mut Verdict, place: Place, if_held: Vec<Strin
     }
 }
 
-/// Everything known about one row when it is judged.
-pub struct RowEvidence<'a> {
-    /// Metric names, as in the model.
-    pub names: &'a [String],
-    /// Raw readings (NaN for missing).
+/// What a pass over rows, batch or live, knows of one row on its way to a verdict.
+pub struct RowInput<'a> {
+    /// Raw readings, in the model's metric order (NaN for missing).
     pub raw: &'a [f64],
-    /// Feature values, [`features::PER_METRIC`] per metric.
+    /// The row's features, [`features::PER_METRIC`] per metric.
     pub features: &'a [f64],
-    /// Baseline scale per feature.
-    pub scales: &'a [Scale],
-    /// What each metric was expected to read at this row's time, in model space.
+    /// Each metric's expected value at the row's time, in model space.
     pub expected: &'a [f64],
     /// What each metric's deviations are measured against (see [`super::level`]).
     pub references: &'a [Reference],
+    /// Per metric, how many samples it has read the same value.
+    pub runs: &'a [u64],
+    /// The forest score, 0 when there is no forest.
+    pub forest: f64,
+    /// Rule hits, most severe first.
+    pub hits: Vec<RuleHit>,
+}
+
+/// Everything known about one row when it is judged: the row, and what the model
+/// judges it against.
+pub struct RowEvidence<'a> {
+    /// The row.
+    pub row: RowInput<'a>,
+    /// Metric names, as in the model.
+    pub names: &'a [String],
+    /// Baseline scale per feature.
+    pub scales: &'a [Scale],
     /// Each metric's transform into model space.
     pub transforms: &'a [Transform],
     /// The z evidence.
     pub z: ZEvidence,
-    /// The forest score, 0 when there is no forest.
-    pub forest: f64,
-    /// Rule hits, most severe first.
-    pub rules: Vec<RuleHit>,
-    /// Per metric, how many samples it has read the same value.
-    pub runs: &'a [u64],
     /// Per metric, the flat run that makes it frozen (three times its
     /// 99.9th-percentile flat run in training).
     pub frozen_limit: &'a [u64],
@@ -162,9 +169,21 @@ impl RowEvidence<'_> {
     /// `Some(run)` when metric `m` has read the same value for at least its frozen
     /// limit; never for a metric constant in training.
     fn frozen(&self, m: usize) -> Option<u64> {
-        let run = self.runs[m];
+        let run = self.row.runs[m];
         (!self.scales[m * features::PER_METRIC].constant && run >= self.frozen_limit[m])
             .then_some(run)
+    }
+
+    /// Each feature at least [`REASON_Z`] sigmas off, with its signed sigma, in
+    /// feature order: the metrics a row's statistics are about.
+    fn strong(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.row
+            .features
+            .iter()
+            .zip(self.scales)
+            .map(|(&f, s)| s.sigma(f))
+            .enumerate()
+            .filter(|(_, z)| z.abs() >= REASON_Z)
     }
 }
 
@@ -176,7 +195,7 @@ pub fn fuse(
     mode: Mode,
     hold: Option<&mut Hold>,
 ) -> Judged {
-    let ratio = thresholds.ratio(mode, ev.forest, ev.z.signal());
+    let ratio = thresholds.ratio(mode, ev.row.forest, ev.z.signal());
     let anomaly_score = thresholds.score(ratio);
     let mut severity = severity_of_score(anomaly_score);
     if severity > Severity::Medium && !towards_harm(ev) {
@@ -186,18 +205,18 @@ pub fn fuse(
     let top_z_metric = ev.z.top_feature.map(|f| f / features::PER_METRIC);
     let mut top_metric = top_z_metric;
     if mode == Mode::Fused {
-        if let Some(hit) = ev.rules.first() {
+        if let Some(hit) = ev.row.hits.first() {
             severity = severity.max(hit.severity);
             if hit.column < ev.names.len() {
                 top_metric = Some(hit.column);
             }
         }
-        said.extend(ev.rules.iter().map(|h| h.reason.clone()));
-        for m in 0..ev.runs.len() {
+        said.extend(ev.row.hits.iter().map(|h| h.reason.clone()));
+        for m in 0..ev.row.runs.len() {
             if let Some(run) = ev.frozen(m) {
                 severity = severity.max(Severity::Medium);
                 let unit = schema::describe(&ev.names[m]).unit;
-                said.push(reasons::frozen(&ev.names[m], ev.raw[m], unit, run));
+                said.push(reasons::frozen(&ev.names[m], ev.row.raw[m], unit, run));
                 if top_metric == top_z_metric && ev.z.z_max < REASON_Z {
                     top_metric = Some(m);
                 }
@@ -211,7 +230,7 @@ pub fn fuse(
     } else if matches!(place, None | Some(Place::Held { .. })) && thresholds.holds(anomaly_score) {
         statistical_reasons(ev, anomaly_score, &mut if_held);
     }
-    for (m, v) in ev.raw.iter().enumerate() {
+    for (m, v) in ev.row.raw.iter().enumerate() {
         if v.is_nan() {
             let unit = schema::describe(&ev.names[m]).unit;
             said.push(reasons::missing(&ev.names[m], ev.fill[m], unit));
@@ -242,28 +261,19 @@ pub fn fuse(
 /// [`schema::Harm`]), such as disk writes or processes falling towards idle; a row
 /// that only the forest or the joint deviation flags may.
 fn towards_harm(ev: &RowEvidence) -> bool {
-    let mut off = ev
-        .features
-        .iter()
-        .zip(ev.scales)
-        .enumerate()
-        .map(|(i, (&f, s))| (i / features::PER_METRIC, s.sigma(f)))
-        .filter(|(_, z)| z.abs() >= REASON_Z)
-        .peekable();
-    off.peek().is_none() || off.any(|(m, z)| schema::describe(&ev.names[m]).harm.towards(z > 0.0))
+    let mut off = ev.strong().peekable();
+    off.peek().is_none()
+        || off.any(|(i, z)| {
+            schema::describe(&ev.names[i / features::PER_METRIC])
+                .harm
+                .towards(z > 0.0)
+        })
 }
 
 /// Reasons from the statistics: the metrics furthest from their baseline, or, when
 /// none stands out alone, the joint deviation or the forest's verdict.
 fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
-    let mut strong: Vec<(usize, f64)> = ev
-        .features
-        .iter()
-        .zip(ev.scales)
-        .map(|(&f, s)| s.sigma(f))
-        .enumerate()
-        .filter(|(_, z)| z.abs() >= REASON_Z)
-        .collect();
+    let mut strong: Vec<(usize, f64)> = ev.strong().collect();
     strong.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     let mut named = Vec::new();
     for (i, z) in strong {
@@ -275,23 +285,24 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
         let name = &ev.names[m];
         let unit = schema::describe(name).unit;
         let direction = if z > 0.0 { "above" } else { "below" };
-        let value = ev.raw[m];
+        let value = ev.row.raw[m];
         let t = ev.transforms[m];
         let base = i - i % features::PER_METRIC;
         // A feature as the raw reading it stands for, the adapted level undone.
-        let reading =
-            |f: f64| t.invert(ev.expected[m] + ev.references[m].raw(f, ev.scales[base].median));
+        let reading = |f: f64| {
+            t.invert(ev.row.expected[m] + ev.row.references[m].raw(f, ev.scales[base].median))
+        };
         let baseline = reasons::fmt_value(reading(ev.scales[i].median), unit);
         let sigma = z.abs();
         let sentence = match i % features::PER_METRIC {
             0 => reasons::off_baseline(name, value, unit, sigma, direction, &baseline),
             1 => {
-                let before = reading(ev.features[base] - ev.features[i]);
+                let before = reading(ev.row.features[base] - ev.row.features[i]);
                 reasons::moved(name, value, value - before, unit, sigma)
             }
             _ => reasons::averaged(
                 name,
-                reading(ev.features[i]),
+                reading(ev.row.features[i]),
                 unit,
                 features::MEAN_WINDOW,
                 sigma,
@@ -309,7 +320,7 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
                 ev.z.joint_p_value(),
             ));
         } else if score >= OPENING_SCORE {
-            said.push(reasons::unusual_combination(ev.forest));
+            said.push(reasons::unusual_combination(ev.row.forest));
         }
     }
 }

@@ -182,15 +182,7 @@ impl Level {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unit() -> Scale {
-        Scale {
-            median: 0.0,
-            spread: 1.0,
-            constant: false,
-            tail: 1.0,
-        }
-    }
+    use crate::detector::test_data::unit;
 
     /// Steps `level` with each deviation and says at which ones it changed.
     fn changes(level: &mut Level, deviations: &[f64], after: u64) -> Vec<usize> {

@@ -68,12 +68,18 @@ pub(super) struct Expected<'a> {
     pub transforms: &'a [Transform],
     /// The time-of-day profile, when one was learned.
     pub season: Option<&'a Season>,
-    /// The feature scales, [`features::PER_METRIC`] per metric, whose deviation
-    /// scale measures shifts; empty while training, when nothing adapts.
+    /// How each metric's level adapts; `None` while training, when nothing does.
+    pub adaptation: Option<Adaptation<'a>>,
+}
+
+/// How each metric's level adapts (see [`super::level`]).
+#[derive(Clone, Copy)]
+pub(super) struct Adaptation<'a> {
+    /// The feature scales, [`features::PER_METRIC`] per metric: a metric's
+    /// deviation scale measures its shifts.
     pub scales: &'a [Scale],
-    /// Per metric, samples a shift must persist before it is absorbed; empty
-    /// while training, when nothing adapts.
-    pub adapt_after: &'a [AdaptAfter],
+    /// Per metric, samples a shift must persist before it is absorbed.
+    pub after: &'a [AdaptAfter],
 }
 
 /// One reading turned into features by [`Expected::read`].
@@ -96,10 +102,12 @@ impl Expected<'_> {
     /// a missing reading leaves the level as it is), remeasuring the recent past
     /// when the level changed, and returns the deviation as the features take it.
     fn adapted(&self, memory: &mut Memory, metric: usize, raw: f64, deviation: f64) -> f64 {
-        let (Some(scale), Some(&after)) = (
-            self.scales.get(metric * features::PER_METRIC),
-            self.adapt_after.get(metric),
-        ) else {
+        let Some((scale, after)) = self.adaptation.and_then(|a| {
+            Some((
+                a.scales.get(metric * features::PER_METRIC)?,
+                *a.after.get(metric)?,
+            ))
+        }) else {
             return deviation;
         };
         let before = memory.level.reference();
@@ -142,31 +150,33 @@ impl Expected<'_> {
         times: Option<&[i64]>,
         starts: &[usize],
     ) -> Vec<Vec<Carried>> {
-        let adapts = !self.adapt_after.is_empty() && !self.scales.is_empty();
         columns
             .par_iter()
             .enumerate()
             .map(|(m, column)| {
+                // What a pass remembers of the metric after its reading at row `r`,
+                // its features aside.
+                let step = |memory: &mut Memory, r: usize| {
+                    let raw = column[r];
+                    let reading = filled(self.fill, m, raw);
+                    if self.adaptation.is_some() {
+                        let value = self.transforms[m].apply(reading);
+                        let at = self.at(m, times.map(|t| t[r]));
+                        self.adapted(memory, m, raw, value - at);
+                    }
+                    memory.flat.push(reading);
+                };
                 let mut memory = Memory::default();
                 let mut states = Vec::with_capacity(starts.len());
                 let mut row = 0;
                 for &start in starts {
                     let replay = start.saturating_sub(features::MEMORY).max(row);
-                    let mut level = memory.level;
-                    for (r, &raw) in column.iter().enumerate().take(start).skip(row) {
-                        if r == replay {
-                            level = memory.level;
-                        }
-                        let reading = filled(self.fill, m, raw);
-                        if adapts {
-                            let value = self.transforms[m].apply(reading);
-                            let at = self.at(m, times.map(|t| t[r]));
-                            self.adapted(&mut memory, m, raw, value - at);
-                        }
-                        memory.flat.push(reading);
+                    for r in row..replay {
+                        step(&mut memory, r);
                     }
-                    if replay == start {
-                        level = memory.level;
+                    let level = memory.level;
+                    for r in replay..start {
+                        step(&mut memory, r);
                     }
                     row = start;
                     states.push(Carried {

@@ -5,11 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DetectorError;
 use super::forest::Forest;
-use super::fusion::{self, Judged, Mode, Thresholds};
+use super::fusion::{self, Judged, Mode, RowInput, Thresholds};
 use super::hold::Hold;
-use super::level::{AdaptAfter, Reference};
-use super::memory::Expected;
-use super::rules::RuleHit;
+use super::level::AdaptAfter;
+use super::memory::{Adaptation, Expected};
 use super::scaling::Scale;
 use super::season::Season;
 use super::transform::Transform;
@@ -82,8 +81,10 @@ impl Model {
             fill: &self.fill,
             transforms: &self.transforms,
             season: self.season.as_ref(),
-            scales: &self.scales,
-            adapt_after: &self.adapt_after,
+            adaptation: Some(Adaptation {
+                scales: &self.scales,
+                after: &self.adapt_after,
+            }),
         }
     }
 
@@ -130,40 +131,16 @@ impl Model {
     /// which it advances), else on its own.
     pub(super) fn verdict_of(&self, row: RowInput, hold: Option<&mut Hold>) -> Judged {
         let evidence = fusion::RowEvidence {
-            names: &self.metrics,
-            raw: row.raw,
-            features: row.features,
-            scales: &self.scales,
-            expected: row.expected,
-            references: row.references,
-            transforms: &self.transforms,
             z: ZEvidence::of(row.features, &self.scales),
-            forest: row.forest,
-            rules: row.hits,
-            runs: row.runs,
+            row,
+            names: &self.metrics,
+            scales: &self.scales,
+            transforms: &self.transforms,
             frozen_limit: &self.flat_limit,
             fill: &self.fill,
         };
         fusion::fuse(&evidence, &self.thresholds, self.mode, hold)
     }
-}
-
-/// One row on its way to a verdict.
-pub(super) struct RowInput<'a> {
-    /// Raw readings, in the model's metric order (NaN for missing).
-    pub raw: &'a [f64],
-    /// The row's features, [`super::features::PER_METRIC`] per metric.
-    pub features: &'a [f64],
-    /// Each metric's expected value at the row's time, in model space.
-    pub expected: &'a [f64],
-    /// What each metric's deviations are measured against.
-    pub references: &'a [Reference],
-    /// Each metric's flat run.
-    pub runs: &'a [u64],
-    /// The row's forest score.
-    pub forest: f64,
-    /// The rules that fire on the row.
-    pub hits: Vec<RuleHit>,
 }
 
 #[cfg(test)]

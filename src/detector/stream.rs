@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use super::fusion::RowInput;
 use super::hold::Hold;
 use super::memory::{FeatureTable, Memory, fresh_memories};
-use super::model::{Model, RowInput};
+use super::model::Model;
 use super::rules::{BoundRules, RuleSet};
 use super::verdict::Verdict;
 

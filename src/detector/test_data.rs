@@ -6,6 +6,18 @@ use rand::{RngExt, SeedableRng};
 use super::frame::Frame;
 use super::model::Model;
 use super::params::DetectorParams;
+use super::scaling::Scale;
+
+/// A feature scale whose sigma is the value itself: centre 0, spread 1, no tail
+/// weighting.
+pub fn unit() -> Scale {
+    Scale {
+        median: 0.0,
+        spread: 1.0,
+        constant: false,
+        tail: 1.0,
+    }
+}
 
 /// `rows` rows of three metrics (CPU, memory, disk reads) of seeded uniform noise
 /// around fixed levels.

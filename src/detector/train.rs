@@ -98,8 +98,7 @@ impl ValidDetectorParams {
             fill: &fill,
             transforms: &transforms,
             season: season.as_ref(),
-            scales: &[],
-            adapt_after: &[],
+            adaptation: None,
         };
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let features = calibration_features(&columns, train.times.as_deref(), &expected);
@@ -418,8 +417,7 @@ mod tests {
             fill: &fill,
             transforms: &transforms,
             season: None,
-            scales: &[],
-            adapt_after: &[],
+            adaptation: None,
         };
         let rows = train.rows();
         let full = FeatureTable::compute(&columns, None, &expected, 0..rows, None);

@@ -76,16 +76,8 @@ impl ZEvidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::test_data::unit;
     use statrs::distribution::Normal;
-
-    fn unit() -> Scale {
-        Scale {
-            median: 0.0,
-            spread: 1.0,
-            constant: false,
-            tail: 1.0,
-        }
-    }
 
     #[test]
     fn the_worst_feature_is_named() {

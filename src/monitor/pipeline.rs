@@ -1,12 +1,12 @@
 //! The live state machine both sources go through: collecting a baseline (n of N)
 //! -> training -> monitoring, then retraining on the rolling window of recent
-//! samples, leaving out the rows judged anomalous: whenever the window has doubled
-//! while it grows, then every so many samples. A retraining runs in the background
-//! and its model goes into use a fixed number of samples after it started, so
-//! detection never pauses and a replay gives the same verdicts at any speed. Time
-//! here is counted in samples. A shift that persists is absorbed by the detector's
-//! adapted levels, so its rows become ordinary and retraining learns them: the
-//! window never runs out of rows to learn from.
+//! samples, leaving out the rows judged high or critical: whenever the window has
+//! doubled while it grows, then every so many samples. A retraining runs in the
+//! background and its model goes into use a fixed number of samples after it
+//! started, so detection never pauses and a replay gives the same verdicts at any
+//! speed. Time here is counted in samples. A shift that persists is absorbed by the
+//! detector's adapted levels, so its rows become ordinary and retraining learns
+//! them: the window never runs out of rows to learn from.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
