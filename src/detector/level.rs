@@ -30,6 +30,11 @@ const SMOOTHING: f64 = 0.25;
 /// a minute or two at one sample a second.
 pub const IDLE_ADAPT_AFTER: u64 = 60;
 
+/// Most samples a shift must persist before it is absorbed when it goes back to
+/// the level of the last shift absorbed: a new normal that comes and goes (a job
+/// that runs for hours, pauses, and runs again) is known when it returns.
+pub const KNOWN_ADAPT_AFTER: u64 = 60;
+
 /// How many samples a metric's shift must persist before it is absorbed, by
 /// direction; 0 never.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +108,8 @@ impl Reference {
 pub struct Level {
     /// What its deviations are measured against now.
     reference: Reference,
+    /// The last shift absorbed, kept after it is dropped.
+    known: Reference,
     /// The smoothed deviation, once there is one.
     smoothed: Option<f64>,
     /// Samples counted towards the next shift, all on one side.
@@ -124,9 +131,11 @@ impl Level {
     /// Steps the level with the next deviation `deviation` (model space) of a metric
     /// whose deviations scale as `scale`. A shift is absorbed once the smoothed
     /// deviation has been at least [`SHIFT_SIGMA`] from the adapted level on one
-    /// side for `after` samples of that side (0: never), none of them back within
-    /// [`BACK_SIGMA`] of it or past it on the other side; it is dropped as soon as
-    /// the smoothed deviation is within [`BACK_SIGMA`] of the learned baseline.
+    /// side for `after` samples of that side (0: never; at most
+    /// [`KNOWN_ADAPT_AFTER`] when it is back within [`BACK_SIGMA`] of the last
+    /// shift absorbed), none of them back within [`BACK_SIGMA`] of the adapted
+    /// level or past it on the other side; it is dropped as soon as the smoothed
+    /// deviation is within [`BACK_SIGMA`] of the learned baseline.
     /// Returns whether the level changed, after which the deviations remembered
     /// must be measured again (see [`super::features::History::remeasure`]).
     pub fn step(&mut self, deviation: f64, scale: &Scale, after: AdaptAfter) -> bool {
@@ -153,7 +162,17 @@ impl Level {
             self.run += 1;
             self.sum += deviation;
             self.sum_sq += deviation * deviation;
-            if self.run >= after.on(above) {
+            let known = self.known.0.is_some()
+                && scale
+                    .sigma(self.known.feature(smoothed, scale.median))
+                    .abs()
+                    < BACK_SIGMA;
+            let needed = if known {
+                after.on(above).min(KNOWN_ADAPT_AFTER)
+            } else {
+                after.on(above)
+            };
+            if self.run >= needed {
                 let n = self.run as f64;
                 let centre = self.sum / n;
                 let scatter = (self.sum_sq / n - centre * centre).max(0.0).sqrt();
@@ -162,6 +181,7 @@ impl Level {
                     centre,
                     stretch: (scatter / baseline).max(1.0),
                 }));
+                self.known = self.reference;
                 self.restart();
                 return true;
             }
@@ -222,6 +242,25 @@ mod tests {
         assert!(!changes(&mut level, &noisy, 30).is_empty());
         assert!((level.reference().raw(1.0, 0.0) - 14.0).abs() < 1.0);
         assert!(level.reference().feature(14.0, 0.0).abs() < 1.5);
+    }
+
+    #[test]
+    fn a_shift_that_returns_to_a_level_absorbed_before_is_known_sooner() {
+        let mut level = Level::default();
+        let after = 5 * KNOWN_ADAPT_AFTER;
+        let shift = vec![8.0; after as usize];
+        assert_eq!(changes(&mut level, &shift, after), [after as usize - 1]);
+        assert_eq!(changes(&mut level, &[0.0; 20], after).len(), 1);
+        // Back at the level absorbed before: known within KNOWN_ADAPT_AFTER samples
+        // (the first two only bring the smoothed deviation there).
+        let again = changes(&mut level, &shift, after);
+        assert_eq!(again.len(), 1);
+        assert!(again[0] < KNOWN_ADAPT_AFTER as usize + 3, "{again:?}");
+        assert!(level.reference().feature(8.0, 0.0).abs() < 1e-9);
+        // A level never absorbed still waits the whole time.
+        assert_eq!(changes(&mut level, &[0.0; 20], after).len(), 1);
+        let other = vec![-8.0; after as usize + 5];
+        assert!(changes(&mut level, &other, after)[0] >= after as usize - 1);
     }
 
     #[test]
