@@ -41,6 +41,8 @@ pub struct Summary {
     pub fit_rows: usize,
     /// Metrics judged.
     pub metrics: Vec<String>,
+    /// What the reader left out and why.
+    pub warnings: Vec<String>,
     /// Rows flagged as anomalies.
     pub anomalies: usize,
     /// Anomalies per severity (normal rows not counted).
@@ -129,6 +131,7 @@ impl Summary {
             rows,
             fit_rows: analysis.fit_rows,
             metrics: analysis.model.metrics.clone(),
+            warnings: table.warnings.clone(),
             anomalies,
             by_severity,
             rate: anomalies as f64 / rows.max(1) as f64,
@@ -156,6 +159,9 @@ impl Summary {
             self.rows,
             self.metrics.len()
         );
+        for warning in &self.warnings {
+            let _ = writeln!(s, "warning: {warning}");
+        }
         let _ = writeln!(
             s,
             "anomalies: {} ({:.2} %): {}",

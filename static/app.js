@@ -463,6 +463,7 @@
     const by = SEVERITIES.map((k) => `${k} ${s.by_severity[k] || 0}`).reverse().join(", ");
     let text = `${s.source}: ${s.rows} rows, ${s.metrics.length} metrics; ${s.anomalies} anomalies (${fmt(100 * s.rate, 2)} %): ${by}.`;
     if (s.quality) text += ` Against labels: precision ${fmt(s.quality.precision, 3)}, recall ${fmt(s.quality.recall, 3)}, F1 ${fmt(s.quality.f1, 3)}.`;
+    for (const w of s.warnings || []) text += ` Warning: ${w}.`;
     $("upload-summary").textContent = text;
     const table = $("upload-table");
     const head = el("tr");

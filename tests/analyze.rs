@@ -486,3 +486,32 @@ fn events_list_one_incident_per_run_of_anomalous_rows_as_csv_and_as_json() {
     assert!(spike[1].as_bytes() <= b"2025-01-06T10:03:20Z".as_slice());
     assert!(spike[11].starts_with("critical anomaly on "), "{spike:?}");
 }
+
+#[test]
+fn a_metric_column_without_readings_is_left_out_with_a_warning_the_summary_repeats() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("out.csv");
+    let output = metrics()
+        .args(["analyze", "--csv-file"])
+        .arg(fixtures("valid").join("empty_optional_column.csv"))
+        .arg("--output-file")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for column in ["temperature_c", "fan_rpm"] {
+        let warning = format!(
+            "column '{column}' left out: every one of its 40 cells is empty, NaN or infinite"
+        );
+        assert_eq!(stderr.matches(&warning).count(), 2, "{column}: {stderr}");
+    }
+    assert!(stderr.contains("2 metrics"), "{stderr}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    for reason in reasons(&written) {
+        assert!(
+            !reason.contains("temperature_c") && !reason.contains("fan_rpm"),
+            "{reason}"
+        );
+    }
+}

@@ -117,6 +117,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         exclude: args.fit_where.iter().map(|(c, _)| c.clone()).collect(),
     };
     let table = read_table(&CsvInput::from_arg(input), &options)?;
+    // Said now, as it happens, even with --quiet; the summary repeats them.
+    for warning in &table.warnings {
+        eprintln!("warning: {}: {warning}", table.source);
+    }
     let read_seconds = started.elapsed().as_secs_f64();
 
     let rows = table.frame.rows();

@@ -26,8 +26,12 @@ use metrics::monitor::record::history_header;
 use metrics::monitor::replay::{Replay, Speed};
 use metrics::monitor::session::{self, SampleSource, SessionConfig};
 use metrics::monitor::text_log::init_text_log;
+use metrics::server::auth::Users;
+use metrics::server::guard::{Guard, is_loopback};
 use metrics::server::hub::Hub;
-use metrics::server::{AppState, router};
+use metrics::server::tls::TlsListener;
+use metrics::server::web_config::WebConfig;
+use metrics::server::{Access, AppState, UPLOADS_AT_ONCE, router};
 use metrics::timestamp::now_ms;
 
 /// Arguments of `metrics watch`.
@@ -48,12 +52,26 @@ pub struct WatchArgs {
     /// Seconds between retrainings on the rolling window; 0 never retrains.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub retrain_every: f64,
-    /// Address to serve on; the default keeps the dashboard on this machine.
+    /// Address to serve on; the default keeps the dashboard on this machine. Any
+    /// other address should come with --web-config.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port to serve on; 0 lets the system choose (the address is printed).
     #[arg(long, default_value_t = 5000)]
     pub port: u16,
+    /// TLS certificate and key, and users with bcrypt password hashes, in the
+    /// Prometheus exporters' web-config.yml format (tls_server_config,
+    /// basic_auth_users).
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+    /// A DNS name this server is reached by, besides its addresses, localhost and
+    /// the machine's host name (requests naming another Host are refused); repeatable.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// An origin (scheme://host[:port]) whose pages may use the dashboard's
+    /// WebSocket and upload, besides the dashboard itself; repeatable.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
     /// Folder for the text log, metrics_history.csv and anomalies.jsonl.
     #[arg(long, default_value = "logs", value_name = "DIR")]
     pub log_dir: PathBuf,
@@ -124,10 +142,40 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         None => Pipeline::new(config, layout.clone()),
     };
 
+    let web = match &args.web_config {
+        Some(path) => WebConfig::load(path)?,
+        None => WebConfig::default(),
+    };
+    let access = Access {
+        guard: Arc::new(Guard::new(
+            &args.host,
+            &args.allowed_hosts,
+            &args.allowed_origins,
+            web.tls.is_some(),
+        )?),
+        users: (!web.users.is_empty()).then(|| Arc::new(Users::new(web.users))),
+    };
     let listener = bind(&args.host, args.port).await?;
     let address = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    if !is_loopback(address) {
+        let missing = match (web.tls.is_some(), access.users.is_some()) {
+            (false, false) => Some("no TLS and no password"),
+            (false, true) => Some("no TLS (passwords travel in clear)"),
+            (true, false) => Some("no password"),
+            (true, true) => None,
+        };
+        if let Some(missing) = missing {
+            let warning = format!(
+                "warning: serving on {} with {missing}: anyone who can reach it sees this machine's metrics and top processes and can upload files; hint: give --web-config with tls_server_config and basic_auth_users",
+                url_host(address)
+            );
+            eprintln!("{warning}");
+            tracing::warn!("{warning}");
+        }
+    }
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
     let hub = Arc::new(Hub::new(session_config(&args, &layout, interval, baseline)));
     let units: HashMap<String, String> = layout
         .names
@@ -135,16 +183,20 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         .cloned()
         .zip(layout.units.iter().cloned())
         .collect();
-    let app = router(AppState {
-        hub: Arc::clone(&hub),
-        units: Arc::new(units),
-        detector,
-        rules: Arc::new(rules),
-    });
-    println!("http://{}", url_host(address));
+    let app = router(
+        AppState {
+            hub: Arc::clone(&hub),
+            units: Arc::new(units),
+            detector,
+            rules: Arc::new(rules),
+            uploads: Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
+        },
+        access,
+    );
+    println!("{scheme}://{}", url_host(address));
     let _ = std::io::stdout().flush();
     tracing::info!(
-        "serving the dashboard at http://{}; {}",
+        "serving the dashboard at {scheme}://{}; {}",
         url_host(address),
         source.describe()
     );
@@ -163,13 +215,25 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     .context("cannot start the collector thread")?;
 
     let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = server_stop_rx.await;
+    let stopped = async {
+        let _ = server_stop_rx.await;
+    };
+    let server = match web.tls {
+        Some(config) => {
+            let listener =
+                TlsListener::new(listener, config).context("cannot read the bound address")?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+    };
     stop_signal().await;
     tracing::info!("stopping");
     session.stop();

@@ -48,6 +48,8 @@ pub struct Table {
     pub labels: Option<Vec<bool>>,
     /// Name of the label column in use.
     pub label_column: Option<String>,
+    /// What the reader left out and why, for the command and the summary to say.
+    pub warnings: Vec<String>,
 }
 
 impl Table {
@@ -173,6 +175,7 @@ pub fn read_table(source: &CsvInput, options: &ReadOptions) -> Result<Table, Inp
         ))
         .hint("metrics are read from columns whose cells are numbers; label and timestamp columns do not count"));
     }
+    let warnings = leave_out_empty_metrics(&mut frame, &header, &name)?;
     let label_column = label_col.map(|i| header[i].clone());
     Ok(Table {
         source: name,
@@ -183,7 +186,66 @@ pub fn read_table(source: &CsvInput, options: &ReadOptions) -> Result<Table, Inp
         frame,
         labels,
         label_column,
+        warnings,
     })
+}
+
+/// Takes metric columns with no reading at all (every cell empty, NaN or infinite) out of
+/// `frame`, with a warning each: there is nothing to learn a baseline from, and
+/// scoring them against an invented one would flag or excuse rows at random. An
+/// error when nothing would be left, or when the column is one the native schema
+/// requires.
+fn leave_out_empty_metrics(
+    frame: &mut Frame,
+    header: &[String],
+    name: &str,
+) -> Result<Vec<String>, InputError> {
+    let empty: Vec<usize> = (0..frame.names.len())
+        .filter(|&m| frame.columns[m].iter().all(|v| v.is_nan()))
+        .collect();
+    let column_of = |m: usize| {
+        header
+            .iter()
+            .position(|h| *h == frame.names[m])
+            .map(|i| i as u64 + 1)
+    };
+    let required = schema::uses_native_schema(header);
+    if let Some(&m) = empty.iter().find(|&&m| {
+        empty.len() == frame.names.len()
+            || (required
+                && schema::REQUIRED_NATIVE.contains(&schema::canonical(&frame.names[m]).as_str()))
+    }) {
+        return Err(InputError::at(
+            name,
+            Some(1),
+            column_of(m),
+            &format!(
+                "column '{}' has no readings: every one of its {} cells is empty, NaN or infinite, so there is no baseline to judge it by",
+                frame.names[m],
+                frame.columns[m].len()
+            ),
+        )
+        .hint(if empty.len() == frame.names.len() {
+            "the file needs at least one metric column with readings"
+        } else {
+            "it is a required column of the native schema: fill in its readings"
+        }));
+    }
+    let warnings = empty
+        .iter()
+        .map(|&m| {
+            format!(
+                "column '{}' left out: every one of its {} cells is empty, NaN or infinite",
+                frame.names[m],
+                frame.columns[m].len()
+            )
+        })
+        .collect();
+    for &m in empty.iter().rev() {
+        frame.names.remove(m);
+        frame.columns.remove(m);
+    }
+    Ok(warnings)
 }
 
 fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {

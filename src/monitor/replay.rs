@@ -56,6 +56,9 @@ impl Replay {
         start_ms: i64,
     ) -> Result<Replay, InputError> {
         let table = read_table(&CsvInput::from_arg(path), &ReadOptions::default())?;
+        for warning in &table.warnings {
+            tracing::warn!("{}: {warning}", table.source);
+        }
         let frame = table.frame;
         let layout = SampleLayout::of(
             frame.names.clone(),

@@ -20,7 +20,7 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: [Asset; 4] = [
+const ASSETS: [Asset; 6] = [
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
@@ -40,6 +40,17 @@ const ASSETS: [Asset; 4] = [
         path: "/vendor/chart.umd.min.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/node_modules/chart.js/dist/chart.umd.min.js"),
+    },
+    Asset {
+        path: "/favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../static/favicon.svg"),
+    },
+    // Asked for by browsers and tools that do not read the page's icon link.
+    Asset {
+        path: "/favicon.ico",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../static/favicon.svg"),
     },
 ];
 

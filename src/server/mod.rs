@@ -1,12 +1,20 @@
 //! `watch`'s HTTP side (axum): the embedded dashboard, the WebSocket, the REST
 //! answers, the CSV upload and the Prometheus endpoint. It only reads what the
-//! [`hub::Hub`] holds; the collector never waits for it.
+//! [`hub::Hub`] holds; the collector never waits for it. Every request first
+//! passes the [`guard`] (Host and Origin) and, when `--web-config` names users,
+//! [`auth`]; [`tls`] serves it all over HTTPS when the file asks for it.
 
 pub mod assets;
+pub mod auth;
+pub mod guard;
 pub mod hub;
 pub mod prometheus;
+pub mod tls;
 mod upload;
+pub mod web_config;
 mod ws;
+
+use std::path::PathBuf;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -23,6 +32,39 @@ use hub::Hub;
 
 /// Largest CSV `POST /api/analyze` accepts.
 pub const UPLOAD_LIMIT: usize = 50 * 1024 * 1024;
+/// Most rows an upload may have: about 3 s of analysis on one core; bigger files
+/// are `metrics analyze`'s work.
+pub const UPLOAD_ROWS: usize = 500_000;
+/// Uploads analysed at once; more get 429 with `Retry-After`, so uploads cannot
+/// take the cores the live session needs.
+pub const UPLOADS_AT_ONCE: usize = 1;
+
+/// What can stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// An `--allowed-origin` that is not `scheme://host[:port]`.
+    #[error(
+        "--allowed-origin {0:?} is not an origin; hint: give scheme://host[:port], as http://grafana.lan:3000"
+    )]
+    Origin(String),
+    /// A `--web-config` file that cannot be used.
+    #[error("--web-config {}: {message}", path.display())]
+    WebConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and how to fix it.
+        message: String,
+    },
+}
+
+/// Who may use the server: the Host and Origin checks, and the users when
+/// passwords are asked.
+pub struct Access {
+    /// Host and Origin checks.
+    pub guard: Arc<guard::Guard>,
+    /// Users of `--web-config`, when it names any.
+    pub users: Option<Arc<auth::Users>>,
+}
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -35,11 +77,13 @@ pub struct AppState {
     pub detector: DetectorParams,
     /// Rules for uploads (the session's).
     pub rules: Arc<RuleSet>,
+    /// Uploads being analysed may take these permits ([`UPLOADS_AT_ONCE`]).
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
 
-/// The whole application.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The whole application, behind `access`.
+pub fn router(state: AppState, access: Access) -> Router {
+    let app = Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/api/status", get(status))
         .route("/api/history", get(history))
@@ -53,7 +97,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(assets::routes())
         .fallback(assets::not_found)
-        .with_state(state)
+        .with_state(state);
+    let app = match access.users {
+        Some(users) => app.layer(middleware::from_fn_with_state(users, auth::check)),
+        None => app,
+    };
+    // The guard is the outermost layer: a foreign Host or Origin is refused before
+    // anything else is looked at.
+    app.layer(middleware::from_fn_with_state(access.guard, guard::check))
 }
 
 fn json_response(status: StatusCode, body: String) -> Response {

@@ -2,17 +2,18 @@
 //! `metrics analyze` (fit on all rows, judge every row). The answer is the summary,
 //! the flagged rows and the score series; errors carry the command line's words.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, UPLOAD_LIMIT, json_response};
+use super::{AppState, UPLOAD_LIMIT, UPLOAD_ROWS, UPLOADS_AT_ONCE, json_response};
 use crate::analysis::{FitRows, analyze as run_analysis};
 use crate::io::input::{ReadOptions, read_table};
 use crate::io::text::CsvInput;
@@ -28,6 +29,9 @@ pub const SCORE_POINTS: usize = 2000;
 pub struct UploadQuery {
     name: Option<String>,
 }
+
+/// Seconds a refused upload is told to wait before trying again.
+const RETRY_AFTER_S: u64 = 5;
 
 /// `POST /api/analyze`: analyses the body off the async workers and answers JSON.
 pub async fn analyze(
@@ -48,11 +52,27 @@ pub async fn analyze(
         }
         Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
+    let Ok(permit) = Arc::clone(&app.uploads).try_acquire_owned() else {
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{UPLOADS_AT_ONCE} upload is being analysed already; try again in {RETRY_AFTER_S} s"
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_S));
+        return response;
+    };
     let name = q
         .name
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "upload.csv".into());
-    let result = tokio::task::spawn_blocking(move || analyse(&app, name, body.to_vec())).await;
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        analyse(&app, name, body.to_vec())
+    })
+    .await;
     match result {
         Ok(Ok(body)) => json_response(StatusCode::OK, body),
         Ok(Err(message)) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
@@ -71,6 +91,13 @@ fn analyse(app: &AppState, name: String, bytes: Vec<u8>) -> Result<String, Strin
     let started = Instant::now();
     let table = read_table(&CsvInput::Bytes { name, bytes }, &ReadOptions::default())
         .map_err(|e| e.to_string())?;
+    if table.frame.rows() > UPLOAD_ROWS {
+        return Err(format!(
+            "{} has {} rows; the dashboard analyses at most {UPLOAD_ROWS}; hint: analyse it with `metrics analyze --csv-file FILE`",
+            table.source,
+            table.frame.rows()
+        ));
+    }
     let read_seconds = started.elapsed().as_secs_f64();
     let analysis = run_analysis(
         &table,
@@ -138,6 +165,24 @@ fn decimate(scores: &[f64], points: usize) -> Vec<(usize, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::{DetectorParams, RuleSet};
+    use crate::server::hub::Hub;
+
+    #[tokio::test]
+    async fn an_upload_while_another_is_analysed_is_told_when_to_retry() {
+        let app = AppState {
+            hub: Arc::new(Hub::new(json!({}))),
+            units: Arc::default(),
+            detector: DetectorParams::default(),
+            rules: Arc::new(RuleSet::default()),
+            // Every permit taken, as by an upload being analysed.
+            uploads: Arc::new(tokio::sync::Semaphore::new(0)),
+        };
+        let body = Bytes::from_static(b"cpu_percent\n1\n2\n");
+        let response = analyze(State(app), Query(UploadQuery { name: None }), Ok(body)).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    }
 
     #[test]
     fn decimation_keeps_every_spike_and_the_row_it_was_on() {

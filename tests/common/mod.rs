@@ -70,7 +70,11 @@ impl Watch {
             let _ = tx.send(line);
         });
         let line = rx.recv_timeout(DEADLINE).unwrap_or_default();
-        let Some(address) = line.trim().strip_prefix("http://") else {
+        let line = line.trim();
+        let Some(address) = line
+            .strip_prefix("http://")
+            .or_else(|| line.strip_prefix("https://"))
+        else {
             let _ = child.kill();
             let err = std::fs::read_to_string(&stderr).unwrap_or_default();
             panic!("watch printed no address: {line:?}; stderr: {err}");
@@ -170,9 +174,7 @@ pub fn http(address: &str, method: &str, path: &str, body: Option<&[u8]>) -> Res
     request(address, method, path, "text/csv", body)
 }
 
-/// One HTTP/1.1 request with `Connection: close`. The body is read by its
-/// `Content-Length` when there is one (chromedriver keeps the connection open
-/// anyway), else to the end.
+/// One HTTP/1.1 request with `Connection: close`: [`send`] with a `Content-Type`.
 pub fn request(
     address: &str,
     method: &str,
@@ -180,11 +182,38 @@ pub fn request(
     content_type: &str,
     body: Option<&[u8]>,
 ) -> Response {
+    send(
+        address,
+        method,
+        path,
+        &[("Content-Type", content_type)],
+        body,
+    )
+}
+
+/// One HTTP/1.1 request with `Connection: close` and the given headers (`Host` is
+/// the address unless they give one). The body is read by its `Content-Length`
+/// when there is one (chromedriver keeps the connection open anyway), else to the
+/// end.
+pub fn send(
+    address: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Response {
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     let body = body.unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head += &format!("Host: {address}\r\n");
+    }
+    for (name, value) in headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    head += &format!(
+        "Connection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
@@ -213,7 +242,9 @@ pub fn request(
     match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
         Some(length) => {
             raw.resize(length, 0);
-            reader.read_exact(&mut raw).unwrap();
+            if reader.read_exact(&mut raw).is_err() {
+                raw.clear();
+            }
         }
         None => {
             let _ = reader.read_to_end(&mut raw);

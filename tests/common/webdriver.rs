@@ -44,10 +44,24 @@ impl Browser {
             session: String::new(),
             _profile: profile,
         };
+        // chromedriver listens before it is ready, and the first session of a
+        // fresh machine may get an empty reply while Chromium starts for the
+        // first time: wait for readiness, then retry the session until the
+        // deadline, and say what was last answered.
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < DEADLINE, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        loop {
+            let ready = TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && browser
+                    .try_call("GET", "/status", None)
+                    .is_ok_and(|v| v["ready"] == Value::Bool(true));
+            if ready {
+                break;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "chromedriver did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
         let args = [
             "--headless=new",
@@ -63,24 +77,33 @@ impl Browser {
             "--window-size=1280,1400",
             &format!("--user-data-dir={}", browser._profile.path().display()),
         ];
-        let answer = browser.call(
-            "POST",
-            "/session",
-            Some(json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
-                "unhandledPromptBehavior": "ignore",
-            }}})),
-        );
-        browser.session = answer["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {answer}"))
-            .to_string();
-        browser
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args},
+            "unhandledPromptBehavior": "ignore",
+        }}});
+        loop {
+            let answer = browser.try_call("POST", "/session", Some(capabilities.clone()));
+            if let Some(session) = answer.as_ref().ok().and_then(|a| a["sessionId"].as_str()) {
+                browser.session = session.to_string();
+                return browser;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "chromedriver started no browser session; last answer: {answer:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// One WebDriver command; returns the `value` of the answer (errors included).
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body.clone())
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path} {body:?}: {e}"))
+    }
+
+    /// One WebDriver command; the `value` of the answer, or what was wrong with it.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let address = format!("127.0.0.1:{}", self.port);
         let answer = request(
@@ -90,8 +113,13 @@ impl Browser {
             "application/json",
             Some(body.as_bytes()),
         );
-        let answer: Value = serde_json::from_str(&answer.body).unwrap();
-        answer.get("value").cloned().unwrap_or(answer)
+        let value: Value = serde_json::from_str(&answer.body).map_err(|e| {
+            format!(
+                "chromedriver answered status {} with {:?}, not JSON ({e})",
+                answer.status, answer.body
+            )
+        })?;
+        Ok(value.get("value").cloned().unwrap_or(value))
     }
 
     fn session_path(&self, rest: &str) -> String {

@@ -1,0 +1,268 @@
+//! Who may use `metrics watch`'s server: pages of other sites and rebound names are
+//! refused while the dashboard and programs keep working, and `--web-config`
+//! serves a real Prometheus over TLS with a password.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, Watch, send};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+
+/// Opens the WebSocket with `headers`; the HTTP status of the answer (101 when
+/// it opened).
+async fn websocket_status(watch: &Watch, headers: &[(&str, &str)]) -> u16 {
+    let mut request = watch.ws_url().into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("WebSocket failed without an HTTP answer: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_other_sites_and_rebound_names_are_refused_and_the_dashboard_still_works() {
+    let watch = Watch::replay("max", &["--allowed-origin", "http://grafana.lan:3000"]);
+    let own = format!("http://{}", watch.address);
+    let csv: &[u8] = b"timestamp,cpu_percent\n2025-01-01T00:00:00Z,5\n";
+
+    // Pages of other sites, reaching the server from the user's browser.
+    let evil = [("Origin", "http://evil.example")];
+    let hostile_sockets = [
+        websocket_status(&watch, &evil).await,
+        websocket_status(&watch, &[("Origin", "null")]).await,
+        websocket_status(&watch, &[("Origin", "https://127.0.0.1.evil.example")]).await,
+        websocket_status(&watch, &[("Host", "evil.example:5000")]).await,
+    ];
+    let text = [
+        ("Origin", "http://evil.example"),
+        ("Content-Type", "text/plain"),
+    ];
+    let rebound = [("Host", "evil.example:5000")];
+    let hostile_requests = [
+        send(&watch.address, "POST", "/api/analyze", &text, Some(csv)),
+        send(
+            &watch.address,
+            "POST",
+            "/api/analyze",
+            &[("Origin", "null")],
+            Some(csv),
+        ),
+        send(&watch.address, "GET", "/api/status", &rebound, None),
+        send(&watch.address, "GET", "/api/history", &rebound, None),
+        send(&watch.address, "GET", "/", &rebound, None),
+        send(&watch.address, "GET", "/metrics", &rebound, None),
+        send(&watch.address, "POST", "/api/analyze", &rebound, Some(csv)),
+        send(&watch.address, "GET", "/api/status", &[("Host", "")], None),
+    ];
+    for status in hostile_sockets {
+        assert_eq!(status, 403);
+    }
+    for response in &hostile_requests {
+        assert_eq!(response.status, 403, "{response:?}");
+        assert!(
+            response.body.contains("--allowed-"),
+            "the refusal says how to allow it: {}",
+            response.body
+        );
+    }
+    println!(
+        "hostile requests refused: {} of {}",
+        hostile_sockets.len() + hostile_requests.len(),
+        hostile_sockets.len() + hostile_requests.len()
+    );
+
+    // The dashboard itself, an allowed origin, and programs (no Origin).
+    assert_eq!(websocket_status(&watch, &[("Origin", &own)]).await, 101);
+    assert_eq!(
+        websocket_status(&watch, &[("Origin", "http://grafana.lan:3000")]).await,
+        101
+    );
+    assert_eq!(websocket_status(&watch, &[]).await, 101);
+    let upload = send(
+        &watch.address,
+        "POST",
+        "/api/analyze",
+        &[("Origin", &own), ("Content-Type", "text/csv")],
+        Some(csv),
+    );
+    assert_ne!(upload.status, 403, "{upload:?}");
+    let port = watch.address.rsplit_once(':').unwrap().1;
+    for host in [watch.address.clone(), format!("localhost:{port}")] {
+        let scrape = send(&watch.address, "GET", "/metrics", &[("Host", &host)], None);
+        assert_eq!(scrape.status, 200, "{host}");
+    }
+    let icon = watch.get("/favicon.ico");
+    assert_eq!(icon.status, 200);
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+}
+
+/// A free loopback port, for a server that cannot be told to pick its own.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, and a web-config
+/// with TLS and one user, `prometheus` with password `s3cret`.
+fn web_config(dir: &Path) -> std::path::PathBuf {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(dir.join("server.crt"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), cert.signing_key.serialize_pem()).unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let path = dir.join("web.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {hash}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A running Prometheus, killed when dropped.
+struct Prometheus {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Prometheus on loopback with `config`, ready to answer.
+fn prometheus(dir: &Path, config: &str) -> Prometheus {
+    let config_file = dir.join("prometheus.yml");
+    std::fs::write(&config_file, config).unwrap();
+    let started = Instant::now();
+    loop {
+        let address = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config_file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+            .spawn()
+            .expect("prometheus is needed for this test: apt-get install prometheus");
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                // The port was taken meanwhile: try another.
+                break;
+            }
+            if std::net::TcpStream::connect(&address).is_ok()
+                && send(&address, "GET", "/-/ready", &[], None).status == 200
+            {
+                return Prometheus { child, address };
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "Prometheus did not start: {}",
+                std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn prometheus_scrapes_over_tls_with_a_password_and_a_wrong_password_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = web_config(dir.path());
+    let watch = Watch::replay("1", &["--web-config", config.to_str().unwrap()]);
+    let job = |name: &str, password: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {}\n      server_name: localhost\n    basic_auth:\n      username: prometheus\n      password: {password}\n    static_configs:\n      - targets: ['{}']\n",
+            dir.path().join("server.crt").display(),
+            watch.address
+        )
+    };
+    let prometheus = prometheus(
+        dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{}{}",
+            job("right", "s3cret"),
+            job("wrong", "guess")
+        ),
+    );
+    // Each target's health once Prometheus has scraped it.
+    let started = Instant::now();
+    let health = loop {
+        let targets = send(&prometheus.address, "GET", "/api/v1/targets", &[], None).json();
+        let health: Vec<(String, String, String)> = targets["data"]["activeTargets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["labels"]["job"].as_str().unwrap_or("").to_string(),
+                    t["health"].as_str().unwrap_or("").to_string(),
+                    t["lastError"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        if health.len() == 2 && health.iter().all(|(_, h, _)| h != "unknown") {
+            break health;
+        }
+        assert!(started.elapsed() < DEADLINE, "no scrape: {health:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for (job, state, error) in &health {
+        match job.as_str() {
+            "right" => assert_eq!(state, "up", "{error}"),
+            _ => {
+                assert_eq!(state, "down");
+                assert!(error.contains("401"), "{error}");
+            }
+        }
+    }
+    // Plain HTTP to the TLS port gets nothing served.
+    let plain = std::net::TcpStream::connect(&watch.address).and_then(|mut s| {
+        use std::io::{Read, Write};
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        Ok(answer)
+    });
+    assert!(
+        !String::from_utf8_lossy(&plain.unwrap_or_default()).contains("metrics_"),
+        "metrics served without TLS"
+    );
+}
+
+#[test]
+fn a_server_beyond_loopback_without_web_config_warns_what_is_exposed() {
+    let watch = Watch::start(&[
+        "--host",
+        "0.0.0.0",
+        "--replay",
+        common::planted_spike().to_str().unwrap(),
+    ]);
+    let stderr = watch.stderr();
+    assert!(
+        stderr.contains("no TLS and no password") && stderr.contains("--web-config"),
+        "{stderr}"
+    );
+}
