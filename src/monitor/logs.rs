@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Name of the history file.
 pub const HISTORY_FILE: &str = "metrics_history.csv";
@@ -94,40 +95,89 @@ impl Logs {
     }
 }
 
-/// One appendable file, opened lazily and reopened after a failure.
+/// How often a writer checks that its file is still the one at its path.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// One appendable file, opened lazily and reopened after a failure, or when the
+/// file at its path was deleted or replaced (the folder removed, a rotation).
 struct Appender {
     path: PathBuf,
     file: Option<File>,
     header: Option<String>,
+    /// A failure was reported and no write has succeeded since.
     warned: bool,
+    checked: Instant,
+    recheck: Duration,
 }
 
 impl Appender {
     /// A file of JSON lines, without header.
     fn jsonl(path: PathBuf) -> Appender {
+        Appender::new(path, None)
+    }
+
+    fn new(path: PathBuf, header: Option<String>) -> Appender {
         Appender {
             path,
             file: None,
-            header: None,
+            header,
             warned: false,
+            checked: Instant::now(),
+            recheck: RECHECK,
         }
     }
 
     fn write(&mut self, line: &str) {
+        if self.file.is_some() && self.checked.elapsed() >= self.recheck {
+            self.checked = Instant::now();
+            if !self.still_at_path() {
+                tracing::warn!(
+                    "{} was deleted or replaced; writing a new one",
+                    self.path.display()
+                );
+                self.file = None;
+            }
+        }
         if self.file.is_none() {
             match self.open() {
                 Ok(f) => self.file = Some(f),
                 Err(e) => return self.warn(&e),
             }
         }
-        if let Some(f) = self.file.as_mut()
-            && let Err(e) = f.write_all(line.as_bytes())
-        {
-            self.file = None;
-            self.warn(&e);
+        if let Some(f) = self.file.as_mut() {
+            match f.write_all(line.as_bytes()) {
+                Ok(()) if self.warned => {
+                    self.warned = false;
+                    tracing::info!("writing {} again", self.path.display());
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    self.file = None;
+                    self.warn(&e);
+                }
+            }
         }
     }
 
+    /// Whether the open file is still the one its path names.
+    fn still_at_path(&self) -> bool {
+        let (Some(file), Ok(at_path)) = (&self.file, std::fs::metadata(&self.path)) else {
+            return false;
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            file.metadata()
+                .is_ok_and(|open| open.dev() == at_path.dev() && open.ino() == at_path.ino())
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (file, at_path);
+            true
+        }
+    }
+
+    /// Reports a failure once until a write succeeds again.
     fn warn(&mut self, e: &std::io::Error) {
         if !self.warned {
             self.warned = true;
@@ -142,7 +192,11 @@ impl Appender {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // Only a regular file is checked and mended: a path the user pointed at a
+        // device (/dev/null to keep no history) is written as it is.
+        let regular = std::fs::metadata(&self.path).map_or(true, |m| m.is_file());
         if let Some(header) = &self.header
+            && regular
             && let Some(found) = first_line(&self.path)?
             && found != header.trim_end()
         {
@@ -163,7 +217,7 @@ impl Appender {
             .read(true)
             .open(&self.path)?;
         let len = file.metadata()?.len();
-        if len == 0 {
+        if len == 0 || !regular {
             if let Some(header) = &self.header {
                 file.write_all(header.as_bytes())?;
             }
@@ -180,11 +234,15 @@ impl Appender {
     }
 }
 
+/// Longest first line read when checking a history's header.
+const HEADER_LIMIT: u64 = 64 * 1024;
+
 fn first_line(path: &Path) -> std::io::Result<Option<String>> {
     match File::open(path) {
         Ok(f) => {
             let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line)?;
+            let mut reader = std::io::BufReader::new(f.take(HEADER_LIMIT));
+            std::io::BufRead::read_line(&mut reader, &mut line)?;
             Ok((!line.is_empty()).then(|| line.trim_end().to_string()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -201,12 +259,7 @@ struct Writer {
 impl Writer {
     fn new(dir: PathBuf, header: String) -> Writer {
         Writer {
-            history: Appender {
-                path: dir.join(HISTORY_FILE),
-                file: None,
-                header: Some(header),
-                warned: false,
-            },
+            history: Appender::new(dir.join(HISTORY_FILE), Some(header)),
             anomalies: Appender::jsonl(dir.join(ANOMALIES_FILE)),
             incidents: Appender::jsonl(dir.join(INCIDENTS_FILE)),
         }
@@ -270,6 +323,38 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "c\n9\n");
         let files = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(files, 2, "the old history is kept beside the new one");
+    }
+
+    #[test]
+    fn a_deleted_folder_is_made_again_with_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let mut history = Appender::new(logs.join(HISTORY_FILE), Some("a,b\n".into()));
+        history.recheck = Duration::ZERO;
+        history.write("1,2\n");
+        std::fs::remove_dir_all(&logs).unwrap();
+        history.write("3,4\n");
+        assert_eq!(
+            std::fs::read_to_string(logs.join(HISTORY_FILE)).unwrap(),
+            "a,b\n3,4\n"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_is_survived_and_writing_resumes_when_there_is_room() {
+        // /dev/full fails every write with "no space left on device".
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(ANOMALIES_FILE);
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let mut anomalies = Appender::jsonl(path.clone());
+        anomalies.recheck = Duration::ZERO;
+        anomalies.write("{}\n");
+        assert!(anomalies.warned && anomalies.file.is_none());
+        std::fs::remove_file(&path).unwrap();
+        anomalies.write("{\"x\":1}\n");
+        assert!(!anomalies.warned);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"x\":1}\n");
     }
 
     #[test]
