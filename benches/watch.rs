@@ -5,6 +5,7 @@
 //! cargo bench --bench watch -- footprint 600   # CPU and RSS at 1 Hz, no client, for 600 s
 //! cargo bench --bench watch -- clients 200 60  # 200 WebSocket clients for 60 s
 //! cargo bench --bench watch -- churn 1000 10   # 3 × 1000 connect/disconnect cycles, 10 silent clients
+//! cargo bench --bench watch -- soak 36000 10 50 # 10 h of datagen replayed at 10x (1 h) with 50 clients coming and going
 //! ```
 //!
 //! Each starts the release binary sampling this machine on a free port with logs in
@@ -193,6 +194,105 @@ async fn churn(cycles: usize, silent: usize) {
     );
 }
 
+/// Open file descriptors of the process.
+fn descriptors(watch: &Watch) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", watch.child.id())).map_or(0, |d| d.count())
+}
+
+/// Replays `rows` seconds of `metrics datagen` at `speed` while `n` clients keep
+/// connecting, reading a varying number of messages and leaving; RSS and open
+/// descriptors every 10 s, from the end of the baseline to the end of the replay.
+async fn soak(rows: usize, speed: u64, n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("soak.csv");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args([
+            "datagen",
+            "-n",
+            &rows.to_string(),
+            "--seed",
+            "1",
+            "--quiet",
+            "-o",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        &speed.to_string(),
+    ]);
+    let url = watch.ws_url();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cycles = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tasks: Vec<_> = (0..n as u64)
+        .map(|c| {
+            let (url, stop, cycles) = (url.clone(), stop.clone(), cycles.clone());
+            tokio::spawn(async move {
+                let mut state = c + 1;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    let reads = 1 + (state >> 33) % 300;
+                    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(&url).await else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    for _ in 0..reads {
+                        let next =
+                            tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+                        if !matches!(next, Ok(Some(Ok(_)))) {
+                            break;
+                        }
+                    }
+                    socket.close(None).await.ok();
+                    cycles.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let finished = || {
+        let status = watch.get("/api/status").json();
+        status["status"]["replay_finished"] == serde_json::Value::Bool(true)
+    };
+    let baseline_s = 120 / speed.max(1) + 2;
+    tokio::time::sleep(Duration::from_secs(baseline_s)).await;
+    let mut marks = vec![(0u64, rss_mb(&watch), descriptors(&watch))];
+    let started = Instant::now();
+    while !finished() {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        marks.push((
+            started.elapsed().as_secs(),
+            rss_mb(&watch),
+            descriptors(&watch),
+        ));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let (first, last) = (marks[0], marks[marks.len() - 1]);
+    let max_rss = marks.iter().map(|m| m.1).fold(0.0, f64::max);
+    let max_fd = marks.iter().map(|m| m.2).max().unwrap_or(0);
+    println!(
+        "soak: {rows} s of datagen at {speed}x with {n} clients coming and going ({} connections) over {} s: RSS {:.1} MB at start, {:.1} MB at end, max {max_rss:.1} MB; open descriptors {} at start, {} at end, max {max_fd}; server healthy: {}",
+        cycles.load(std::sync::atomic::Ordering::Relaxed),
+        last.0,
+        first.1,
+        last.1,
+        first.2,
+        last.2,
+        watch.get("/healthz").status == 200
+    );
+    for (t, rss, fd) in marks.iter().step_by((marks.len() / 12).max(1)) {
+        println!("  {t:>5} s  RSS {rss:>6.1} MB  descriptors {fd}");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -205,8 +305,13 @@ fn main() {
         Some("footprint") => footprint(number(1, 600)),
         Some("clients") => runtime.block_on(clients(number(1, 200) as usize, number(2, 60))),
         Some("churn") => runtime.block_on(churn(number(1, 1000) as usize, number(2, 10) as usize)),
+        Some("soak") => runtime.block_on(soak(
+            number(1, 36_000) as usize,
+            number(2, 10),
+            number(3, 50) as usize,
+        )),
         _ => println!(
-            "usage: cargo bench --bench watch -- footprint [SECONDS] | clients [N] [SECONDS] | churn [CYCLES] [SILENT]"
+            "usage: cargo bench --bench watch -- footprint [SECONDS] | clients [N] [SECONDS] | churn [CYCLES] [SILENT] | soak [ROWS] [SPEED] [CLIENTS]"
         ),
     }
 }

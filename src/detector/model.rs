@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::DetectorError;
+use super::features;
 use super::forest::Forest;
 use super::fusion::{self, Judged, Mode, RowInput, Thresholds};
 use super::hold::Hold;
@@ -68,7 +69,40 @@ impl Model {
                 expected: MODEL_FORMAT,
             });
         }
-        serde_json::from_str(text).map_err(|e| DetectorError::ModelSyntax(e.to_string()))
+        let model: Model =
+            serde_json::from_str(text).map_err(|e| DetectorError::ModelSyntax(e.to_string()))?;
+        model.check()?;
+        Ok(model)
+    }
+
+    /// Whether the parts fit together as training makes them: one entry per metric
+    /// in every per-metric list, one scale per feature, forest features that exist
+    /// and as many as the forest reads. A file edited by hand or cut short could
+    /// otherwise make scoring read outside its lists.
+    fn check(&self) -> Result<(), DetectorError> {
+        let n = self.metrics.len();
+        let width = n * features::PER_METRIC;
+        let consistent = n >= 1
+            && self.fill.len() == n
+            && self.transforms.len() == n
+            && self.flat_limit.len() == n
+            && self.adapt_after.len() == n
+            && self.scales.len() == width
+            && self.forest_features.iter().all(|&f| f < width)
+            && self
+                .forest
+                .as_ref()
+                .is_none_or(|f| f.dims() == self.forest_features.len())
+            && self.season.as_ref().is_none_or(|s| s.fits(n))
+            && self.contamination > 0.0
+            && self.contamination <= 0.5;
+        if consistent {
+            Ok(())
+        } else {
+            Err(DetectorError::ModelSyntax(
+                "its parts do not fit together (a file edited by hand or cut short?); hint: train and save the model again".into(),
+            ))
+        }
     }
 
     /// The model as JSON; floats round-trip exactly.
@@ -147,6 +181,20 @@ impl Model {
 mod tests {
     use super::*;
     use crate::detector::test_data::{fitted, frame};
+
+    #[test]
+    fn a_model_whose_parts_do_not_fit_together_is_refused() {
+        let model = fitted(&frame(300, 11));
+        let mut value: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
+        value["fill"].as_array_mut().unwrap().pop();
+        let e = Model::from_json(&value.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("do not fit together"), "{e}");
+        let mut value: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
+        value["forest_features"] = serde_json::json!([10_000]);
+        assert!(Model::from_json(&value.to_string()).is_err());
+    }
 
     #[test]
     fn a_saved_model_reloads_bit_identical_and_checks_version_and_columns() {

@@ -95,6 +95,18 @@ impl Season {
         Some(Season { width_s, medians })
     }
 
+    /// Whether the profile is one [`Season::fit`] could have made for `metrics`
+    /// metrics: a known bin width and a median per bin of the day for each. A
+    /// loaded model is checked with it, so no lookup can fall outside.
+    pub fn fits(&self, metrics: usize) -> bool {
+        WIDTHS.contains(&self.width_s)
+            && self.medians.len() == metrics
+            && self
+                .medians
+                .iter()
+                .all(|m| m.len() == (86_400 / self.width_s) as usize)
+    }
+
     /// The usual value of `metric` at time `ms`.
     pub fn at(&self, metric: usize, ms: i64) -> f64 {
         self.medians[metric][bin(ms, self.width_s)]

@@ -49,6 +49,7 @@ fn scan_quoted(
     let mut content = false;
     let mut at_field_start = true;
     let mut quote_open: Option<usize> = None;
+    let mut just_closed = false;
     let mut records = 0usize;
     let mut header_done = false;
     let mut i = 0;
@@ -76,17 +77,41 @@ fn scan_quoted(
                     continue;
                 }
                 quote_open = None;
+                just_closed = true;
             } else if b == b'\n' {
                 line += 1;
             }
             i += 1;
             continue;
         }
+        // RFC 4180: a quote only opens a field, and a quoted field ends at its
+        // closing quote. The parser behind the structure scan misreads other
+        // quotes (a header `cpu"` made it fail outright), so they are refused.
+        if std::mem::take(&mut just_closed) && b != delimiter && b != b'\n' && b != b'\r' {
+            let (line, col) = line_col(bytes, i);
+            return Err(InputError::at(
+                name,
+                Some(line),
+                Some(col),
+                "text after the closing quote of a quoted field",
+            )
+            .hint("end a quoted field with its quote, or double a quote inside it (\"\")"));
+        }
         match b {
             b'"' if at_field_start => {
                 quote_open = Some(i);
                 at_field_start = false;
                 content = true;
+            }
+            b'"' => {
+                let (line, col) = line_col(bytes, i);
+                return Err(InputError::at(
+                    name,
+                    Some(line),
+                    Some(col),
+                    "a quote inside a field that does not begin with one",
+                )
+                .hint("quote the whole field and double the quote inside it, as \"5\"\" disk\""));
             }
             b'\n' => {
                 let before = records;

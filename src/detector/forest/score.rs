@@ -42,6 +42,11 @@ impl Kernel {
 pub(super) const BLOCK: usize = 512;
 
 impl Forest {
+    /// Features of the rows the forest scores.
+    pub fn dims(&self) -> usize {
+        self.data.dims
+    }
+
     /// Anomaly scores s(x) = 2^(-E[h(x)] / c(psi)) in (0, 1] for row-major `rows`;
     /// higher is more anomalous. Parallel over blocks of rows; the result does not
     /// depend on the number of threads.
