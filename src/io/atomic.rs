@@ -11,7 +11,10 @@ fn temp_path(target: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    target.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    // Unique per write, so two writes of one target never share a temporary file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    target.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
 /// Runs `write` into a temporary file and renames it to `target` when it succeeds;
@@ -41,6 +44,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_of_one_target_at_once_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("model.json");
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let target = &target;
+                s.spawn(move || {
+                    let body = vec![b'a' + t; 1 << 20];
+                    write_atomically(target, |w| w.write_all(&body)).unwrap();
+                });
+            }
+        });
+        let written = std::fs::read(&target).unwrap();
+        assert_eq!(written.len(), 1 << 20);
+        assert!(written.iter().all(|&b| b == written[0]), "two writes mixed");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "a temporary left"
+        );
+    }
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_no_temporary() {

@@ -117,7 +117,7 @@ pub fn start(
         logs,
         publisher,
         config,
-        saving: Vec::new(),
+        saving: None,
         seq: 0,
         last_status: None,
         incidents: IncidentTracker::default(),
@@ -137,8 +137,9 @@ struct Session {
     logs: Logs,
     publisher: Arc<dyn Publish>,
     config: SessionConfig,
-    /// Model files being written (off the collector's path), finished before exit.
-    saving: Vec<JoinHandle<()>>,
+    /// The latest model save (off the collector's path), which waits for the ones
+    /// before it; finished before exit.
+    saving: Option<JoinHandle<()>>,
     seq: u64,
     last_status: Option<Status>,
     /// The incidents of the judged samples, numbered by `seq`.
@@ -188,7 +189,7 @@ impl Session {
             self.take(sample);
         }
         self.logs.close();
-        for saving in self.saving {
+        if let Some(saving) = self.saving {
             let _ = saving.join();
         }
     }
@@ -259,8 +260,14 @@ impl Session {
         );
         if let Some(path) = self.config.save_model.clone() {
             let model = Arc::clone(model);
-            self.saving.retain(|s| !s.is_finished());
-            self.saving.push(std::thread::spawn(move || {
+            // Each save waits for the one before it: saves never overlap (two at
+            // once wrote one temporary file together) and the newest model is the
+            // one left in the file.
+            let previous = self.saving.take();
+            self.saving = Some(std::thread::spawn(move || {
+                if let Some(previous) = previous {
+                    let _ = previous.join();
+                }
                 if let Err(e) = save_model(&model, &path) {
                     let cause = std::error::Error::source(&e)
                         .map(|c| format!(": {c}"))
