@@ -465,4 +465,13 @@ fn bad_flags_are_refused_before_anything_starts() {
     let (code, err) = run(&["--speed", "max"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--replay"), "{err}");
+    let (code, err) = run(&["--allowed-origin", "grafana.lan", "--port", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("scheme://host[:port]"), "{err}");
+    let (code, err) = run(&["--web-config", "/nonexistent.yml", "--port", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--web-config /nonexistent.yml: cannot read it"),
+        "{err}"
+    );
 }
