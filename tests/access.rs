@@ -4,12 +4,11 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Watch, send};
+use common::{DEADLINE, Watch, free_port, send};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
@@ -105,15 +104,6 @@ async fn pages_of_other_sites_and_rebound_names_are_refused_and_the_dashboard_st
     let icon = watch.get("/favicon.ico");
     assert_eq!(icon.status, 200);
     assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
-}
-
-/// A free loopback port, for a server that cannot be told to pick its own.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A self-signed certificate for localhost and 127.0.0.1, and a web-config

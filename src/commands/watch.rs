@@ -27,7 +27,7 @@ use metrics::monitor::replay::{Replay, Speed};
 use metrics::monitor::session::{self, SampleSource, SessionConfig};
 use metrics::monitor::text_log::init_text_log;
 use metrics::server::auth::Users;
-use metrics::server::guard::{Guard, is_loopback};
+use metrics::server::guard::Guard;
 use metrics::server::hub::Hub;
 use metrics::server::tls::TlsListener;
 use metrics::server::web_config::WebConfig;
@@ -159,7 +159,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     let address = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    if !is_loopback(address) {
+    if !address.ip().is_loopback() {
         let missing = match (web.tls.is_some(), access.users.is_some()) {
             (false, false) => Some("no TLS and no password"),
             (false, true) => Some("no TLS (passwords travel in clear)"),
@@ -219,20 +219,12 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         let _ = server_stop_rx.await;
     };
     let server = match web.tls {
-        Some(config) => {
-            let listener =
-                TlsListener::new(listener, config).context("cannot read the bound address")?;
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            })
-        }
-        None => tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
-        }),
+        Some(config) => spawn_server(
+            TlsListener::new(listener, config).context("cannot read the bound address")?,
+            app,
+            stopped,
+        ),
+        None => spawn_server(listener, app, stopped),
     };
     stop_signal().await;
     tracing::info!("stopping");
@@ -243,6 +235,23 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(STOP_GRACE / 2, server).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `app` on `listener` until `stopped` completes.
+fn spawn_server<L>(
+    listener: L,
+    app: axum::Router,
+    stopped: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<std::io::Result<()>>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+    })
 }
 
 /// Samples in `seconds` at `interval`; 0 stays 0.

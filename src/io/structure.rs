@@ -88,14 +88,13 @@ fn scan_quoted(
         // closing quote. The parser behind the structure scan misreads other
         // quotes (a header `cpu"` made it fail outright), so they are refused.
         if std::mem::take(&mut just_closed) && b != delimiter && b != b'\n' && b != b'\r' {
-            let (line, col) = line_col(bytes, i);
-            return Err(InputError::at(
+            return Err(quote_error(
+                bytes,
+                i,
                 name,
-                Some(line),
-                Some(col),
                 "text after the closing quote of a quoted field",
-            )
-            .hint("end a quoted field with its quote, or double a quote inside it (\"\")"));
+                "end a quoted field with its quote, or double a quote inside it (\"\")",
+            ));
         }
         match b {
             b'"' if at_field_start => {
@@ -104,14 +103,13 @@ fn scan_quoted(
                 content = true;
             }
             b'"' => {
-                let (line, col) = line_col(bytes, i);
-                return Err(InputError::at(
+                return Err(quote_error(
+                    bytes,
+                    i,
                     name,
-                    Some(line),
-                    Some(col),
                     "a quote inside a field that does not begin with one",
-                )
-                .hint("quote the whole field and double the quote inside it, as \"5\"\" disk\""));
+                    "quote the whole field and double the quote inside it, as \"5\"\" disk\"",
+                ));
             }
             b'\n' => {
                 let before = records;
@@ -138,14 +136,13 @@ fn scan_quoted(
         i += 1;
     }
     if let Some(open) = quote_open {
-        let (line, col) = line_col(bytes, open);
-        return Err(InputError::at(
+        return Err(quote_error(
+            bytes,
+            open,
             name,
-            Some(line),
-            Some(col),
             "unterminated quote: a field opens with \" but never closes",
-        )
-        .hint("close the quote, or double a quote inside a quoted field (\"\")"));
+            "close the quote, or double a quote inside a quoted field (\"\")",
+        ));
     }
     finish(fields, content, line, &mut records, &mut header_done)?;
     // A chunk that would begin at the very end holds no record.
@@ -156,6 +153,12 @@ fn scan_quoted(
         records,
         chunk_starts,
     })
+}
+
+/// A quoting problem at byte `at`, located by line and column.
+fn quote_error(bytes: &[u8], at: usize, name: &str, problem: &str, hint: &str) -> InputError {
+    let (line, col) = line_col(bytes, at);
+    InputError::at(name, Some(line), Some(col), problem).hint(hint)
 }
 
 /// Bytes of input checked per task by [`scan_plain`].

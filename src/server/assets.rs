@@ -13,42 +13,37 @@ use super::AppState;
 /// only; nothing inline, nothing from elsewhere.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-/// An embedded file: its URL path, content type and bytes.
+/// An embedded file: the URL paths it is served at, its content type and bytes.
 struct Asset {
-    path: &'static str,
+    paths: &'static [&'static str],
     content_type: &'static str,
     body: &'static [u8],
 }
 
-const ASSETS: [Asset; 6] = [
+const ASSETS: [Asset; 5] = [
     Asset {
-        path: "/",
+        paths: &["/"],
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../static/index.html"),
     },
     Asset {
-        path: "/app.js",
+        paths: &["/app.js"],
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/app.js"),
     },
     Asset {
-        path: "/style.css",
+        paths: &["/style.css"],
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../static/style.css"),
     },
     Asset {
-        path: "/vendor/chart.umd.min.js",
+        paths: &["/vendor/chart.umd.min.js"],
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/node_modules/chart.js/dist/chart.umd.min.js"),
     },
     Asset {
-        path: "/favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_bytes!("../../static/favicon.svg"),
-    },
-    // Asked for by browsers and tools that do not read the page's icon link.
-    Asset {
-        path: "/favicon.ico",
+        // `/favicon.ico` for browsers and tools that do not read the page's icon link.
+        paths: &["/favicon.svg", "/favicon.ico"],
         content_type: "image/svg+xml",
         body: include_bytes!("../../static/favicon.svg"),
     },
@@ -58,10 +53,12 @@ const ASSETS: [Asset; 6] = [
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
     for asset in &ASSETS {
-        router = router.route(
-            asset.path,
-            get(move || async move { respond(StatusCode::OK, asset.content_type, asset.body) }),
-        );
+        for path in asset.paths {
+            router = router.route(
+                path,
+                get(move || async move { respond(StatusCode::OK, asset.content_type, asset.body) }),
+            );
+        }
     }
     router
 }

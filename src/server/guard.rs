@@ -6,7 +6,7 @@
 //! `Origin` that is neither the dashboard's own nor one the user allowed.
 //! Requests without `Origin` come from programs, not pages, and pass.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -121,11 +121,6 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
         );
     }
     (StatusCode::FORBIDDEN, format!("{reason}\n")).into_response()
-}
-
-/// Whether the server bound at `address` can be reached only from this machine.
-pub fn is_loopback(address: SocketAddr) -> bool {
-    address.ip().is_loopback()
 }
 
 /// The host part of a `Host` header: `[::1]:5000` gives `::1`, `a.b:80` gives `a.b`.

@@ -14,9 +14,8 @@ mod upload;
 pub mod web_config;
 mod ws;
 
-use std::path::PathBuf;
-
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;

@@ -14,6 +14,15 @@ use std::time::{Duration, Instant};
 /// How long anything in these tests may take before it counts as hung.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
+/// A free loopback port, for a server that cannot be told to pick its own.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A fixture file in `tests/fixtures`.
 pub fn fixture(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
