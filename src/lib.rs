@@ -3,6 +3,7 @@
 //! The [`detector`] fuses an extended isolation forest, robust z-scores and rules
 //! into one [`detector::Verdict`] per row; the commands are thin shells around it.
 
+pub mod alerts;
 pub mod analysis;
 pub mod datagen;
 pub mod detector;

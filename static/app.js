@@ -7,6 +7,13 @@
   const KEEP_MS = 16 * 60 * 1000; // longest range (15 min) plus a margin
   const FEED_MAX = 50;
   const SEVERITIES = ["medium", "high", "critical"];
+  // How each alert state reads beside its incident.
+  const ALERT_WORDS = {
+    pending: "alert pending",
+    firing: "alert firing",
+    resolved: "alert resolved",
+    cancelled: "not alerted: ended within the pending time",
+  };
   const css = getComputedStyle(document.documentElement);
   const colour = (name) => css.getPropertyValue(name).trim();
   const SEV_COLOUR = {
@@ -26,6 +33,7 @@
     status: null,
     samples: [], // {t, m, v}
     feed: [], // incident messages (latest state of each), newest first
+    alerts: new Map(), // incident id -> the latest alert message naming it
     counts: { samples: 0, medium: 0, high: 0, critical: 0 },
     rangeMs: 5 * 60 * 1000,
     uptimeBase: 0,
@@ -277,6 +285,7 @@
   // ---- incident feed: one entry per incident, updated in place ----
   function feedItem(i) {
     const li = el("li");
+    li.id = `incident-${i.id}`;
     li.dataset.id = String(i.id);
     li.dataset.time = String(i.start_ms);
     const head = el("div");
@@ -284,6 +293,8 @@
     head.append(el("span", "when", stamp(i.start_ms)));
     const span = `${i.rows} sample${i.rows === 1 ? "" : "s"}`;
     head.append(el("span", "muted", i.open ? `${span}, ongoing` : span));
+    const alert = state.alerts.get(i.id);
+    if (alert) head.append(el("span", `badge alert-${alert.state}`, ALERT_WORDS[alert.state] || alert.state));
     li.append(head);
     const reasons = el("ul", "reasons");
     reasons.append(el("li", "", i.summary));
@@ -308,6 +319,11 @@
       redraw();
     });
     return li;
+  }
+  // Each incident's alert, as receivers were (or were not) told of it.
+  function upsertAlert(a, render) {
+    for (const id of a.incidents || []) state.alerts.set(id, a);
+    if (render) renderFeed();
   }
   // Puts an incident's latest state in the feed, in place of its earlier one.
   function upsertIncident(i, render) {
@@ -358,6 +374,8 @@
     for (const s of msg.backfill) addSample(s);
     state.feed = [];
     for (const i of msg.incidents || []) upsertIncident(i, false);
+    state.alerts = new Map();
+    for (const a of msg.alerts || []) upsertAlert(a, false);
     state.counts.samples = msg.counts.samples;
     for (const s of SEVERITIES) state.counts[s] = msg.counts.anomalies[s] || 0;
     $("host").textContent = msg.config.host;
@@ -389,6 +407,9 @@
         break;
       case "incident":
         upsertIncident(msg, true);
+        break;
+      case "alert":
+        upsertAlert(msg, true);
         break;
       case "status":
         state.status = msg;

@@ -31,7 +31,8 @@ fn hostile_upload(dir: &std::path::Path) -> std::path::PathBuf {
 #[test]
 fn the_page_shows_the_session_its_anomalies_and_uploads_without_running_what_data_contains() {
     // 100 baseline rows at 1 s replayed 10x: ten seconds of visible collecting.
-    let watch = Watch::replay("10", &["--window-size", "100"]);
+    // With a receiver, each incident shows its alert state.
+    let watch = Watch::replay("10", &["--window-size", "100", "--alert-exec", "true"]);
     let browser = Browser::start();
     let origin = format!("http://{}", watch.address);
     browser.goto(&format!("{origin}/"));
@@ -57,6 +58,12 @@ fn the_page_shows_the_session_its_anomalies_and_uploads_without_running_what_dat
              li.querySelector('.badge').textContent === 'critical'
              && li.querySelector('.reasons').textContent.includes('cpu_percent 9'));",
         "the planted anomaly in the feed",
+    );
+    browser.wait_for(
+        "return [...document.querySelectorAll('#feed > li')].some(li =>
+             li.querySelector('.badge').textContent === 'critical'
+             && li.querySelector('.alert-cancelled')?.textContent.includes('ended within the pending time'));",
+        "the 3-second incident marked as not alerted",
     );
     // The feed lists incidents, one entry each, summed up in one line.
     let entries = browser.eval(

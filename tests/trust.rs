@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::Watch;
 use common::socket::{connect, until_finished};
+use common::{Phase, Watch, host_csv};
 
 /// Per recorded row: whether it was judged an anomaly, and its severity.
 fn verdicts(history: &Path) -> Vec<(bool, String)> {
@@ -37,16 +37,6 @@ async fn replay(file: &Path, extra: &[&str]) -> Vec<(bool, String)> {
     verdicts(&watch.log_dir.join("metrics_history.csv"))
 }
 
-/// Deterministic noise in [-1, 1] for row `i` and metric `m` (splitmix64), with
-/// no pattern across rows or metrics.
-fn wobble(i: usize, m: usize) -> f64 {
-    let mut z = (i as u64 * 16 + m as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    2.0 * (z >> 11) as f64 / (1u64 << 53) as f64 - 1.0
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_that_saw_a_load_is_back_to_normal_within_two_minutes_after_it_ends() {
     // Ten minutes of a working machine (the baseline is learned here), a
@@ -56,55 +46,15 @@ async fn a_session_that_saw_a_load_is_back_to_normal_within_two_minutes_after_it
     let (busy, load, idle) = (600, 240, 600);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("load.csv");
-    let mut csv = String::from(
-        "timestamp,cpu_percent,memory_percent,disk_read_mb,disk_write_mb,network_sent_mb,network_recv_mb,process_count\n",
-    );
-    for i in 0..busy + load + idle {
-        let w = |m| wobble(i, m);
-        let row = if i < busy {
-            [
-                30.0 + 6.0 * w(0),
-                41.0 + w(1),
-                2.0 + w(2),
-                3.0 + w(3),
-                1.0 + 0.5 * w(4),
-                2.0 + w(5),
-                95.0 + w(6).round(),
-            ]
-        } else if i < busy + load {
-            [
-                98.5 + 1.5 * w(0),
-                55.0 + w(1),
-                20.0 + 5.0 * w(2),
-                40.0 + 8.0 * w(3),
-                1.0 + 0.5 * w(4),
-                2.0 + w(5),
-                120.0 + w(6).round(),
-            ]
-        } else {
-            [
-                4.0 + 3.0 * w(0),
-                38.0 + w(1),
-                0.2 + 0.1 * w(2),
-                0.3 + 0.1 * w(3),
-                0.2 + 0.1 * w(4),
-                0.3 + 0.1 * w(5),
-                86.0 + w(6).round(),
-            ]
-        };
-        let minute = i / 60;
-        csv.push_str(&format!(
-            "2025-03-03T{:02}:{:02}:{:02}Z",
-            9 + minute / 60,
-            minute % 60,
-            i % 60
-        ));
-        for v in row {
-            csv.push_str(&format!(",{v:.2}"));
-        }
-        csv.push('\n');
-    }
-    std::fs::write(&file, csv).unwrap();
+    std::fs::write(
+        &file,
+        host_csv(&[
+            (busy, Phase::Busy),
+            (load, Phase::Load),
+            (idle, Phase::Idle),
+        ]),
+    )
+    .unwrap();
 
     let verdicts = replay(&file, &[]).await;
     assert_eq!(verdicts.len(), busy + load + idle);

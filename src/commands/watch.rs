@@ -17,7 +17,9 @@ use serde_json::json;
 
 use super::detector_flags::DetectorFlags;
 use super::paths::check_output;
-use metrics::detector::MIN_TRAIN_ROWS;
+use metrics::alerts::delivery::test_all;
+use metrics::alerts::{AlertFlags, Alerts, AlertsConfig, Dispatcher, Message, Origin};
+use metrics::detector::{MIN_TRAIN_ROWS, Severity};
 use metrics::monitor::SampleLayout;
 use metrics::monitor::collector::Collector;
 use metrics::monitor::logs::Logs;
@@ -31,7 +33,7 @@ use metrics::server::guard::Guard;
 use metrics::server::hub::Hub;
 use metrics::server::tls::TlsListener;
 use metrics::server::web_config::WebConfig;
-use metrics::server::{Access, AppState, UPLOADS_AT_ONCE, router};
+use metrics::server::{Access, AlertsView, AppState, UPLOADS_AT_ONCE, router};
 use metrics::timestamp::now_ms;
 
 /// Arguments of `metrics watch`.
@@ -84,6 +86,66 @@ pub struct WatchArgs {
     /// The detector's settings, a saved model and the rules.
     #[command(flatten)]
     pub detector: DetectorFlags,
+    /// Who is told of incidents.
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+/// Flags of the alert receivers and policy.
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// Push alerts to this Alertmanager (its base URL, as http://127.0.0.1:9093),
+    /// as Prometheus does; repeatable.
+    #[arg(long = "alertmanager", value_name = "URL")]
+    pub alertmanagers: Vec<String>,
+    /// POST alerts to this URL in Alertmanager's webhook format (version 4), so any
+    /// receiver written for Alertmanager works; repeatable.
+    #[arg(long = "alert-webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+    /// Run this command (with sh -c) for each notification: the webhook body on
+    /// standard input, the main fields in METRICS_ALERT_* variables, killed after
+    /// 10 s; repeatable.
+    #[arg(long = "alert-exec", value_name = "CMD")]
+    pub commands: Vec<String>,
+    /// TOML file of receivers, the policy (min_severity, for, keep_firing_for,
+    /// repeat_interval, rate_limit_per_hour) and labels added to every alert.
+    #[arg(long = "alerts", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Least incident severity that alerts [default: high, or the file's].
+    #[arg(long = "alert-severity", value_name = "SEVERITY")]
+    pub min_severity: Option<AlertSeverity>,
+    /// Send one test alert to every receiver, print each result and exit: non-zero
+    /// when any failed.
+    #[arg(long)]
+    pub alert_test: bool,
+}
+
+/// The severities an alert may start at.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AlertSeverity {
+    /// Medium, high and critical incidents.
+    Medium,
+    /// High and critical incidents.
+    High,
+    /// Critical incidents only.
+    Critical,
+}
+
+impl AlertArgs {
+    /// The checked alert settings.
+    fn config(&self) -> Result<AlertsConfig> {
+        Ok(AlertsConfig::from_flags(&AlertFlags {
+            file: self.file.clone(),
+            alertmanagers: self.alertmanagers.clone(),
+            webhooks: self.webhooks.clone(),
+            commands: self.commands.clone(),
+            min_severity: self.min_severity.map(|s| match s {
+                AlertSeverity::Medium => Severity::Medium,
+                AlertSeverity::High => Severity::High,
+                AlertSeverity::Critical => Severity::Critical,
+            }),
+        })?)
+    }
 }
 
 /// How long a stopping session waits for the collector and the clients.
@@ -102,6 +164,10 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
 }
 
 async fn serve(args: WatchArgs) -> Result<ExitCode> {
+    let alerts = args.alerts.config()?;
+    if args.alerts.alert_test {
+        return test_alerts(&alerts, &args).await;
+    }
     let _log_guard = init_text_log(&args.log_dir);
     if let Some(path) = &args.detector.save_model {
         check_output(path, "--save-model", &[])?;
@@ -176,6 +242,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         }
     }
     let scheme = if web.tls.is_some() { "https" } else { "http" };
+    let dispatcher = (!alerts.receivers.is_empty()).then(|| Arc::new(Dispatcher::start(&alerts)));
     let hub = Arc::new(Hub::new(session_config(&args, &layout, interval, baseline)));
     let units: HashMap<String, String> = layout
         .names
@@ -190,6 +257,11 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
             detector,
             rules: Arc::new(rules),
             uploads: Arc::new(tokio::sync::Semaphore::new(UPLOADS_AT_ONCE)),
+            alerts: dispatcher.as_ref().map(|d| AlertsView {
+                policy: alerts.policy,
+                rate_per_hour: alerts.rate_per_hour,
+                receivers: d.statuses(),
+            }),
         },
         access,
     );
@@ -211,6 +283,10 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
             interval: Duration::from_secs_f64(interval),
             save_model: args.detector.save_model.clone(),
         },
+        dispatcher.map(|d| {
+            let dashboard = format!("{scheme}://{}/", dashboard_host(address));
+            Alerts::new(alerts.policy, origin(&alerts, dashboard), d)
+        }),
     )
     .context("cannot start the collector thread")?;
 
@@ -235,6 +311,64 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(STOP_GRACE / 2, server).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--alert-test`: one test alert to every receiver, each result printed; exits
+/// non-zero when any failed.
+async fn test_alerts(alerts: &AlertsConfig, args: &WatchArgs) -> Result<ExitCode> {
+    if alerts.receivers.is_empty() {
+        bail!(
+            "--alert-test: no receivers to test; hint: give --alertmanager URL, --alert-webhook URL, --alert-exec CMD or --alerts FILE"
+        );
+    }
+    let dashboard = format!("http://{}:{}/", args.host, args.port);
+    let message = Message::test(&origin(alerts, dashboard), now_ms());
+    let mut failed = 0;
+    for ((name, outcome), receiver) in test_all(alerts, &message)
+        .await
+        .into_iter()
+        .zip(&alerts.receivers)
+    {
+        let target = receiver.target.shown();
+        match outcome {
+            Ok(detail) => println!("{name} ({target}): ok, {detail}"),
+            Err(e) => {
+                failed += 1;
+                println!("{name} ({target}): FAILED, {e}");
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "{failed} of {} receivers failed the test alert",
+            alerts.receivers.len()
+        );
+        ExitCode::from(1)
+    })
+}
+
+/// Labels and dashboard address every alert carries: `instance` is the host name
+/// unless the settings' labels name another.
+fn origin(alerts: &AlertsConfig, dashboard: String) -> Origin {
+    let mut labels = alerts.labels.clone();
+    labels.entry("instance".into()).or_insert_with(host_name);
+    Origin { labels, dashboard }
+}
+
+fn host_name() -> String {
+    sysinfo::System::host_name().unwrap_or_else(|_| "unknown".into())
+}
+
+/// The server's address as a link can use it: the host name when it listens on
+/// every address.
+fn dashboard_host(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        format!("{}:{}", host_name(), address.port())
+    } else {
+        url_host(address)
+    }
 }
 
 /// Serves `app` on `listener` until `stopped` completes.
@@ -295,9 +429,8 @@ fn session_config(
     interval: f64,
     baseline: usize,
 ) -> serde_json::Value {
-    let host = sysinfo::System::host_name().unwrap_or_else(|_| "unknown".into());
     json!({
-        "host": host,
+        "host": host_name(),
         "version": env!("CARGO_PKG_VERSION"),
         "source": match &args.replay {
             Some(p) => format!("replay of {}", p.display()),

@@ -89,6 +89,35 @@ impl Incident {
     }
 }
 
+#[cfg(test)]
+impl Incident {
+    /// An incident as told, for tests elsewhere: `id`, from `start_ms` to
+    /// `end_ms`, at `severity`, driven by `metric`.
+    pub(crate) fn sketch(
+        id: u64,
+        start_ms: i64,
+        end_ms: i64,
+        severity: Severity,
+        metric: &str,
+    ) -> Incident {
+        Incident {
+            id,
+            first_row: 1,
+            last_row: 1,
+            start_ms: Some(start_ms),
+            end_ms: Some(end_ms),
+            open: true,
+            rows: 1,
+            peak_score: 0.9,
+            peak_severity: severity,
+            metrics: vec![metric.to_string()],
+            summary: format!("incident {id}"),
+            worst_reason: None,
+            drivers: Vec::new(),
+        }
+    }
+}
+
 /// A row's first reason that is about the row itself, not the incident it continues.
 fn own_reason(verdict: &Verdict) -> Option<&str> {
     verdict

@@ -17,6 +17,7 @@ use super::pipeline::{Outcome, Pipeline, State, Status};
 use super::record::{IncidentRecord, Record, history_row};
 use super::replay::Replay;
 use super::{Sample, SampleLayout};
+use crate::alerts::{Alert, Alerts};
 use crate::detector::{IncidentTracker, reasons};
 use crate::io::model_file::save_model;
 use crate::timestamp::now_ms;
@@ -70,6 +71,9 @@ pub trait Publish: Send + Sync {
     /// An incident opened, grew worse or closed; `json` is its
     /// [`IncidentRecord`], serialised once, as `incidents.jsonl` keeps it.
     fn incident(&self, record: &IncidentRecord, json: &str);
+    /// An alert began pending, fired, resolved or was cancelled; `json` is the
+    /// [`Alert`] serialised once.
+    fn alert(&self, alert: &Alert, json: &str);
 }
 
 /// How a session runs, beyond its source and pipeline.
@@ -101,13 +105,15 @@ impl SessionHandle {
 }
 
 /// Starts a session on its own thread. The first status is published before this
-/// returns, so a client that connects after it never finds none.
+/// returns, so a client that connects after it never finds none. `alerts`, when
+/// given, is told of every sample's incidents.
 pub fn start(
     source: SampleSource,
     pipeline: Pipeline,
     logs: Logs,
     publisher: Arc<dyn Publish>,
     config: SessionConfig,
+    alerts: Option<Alerts>,
 ) -> std::io::Result<SessionHandle> {
     let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
     let mut session = Session {
@@ -121,6 +127,7 @@ pub fn start(
         seq: 0,
         last_status: None,
         incidents: IncidentTracker::default(),
+        alerts,
     };
     session.publish_status(None, false);
     let thread = std::thread::Builder::new()
@@ -144,6 +151,8 @@ struct Session {
     last_status: Option<Status>,
     /// The incidents of the judged samples, numbered by `seq`.
     incidents: IncidentTracker,
+    /// Who is told of incidents that last and matter.
+    alerts: Option<Alerts>,
 }
 
 impl Session {
@@ -232,14 +241,23 @@ impl Session {
             self.logs.anomaly(json.clone());
         }
         self.publisher.sample(&record, &json);
-        if let Some(change) = outcome.verdict.as_ref().and_then(|v| {
+        let change = outcome.verdict.as_ref().and_then(|v| {
             self.incidents
                 .push(self.seq as usize, Some(sample.time), v, metrics)
-        }) {
-            let incident = IncidentRecord::of(&change);
+        });
+        if let Some(change) = &change {
+            let incident = IncidentRecord::of(change);
             let json = serde_json::to_string(&incident).unwrap_or_default();
             self.logs.incident(json.clone());
             self.publisher.incident(&incident, &json);
+        }
+        if let Some(alert) = self
+            .alerts
+            .as_mut()
+            .and_then(|a| a.observe(sample.time, change.as_ref()))
+        {
+            let json = serde_json::to_string(&alert).unwrap_or_default();
+            self.publisher.alert(&alert, &json);
         }
         if let Some(w) = &outcome.warning {
             tracing::warn!("{w}");
@@ -340,6 +358,8 @@ mod tests {
                 .unwrap_or_else(|e| e.into_inner())
                 .push((record.change, record.incident.clone()));
         }
+
+        fn alert(&self, _alert: &Alert, _json: &str) {}
     }
 
     #[test]
@@ -370,7 +390,7 @@ mod tests {
             interval: Duration::from_secs(1),
             save_model: None,
         };
-        let handle = start(source, pipeline, logs, publisher.clone(), config).unwrap();
+        let handle = start(source, pipeline, logs, publisher.clone(), config, None).unwrap();
         // The file's 240 rows: a 100-sample baseline, then the spike at 10:03:20
         // (row 201), which CPU and memory both make critical.
         let mut planted = None;

@@ -11,6 +11,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
+use crate::alerts::Alert;
 use crate::detector::Severity;
 use crate::monitor::record::{IncidentRecord, Record, WIRE_VERSION, message};
 use crate::monitor::session::{Publish, SessionStatus};
@@ -23,7 +24,8 @@ pub const HISTORY_KEEP: usize = 3600;
 pub const ANOMALIES_KEEP: usize = 1000;
 /// Anomalies the `hello` carries.
 pub const HELLO_ANOMALIES: usize = 50;
-/// Incidents kept for the `hello` and `/api/incidents`, the latest state of each.
+/// Incidents kept for the `hello` and `/api/incidents`, and alerts for the
+/// `hello` and `/api/alerts`: the latest state of each.
 pub const INCIDENTS_KEEP: usize = 100;
 /// Messages a client may lag behind before it is resynchronised.
 const CHANNEL: usize = 1024;
@@ -44,9 +46,33 @@ struct Inner {
     status: Option<SessionStatus>,
     history: VecDeque<Utf8Bytes>,
     anomalies: VecDeque<Utf8Bytes>,
-    /// The latest `incident` message of each recent incident, by id, oldest first.
-    incidents: VecDeque<(u64, Utf8Bytes)>,
+    incidents: LatestById,
+    alerts: LatestById,
     latest: Latest,
+}
+
+/// The latest message of each recent incident (or alert), by id, oldest first.
+#[derive(Default)]
+struct LatestById(VecDeque<(u64, Utf8Bytes)>);
+
+impl LatestById {
+    /// Keeps `message` as the latest state of `id`, in place of its earlier one.
+    fn keep(&mut self, id: u64, message: Utf8Bytes) {
+        match self.0.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, kept)) => *kept = message,
+            None => {
+                if self.0.len() >= INCIDENTS_KEEP {
+                    self.0.pop_front();
+                }
+                self.0.push_back((id, message));
+            }
+        }
+    }
+
+    /// Appends the messages, comma-separated.
+    fn join_into(&self, out: &mut String) {
+        join_into(out, self.0.iter().map(|(_, m)| m));
+    }
 }
 
 /// Shared by the collector thread (publishing) and the server (reading).
@@ -67,7 +93,8 @@ impl Hub {
                 status: None,
                 history: VecDeque::new(),
                 anomalies: VecDeque::new(),
-                incidents: VecDeque::new(),
+                incidents: LatestById::default(),
+                alerts: LatestById::default(),
                 latest: Latest::default(),
             }),
             closing: watch::channel(false).0,
@@ -100,7 +127,9 @@ impl Hub {
             inner.anomalies.iter().rev().take(HELLO_ANOMALIES).rev(),
         );
         hello.push_str("],\"incidents\":[");
-        join_into(&mut hello, inner.incidents.iter().map(|(_, m)| m));
+        inner.incidents.join_into(&mut hello);
+        hello.push_str("],\"alerts\":[");
+        inner.alerts.join_into(&mut hello);
         hello.push_str("]}");
         (hello.into(), rx)
     }
@@ -136,9 +165,17 @@ impl Hub {
     /// The recent incidents, each in its latest state, oldest first, as a JSON
     /// array of `incident` messages.
     pub fn incidents_json(&self) -> String {
-        let inner = self.lock();
         let mut out = String::from("[");
-        join_into(&mut out, inner.incidents.iter().map(|(_, m)| m));
+        self.lock().incidents.join_into(&mut out);
+        out.push(']');
+        out
+    }
+
+    /// The recent alerts, each in its latest state, oldest first, as a JSON array
+    /// of `alert` messages.
+    pub fn alerts_json(&self) -> String {
+        let mut out = String::from("[");
+        self.lock().alerts.join_into(&mut out);
         out.push(']');
         out
     }
@@ -195,17 +232,17 @@ impl Publish for Hub {
     /// to every client.
     fn incident(&self, record: &IncidentRecord, json: &str) {
         let message: Utf8Bytes = message("incident", json).into();
-        let id = record.incident.id;
-        let mut inner = self.lock();
-        match inner.incidents.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, kept)) => *kept = message.clone(),
-            None => {
-                if inner.incidents.len() >= INCIDENTS_KEEP {
-                    inner.incidents.pop_front();
-                }
-                inner.incidents.push_back((id, message.clone()));
-            }
-        }
+        self.lock()
+            .incidents
+            .keep(record.incident.id, message.clone());
+        let _ = self.tx.send(message);
+    }
+
+    /// Keeps the alert's latest state, in place of its earlier one, and sends it
+    /// to every client.
+    fn alert(&self, alert: &Alert, json: &str) {
+        let message: Utf8Bytes = message("alert", json).into();
+        self.lock().alerts.keep(alert.id, message.clone());
         let _ = self.tx.send(message);
     }
 }

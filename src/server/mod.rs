@@ -25,7 +25,9 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde_json::{Value, json};
 
+use crate::alerts::{AlertState, Policy, ReceiverStatus};
 use crate::detector::{DetectorParams, RuleSet};
 use hub::Hub;
 
@@ -78,6 +80,19 @@ pub struct AppState {
     pub rules: Arc<RuleSet>,
     /// Uploads being analysed may take these permits ([`UPLOADS_AT_ONCE`]).
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Alerting, when receivers are configured.
+    pub alerts: Option<AlertsView>,
+}
+
+/// What `/api/alerts` and `/metrics` show of alerting.
+#[derive(Clone)]
+pub struct AlertsView {
+    /// The policy in force.
+    pub policy: Policy,
+    /// Firing notifications per receiver per hour at most.
+    pub rate_per_hour: u32,
+    /// Every receiver's status.
+    pub receivers: Vec<Arc<ReceiverStatus>>,
 }
 
 /// The whole application, behind `access`.
@@ -88,6 +103,7 @@ pub fn router(state: AppState, access: Access) -> Router {
         .route("/api/history", get(history))
         .route("/api/anomalies", get(anomalies))
         .route("/api/incidents", get(incidents))
+        .route("/api/alerts", get(alerts))
         .route(
             "/api/analyze",
             post(upload::analyze).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
@@ -142,10 +158,32 @@ async fn incidents(State(app): State<AppState>) -> Response {
     json_response(StatusCode::OK, app.hub.incidents_json())
 }
 
+/// The alerts: pending, firing and recently resolved (each in its latest state),
+/// the policy, and every receiver's last delivery.
+async fn alerts(State(app): State<AppState>) -> Response {
+    let recent: Vec<Value> = serde_json::from_str(&app.hub.alerts_json()).unwrap_or_default();
+    let by_state =
+        |state: &str| -> Vec<&Value> { recent.iter().filter(|a| a["state"] == state).collect() };
+    let body = match &app.alerts {
+        None => json!({ "enabled": false, "receivers": [] }),
+        Some(view) => json!({
+            "enabled": true,
+            "policy": view.policy,
+            "rate_limit_per_hour": view.rate_per_hour,
+            "pending": by_state(AlertState::Pending.as_str()),
+            "firing": by_state(AlertState::Firing.as_str()),
+            "resolved": by_state(AlertState::Resolved.as_str()),
+            "receivers": view.receivers.iter().map(|r| r.report()).collect::<Vec<_>>(),
+        }),
+    };
+    json_response(StatusCode::OK, body.to_string())
+}
+
 async fn metrics(State(app): State<AppState>) -> Response {
     let (latest, status) = app.hub.latest();
     let units = |name: &str| app.units.get(name).cloned().unwrap_or_default();
-    let body = prometheus::render(&latest, status.as_ref(), &units);
+    let receivers = app.alerts.as_ref().map_or(&[][..], |a| &a.receivers[..]);
+    let body = prometheus::render(&latest, status.as_ref(), &units, receivers);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],

@@ -3,8 +3,10 @@
 //! checked in CI with `promtool check metrics`.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use super::hub::Latest;
+use crate::alerts::ReceiverStatus;
 use crate::detector::Severity;
 use crate::monitor::pipeline::State;
 use crate::monitor::session::SessionStatus;
@@ -12,11 +14,13 @@ use crate::monitor::session::SessionStatus;
 /// The content type Prometheus expects for this format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Renders the exposition. `units` gives each metric's unit by name.
+/// Renders the exposition. `units` gives each metric's unit by name; `receivers`
+/// are the alert receivers, if any.
 pub fn render(
     latest: &Latest,
     status: Option<&SessionStatus>,
     units: &dyn Fn(&str) -> String,
+    receivers: &[Arc<ReceiverStatus>],
 ) -> String {
     let mut out = String::new();
     family(
@@ -138,6 +142,37 @@ pub fn render(
             status.pipeline.trained_rows
         );
     }
+    if !receivers.is_empty() {
+        family(
+            &mut out,
+            "metrics_alert_notifications_total",
+            "counter",
+            "Alert notifications per receiver: sent, failed after every retry, dropped (queue full) or limited (rate limit).",
+        );
+        for r in receivers {
+            for (result, n) in r.counts() {
+                let _ = writeln!(
+                    out,
+                    "metrics_alert_notifications_total{{receiver=\"{}\",result=\"{result}\"}} {n}",
+                    escape(&r.name)
+                );
+            }
+        }
+        family(
+            &mut out,
+            "metrics_alert_receiver_up",
+            "gauge",
+            "1 when the latest notification to the receiver got through (or none was sent yet).",
+        );
+        for r in receivers {
+            let _ = writeln!(
+                out,
+                "metrics_alert_receiver_up{{receiver=\"{}\"}} {}",
+                escape(&r.name),
+                u8::from(r.up())
+            );
+        }
+    }
     out
 }
 
@@ -174,7 +209,7 @@ mod tests {
 
     #[test]
     fn counters_end_in_total_and_every_family_has_help_and_type() {
-        let text = render(&Latest::default(), None, &|_| String::new());
+        let text = render(&Latest::default(), None, &|_| String::new(), &[]);
         assert!(text.contains("metrics_samples_total 0"));
         assert!(text.contains("metrics_anomalies_total{severity=\"critical\"} 0"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {

@@ -177,6 +177,7 @@ mod tests {
             rules: Arc::new(RuleSet::default()),
             // Every permit taken, as by an upload being analysed.
             uploads: Arc::new(tokio::sync::Semaphore::new(0)),
+            alerts: None,
         };
         let body = Bytes::from_static(b"cpu_percent\n1\n2\n");
         let response = analyze(State(app), Query(UploadQuery { name: None }), Ok(body)).await;

@@ -2,6 +2,7 @@
 //! find its address on standard output, talk HTTP to it, stop it with a signal.
 #![allow(dead_code)]
 
+pub mod hook;
 pub mod socket;
 pub mod webdriver;
 
@@ -283,4 +284,82 @@ fn dechunk(mut rest: &str) -> String {
         rest = after[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+/// What a recorded host is doing, for [`host_csv`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Phase {
+    /// A working machine: CPU about 30 %, 95 processes.
+    Busy,
+    /// A build saturating the CPU (every row at the critical CPU rule), with more
+    /// processes and disk traffic.
+    Load,
+    /// An idle machine: less CPU, I/O and processes than it ever had busy.
+    Idle,
+}
+
+/// A recorded host at one sample a second from 2025-03-03T09:00:00Z, going
+/// through `phases` (rows, phase) in turn, with deterministic noise.
+pub fn host_csv(phases: &[(usize, Phase)]) -> String {
+    let mut csv = String::from(
+        "timestamp,cpu_percent,memory_percent,disk_read_mb,disk_write_mb,network_sent_mb,network_recv_mb,process_count\n",
+    );
+    let mut i = 0;
+    for &(rows, phase) in phases {
+        for _ in 0..rows {
+            let w = |m| wobble(i, m);
+            let row = match phase {
+                Phase::Busy => [
+                    30.0 + 6.0 * w(0),
+                    41.0 + w(1),
+                    2.0 + w(2),
+                    3.0 + w(3),
+                    1.0 + 0.5 * w(4),
+                    2.0 + w(5),
+                    95.0 + w(6).round(),
+                ],
+                Phase::Load => [
+                    98.5 + 1.5 * w(0),
+                    55.0 + w(1),
+                    20.0 + 5.0 * w(2),
+                    40.0 + 8.0 * w(3),
+                    1.0 + 0.5 * w(4),
+                    2.0 + w(5),
+                    120.0 + w(6).round(),
+                ],
+                Phase::Idle => [
+                    4.0 + 3.0 * w(0),
+                    38.0 + w(1),
+                    0.2 + 0.1 * w(2),
+                    0.3 + 0.1 * w(3),
+                    0.2 + 0.1 * w(4),
+                    0.3 + 0.1 * w(5),
+                    86.0 + w(6).round(),
+                ],
+            };
+            let minute = i / 60;
+            csv.push_str(&format!(
+                "2025-03-03T{:02}:{:02}:{:02}Z",
+                9 + minute / 60,
+                minute % 60,
+                i % 60
+            ));
+            for v in row {
+                csv.push_str(&format!(",{v:.2}"));
+            }
+            csv.push('\n');
+            i += 1;
+        }
+    }
+    csv
+}
+
+/// Deterministic noise in [-1, 1] for row `i` and metric `m` (splitmix64), with
+/// no pattern across rows or metrics.
+pub fn wobble(i: usize, m: usize) -> f64 {
+    let mut z = (i as u64 * 16 + m as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    2.0 * (z >> 11) as f64 / (1u64 << 53) as f64 - 1.0
 }

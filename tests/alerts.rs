@@ -1,0 +1,429 @@
+//! End-to-end: incidents reach the receivers people run. The real `metrics watch`
+//! replays a recorded host with a planted incident; a real Alertmanager (Debian's
+//! `prometheus-alertmanager`), a webhook receiver and a command receive it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::hook::{Answer, Hook};
+use common::socket::{connect, next, until_finished};
+use common::{DEADLINE, Phase, Watch, free_port, host_csv};
+
+/// Five minutes of a working host, a 90-second build that saturates the CPU
+/// (one critical incident), then five minutes of work again.
+fn planted_incident(dir: &Path) -> PathBuf {
+    let file = dir.join("incident.csv");
+    let csv = host_csv(&[(300, Phase::Busy), (90, Phase::Load), (300, Phase::Busy)]);
+    std::fs::write(&file, csv).unwrap();
+    file
+}
+
+/// Replays `file` with `extra` flags as fast as it goes, until it is finished.
+async fn replay_all(file: &Path, extra: &[&str]) -> Watch {
+    let mut args = vec!["--replay", file.to_str().unwrap(), "--speed", "max"];
+    args.extend_from_slice(extra);
+    let watch = Watch::start(&args);
+    let mut socket = connect(&watch).await;
+    until_finished(&mut socket).await;
+    watch
+}
+
+/// How many incidents the session logged reached high or critical.
+fn serious_incidents(watch: &Watch) -> usize {
+    let mut worst = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(watch.log_dir.join("incidents.jsonl"))
+        .unwrap_or_default()
+        .lines()
+    {
+        let change: Value = serde_json::from_str(line).unwrap();
+        worst.insert(change["id"].as_u64(), change["peak_severity"].clone());
+    }
+    worst
+        .values()
+        .filter(|s| *s == "high" || *s == "critical")
+        .count()
+}
+
+fn api_alerts(watch: &Watch) -> Value {
+    serde_json::from_str(&watch.get("/api/alerts").body).unwrap()
+}
+
+/// Polls `watch`'s `/api/alerts` until `done` holds for its receivers.
+fn wait_for_receivers(watch: &Watch, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let alerts = api_alerts(watch);
+        if done(&alerts["receivers"]) {
+            return alerts;
+        }
+        assert!(started.elapsed() < DEADLINE, "receivers: {alerts}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_gets_one_firing_and_one_resolved_notification_in_alertmanagers_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = planted_incident(dir.path());
+    // The receiver fails twice, then takes the alert on the third try.
+    let hook = Hook::start(Answer::Statuses(vec![500, 500]));
+    let mut watch = replay_all(&file, &["--alert-webhook", &hook.url]).await;
+    assert_eq!(serious_incidents(&watch), 1, "{}", watch.stderr());
+
+    let got = hook.wait_for(4);
+    let statuses: Vec<(u16, &str)> = got
+        .iter()
+        .map(|(code, body)| (*code, body["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (500, "firing"),
+            (500, "firing"),
+            (200, "firing"),
+            (200, "resolved")
+        ]
+    );
+    let (firing, resolved) = (&got[2].1, &got[3].1);
+    assert_eq!(firing["version"], "4");
+    assert_eq!(firing["receiver"], "webhook-1");
+    let alert = &firing["alerts"][0];
+    assert_eq!(alert["labels"]["alertname"], "MetricsAnomaly");
+    assert_eq!(alert["labels"]["severity"], "critical");
+    assert_eq!(alert["labels"]["metric"], "cpu_percent");
+    assert!(
+        alert["labels"]["instance"]
+            .as_str()
+            .is_some_and(|i| !i.is_empty())
+    );
+    assert_eq!(
+        alert["startsAt"], "2025-03-03T09:05:00Z",
+        "the incident's first row"
+    );
+    assert_eq!(alert["endsAt"], "0001-01-01T00:00:00Z");
+    for key in ["summary", "description", "dashboard"] {
+        assert!(
+            alert["annotations"][key]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        firing["commonLabels"], alert["labels"],
+        "one alert per message"
+    );
+    let done = &resolved["alerts"][0];
+    assert_eq!(done["fingerprint"], alert["fingerprint"]);
+    assert_eq!(done["status"], "resolved");
+    let ended = done["endsAt"].as_str().unwrap();
+    assert!(
+        ("2025-03-03T09:06:30Z".."2025-03-03T09:08:00Z").contains(&ended),
+        "resolved with the incident's end: {ended}"
+    );
+
+    let alerts = wait_for_receivers(&watch, |r| r[0]["sent"] == 2);
+    let receiver = &alerts["receivers"][0];
+    assert_eq!(
+        (receiver["failed"].as_u64(), receiver["up"].as_bool()),
+        (Some(0), Some(true))
+    );
+    assert_eq!(alerts["resolved"].as_array().unwrap().len(), 1);
+    assert!(alerts["firing"].as_array().unwrap().is_empty());
+    let exposed = watch.get("/metrics").body;
+    assert!(
+        exposed.contains(
+            "metrics_alert_notifications_total{receiver=\"webhook-1\",result=\"sent\"} 2"
+        ),
+        "{exposed}"
+    );
+    assert!(watch.interrupt().0.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_hangs_never_delays_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = planted_incident(dir.path());
+    let hook = Hook::start(Answer::Hang);
+    // Twenty samples a second: the alert fires a minute of samples into the
+    // incident, and the receiver then holds every attempt for its 10 s timeout.
+    let watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "20",
+        "--alert-webhook",
+        &hook.url,
+    ]);
+    let mut socket = connect(&watch).await;
+    let mut arrivals: Vec<(u64, Instant)> = Vec::new();
+    while let Some(m) = next(&mut socket).await {
+        if m["type"] == "sample" {
+            let seq = m["seq"].as_u64().unwrap();
+            arrivals.push((seq, Instant::now()));
+            if seq >= 500 {
+                break;
+            }
+        }
+    }
+    assert!(
+        !hook.received().is_empty(),
+        "the alert was sent while samples flowed"
+    );
+    let fired_at = arrivals
+        .iter()
+        .position(|&(seq, _)| seq >= 330)
+        .expect("samples after the alert fired");
+    let worst = arrivals[fired_at..]
+        .windows(2)
+        .map(|w| w[1].1 - w[0].1)
+        .max()
+        .unwrap();
+    // 50 ms apart on their grid; a collector waiting on the receiver would
+    // stall for its 10 s timeout.
+    assert!(
+        worst < Duration::from_secs(2),
+        "samples stalled for {worst:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_receives_the_alert_as_json_and_in_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = planted_incident(dir.path());
+    let out = dir.path().join("alerts.jsonl");
+    let command = format!(
+        "cat >> '{0}'; echo \"$METRICS_ALERT_STATUS $METRICS_ALERT_SEVERITY\" >> '{0}.env'",
+        out.display()
+    );
+    let mut watch = replay_all(&file, &["--alert-exec", &command]).await;
+    wait_for_receivers(&watch, |r| r[0]["sent"] == 2);
+    let bodies: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["firing", "resolved"]);
+    let env = std::fs::read_to_string(format!("{}.env", out.display())).unwrap();
+    assert_eq!(env, "firing critical\nresolved critical\n");
+    assert!(watch.interrupt().0.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_incident_is_one_alert() {
+    // After the baseline, the CPU saturates for 5 s in every 20 s, 20 times.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flapping.csv");
+    let mut phases = vec![(300, Phase::Busy)];
+    for _ in 0..20 {
+        phases.extend([(5, Phase::Load), (15, Phase::Busy)]);
+    }
+    phases.push((300, Phase::Busy));
+    std::fs::write(&file, host_csv(&phases)).unwrap();
+    let alerts_file = dir.path().join("alerts.toml");
+    // No pending time, so every flap could fire on its own.
+    std::fs::write(&alerts_file, "[policy]\nfor = \"0s\"\n").unwrap();
+    let hook = Hook::start(Answer::Statuses(vec![]));
+    let mut watch = replay_all(
+        &file,
+        &[
+            "--alerts",
+            alerts_file.to_str().unwrap(),
+            "--alert-webhook",
+            &hook.url,
+        ],
+    )
+    .await;
+    let opened = serious_incidents(&watch);
+    assert!(
+        opened >= 10,
+        "the fixture flaps: {opened} critical incidents"
+    );
+    wait_for_receivers(&watch, |r| r[0]["sent"] == 2);
+    let got = hook.received();
+    let statuses: Vec<&str> = got
+        .iter()
+        .map(|(_, b)| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["firing", "resolved"],
+        "{opened} incidents, one alert"
+    );
+    let incidents = got[1].1["alerts"][0]["annotations"]["incidents"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .count();
+    assert_eq!(incidents, opened);
+    assert!(watch.interrupt().0.success());
+}
+
+/// A real Alertmanager on a free loopback port, with its own data folder.
+struct Alertmanager {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start() -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager (Debian package prometheus-alertmanager) must be installed");
+        let am = Alertmanager {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        am.wait(|| {
+            std::net::TcpStream::connect(am.address()).is_ok()
+                && common::http(&am.address(), "GET", "/-/ready", None).status == 200
+        });
+        am
+    }
+
+    fn address(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// The alerts its API lists (active ones).
+    fn alerts(&self) -> Vec<Value> {
+        let r = common::http(&self.address(), "GET", "/api/v2/alerts", None);
+        serde_json::from_str(&r.body).unwrap_or_default()
+    }
+
+    fn wait(&self, mut done: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !done() {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "Alertmanager: condition not met"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_shows_the_planted_incident_as_active_then_resolved() {
+    let am = Alertmanager::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = planted_incident(dir.path());
+    // Thirty samples a second: the alert fires about 11 s in and resolves
+    // about 6 s later, so Alertmanager's own API can be watched in between.
+    let mut watch = Watch::start(&[
+        "--replay",
+        file.to_str().unwrap(),
+        "--speed",
+        "30",
+        "--alertmanager",
+        &am.url,
+    ]);
+    let mut seen = None;
+    am.wait(|| {
+        seen = am.alerts().into_iter().next();
+        seen.is_some()
+    });
+    let alert = seen.unwrap();
+    assert_eq!(alert["status"]["state"], "active");
+    let labels = &alert["labels"];
+    assert_eq!(labels["alertname"], "MetricsAnomaly");
+    assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["metric"], "cpu_percent");
+    assert!(labels["instance"].as_str().is_some_and(|i| !i.is_empty()));
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("cpu_percent"))
+    );
+    let ours = api_alerts(&watch);
+    assert_eq!(
+        ours["firing"][0]["state"], "firing",
+        "the dashboard shows it firing: {ours}"
+    );
+    // Resolved when the incident has closed and stayed closed for 2 min of samples.
+    am.wait(|| am.alerts().is_empty());
+    let ours = api_alerts(&watch);
+    assert_eq!(ours["resolved"].as_array().map(Vec::len), Some(1), "{ours}");
+    assert_eq!(ours["receivers"][0]["failed"], 0);
+    assert!(watch.interrupt().0.success());
+}
+
+#[test]
+fn alert_test_reports_each_receiver_and_fails_when_one_does() {
+    let good = Hook::start(Answer::Statuses(vec![]));
+    let bad = Hook::start(Answer::Statuses(vec![503]));
+    let output = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args([
+            "watch",
+            "--alert-test",
+            "--alert-webhook",
+            &good.url,
+            "--alert-webhook",
+            &bad.url,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("webhook-1 (http://127.0.0.1:") && stdout.contains("ok, HTTP 200"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("webhook-2") && stdout.contains("FAILED, HTTP 503"),
+        "{stdout}"
+    );
+    let body = &good.received()[0].1;
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "MetricsTestAlert");
+}
+
+#[test]
+fn a_malformed_alerts_file_fails_at_start_with_its_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.toml");
+    std::fs::write(
+        &file,
+        "[[receiver]]\ntype = \"webhook\"\nurl = \"hooks.example.com\"\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["watch", "--port", "0", "--alerts", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("alerts.toml:3: field url"), "{stderr}");
+    assert!(stderr.contains("hint"), "{stderr}");
+}
