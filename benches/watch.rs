@@ -6,6 +6,7 @@
 //! cargo bench --bench watch -- clients 200 60  # 200 WebSocket clients for 60 s
 //! cargo bench --bench watch -- churn 1000 10   # 3 × 1000 connect/disconnect cycles, 10 silent clients
 //! cargo bench --bench watch -- soak 36000 10 50 # 10 h of datagen replayed at 10x (1 h) with 50 clients coming and going
+//! cargo bench --bench watch -- alerts 30000 1 2 3 # notifications of 8.3 h of datagen per seed, default alert policy
 //! ```
 //!
 //! Each starts the release binary sampling this machine on a free port with logs in
@@ -293,6 +294,116 @@ async fn soak(rows: usize, speed: u64, n: usize) {
     }
 }
 
+/// Replays `rows` seconds of labelled `metrics datagen` (seed by seed) as fast as
+/// it goes with a webhook receiver and the default alert policy; prints the
+/// notifications per hour, the firing alerts that overlap a labelled episode (within
+/// a minute) and those that do not, and the delivery latency.
+async fn alerts(rows: usize, seeds: &[u64]) {
+    for &seed in seeds {
+        let dir = tempfile::tempdir().unwrap();
+        let labelled = dir.path().join("labelled.csv");
+        let made = std::process::Command::new(env!("CARGO_BIN_EXE_metrics"))
+            .args([
+                "datagen",
+                "-n",
+                &rows.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ])
+            .args(["--quiet", "-o"])
+            .arg(&labelled)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let text = std::fs::read_to_string(&labelled).unwrap();
+        let mut metrics_only = String::new();
+        let mut rows_seen: Vec<(i64, bool)> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let fields: Vec<&str> = line.split(',').collect();
+            let cut = fields.len() - 2;
+            if i > 0 {
+                let time = metrics::timestamp::parse(fields[0]).unwrap();
+                rows_seen.push((time, fields[cut] == "1"));
+            }
+            metrics_only.push_str(&fields[..cut].join(","));
+            metrics_only.push('\n');
+        }
+        let file = dir.path().join("host.csv");
+        std::fs::write(&file, metrics_only).unwrap();
+        let mut episodes: Vec<(i64, i64)> = Vec::new();
+        for (k, &(t, label)) in rows_seen.iter().enumerate() {
+            let before = k > 0 && rows_seen[k - 1].1;
+            match (label, before) {
+                (true, false) => episodes.push((t, t)),
+                (true, true) => episodes.last_mut().unwrap().1 = t,
+                _ => {}
+            }
+        }
+        let hook = common::hook::Hook::start(common::hook::Answer::Statuses(vec![]));
+        let watch = Watch::start(&[
+            "--replay",
+            file.to_str().unwrap(),
+            "--speed",
+            "max",
+            "--alert-webhook",
+            &hook.url,
+        ]);
+        while watch.get("/api/status").json()["status"]["replay_finished"] != true {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let api = watch.get("/api/alerts").json();
+        let received = hook.received();
+        let bodies: Vec<&serde_json::Value> = received.iter().map(|(_, b)| b).collect();
+        let span = |status: &str| -> Vec<(String, i64, i64)> {
+            bodies
+                .iter()
+                .filter(|b| b["status"] == status)
+                .map(|b| {
+                    let a = &b["alerts"][0];
+                    let at = |k: &str| metrics::timestamp::parse(a[k].as_str().unwrap_or(""));
+                    let key = format!("{}{}", a["fingerprint"], a["startsAt"]);
+                    (
+                        key,
+                        at("startsAt").unwrap_or(0),
+                        at("endsAt").unwrap_or(i64::MAX),
+                    )
+                })
+                .collect()
+        };
+        let (firing, resolved) = (span("firing"), span("resolved"));
+        let mut alerted = vec![false; episodes.len()];
+        let mut false_alerts = 0;
+        for (key, start, _) in &firing {
+            let end = resolved
+                .iter()
+                .find(|r| &r.0 == key)
+                .map_or(i64::MAX, |r| r.2);
+            let mut hit = false;
+            for (e, &(a, b)) in episodes.iter().enumerate() {
+                if a <= end + 60_000 && b >= start - 60_000 {
+                    alerted[e] = true;
+                    hit = true;
+                }
+            }
+            false_alerts += usize::from(!hit);
+        }
+        let hours = rows as f64 / 3600.0;
+        println!(
+            "alerts, seed {seed}: {hours:.1} h, {} labelled episodes; {} notifications ({} firing, {} resolved) = {:.2} an hour; {} firing alerts on labelled episodes ({} episodes alerted), {false_alerts} false = {:.2} an hour; delivery latency p50/p99 {} ms",
+            episodes.len(),
+            bodies.len(),
+            firing.len(),
+            resolved.len(),
+            bodies.len() as f64 / hours,
+            firing.len() - false_alerts,
+            alerted.iter().filter(|&&a| a).count(),
+            false_alerts as f64 / hours,
+            api["receivers"][0]["latency_ms"]
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -310,8 +421,17 @@ fn main() {
             number(2, 10),
             number(3, 50) as usize,
         )),
+        Some("alerts") => {
+            let seeds: Vec<u64> = args.iter().skip(2).filter_map(|a| a.parse().ok()).collect();
+            let seeds = if seeds.is_empty() {
+                vec![1, 2, 3]
+            } else {
+                seeds
+            };
+            runtime.block_on(alerts(number(1, 30_000) as usize, &seeds))
+        }
         _ => println!(
-            "usage: cargo bench --bench watch -- footprint [SECONDS] | clients [N] [SECONDS] | churn [CYCLES] [SILENT] | soak [ROWS] [SPEED] [CLIENTS]"
+            "usage: cargo bench --bench watch -- footprint [SECONDS] | clients [N] [SECONDS] | churn [CYCLES] [SILENT] | soak [ROWS] [SPEED] [CLIENTS] | alerts [ROWS] [SEEDS...]"
         ),
     }
 }
