@@ -5,10 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Watch, free_port, send};
+use common::prometheus::prometheus;
+use common::{DEADLINE, Watch, send};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
@@ -123,57 +123,6 @@ fn web_config(dir: &Path) -> std::path::PathBuf {
     )
     .unwrap();
     path
-}
-
-/// A running Prometheus, killed when dropped.
-struct Prometheus {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts Prometheus on loopback with `config`, ready to answer.
-fn prometheus(dir: &Path, config: &str) -> Prometheus {
-    let config_file = dir.join("prometheus.yml");
-    std::fs::write(&config_file, config).unwrap();
-    let started = Instant::now();
-    loop {
-        let address = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config_file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={address}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-            .spawn()
-            .expect("prometheus is needed for this test: apt-get install prometheus");
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                // The port was taken meanwhile: try another.
-                break;
-            }
-            if std::net::TcpStream::connect(&address).is_ok()
-                && send(&address, "GET", "/-/ready", &[], None).status == 200
-            {
-                return Prometheus { child, address };
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "Prometheus did not start: {}",
-                std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::features::PER_METRIC;
 use super::fusion::RowInput;
 use super::hold::Hold;
 use super::memory::{FeatureTable, Memory, fresh_memories};
@@ -19,6 +20,7 @@ impl Model {
             rules: rules.bind(&self.metrics, text_names),
             memories: fresh_memories(self.metrics.len()),
             hold: Hold::default(),
+            sigmas: vec![0.0; self.metrics.len()],
         }
     }
 }
@@ -29,12 +31,20 @@ pub struct Stream {
     rules: BoundRules,
     memories: Vec<Memory>,
     hold: Hold,
+    sigmas: Vec<f64>,
 }
 
 impl Stream {
     /// The model this stream judges with.
     pub fn model(&self) -> &Arc<Model> {
         &self.model
+    }
+
+    /// Each metric's signed sigma from its baseline in the last judged row (the
+    /// furthest of its features, see [`super::scaling::Scale::sigma`]), in model order: how
+    /// far off each metric is now, for a fleet view.
+    pub fn sigmas(&self) -> &[f64] {
+        &self.sigmas
     }
 
     /// Continues the incident `previous` has open, so a stream started on a retrained
@@ -60,6 +70,14 @@ impl Stream {
         let mut row = FeatureTable::with_capacity(self.memories.len(), 1);
         row.push_row(&model.expected(), &mut self.memories, |m| values[m], time);
         let forest = model.forest_scores(&row.values)[0];
+        for (m, sigma) in self.sigmas.iter_mut().enumerate() {
+            let features = m * PER_METRIC..(m + 1) * PER_METRIC;
+            *sigma = features
+                .map(|i| model.scales[i].sigma(row.values[i]))
+                .filter(|s| s.is_finite())
+                .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .unwrap_or(0.0);
+        }
         model
             .verdict_of(
                 RowInput {

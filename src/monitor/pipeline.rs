@@ -75,6 +75,9 @@ pub struct Status {
 pub struct Outcome {
     /// The sample's verdict; `None` while there is no model yet.
     pub verdict: Option<Verdict>,
+    /// With a verdict, each model metric's signed sigma from its baseline
+    /// (see [`crate::detector::Stream::sigmas`]).
+    pub sigmas: Vec<f64>,
     /// A new model went into use (first training or retraining).
     pub trained: Option<Arc<Model>>,
     /// Whether the state changed (not counting baseline progress).
@@ -190,6 +193,7 @@ impl Pipeline {
                     let values: Vec<f64> = self.order.iter().map(|&p| sample.values[p]).collect();
                     let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
                     let verdict = stream.judge(&values, &texts, time);
+                    outcome.sigmas = stream.sigmas().to_vec();
                     self.remember(sample, verdict.severity);
                     outcome.verdict = Some(verdict);
                 }

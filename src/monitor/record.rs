@@ -45,6 +45,9 @@ pub struct Record {
     pub cores: Vec<f32>,
     /// The verdict; absent while the baseline is collected.
     pub verdict: Option<VerdictView>,
+    /// With a verdict, each judged metric's signed sigma from its baseline.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub sigmas: Map<String, Value>,
     /// The busiest processes, on anomalies only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub processes: Option<TopProcesses>,
@@ -52,13 +55,15 @@ pub struct Record {
 
 impl Record {
     /// Builds the record of `sample`, judged by a model whose metrics are
-    /// `model_metrics` (to name `top_metric`).
+    /// `model_metrics` (to name `top_metric`), which found them `sigmas` from
+    /// their baseline (in the same order; empty without a verdict).
     pub fn new(
         seq: u64,
         layout: &SampleLayout,
         sample: &Sample,
         verdict: Option<&Verdict>,
         model_metrics: &[String],
+        sigmas: &[f64],
     ) -> Record {
         let metrics = layout
             .names
@@ -81,6 +86,11 @@ impl Record {
             metrics,
             cores: sample.cores.clone(),
             verdict,
+            sigmas: model_metrics
+                .iter()
+                .zip(sigmas)
+                .map(|(n, &s)| (n.clone(), number(s)))
+                .collect(),
             processes: sample.processes.clone().filter(|_| anomalous),
         }
     }
@@ -197,7 +207,7 @@ mod tests {
             history_row(&sample, None, &[]),
             "1970-01-01T00:00:00Z,,\"a,b\",,,,,,\n"
         );
-        let record = Record::new(7, &layout, &sample, None, &[]);
+        let record = Record::new(7, &layout, &sample, None, &[], &[]);
         let json = serde_json::to_string(&record).unwrap();
         let message: Value = serde_json::from_str(&message("sample", &json)).unwrap();
         assert_eq!(message["type"], "sample");

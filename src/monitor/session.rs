@@ -226,6 +226,7 @@ impl Session {
             &sample,
             outcome.verdict.as_ref(),
             metrics,
+            &outcome.sigmas,
         );
         self.logs
             .history(history_row(&sample, outcome.verdict.as_ref(), metrics));

@@ -30,7 +30,10 @@ pub const INCIDENTS_KEEP: usize = 100;
 /// Messages a client may lag behind before it is resynchronised.
 const CHANNEL: usize = 1024;
 
-/// The latest sample, for `/metrics`.
+/// The longest window [`Latest::anomaly_ratio`] is asked for.
+pub const RATIO_WINDOW_MS: i64 = 5 * 60_000;
+
+/// The latest sample, and what `/metrics` counts, for a fleet view.
 #[derive(Debug, Clone, Default)]
 pub struct Latest {
     /// The last record.
@@ -39,6 +42,26 @@ pub struct Latest {
     pub samples: u64,
     /// Anomalies by severity (index = severity as ordered in [`Severity::ALL`]).
     pub anomalies: [u64; 4],
+    /// Each judged sample of the last [`RATIO_WINDOW_MS`] (by the samples' own
+    /// time): its time, and whether it was an anomaly.
+    pub judged: VecDeque<(i64, bool)>,
+    /// Incidents opened, by the severity they opened at.
+    pub incidents_opened: [u64; 4],
+    /// Incidents closed, by their peak severity.
+    pub incidents_closed: [u64; 4],
+    /// The peak severity of the incident open now, if any.
+    pub open_incident: Option<Severity>,
+}
+
+impl Latest {
+    /// The share of judged samples that were anomalies over the last `window_ms`
+    /// before the latest one (Netdata's node anomaly rate); `None` before any.
+    pub fn anomaly_ratio(&self, window_ms: i64) -> Option<f64> {
+        let (last, _) = *self.judged.back()?;
+        let within = self.judged.iter().filter(|(t, _)| *t > last - window_ms);
+        let (n, flagged) = within.fold((0u64, 0u64), |(n, f), (_, a)| (n + 1, f + u64::from(*a)));
+        Some(flagged as f64 / n as f64)
+    }
 }
 
 struct Inner {
@@ -212,6 +235,16 @@ impl Publish for Hub {
         push_capped(&mut inner.history, sample.clone(), HISTORY_KEEP);
         inner.latest.samples += 1;
         let _ = self.tx.send(sample);
+        if let Some(v) = &record.verdict {
+            let judged = &mut inner.latest.judged;
+            judged.push_back((record.time, v.is_anomaly));
+            while judged
+                .front()
+                .is_some_and(|(t, _)| *t <= record.time - RATIO_WINDOW_MS)
+            {
+                judged.pop_front();
+            }
+        }
         if let Some((severity, anomaly)) = anomaly {
             inner.latest.anomalies[severity as usize] += 1;
             push_capped(&mut inner.anomalies, anomaly.clone(), ANOMALIES_KEEP);
@@ -232,9 +265,21 @@ impl Publish for Hub {
     /// to every client.
     fn incident(&self, record: &IncidentRecord, json: &str) {
         let message: Utf8Bytes = message("incident", json).into();
-        self.lock()
-            .incidents
-            .keep(record.incident.id, message.clone());
+        let mut inner = self.lock();
+        let severity = record.incident.peak_severity;
+        let latest = &mut inner.latest;
+        match record.change {
+            "opened" => {
+                latest.incidents_opened[severity as usize] += 1;
+                latest.open_incident = Some(severity);
+            }
+            "closed" => {
+                latest.incidents_closed[severity as usize] += 1;
+                latest.open_incident = None;
+            }
+            _ => latest.open_incident = Some(severity),
+        }
+        inner.incidents.keep(record.incident.id, message.clone());
         let _ = self.tx.send(message);
     }
 
@@ -299,7 +344,7 @@ mod tests {
             cores: vec![],
             processes: None,
         };
-        Record::new(seq, &layout, &sample, None, &[])
+        Record::new(seq, &layout, &sample, None, &[], &[])
     }
 
     #[test]

@@ -5,9 +5,10 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use super::hub::Latest;
+use super::hub::{Latest, RATIO_WINDOW_MS};
 use crate::alerts::ReceiverStatus;
 use crate::detector::Severity;
+use crate::detector::fusion::REASON_Z;
 use crate::monitor::pipeline::State;
 use crate::monitor::session::SessionStatus;
 
@@ -67,6 +68,93 @@ pub fn render(
             let _ = writeln!(out, "metrics_anomaly_severity {}", v.severity as u8);
         }
     }
+    if let Some(record) = latest.record.as_ref().filter(|r| !r.sigmas.is_empty()) {
+        family(
+            &mut out,
+            "metrics_metric_sigma",
+            "gauge",
+            "How far each judged metric of the latest sample is from its baseline, in signed sigmas.",
+        );
+        for (name, sigma) in &record.sigmas {
+            let _ = writeln!(
+                out,
+                "metrics_metric_sigma{{metric=\"{}\"}} {}",
+                escape(name),
+                sigma.as_f64().map_or("NaN".to_string(), float)
+            );
+        }
+        family(
+            &mut out,
+            "metrics_metric_anomalous",
+            "gauge",
+            "1 when the latest sample is an anomaly and this metric is one it names (3 sigmas or more, or its leading metric).",
+        );
+        let verdict = record.verdict.as_ref().filter(|v| v.is_anomaly);
+        for (name, sigma) in &record.sigmas {
+            let named = verdict.is_some_and(|v| {
+                v.top_metric.as_deref() == Some(name.as_str())
+                    || sigma.as_f64().is_some_and(|s| s.abs() >= REASON_Z)
+            });
+            let _ = writeln!(
+                out,
+                "metrics_metric_anomalous{{metric=\"{}\"}} {}",
+                escape(name),
+                u8::from(named)
+            );
+        }
+    }
+    if latest.anomaly_ratio(60_000).is_some() {
+        family(
+            &mut out,
+            "metrics_anomaly_ratio",
+            "gauge",
+            "Share of the judged samples of the last minute (window=\"1m\") or five minutes (\"5m\") that were anomalies, 0 to 1.",
+        );
+        for (window, ms) in [("1m", 60_000), ("5m", RATIO_WINDOW_MS)] {
+            let ratio = latest.anomaly_ratio(ms).unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "metrics_anomaly_ratio{{window=\"{window}\"}} {}",
+                float(ratio)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "metrics_incidents_open",
+        "gauge",
+        "1 for the peak severity of the incident open now (at most one is open).",
+    );
+    for sev in &Severity::ALL[1..] {
+        let _ = writeln!(
+            out,
+            "metrics_incidents_open{{severity=\"{}\"}} {}",
+            sev.as_str(),
+            u8::from(latest.open_incident == Some(*sev))
+        );
+    }
+    for (name, help, counts) in [
+        (
+            "metrics_incidents_opened_total",
+            "Incidents opened since the session started, by the severity they opened at.",
+            &latest.incidents_opened,
+        ),
+        (
+            "metrics_incidents_closed_total",
+            "Incidents closed since the session started, by their peak severity.",
+            &latest.incidents_closed,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        for sev in &Severity::ALL[1..] {
+            let _ = writeln!(
+                out,
+                "{name}{{severity=\"{}\"}} {}",
+                sev.as_str(),
+                counts[*sev as usize]
+            );
+        }
+    }
     family(
         &mut out,
         "metrics_samples_total",
@@ -117,6 +205,33 @@ pub fn render(
             "metrics_model_retrains_total {}",
             status.pipeline.retrains
         );
+        family(
+            &mut out,
+            "metrics_model_ready",
+            "gauge",
+            "1 when a model judges the samples (monitoring), 0 while the baseline is collected.",
+        );
+        let _ = writeln!(
+            out,
+            "metrics_model_ready {}",
+            u8::from(status.pipeline.state == State::Monitoring)
+        );
+        if let (Some(t), Some(now)) = (
+            status.pipeline.trained_at,
+            latest.record.as_ref().map(|r| r.time),
+        ) {
+            family(
+                &mut out,
+                "metrics_model_age_seconds",
+                "gauge",
+                "Sample time since the model in use was trained.",
+            );
+            let _ = writeln!(
+                out,
+                "metrics_model_age_seconds {}",
+                float((now - t).max(0) as f64 / 1000.0)
+            );
+        }
         if let Some(t) = status.pipeline.trained_at {
             family(
                 &mut out,

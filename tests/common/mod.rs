@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod hook;
+pub mod prometheus;
 pub mod socket;
 pub mod webdriver;
 
