@@ -185,6 +185,53 @@ pub fn hour_of_day(ms: i64) -> u32 {
     (ms.rem_euclid(86_400_000) / 3_600_000) as u32
 }
 
+/// A duration as Prometheus writes them: one or more number-unit pairs (`ms`,
+/// `s`, `m`, `h`, `d`), as `90s`, `2m` or `1h30m`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total_ms: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale: u64 = match &rest[..unit] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        total_ms = total_ms.checked_add(number.checked_mul(scale)?)?;
+        rest = &rest[unit..];
+    }
+    Some(std::time::Duration::from_millis(total_ms))
+}
+
+/// A moment on the command line: any form [`parse`] reads, `now`, or `now-` and a
+/// duration (`now-6h`), relative to `now_ms`.
+pub fn parse_moment(text: &str, now_ms: i64) -> Option<i64> {
+    let text = text.trim();
+    if text == "now" {
+        return Some(now_ms);
+    }
+    if let Some(ago) = text.strip_prefix("now-") {
+        return Some(now_ms - i64::try_from(parse_duration(ago)?.as_millis()).ok()?);
+    }
+    parse(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +268,29 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_read_as_prometheus_writes_them() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in ["", "30", "s", "3x", "-1s", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn moments_are_absolute_or_before_now() {
+        let now = 1_800_000_000_000;
+        assert_eq!(parse_moment("now", now), Some(now));
+        assert_eq!(parse_moment("now-6h", now), Some(now - 6 * 3_600_000));
+        assert_eq!(
+            parse_moment("2025-01-06T10:03:20Z", now),
+            Some(1_736_157_800_000)
+        );
+        assert_eq!(parse_moment("yesterday", now), None);
     }
 
     #[test]

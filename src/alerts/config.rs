@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::policy::Policy;
 use crate::detector::Severity;
+use crate::timestamp::parse_duration as duration;
 
 /// How long a receiver may take to answer (HTTP) or to finish (a command) by
 /// default: longer is a failure, retried.
@@ -438,53 +439,9 @@ fn duration_hint(text: &str) -> String {
     )
 }
 
-/// A duration as Prometheus writes them: one or more number-unit pairs (`ms`,
-/// `s`, `m`, `h`, `d`), as `90s`, `2m` or `1h30m`.
-pub fn duration(text: &str) -> Option<Duration> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total_ms: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let number: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let scale: u64 = match &rest[..unit] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return None,
-        };
-        total_ms = total_ms.checked_add(number.checked_mul(scale)?)?;
-        rest = &rest[unit..];
-    }
-    Some(Duration::from_millis(total_ms))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_as_prometheus_writes_them() {
-        assert_eq!(duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "30", "s", "3x", "-1s", "1.5h"] {
-            assert_eq!(duration(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn a_full_file_is_read() {

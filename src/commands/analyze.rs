@@ -1,11 +1,11 @@
 //! `metrics analyze`: batch analysis of a metrics CSV.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -17,8 +17,10 @@ use metrics::io::events::write_events;
 use metrics::io::input::{ReadOptions, read_table};
 use metrics::io::model_file::save_model;
 use metrics::io::output::write_annotated;
+use metrics::io::prometheus::{RangeQuery, node_exporter_queries};
 use metrics::io::text::CsvInput;
 use metrics::report::{Summary, flagged};
+use metrics::timestamp::{now_ms, parse_duration, parse_moment};
 
 /// Arguments of `metrics analyze`.
 #[derive(Debug, Args)]
@@ -26,8 +28,44 @@ use metrics::report::{Summary, flagged};
 #[command(mut_arg("model", |a| a.conflicts_with_all(["contamination", "trees", "sample_size", "adapt_after"])))]
 pub struct AnalyzeArgs {
     /// The metrics CSV to analyse (`-` for standard input).
-    #[arg(long, value_name = "IN")]
-    pub csv_file: PathBuf,
+    #[arg(
+        long,
+        value_name = "IN",
+        required_unless_present = "prometheus",
+        conflicts_with = "prometheus"
+    )]
+    pub csv_file: Option<PathBuf>,
+    /// Analyse history Prometheus holds instead of a CSV: the server's base URL
+    /// (http://127.0.0.1:9090), with --query or --instance, and --start.
+    #[arg(long, value_name = "URL", requires = "start")]
+    pub prometheus: Option<String>,
+    /// PromQL whose series (of one instance) become the columns, named from their
+    /// labels.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus", conflicts_with = "instance", required_unless_present_any = ["instance", "csv_file"])]
+    pub query: Option<String>,
+    /// The node_exporter metrics of this instance, as the native columns (CPU %,
+    /// memory %, disk and network MB/s, load).
+    #[arg(long, value_name = "INSTANCE", requires = "prometheus")]
+    pub instance: Option<String>,
+    /// Start of the range: ISO 8601, Unix seconds or ms, `now`, or `now-7d`.
+    #[arg(long, value_name = "TIME", requires = "prometheus")]
+    pub start: Option<String>,
+    /// End of the range (as --start).
+    #[arg(
+        long,
+        value_name = "TIME",
+        default_value = "now",
+        requires = "prometheus"
+    )]
+    pub end: String,
+    /// Time between rows read from Prometheus (as 15s, 1m, 1h).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1m",
+        requires = "prometheus"
+    )]
+    pub step: String,
     /// Where to write every row with its verdict columns (`-` for standard output).
     /// Without it only the summary is printed.
     #[arg(long, value_name = "OUT")]
@@ -86,7 +124,7 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
 
 /// Runs the command.
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
-    let input = args.csv_file.as_path();
+    let inputs: Vec<&Path> = args.csv_file.as_deref().into_iter().collect();
     for (out, flag) in [
         (&args.output_file, "--output-file"),
         (&args.json, "--json"),
@@ -94,7 +132,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         (&args.detector.save_model, "--save-model"),
     ] {
         if let Some(out) = out {
-            check_output(out, flag, &[input])?;
+            check_output(out, flag, &inputs)?;
         }
     }
     let rules = args.detector.rules()?;
@@ -116,7 +154,14 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         label_column: args.label_column.clone(),
         exclude: args.fit_where.iter().map(|(c, _)| c.clone()).collect(),
     };
-    let table = read_table(&CsvInput::from_arg(input), &options)?;
+    let source = match (&args.csv_file, &args.prometheus) {
+        (Some(path), _) => CsvInput::from_arg(path),
+        (None, Some(url)) => prometheus_history(url, &args)?,
+        (None, None) => {
+            bail!("give --csv-file FILE, or --prometheus URL with --query or --instance")
+        }
+    };
+    let table = read_table(&source, &options)?;
     // Said now, as it happens, even with --quiet; the summary repeats them.
     for warning in &table.warnings {
         eprintln!("warning: {}: {warning}", table.source);
@@ -181,6 +226,48 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The history `--prometheus` names, as the CSV `read_table` takes.
+fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<CsvInput> {
+    let now = now_ms();
+    let moment = |flag: &str, text: &str| {
+        parse_moment(text, now).with_context(|| {
+            format!("{flag} {text:?}: not a time; hint: ISO 8601 (2025-01-06T10:00:00Z), Unix seconds, now, or now-7d")
+        })
+    };
+    let start = moment("--start", args.start.as_deref().unwrap_or_default())?;
+    let end = moment("--end", &args.end)?;
+    let step = parse_duration(&args.step)
+        .filter(|d| !d.is_zero())
+        .with_context(|| {
+            format!(
+                "--step {:?}: not a duration; hint: 15s, 1m or 1h",
+                args.step
+            )
+        })?;
+    let step_ms = step.as_millis() as i64;
+    let queries = match (&args.query, &args.instance) {
+        (Some(q), _) => vec![(None, q.clone())],
+        (None, Some(instance)) => node_exporter_queries(instance, step_ms),
+        (None, None) => bail!("--prometheus needs --query PROMQL or --instance NAME"),
+    };
+    let range = RangeQuery {
+        url: url.to_string(),
+        queries,
+        start_ms: start,
+        end_ms: end,
+        step_ms,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let csv = runtime.block_on(range.fetch_csv())?;
+    Ok(CsvInput::Bytes {
+        name: format!("prometheus {url}"),
+        bytes: csv.into_bytes(),
+    })
 }
 
 fn is_broken_pipe(e: &csv::Error) -> bool {

@@ -5,13 +5,15 @@
 //! A straight stack: [`text`] reads a CSV's bytes and checks they are text,
 //! [`structure`] scans a file's records, [`input`] reads it into a
 //! table on top of that scan, [`output`] writes the table back with its verdicts;
-//! [`atomic`], [`events`], [`model_file`] and [`rules_file`] stand beside them.
+//! [`atomic`], [`events`], [`model_file`] and [`rules_file`] stand beside them, and
+//! [`prometheus`] turns history a Prometheus holds into such a CSV.
 
 pub mod atomic;
 pub mod events;
 pub mod input;
 pub mod model_file;
 pub mod output;
+pub mod prometheus;
 pub mod rules_file;
 pub mod structure;
 pub mod text;

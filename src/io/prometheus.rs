@@ -1,0 +1,476 @@
+//! History Prometheus holds, as a metrics CSV: `query_range` requests split so no
+//! series exceeds Prometheus' 11,000 points a request, their string values (`NaN`,
+//! `+Inf`) and missing steps turned into cells, one column per series named from
+//! its labels. The CSV then goes through the same reader as a file, so it is
+//! analysed exactly as a CSV with the same columns would be.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::timestamp::to_iso;
+
+/// Points per series per request: under Prometheus' limit of 11,000.
+pub const POINTS_PER_REQUEST: i64 = 10_000;
+
+/// Steps per series one analysis takes at most (about 3 years at 1 min; a week
+/// at 1 s would be 0.6 M).
+pub const MAX_STEPS: i64 = 2_000_000;
+
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the history could not be read, in the words of the source.
+#[derive(Debug, thiserror::Error)]
+pub enum PrometheusError {
+    /// `--prometheus` is not a usable URL.
+    #[error(
+        "--prometheus {0:?} is not an http:// or https:// URL; hint: give the server's base URL, as http://127.0.0.1:9090"
+    )]
+    Url(String),
+    /// The server could not be reached.
+    #[error(
+        "cannot reach Prometheus at {url}: {message}; hint: check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running"
+    )]
+    Unreachable {
+        /// The server.
+        url: String,
+        /// What the connection said.
+        message: String,
+    },
+    /// The server answered something that is not Prometheus' API.
+    #[error(
+        "{url} answered HTTP {status}, not Prometheus' API: {body}; hint: give the server's base URL, without /api/v1"
+    )]
+    NotPrometheus {
+        /// The server.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of what it said.
+        body: String,
+    },
+    /// Prometheus refused the query, in its own words.
+    #[error(
+        "Prometheus refused {query:?}: {kind}: {message}; hint: check the query in Prometheus' own page first"
+    )]
+    Query {
+        /// The query.
+        query: String,
+        /// Its `errorType`.
+        kind: String,
+        /// Its `error`.
+        message: String,
+    },
+    /// The query matched nothing in the range.
+    #[error(
+        "{query:?} returned no series from {start} to {end}; hint: check the metric names and labels, and that Prometheus holds data for that range (its retention is 15 days by default)"
+    )]
+    Empty {
+        /// The query.
+        query: String,
+        /// The range's start, ISO 8601.
+        start: String,
+        /// The range's end, ISO 8601.
+        end: String,
+    },
+    /// The range has more steps than one analysis takes.
+    #[error(
+        "--start to --end at --step {step_s} s is {steps} steps, more than {MAX_STEPS}; hint: raise --step or shorten the range"
+    )]
+    TooLong {
+        /// Steps asked for.
+        steps: i64,
+        /// The step in seconds.
+        step_s: f64,
+    },
+    /// `--start` is not before `--end`, or the step is zero.
+    #[error("{0}")]
+    Range(String),
+    /// The series belong to several hosts.
+    #[error("{query:?} returned series of {} instances ({}); each host has its own baseline, so each is analysed on its own; hint: add {{instance=\"...\"}} to the query and run once per instance", instances.len(), instances.join(", "))]
+    Instances {
+        /// The query.
+        query: String,
+        /// The instances found.
+        instances: Vec<String>,
+    },
+    /// Two series would get the same column name.
+    #[error(
+        "two series of {query:?} would both be the column {column:?}; hint: narrow the query, or aggregate the labels that tell them apart"
+    )]
+    Collision {
+        /// The query.
+        query: String,
+        /// The column.
+        column: String,
+    },
+}
+
+/// What to read: queries over one range.
+#[derive(Debug, Clone)]
+pub struct RangeQuery {
+    /// The server's base URL.
+    pub url: String,
+    /// The queries, each with the column name its one series gets (`None`: one
+    /// column per series, named from its labels).
+    pub queries: Vec<(Option<String>, String)>,
+    /// First step (Unix ms).
+    pub start_ms: i64,
+    /// Last step at most (Unix ms).
+    pub end_ms: i64,
+    /// Between steps (ms).
+    pub step_ms: i64,
+}
+
+/// The native columns from node_exporter's metrics of one `instance`, as
+/// `(column, query)`: CPU %, memory %, disk and network MB/s (MiB, as the live
+/// collector counts them) and the 1-minute load. Rates are taken over a window of
+/// at least a minute, so two scrapes at the usual 15-30 s fall in it.
+pub fn node_exporter_queries(instance: &str, step_ms: i64) -> Vec<(Option<String>, String)> {
+    let i = instance.replace('\\', "\\\\").replace('"', "\\\"");
+    let w = format!("{}s", (step_ms / 1000).max(60));
+    let per_second_mb = |metric: &str, extra: &str| {
+        format!("sum(rate({metric}{{instance=\"{i}\"{extra}}}[{w}])) / 1048576")
+    };
+    [
+        (
+            "cpu_percent",
+            format!("100 * (1 - avg(rate(node_cpu_seconds_total{{instance=\"{i}\", mode=\"idle\"}}[{w}])))"),
+        ),
+        (
+            "memory_percent",
+            format!("100 * (1 - node_memory_MemAvailable_bytes{{instance=\"{i}\"}} / node_memory_MemTotal_bytes{{instance=\"{i}\"}})"),
+        ),
+        ("disk_read_mb", per_second_mb("node_disk_read_bytes_total", "")),
+        ("disk_write_mb", per_second_mb("node_disk_written_bytes_total", "")),
+        (
+            "network_sent_mb",
+            per_second_mb("node_network_transmit_bytes_total", ", device!=\"lo\""),
+        ),
+        (
+            "network_recv_mb",
+            per_second_mb("node_network_receive_bytes_total", ", device!=\"lo\""),
+        ),
+        ("load_1m", format!("node_load1{{instance=\"{i}\"}}")),
+    ]
+    .into_iter()
+    .map(|(column, query)| (Some(column.to_string()), query))
+    .collect()
+}
+
+/// A series' labels, sorted by name.
+type Labels = Vec<(String, String)>;
+
+#[derive(Debug, Deserialize)]
+struct Answer {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(rename = "errorType", default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Data {
+    #[serde(default)]
+    result: Vec<Series>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Series {
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+impl RangeQuery {
+    /// Reads every query over the range and returns the CSV: a `timestamp` column
+    /// (ISO 8601) and one column per series, a row per step where any series has
+    /// a value, empty cells where one has none.
+    pub async fn fetch_csv(&self) -> Result<String, PrometheusError> {
+        let base = Url::parse(&self.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| PrometheusError::Url(self.url.clone()))?;
+        if self.step_ms <= 0 {
+            return Err(PrometheusError::Range(
+                "--step must be more than 0; hint: 1m".into(),
+            ));
+        }
+        if self.start_ms >= self.end_ms {
+            return Err(PrometheusError::Range(format!(
+                "--start {} is not before --end {}; hint: give an earlier --start",
+                to_iso(self.start_ms),
+                to_iso(self.end_ms)
+            )));
+        }
+        let steps = (self.end_ms - self.start_ms) / self.step_ms + 1;
+        if steps > MAX_STEPS {
+            return Err(PrometheusError::TooLong {
+                steps,
+                step_s: self.step_ms as f64 / 1000.0,
+            });
+        }
+        let mut endpoint = base.clone();
+        if !endpoint.path().ends_with('/') {
+            endpoint.set_path(&format!("{}/", endpoint.path()));
+        }
+        let endpoint = endpoint
+            .join("api/v1/query_range")
+            .map_err(|_| PrometheusError::Url(self.url.clone()))?;
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| PrometheusError::Unreachable {
+                url: self.url.clone(),
+                message: e.to_string(),
+            })?;
+        let mut columns: Vec<String> = Vec::new();
+        let mut cells: BTreeMap<i64, BTreeMap<usize, String>> = BTreeMap::new();
+        for (name, query) in &self.queries {
+            let mut series: BTreeMap<Labels, Vec<(f64, String)>> = BTreeMap::new();
+            let mut from = self.start_ms;
+            while from <= self.end_ms {
+                let to = (from + (POINTS_PER_REQUEST - 1) * self.step_ms).min(self.end_ms);
+                for s in self.request(&client, &endpoint, query, from, to).await? {
+                    series
+                        .entry(s.metric.into_iter().collect())
+                        .or_default()
+                        .extend(s.values);
+                }
+                from = to + self.step_ms;
+            }
+            if series.is_empty() {
+                return Err(PrometheusError::Empty {
+                    query: query.clone(),
+                    start: to_iso(self.start_ms),
+                    end: to_iso(self.end_ms),
+                });
+            }
+            let instances: Vec<String> = {
+                let mut seen: Vec<String> = series
+                    .keys()
+                    .filter_map(|labels| labels.iter().find(|(k, _)| k == "instance"))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                seen.sort();
+                seen.dedup();
+                seen
+            };
+            if instances.len() > 1 {
+                return Err(PrometheusError::Instances {
+                    query: query.clone(),
+                    instances,
+                });
+            }
+            let single = series.len() == 1;
+            for (labels, values) in series {
+                let column = match name {
+                    Some(n) if single => n.clone(),
+                    _ => column_name(&labels, name.as_deref()),
+                };
+                if columns.contains(&column) {
+                    return Err(PrometheusError::Collision {
+                        query: query.clone(),
+                        column,
+                    });
+                }
+                columns.push(column);
+                let at = columns.len() - 1;
+                for (t, v) in values {
+                    cells
+                        .entry((t * 1000.0).round() as i64)
+                        .or_default()
+                        .insert(at, cell(&v));
+                }
+            }
+        }
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        let header = std::iter::once("timestamp".to_string()).chain(columns.iter().cloned());
+        let write_error =
+            |e: csv::Error| PrometheusError::Range(format!("cannot build the CSV: {e}"));
+        writer.write_record(header).map_err(write_error)?;
+        for (t, row) in cells {
+            let line = std::iter::once(to_iso(t))
+                .chain((0..columns.len()).map(|c| row.get(&c).cloned().unwrap_or_default()));
+            writer.write_record(line).map_err(write_error)?;
+        }
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| PrometheusError::Range(format!("cannot build the CSV: {e}")))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// One `query_range` request from `from` to `to` (Unix ms).
+    async fn request(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &Url,
+        query: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Series>, PrometheusError> {
+        let seconds = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
+        let response = client
+            .post(endpoint.clone())
+            .form(&[
+                ("query", query.to_string()),
+                ("start", seconds(from)),
+                ("end", seconds(to)),
+                ("step", seconds(self.step_ms)),
+            ])
+            .send()
+            .await
+            .map_err(|e| PrometheusError::Unreachable {
+                url: self.url.clone(),
+                message: error_chain(&e),
+            })?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| PrometheusError::Unreachable {
+                url: self.url.clone(),
+                message: error_chain(&e),
+            })?;
+        let answer: Answer =
+            serde_json::from_str(&text).map_err(|_| PrometheusError::NotPrometheus {
+                url: self.url.clone(),
+                status,
+                body: text.trim().chars().take(200).collect(),
+            })?;
+        if answer.status != "success" {
+            return Err(PrometheusError::Query {
+                query: query.to_string(),
+                kind: answer.error_type.unwrap_or_default(),
+                message: answer.error.unwrap_or_default(),
+            });
+        }
+        Ok(answer.data.map(|d| d.result).unwrap_or_default())
+    }
+}
+
+/// A column name from a series' labels: its metric name, then the labels that
+/// tell it from others (`instance` and `job` left out: one host is analysed at a
+/// time), as Prometheus writes a selector; `fallback` or `value` without a name.
+fn column_name(labels: &[(String, String)], fallback: Option<&str>) -> String {
+    let name = labels
+        .iter()
+        .find(|(k, _)| k == "__name__")
+        .map(|(_, v)| v.as_str())
+        .or(fallback)
+        .unwrap_or("value");
+    let rest: Vec<String> = labels
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "__name__" | "instance" | "job"))
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    if rest.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{}}}", rest.join(","))
+    }
+}
+
+/// A value as a CSV cell: Prometheus' numbers as they are, `NaN` and infinities
+/// as the CSV reader takes them.
+fn cell(value: &str) -> String {
+    match value {
+        "+Inf" => "inf".into(),
+        "-Inf" => "-inf".into(),
+        v => v.to_string(),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn columns_are_named_from_labels_without_instance_and_job() {
+        let l = labels(&[
+            ("__name__", "node_load1"),
+            ("instance", "a:9100"),
+            ("job", "node"),
+        ]);
+        assert_eq!(column_name(&l, None), "node_load1");
+        let l = labels(&[
+            ("__name__", "node_cpu_seconds_total"),
+            ("cpu", "0"),
+            ("mode", "idle"),
+        ]);
+        assert_eq!(
+            column_name(&l, None),
+            "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}"
+        );
+        assert_eq!(column_name(&labels(&[("instance", "a")]), None), "value");
+    }
+
+    #[test]
+    fn the_instance_of_the_convenience_form_is_quoted_safely() {
+        let queries = node_exporter_queries("web\"1", 60_000);
+        assert_eq!(queries.len(), 7);
+        assert!(
+            queries[0].1.contains("instance=\"web\\\"1\""),
+            "{}",
+            queries[0].1
+        );
+        assert!(queries[2].1.contains("[60s]"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_range_is_refused_before_any_request() {
+        let q = RangeQuery {
+            url: "http://127.0.0.1:1".into(),
+            queries: vec![(None, "up".into())],
+            start_ms: 0,
+            end_ms: 10 * MAX_STEPS * 1000,
+            step_ms: 1000,
+        };
+        let err = q.fetch_csv().await.unwrap_err().to_string();
+        assert!(err.contains("raise --step"), "{err}");
+        let q = RangeQuery { end_ms: -1, ..q };
+        assert!(
+            q.fetch_csv()
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("not before --end")
+        );
+        let q = RangeQuery {
+            url: "localhost:9090".into(),
+            ..q
+        };
+        assert!(
+            q.fetch_csv()
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("--prometheus")
+        );
+    }
+}
