@@ -32,7 +32,12 @@ fn history(dir: &Path) -> (i64, i64, std::path::PathBuf) {
         )
         .parse()
         .unwrap();
-        let m: f64 = format!("{:.2}", 45.0 + 2.0 * wobble(i, 1)).parse().unwrap();
+        // One reading the exporter could not take.
+        let m: f64 = if i == 100 {
+            f64::NAN
+        } else {
+            format!("{:.2}", 45.0 + 2.0 * wobble(i, 1)).parse().unwrap()
+        };
         cpu.push(c);
         memory.push(m);
     }
@@ -135,6 +140,38 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
     );
     assert_eq!(a, b, "the same rows, the same verdicts");
     assert!(stderr.contains("prometheus http://"), "{stderr}");
+
+    // At one row a second the range is 35,941 steps: four requests under
+    // Prometheus' 11,000 points, merged in order without a gap or a repeat.
+    let fine = dir.path().join("fine.csv");
+    let out = analyze(&[
+        "--prometheus",
+        &url(&prometheus),
+        "--query",
+        "cpu_percent",
+        "--start",
+        &start,
+        "--end",
+        &end,
+        "--step",
+        "1s",
+        "--output-file",
+        fine.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let times: Vec<i64> = std::fs::read_to_string(&fine)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| metrics::timestamp::parse(l.split(',').next().unwrap()).unwrap())
+        .collect();
+    assert_eq!(times.len(), 599 * 60 + 1);
+    assert!(times.windows(2).all(|w| w[1] - w[0] == 1000));
 }
 
 #[test]
