@@ -44,11 +44,14 @@ fn history(dir: &Path) -> (i64, i64, std::path::PathBuf) {
     let mut om = String::new();
     for (name, values) in [("cpu_percent", &cpu), ("memory_percent", &memory)] {
         om.push_str(&format!("# TYPE {name} gauge\n"));
-        for (i, v) in values.iter().enumerate() {
-            let t = (start + i as i64 * 60_000) / 1000;
-            om.push_str(&format!(
-                "{name}{{instance=\"web-1:9100\",job=\"node\"}} {v} {t}\n"
-            ));
+        // A second host with the same history, so a query can span two.
+        for host in ["web-1:9100", "web-2:9100"] {
+            for (i, v) in values.iter().enumerate() {
+                let t = (start + i as i64 * 60_000) / 1000;
+                om.push_str(&format!(
+                    "{name}{{instance=\"{host}\",job=\"node\"}} {v} {t}\n"
+                ));
+            }
         }
     }
     om.push_str("# EOF\n");
@@ -115,7 +118,7 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
         "--prometheus",
         &url(&prometheus),
         "--query",
-        "{__name__=~\"cpu_percent|memory_percent\", job=\"node\"}",
+        "{__name__=~\"cpu_percent|memory_percent\", instance=\"web-1:9100\"}",
         "--start",
         &start,
         "--end",
@@ -148,7 +151,7 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
         "--prometheus",
         &url(&prometheus),
         "--query",
-        "cpu_percent",
+        "cpu_percent{instance=\"web-1:9100\"}",
         "--start",
         &start,
         "--end",
@@ -172,6 +175,34 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
         .collect();
     assert_eq!(times.len(), 599 * 60 + 1);
     assert!(times.windows(2).all(|w| w[1] - w[0] == 1000));
+
+    // A query over both hosts: each is analysed on its own baseline, into its
+    // own file, with the verdicts of its own export.
+    let both = dir.path().join("both.csv");
+    let out = analyze(&[
+        "--prometheus",
+        &url(&prometheus),
+        "--query",
+        "{__name__=~\"cpu_percent|memory_percent\"}",
+        "--start",
+        &start,
+        "--end",
+        &end,
+        "--output-file",
+        both.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for host in ["web-1_9100", "web-2_9100"] {
+        let file = dir.path().join(format!("both.{host}.csv"));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), a, "{host}");
+    }
 }
 
 #[test]

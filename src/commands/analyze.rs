@@ -12,12 +12,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::detector_flags::DetectorFlags;
 use super::paths::check_output;
 use metrics::analysis::{FitRows, analyze};
+use metrics::detector::{DetectorParams, RuleSet};
 use metrics::io::atomic::write_atomically;
 use metrics::io::events::write_events;
 use metrics::io::input::{ReadOptions, read_table};
 use metrics::io::model_file::save_model;
 use metrics::io::output::write_annotated;
-use metrics::io::prometheus::{RangeQuery, node_exporter_queries};
+use metrics::io::prometheus::{History, RangeQuery, node_exporter_queries};
 use metrics::io::text::CsvInput;
 use metrics::report::{Summary, flagged};
 use metrics::timestamp::{now_ms, parse_duration, parse_moment};
@@ -136,10 +137,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     }
     let rules = args.detector.rules()?;
-    let saved = args.detector.saved_model()?;
     let params = args.detector.params()?;
 
-    let started = Instant::now();
     let fit = match (&args.fit_rows, &args.fit_where) {
         (Some(n), _) => FitRows::First(*n),
         (_, Some((column, value))) => FitRows::Where {
@@ -154,82 +153,206 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         label_column: args.label_column.clone(),
         exclude: args.fit_where.iter().map(|(c, _)| c.clone()).collect(),
     };
-    let source = match (&args.csv_file, &args.prometheus) {
-        (Some(path), _) => CsvInput::from_arg(path),
-        (None, Some(url)) => prometheus_history(url, &args)?,
+    let job = Job {
+        args: &args,
+        options,
+        fit,
+        rules,
+        params,
+    };
+    match (&args.csv_file, &args.prometheus) {
+        (Some(path), _) => job.run(CsvInput::from_arg(path), &Outputs::of(&args)),
+        (None, Some(url)) => {
+            let histories = prometheus_history(url, &args)?;
+            let several = histories.len() > 1;
+            let mut outputs = Vec::new();
+            for history in &histories {
+                let name = history.instance.as_deref().unwrap_or("no-instance");
+                let out = if several {
+                    Outputs::of(&args).for_instance(name)?
+                } else {
+                    Outputs::of(&args)
+                };
+                outputs.push(out);
+            }
+            for (history, outputs) in histories.into_iter().zip(outputs) {
+                let name = match &history.instance {
+                    Some(i) => format!("prometheus {url} instance {i}"),
+                    None => format!("prometheus {url}"),
+                };
+                if several && !args.quiet {
+                    eprintln!("== {name}");
+                }
+                job.run(
+                    CsvInput::Bytes {
+                        name,
+                        bytes: history.csv.into_bytes(),
+                    },
+                    &outputs,
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         (None, None) => {
             bail!("give --csv-file FILE, or --prometheus URL with --query or --instance")
         }
-    };
-    let table = read_table(&source, &options)?;
-    // Said now, as it happens, even with --quiet; the summary repeats them.
-    for warning in &table.warnings {
-        eprintln!("warning: {}: {warning}", table.source);
     }
-    let read_seconds = started.elapsed().as_secs_f64();
-
-    let rows = table.frame.rows();
-    let bar = progress_bar(rows as u64, args.quiet);
-    let analysis = analyze(&table, &params, &fit, saved, &rules, &|done| {
-        bar.inc(done as u64)
-    })?;
-    bar.finish_and_clear();
-
-    let started = Instant::now();
-    if let Some(path) = &args.detector.save_model {
-        save_model(&analysis.model, path).context("--save-model")?;
-    }
-    if let Some(out) = &args.output_file {
-        let write = |w: &mut dyn Write| {
-            write_annotated(&table, &analysis.verdicts, &analysis.model.metrics, w)
-        };
-        if out.as_os_str() == "-" {
-            let stdout = std::io::stdout();
-            let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            if let Err(e) = write(&mut lock).and_then(|_| lock.flush().map_err(csv::Error::from))
-                && !is_broken_pipe(&e)
-            {
-                return Err(anyhow::anyhow!("writing standard output: {e}"));
-            }
-        } else {
-            write_atomically(out, |w| write(w).map_err(std::io::Error::other))
-                .with_context(|| format!("--output-file {}: cannot write", out.display()))?;
-        }
-    }
-    let mut summary = Summary::new(&table, &analysis, args.top, read_seconds);
-    summary
-        .seconds
-        .insert("write", started.elapsed().as_secs_f64());
-    if let Some(path) = &args.json {
-        let report = serde_json::json!({
-            "summary": summary,
-            "flagged": flagged(&table, &analysis, usize::MAX),
-            "incidents": analysis.incidents,
-        });
-        write_atomically(path, |w| {
-            w.write_all(
-                serde_json::to_string_pretty(&report)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            )
-        })
-        .with_context(|| format!("--json {}: cannot write", path.display()))?;
-    }
-    if let Some(path) = &args.events {
-        write_events(path, &analysis.incidents)
-            .with_context(|| format!("--events {}: cannot write", path.display()))?;
-    }
-    if !args.quiet {
-        eprint!("{}", summary.render());
-        if let Some(out) = args.output_file.as_ref().filter(|o| o.as_os_str() != "-") {
-            eprintln!("wrote {}", out.display());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
-/// The history `--prometheus` names, as the CSV `read_table` takes.
-fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<CsvInput> {
+/// Where one analysis writes.
+struct Outputs {
+    output_file: Option<PathBuf>,
+    json: Option<PathBuf>,
+    events: Option<PathBuf>,
+    save_model: Option<PathBuf>,
+}
+
+impl Outputs {
+    fn of(args: &AnalyzeArgs) -> Outputs {
+        Outputs {
+            output_file: args.output_file.clone(),
+            json: args.json.clone(),
+            events: args.events.clone(),
+            save_model: args.detector.save_model.clone(),
+        }
+    }
+
+    /// The files of one instance among several: `out.csv` becomes
+    /// `out.web-1_9100.csv`, checked like the ones given.
+    fn for_instance(self, instance: &str) -> Result<Outputs> {
+        let tag: String = instance
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let derive = |path: Option<PathBuf>, flag: &str| -> Result<Option<PathBuf>> {
+            let Some(path) = path else { return Ok(None) };
+            if path.as_os_str() == "-" {
+                bail!(
+                    "{flag} -: the query returned several instances, which cannot share standard output; hint: give a file name, and each instance gets its own file"
+                );
+            }
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let name = match path.extension() {
+                Some(ext) => format!("{stem}.{tag}.{}", ext.to_string_lossy()),
+                None => format!("{stem}.{tag}"),
+            };
+            let derived = path.with_file_name(name);
+            check_output(&derived, flag, &[])?;
+            Ok(Some(derived))
+        };
+        Ok(Outputs {
+            output_file: derive(self.output_file, "--output-file")?,
+            json: derive(self.json, "--json")?,
+            events: derive(self.events, "--events")?,
+            save_model: derive(self.save_model, "--save-model")?,
+        })
+    }
+}
+
+/// One analysis as the flags ask, ready to run on a source.
+struct Job<'a> {
+    args: &'a AnalyzeArgs,
+    options: ReadOptions,
+    fit: FitRows,
+    rules: RuleSet,
+    params: DetectorParams,
+}
+
+impl Job<'_> {
+    /// Reads `source`, analyses it and writes `outputs` and the summary.
+    fn run(&self, source: CsvInput, outputs: &Outputs) -> Result<ExitCode> {
+        let args = self.args;
+        let saved = args.detector.saved_model()?;
+        let started = Instant::now();
+        let table = read_table(&source, &self.options)?;
+        // Said now, as it happens, even with --quiet; the summary repeats them.
+        for warning in &table.warnings {
+            eprintln!("warning: {}: {warning}", table.source);
+        }
+        let read_seconds = started.elapsed().as_secs_f64();
+
+        let rows = table.frame.rows();
+        let bar = progress_bar(rows as u64, args.quiet);
+        let analysis = analyze(
+            &table,
+            &self.params,
+            &self.fit,
+            saved,
+            &self.rules,
+            &|done| bar.inc(done as u64),
+        )?;
+        bar.finish_and_clear();
+
+        let started = Instant::now();
+        if let Some(path) = &outputs.save_model {
+            save_model(&analysis.model, path).context("--save-model")?;
+        }
+        if let Some(out) = &outputs.output_file {
+            let write = |w: &mut dyn Write| {
+                write_annotated(&table, &analysis.verdicts, &analysis.model.metrics, w)
+            };
+            if out.as_os_str() == "-" {
+                let stdout = std::io::stdout();
+                let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+                if let Err(e) =
+                    write(&mut lock).and_then(|_| lock.flush().map_err(csv::Error::from))
+                    && !is_broken_pipe(&e)
+                {
+                    return Err(anyhow::anyhow!("writing standard output: {e}"));
+                }
+            } else {
+                write_atomically(out, |w| write(w).map_err(std::io::Error::other))
+                    .with_context(|| format!("--output-file {}: cannot write", out.display()))?;
+            }
+        }
+        let mut summary = Summary::new(&table, &analysis, args.top, read_seconds);
+        summary
+            .seconds
+            .insert("write", started.elapsed().as_secs_f64());
+        if let Some(path) = &outputs.json {
+            let report = serde_json::json!({
+                "summary": summary,
+                "flagged": flagged(&table, &analysis, usize::MAX),
+                "incidents": analysis.incidents,
+            });
+            write_atomically(path, |w| {
+                w.write_all(
+                    serde_json::to_string_pretty(&report)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                )
+            })
+            .with_context(|| format!("--json {}: cannot write", path.display()))?;
+        }
+        if let Some(path) = &outputs.events {
+            write_events(path, &analysis.incidents)
+                .with_context(|| format!("--events {}: cannot write", path.display()))?;
+        }
+        if !args.quiet {
+            eprint!("{}", summary.render());
+            if let Some(out) = outputs
+                .output_file
+                .as_ref()
+                .filter(|o| o.as_os_str() != "-")
+            {
+                eprintln!("wrote {}", out.display());
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The history `--prometheus` names: one CSV per instance.
+fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
     let now = now_ms();
     let moment = |flag: &str, text: &str| {
         parse_moment(text, now).with_context(|| {
@@ -263,11 +386,7 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<CsvInput> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let csv = runtime.block_on(range.fetch_csv())?;
-    Ok(CsvInput::Bytes {
-        name: format!("prometheus {url}"),
-        bytes: csv.into_bytes(),
-    })
+    Ok(runtime.block_on(range.fetch())?)
 }
 
 fn is_broken_pipe(e: &csv::Error) -> bool {

@@ -1,8 +1,8 @@
-//! History Prometheus holds, as a metrics CSV: `query_range` requests split so no
-//! series exceeds Prometheus' 11,000 points a request, their string values (`NaN`,
-//! `+Inf`) and missing steps turned into cells, one column per series named from
-//! its labels. The CSV then goes through the same reader as a file, so it is
-//! analysed exactly as a CSV with the same columns would be.
+//! History Prometheus holds, as metrics CSVs (one per instance): `query_range`
+//! requests split so no series exceeds Prometheus' 11,000 points a request, their
+//! string values (`NaN`, `+Inf`) and missing steps turned into cells, one column
+//! per series named from its labels. Each CSV then goes through the same reader as
+//! a file, so it is analysed exactly as a CSV with the same columns would be.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -89,14 +89,6 @@ pub enum PrometheusError {
     /// `--start` is not before `--end`, or the step is zero.
     #[error("{0}")]
     Range(String),
-    /// The series belong to several hosts.
-    #[error("{query:?} returned series of {} instances ({}); each host has its own baseline, so each is analysed on its own; hint: add {{instance=\"...\"}} to the query and run once per instance", instances.len(), instances.join(", "))]
-    Instances {
-        /// The query.
-        query: String,
-        /// The instances found.
-        instances: Vec<String>,
-    },
     /// Two series would get the same column name.
     #[error(
         "two series of {query:?} would both be the column {column:?}; hint: narrow the query, or aggregate the labels that tell them apart"
@@ -164,6 +156,44 @@ pub fn node_exporter_queries(instance: &str, step_ms: i64) -> Vec<(Option<String
 /// A series' labels, sorted by name.
 type Labels = Vec<(String, String)>;
 
+/// The history of one host, as a metrics CSV.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// Its `instance` label (`None` for series without one, such as aggregates).
+    pub instance: Option<String>,
+    /// The CSV.
+    pub csv: String,
+}
+
+/// One host's columns as they are read, and each step's cells by column.
+#[derive(Debug, Default)]
+struct Host {
+    columns: Vec<String>,
+    cells: BTreeMap<i64, BTreeMap<usize, String>>,
+}
+
+impl Host {
+    fn csv(self) -> Result<String, PrometheusError> {
+        let broken = |e: String| PrometheusError::Range(format!("cannot build the CSV: {e}"));
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        let header = std::iter::once("timestamp".to_string()).chain(self.columns.iter().cloned());
+        writer
+            .write_record(header)
+            .map_err(|e| broken(e.to_string()))?;
+        for (t, row) in self.cells {
+            let line = std::iter::once(to_iso(t))
+                .chain((0..self.columns.len()).map(|c| row.get(&c).cloned().unwrap_or_default()));
+            writer
+                .write_record(line)
+                .map_err(|e| broken(e.to_string()))?;
+        }
+        let bytes = writer.into_inner().map_err(|e| broken(e.to_string()))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Answer {
     status: String,
@@ -189,10 +219,11 @@ struct Series {
 }
 
 impl RangeQuery {
-    /// Reads every query over the range and returns the CSV: a `timestamp` column
-    /// (ISO 8601) and one column per series, a row per step where any series has
-    /// a value, empty cells where one has none.
-    pub async fn fetch_csv(&self) -> Result<String, PrometheusError> {
+    /// Reads every query over the range and returns one CSV per instance (each
+    /// host has its own baseline, so each is analysed on its own), in the order of
+    /// their names: a `timestamp` column (ISO 8601) and one column per series, a
+    /// row per step where any series has a value, empty cells where one has none.
+    pub async fn fetch(&self) -> Result<Vec<History>, PrometheusError> {
         let base = Url::parse(&self.url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -230,8 +261,9 @@ impl RangeQuery {
                 url: self.url.clone(),
                 message: e.to_string(),
             })?;
-        let mut columns: Vec<String> = Vec::new();
-        let mut cells: BTreeMap<i64, BTreeMap<usize, String>> = BTreeMap::new();
+        // Per instance (none for series without one): its columns, and each step's
+        // cells by column.
+        let mut hosts: BTreeMap<Option<String>, Host> = BTreeMap::new();
         for (name, query) in &self.queries {
             let mut series: BTreeMap<Labels, Vec<(f64, String)>> = BTreeMap::new();
             let mut from = self.start_ms;
@@ -252,60 +284,42 @@ impl RangeQuery {
                     end: to_iso(self.end_ms),
                 });
             }
-            let instances: Vec<String> = {
-                let mut seen: Vec<String> = series
-                    .keys()
-                    .filter_map(|labels| labels.iter().find(|(k, _)| k == "instance"))
-                    .map(|(_, v)| v.clone())
-                    .collect();
-                seen.sort();
-                seen.dedup();
-                seen
-            };
-            if instances.len() > 1 {
-                return Err(PrometheusError::Instances {
-                    query: query.clone(),
-                    instances,
-                });
-            }
             let single = series.len() == 1;
             for (labels, values) in series {
+                let instance = labels
+                    .iter()
+                    .find(|(k, _)| k == "instance")
+                    .map(|(_, v)| v.clone());
                 let column = match name {
                     Some(n) if single => n.clone(),
                     _ => column_name(&labels, name.as_deref()),
                 };
-                if columns.contains(&column) {
+                let host = hosts.entry(instance).or_default();
+                if host.columns.contains(&column) {
                     return Err(PrometheusError::Collision {
                         query: query.clone(),
                         column,
                     });
                 }
-                columns.push(column);
-                let at = columns.len() - 1;
+                host.columns.push(column);
+                let at = host.columns.len() - 1;
                 for (t, v) in values {
-                    cells
+                    host.cells
                         .entry((t * 1000.0).round() as i64)
                         .or_default()
                         .insert(at, cell(&v));
                 }
             }
         }
-        let mut writer = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_writer(Vec::new());
-        let header = std::iter::once("timestamp".to_string()).chain(columns.iter().cloned());
-        let write_error =
-            |e: csv::Error| PrometheusError::Range(format!("cannot build the CSV: {e}"));
-        writer.write_record(header).map_err(write_error)?;
-        for (t, row) in cells {
-            let line = std::iter::once(to_iso(t))
-                .chain((0..columns.len()).map(|c| row.get(&c).cloned().unwrap_or_default()));
-            writer.write_record(line).map_err(write_error)?;
-        }
-        let bytes = writer
-            .into_inner()
-            .map_err(|e| PrometheusError::Range(format!("cannot build the CSV: {e}")))?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
+        hosts
+            .into_iter()
+            .map(|(instance, host)| {
+                Ok(History {
+                    instance,
+                    csv: host.csv()?,
+                })
+            })
+            .collect()
     }
 
     /// One `query_range` request from `from` to `to` (Unix ms).
@@ -451,11 +465,11 @@ mod tests {
             end_ms: 10 * MAX_STEPS * 1000,
             step_ms: 1000,
         };
-        let err = q.fetch_csv().await.unwrap_err().to_string();
+        let err = q.fetch().await.unwrap_err().to_string();
         assert!(err.contains("raise --step"), "{err}");
         let q = RangeQuery { end_ms: -1, ..q };
         assert!(
-            q.fetch_csv()
+            q.fetch()
                 .await
                 .unwrap_err()
                 .to_string()
@@ -466,7 +480,7 @@ mod tests {
             ..q
         };
         assert!(
-            q.fetch_csv()
+            q.fetch()
                 .await
                 .unwrap_err()
                 .to_string()
