@@ -232,3 +232,142 @@ fn prometheus_errors_are_told_in_the_words_of_the_source() {
         "{unreachable}"
     );
 }
+
+#[test]
+fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
+    // An hour of node_exporter at a 15 s scrape: 2 CPUs idle 70 % and 50 % of the
+    // time, half the memory available, 1 and 2 MiB/s of disk reads and writes,
+    // 3 and 4 MiB/s sent and received on eth0 (and 100 MiB/s on lo, not counted).
+    let dir = tempfile::tempdir().unwrap();
+    let end = (now_ms() / 60_000 - 60) * 60_000;
+    let scrapes = 240;
+    let start = end - (scrapes - 1) * 15_000;
+    let mib = 1_048_576.0;
+    let mut om = String::new();
+    let mut family = |name: &str, kind: &str, series: &[(&str, f64)], gauge: Option<f64>| {
+        om.push_str(&format!("# TYPE {name} {kind}\n"));
+        let sample = if kind == "counter" {
+            format!("{name}_total")
+        } else {
+            name.to_string()
+        };
+        for (labels, per_second) in series {
+            for k in 0..scrapes {
+                let t = (start + k * 15_000) / 1000;
+                let v = gauge.unwrap_or(per_second * 15.0 * k as f64);
+                om.push_str(&format!(
+                    "{sample}{{instance=\"web-1:9100\",job=\"node\"{labels}}} {v} {t}\n"
+                ));
+            }
+        }
+    };
+    family(
+        "node_cpu_seconds",
+        "counter",
+        &[
+            (",cpu=\"0\",mode=\"idle\"", 0.7),
+            (",cpu=\"1\",mode=\"idle\"", 0.5),
+            (",cpu=\"0\",mode=\"user\"", 0.3),
+        ],
+        None,
+    );
+    family(
+        "node_memory_MemAvailable_bytes",
+        "gauge",
+        &[("", 0.0)],
+        Some(8e9),
+    );
+    family(
+        "node_memory_MemTotal_bytes",
+        "gauge",
+        &[("", 0.0)],
+        Some(16e9),
+    );
+    family(
+        "node_disk_read_bytes",
+        "counter",
+        &[(",device=\"sda\"", mib)],
+        None,
+    );
+    family(
+        "node_disk_written_bytes",
+        "counter",
+        &[(",device=\"sda\"", 2.0 * mib)],
+        None,
+    );
+    family(
+        "node_network_transmit_bytes",
+        "counter",
+        &[
+            (",device=\"eth0\"", 3.0 * mib),
+            (",device=\"lo\"", 100.0 * mib),
+        ],
+        None,
+    );
+    family(
+        "node_network_receive_bytes",
+        "counter",
+        &[(",device=\"eth0\"", 4.0 * mib)],
+        None,
+    );
+    family("node_load1", "gauge", &[("", 0.0)], Some(1.5));
+    om.push_str("# EOF\n");
+    let om_file = dir.path().join("node.om");
+    std::fs::write(&om_file, om).unwrap();
+    let made = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om_file)
+        .arg(dir.path().join("tsdb"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
+    let out_file = dir.path().join("web-1.csv");
+    let out = analyze(&[
+        "--prometheus",
+        &url(&prometheus),
+        "--instance",
+        "web-1:9100",
+        "--start",
+        &to_iso(start),
+        "--end",
+        &to_iso(end),
+        "--output-file",
+        out_file.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let native = [
+        "cpu_percent",
+        "memory_percent",
+        "disk_read_mb",
+        "disk_write_mb",
+        "network_sent_mb",
+        "network_recv_mb",
+        "load_1m",
+    ];
+    assert_eq!(&header[1..8], native);
+    let middle: Vec<f64> = lines
+        .nth(30)
+        .unwrap()
+        .split(',')
+        .skip(1)
+        .take(7)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let expected = [40.0, 50.0, 1.0, 2.0, 3.0, 4.0, 1.5];
+    for ((name, got), want) in native.iter().zip(&middle).zip(expected) {
+        assert!((got - want).abs() < 1e-6, "{name}: {got}, expected {want}");
+    }
+}

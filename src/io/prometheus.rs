@@ -120,7 +120,8 @@ pub struct RangeQuery {
 /// The native columns from node_exporter's metrics of one `instance`, as
 /// `(column, query)`: CPU %, memory %, disk and network MB/s (MiB, as the live
 /// collector counts them) and the 1-minute load. Rates are taken over a window of
-/// at least a minute, so two scrapes at the usual 15-30 s fall in it.
+/// at least a minute, so two scrapes at the usual 15-30 s fall in it. Every query
+/// aggregates, so its one series has no `instance` and all are one host's columns.
 pub fn node_exporter_queries(instance: &str, step_ms: i64) -> Vec<(Option<String>, String)> {
     let i = instance.replace('\\', "\\\\").replace('"', "\\\"");
     let w = format!("{}s", (step_ms / 1000).max(60));
@@ -134,7 +135,7 @@ pub fn node_exporter_queries(instance: &str, step_ms: i64) -> Vec<(Option<String
         ),
         (
             "memory_percent",
-            format!("100 * (1 - node_memory_MemAvailable_bytes{{instance=\"{i}\"}} / node_memory_MemTotal_bytes{{instance=\"{i}\"}})"),
+            format!("100 * (1 - sum(node_memory_MemAvailable_bytes{{instance=\"{i}\"}}) / sum(node_memory_MemTotal_bytes{{instance=\"{i}\"}}))"),
         ),
         ("disk_read_mb", per_second_mb("node_disk_read_bytes_total", "")),
         ("disk_write_mb", per_second_mb("node_disk_written_bytes_total", "")),
@@ -146,7 +147,7 @@ pub fn node_exporter_queries(instance: &str, step_ms: i64) -> Vec<(Option<String
             "network_recv_mb",
             per_second_mb("node_network_receive_bytes_total", ", device!=\"lo\""),
         ),
-        ("load_1m", format!("node_load1{{instance=\"{i}\"}}")),
+        ("load_1m", format!("max(node_load1{{instance=\"{i}\"}})")),
     ]
     .into_iter()
     .map(|(column, query)| (Some(column.to_string()), query))
