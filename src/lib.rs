@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod datagen;
 pub mod detector;
 pub mod evaluation;
+pub mod http;
 pub mod io;
 pub mod monitor;
 pub mod numfmt;

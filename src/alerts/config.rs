@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::policy::Policy;
 use crate::detector::Severity;
+use crate::http::http_url;
 use crate::timestamp::parse_duration as duration;
 
 /// How long a receiver may take to answer (HTTP) or to finish (a command) by
@@ -405,17 +406,6 @@ fn unique_name(taken: &[Receiver], kind: &str, wanted: Option<&str>) -> String {
         .map(|n| format!("{kind}-{n}"))
         .find(|name| taken.iter().all(|r| &r.name != name))
         .unwrap_or_else(|| kind.to_string())
-}
-
-fn http_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text)
-        .map_err(|e| format!("not a URL ({e}); hint: give http://host:port/path"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(
-            "needs an http:// or https:// URL with a host; hint: http://127.0.0.1:9093".into(),
-        );
-    }
-    Ok(url)
 }
 
 fn exec_command(text: &str) -> Result<String, String> {

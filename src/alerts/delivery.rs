@@ -18,6 +18,7 @@ use super::config::{AlertsConfig, Receiver, Target};
 use super::exec;
 use super::payload::{ALERTMANAGER_RESEND_MS, Message};
 use super::policy::Notify;
+use crate::http::{api_url, error_chain};
 use crate::timestamp::now_ms;
 
 /// Notifications waiting per receiver at most; more are dropped and counted.
@@ -387,13 +388,8 @@ pub async fn attempt(
 ) -> Result<String, String> {
     let (url, body) = match &receiver.target {
         Target::Alertmanager(base) => {
-            let mut base = base.clone();
-            if !base.path().ends_with('/') {
-                base.set_path(&format!("{}/", base.path()));
-            }
-            let url = base
-                .join("api/v2/alerts")
-                .map_err(|e| format!("cannot form the push URL: {e}"))?;
+            let url = api_url(base, "api/v2/alerts")
+                .ok_or_else(|| format!("cannot form the push URL under {base}"))?;
             (url, message.alertmanager_body(now_ms()))
         }
         Target::Webhook(url) => (url.clone(), message.webhook_body(&receiver.name)),
@@ -426,20 +422,10 @@ fn describe_http_error(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         format!("no answer within {} s", timeout.as_secs_f64())
     } else if e.is_connect() {
-        format!("cannot connect: {}", root_cause(e))
+        format!("cannot connect: {}", error_chain(e))
     } else {
-        root_cause(e)
+        error_chain(e)
     }
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 /// Sends the test alert to every receiver of `config` at once and returns each

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::detector_flags::DetectorFlags;
 use super::paths::check_output;
 use metrics::analysis::{FitRows, analyze};
-use metrics::detector::{DetectorParams, RuleSet};
+use metrics::detector::{DetectorParams, Model, RuleSet};
 use metrics::io::atomic::write_atomically;
 use metrics::io::events::write_events;
 use metrics::io::input::{ReadOptions, read_table};
@@ -137,6 +137,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     }
     let rules = args.detector.rules()?;
+    let saved = args.detector.saved_model()?;
     let params = args.detector.params()?;
 
     let fit = match (&args.fit_rows, &args.fit_where) {
@@ -158,6 +159,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         options,
         fit,
         rules,
+        saved,
         params,
     };
     match (&args.csv_file, &args.prometheus) {
@@ -264,6 +266,8 @@ struct Job<'a> {
     options: ReadOptions,
     fit: FitRows,
     rules: RuleSet,
+    /// The `--model`, read once for every instance analysed.
+    saved: Option<Model>,
     params: DetectorParams,
 }
 
@@ -271,7 +275,6 @@ impl Job<'_> {
     /// Reads `source`, analyses it and writes `outputs` and the summary.
     fn run(&self, source: CsvInput, outputs: &Outputs) -> Result<ExitCode> {
         let args = self.args;
-        let saved = args.detector.saved_model()?;
         let started = Instant::now();
         let table = read_table(&source, &self.options)?;
         // Said now, as it happens, even with --quiet; the summary repeats them.
@@ -286,7 +289,7 @@ impl Job<'_> {
             &table,
             &self.params,
             &self.fit,
-            saved,
+            self.saved.clone(),
             &self.rules,
             &|done| bar.inc(done as u64),
         )?;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::http::{api_url, error_chain, http_url};
 use crate::timestamp::to_iso;
 
 /// Points per series per request: under Prometheus' limit of 11,000.
@@ -225,10 +226,7 @@ impl RangeQuery {
     /// their names: a `timestamp` column (ISO 8601) and one column per series, a
     /// row per step where any series has a value, empty cells where one has none.
     pub async fn fetch(&self) -> Result<Vec<History>, PrometheusError> {
-        let base = Url::parse(&self.url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| PrometheusError::Url(self.url.clone()))?;
+        let base = http_url(&self.url).map_err(|_| PrometheusError::Url(self.url.clone()))?;
         if self.step_ms <= 0 {
             return Err(PrometheusError::Range(
                 "--step must be more than 0; hint: 1m".into(),
@@ -248,13 +246,8 @@ impl RangeQuery {
                 step_s: self.step_ms as f64 / 1000.0,
             });
         }
-        let mut endpoint = base.clone();
-        if !endpoint.path().ends_with('/') {
-            endpoint.set_path(&format!("{}/", endpoint.path()));
-        }
-        let endpoint = endpoint
-            .join("api/v1/query_range")
-            .map_err(|_| PrometheusError::Url(self.url.clone()))?;
+        let endpoint = api_url(&base, "api/v1/query_range")
+            .ok_or_else(|| PrometheusError::Url(self.url.clone()))?;
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
@@ -402,16 +395,6 @@ fn cell(value: &str) -> String {
         "-Inf" => "-inf".into(),
         v => v.to_string(),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
