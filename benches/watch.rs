@@ -206,20 +206,7 @@ fn descriptors(watch: &Watch) -> usize {
 async fn soak(rows: usize, speed: u64, n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("soak.csv");
-    let made = std::process::Command::new(env!("CARGO_BIN_EXE_metrics"))
-        .args([
-            "datagen",
-            "-n",
-            &rows.to_string(),
-            "--seed",
-            "1",
-            "--quiet",
-            "-o",
-        ])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    common::datagen(rows, 1, &file);
     let watch = Watch::start(&[
         "--replay",
         file.to_str().unwrap(),
@@ -301,35 +288,7 @@ async fn soak(rows: usize, speed: u64, n: usize) {
 async fn alerts(rows: usize, seeds: &[u64]) {
     for &seed in seeds {
         let dir = tempfile::tempdir().unwrap();
-        let labelled = dir.path().join("labelled.csv");
-        let made = std::process::Command::new(env!("CARGO_BIN_EXE_metrics"))
-            .args([
-                "datagen",
-                "-n",
-                &rows.to_string(),
-                "--seed",
-                &seed.to_string(),
-            ])
-            .args(["--quiet", "-o"])
-            .arg(&labelled)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let text = std::fs::read_to_string(&labelled).unwrap();
-        let mut metrics_only = String::new();
-        let mut rows_seen: Vec<(i64, bool)> = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let fields: Vec<&str> = line.split(',').collect();
-            let cut = fields.len() - 2;
-            if i > 0 {
-                let time = metrics::timestamp::parse(fields[0]).unwrap();
-                rows_seen.push((time, fields[cut] == "1"));
-            }
-            metrics_only.push_str(&fields[..cut].join(","));
-            metrics_only.push('\n');
-        }
-        let file = dir.path().join("host.csv");
-        std::fs::write(&file, metrics_only).unwrap();
+        let (file, rows_seen) = common::labelled_datagen(dir.path(), rows, seed);
         let mut episodes: Vec<(i64, i64)> = Vec::new();
         for (k, &(t, label)) in rows_seen.iter().enumerate() {
             let before = k > 0 && rows_seen[k - 1].1;
@@ -348,9 +307,7 @@ async fn alerts(rows: usize, seeds: &[u64]) {
             "--alert-webhook",
             &hook.url,
         ]);
-        while watch.get("/api/status").json()["status"]["replay_finished"] != true {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        watch.wait_until_replayed();
         tokio::time::sleep(Duration::from_secs(1)).await;
         let api = watch.get("/api/alerts").json();
         let received = hook.received();

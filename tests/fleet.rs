@@ -70,11 +70,7 @@ async fn prometheus_scrapes_two_hosts_and_every_rule_and_dashboard_query_answers
         .map(|_| Watch::start(&["--replay", file.to_str().unwrap(), "--speed", "max"]))
         .collect();
     for watch in &hosts {
-        let started = Instant::now();
-        while watch.get("/api/status").json()["status"]["replay_finished"] != true {
-            assert!(started.elapsed() < DEADLINE, "the replay did not finish");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        watch.wait_until_replayed();
     }
     let mut names: Vec<String> = hosts.iter().map(|w| w.address.clone()).collect();
     names.sort();

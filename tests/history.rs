@@ -55,20 +55,7 @@ fn history(dir: &Path) -> (i64, i64, std::path::PathBuf) {
         }
     }
     om.push_str("# EOF\n");
-    let om_file = dir.join("history.om");
-    std::fs::write(&om_file, om).unwrap();
-    let data = dir.join("tsdb");
-    let made = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om_file)
-        .arg(&data)
-        .output()
-        .expect("promtool (Debian package prometheus) must be installed");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    serve_blocks_of(dir, &om);
     let mut csv = String::from("timestamp,cpu_percent,memory_percent\n");
     for i in 0..rows as usize {
         let t = start + i as i64 * 60_000;
@@ -87,6 +74,39 @@ fn analyze(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Writes the OpenMetrics text `om` into TSDB blocks in `dir/tsdb`, the folder
+/// [`prometheus`] serves.
+fn serve_blocks_of(dir: &Path, om: &str) {
+    let om_file = dir.join("history.om");
+    std::fs::write(&om_file, om).unwrap();
+    let made = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om_file)
+        .arg(dir.join("tsdb"))
+        .output()
+        .expect("promtool (Debian package prometheus) must be installed");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
+
+/// Runs `metrics analyze ARGS`, which must succeed; what it said on standard error.
+fn analyze_ok(args: &[&str]) -> String {
+    let out = analyze(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+/// The arguments that read `server`'s history from `start` to `end`, then `more`.
+fn over_range<'a>(server: &'a str, start: &'a str, end: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--prometheus", server, "--start", start, "--end", end];
+    args.extend_from_slice(more);
+    args
+}
+
 fn url(prometheus: &Prometheus) -> String {
     format!("http://{}", prometheus.address)
 }
@@ -98,7 +118,7 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
     // Prometheus serves the blocks promtool wrote (its data folder is `tsdb`).
     let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
     let from_csv = dir.path().join("from_csv.csv");
-    let out = analyze(&[
+    analyze_ok(&[
         "--csv-file",
         csv.to_str().unwrap(),
         "--output-file",
@@ -107,31 +127,24 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
         "1",
         "--quiet",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let from_prometheus = dir.path().join("from_prometheus.csv");
     let (start, end) = (to_iso(start), to_iso(end));
-    let out = analyze(&[
-        "--prometheus",
-        &url(&prometheus),
-        "--query",
-        "{__name__=~\"cpu_percent|memory_percent\", instance=\"web-1:9100\"}",
-        "--start",
+    let server = url(&prometheus);
+    let stderr = analyze_ok(&over_range(
+        &server,
         &start,
-        "--end",
         &end,
-        "--step",
-        "1m",
-        "--output-file",
-        from_prometheus.to_str().unwrap(),
-        "--seed",
-        "1",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+        &[
+            "--query",
+            "{__name__=~\"cpu_percent|memory_percent\", instance=\"web-1:9100\"}",
+            "--step",
+            "1m",
+            "--output-file",
+            from_prometheus.to_str().unwrap(),
+            "--seed",
+            "1",
+        ],
+    ));
     let (a, b) = (
         std::fs::read_to_string(&from_csv).unwrap(),
         std::fs::read_to_string(&from_prometheus).unwrap(),
@@ -147,26 +160,20 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
     // At one row a second the range is 35,941 steps: four requests under
     // Prometheus' 11,000 points, merged in order without a gap or a repeat.
     let fine = dir.path().join("fine.csv");
-    let out = analyze(&[
-        "--prometheus",
-        &url(&prometheus),
-        "--query",
-        "cpu_percent{instance=\"web-1:9100\"}",
-        "--start",
+    analyze_ok(&over_range(
+        &server,
         &start,
-        "--end",
         &end,
-        "--step",
-        "1s",
-        "--output-file",
-        fine.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        &[
+            "--query",
+            "cpu_percent{instance=\"web-1:9100\"}",
+            "--step",
+            "1s",
+            "--output-file",
+            fine.to_str().unwrap(),
+            "--quiet",
+        ],
+    ));
     let times: Vec<i64> = std::fs::read_to_string(&fine)
         .unwrap()
         .lines()
@@ -179,26 +186,20 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
     // A query over both hosts: each is analysed on its own baseline, into its
     // own file, with the verdicts of its own export.
     let both = dir.path().join("both.csv");
-    let out = analyze(&[
-        "--prometheus",
-        &url(&prometheus),
-        "--query",
-        "{__name__=~\"cpu_percent|memory_percent\"}",
-        "--start",
+    analyze_ok(&over_range(
+        &server,
         &start,
-        "--end",
         &end,
-        "--output-file",
-        both.to_str().unwrap(),
-        "--seed",
-        "1",
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        &[
+            "--query",
+            "{__name__=~\"cpu_percent|memory_percent\"}",
+            "--output-file",
+            both.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--quiet",
+        ],
+    ));
     for host in ["web-1_9100", "web-2_9100"] {
         let file = dir.path().join(format!("both.{host}.csv"));
         assert_eq!(std::fs::read_to_string(&file).unwrap(), a, "{host}");
@@ -312,39 +313,22 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     );
     family("node_load1", "gauge", &[("", 0.0)], Some(1.5));
     om.push_str("# EOF\n");
-    let om_file = dir.path().join("node.om");
-    std::fs::write(&om_file, om).unwrap();
-    let made = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om_file)
-        .arg(dir.path().join("tsdb"))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    serve_blocks_of(dir.path(), &om);
     let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
     let out_file = dir.path().join("web-1.csv");
-    let out = analyze(&[
-        "--prometheus",
-        &url(&prometheus),
-        "--instance",
-        "web-1:9100",
-        "--start",
-        &to_iso(start),
-        "--end",
-        &to_iso(end),
-        "--output-file",
-        out_file.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (server, start, end) = (url(&prometheus), to_iso(start), to_iso(end));
+    analyze_ok(&over_range(
+        &server,
+        &start,
+        &end,
+        &[
+            "--instance",
+            "web-1:9100",
+            "--output-file",
+            out_file.to_str().unwrap(),
+            "--quiet",
+        ],
+    ));
     let text = std::fs::read_to_string(&out_file).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();

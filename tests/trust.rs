@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::socket::{connect, until_finished};
-use common::{Phase, Watch, host_csv};
+use common::{Phase, Watch, host_csv, labelled_datagen};
 
 /// Per recorded row: whether it was judged an anomaly, and its severity.
 fn verdicts(history: &Path) -> Vec<(bool, String)> {
@@ -97,27 +96,8 @@ async fn hours_of_a_host_replayed_live_from_a_heavy_start_never_lock_into_alarm(
     // labelled anomalies. Before absorbed shifts and the long training window,
     // 93-99 % of the normal rows of such a replay were flagged, every hour.
     let dir = tempfile::tempdir().unwrap();
-    let labelled = dir.path().join("labelled.csv");
-    let status = Command::new(env!("CARGO_BIN_EXE_metrics"))
-        .args(["datagen", "-n", "10800", "--seed", "4", "--quiet", "-o"])
-        .arg(&labelled)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let text = std::fs::read_to_string(&labelled).unwrap();
-    let mut labels = Vec::new();
-    let mut metrics_only = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let fields: Vec<&str> = line.split(',').collect();
-        let cut = fields.len() - 2;
-        if i > 0 {
-            labels.push(fields[cut] == "1");
-        }
-        metrics_only.push_str(&fields[..cut].join(","));
-        metrics_only.push('\n');
-    }
-    let file = dir.path().join("host.csv");
-    std::fs::write(&file, metrics_only).unwrap();
+    let (file, rows) = labelled_datagen(dir.path(), 10_800, 4);
+    let labels: Vec<bool> = rows.iter().map(|&(_, label)| label).collect();
 
     let verdicts = replay(&file, &[]).await;
     assert_eq!(verdicts.len(), labels.len());

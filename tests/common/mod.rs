@@ -108,6 +108,15 @@ impl Watch {
         Watch::start(&args)
     }
 
+    /// Waits until a replay has gone through its file (its status says so).
+    pub fn wait_until_replayed(&self) {
+        let started = Instant::now();
+        while self.get("/api/status").json()["status"]["replay_finished"] != true {
+            assert!(started.elapsed() < DEADLINE, "the replay did not finish");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The WebSocket URL.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.address)
@@ -363,4 +372,46 @@ pub fn wobble(i: usize, m: usize) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
     2.0 * (z >> 11) as f64 / (1u64 << 53) as f64 - 1.0
+}
+
+/// Runs `metrics datagen -n ROWS --seed SEED` into `path` (its label columns
+/// included).
+pub fn datagen(rows: usize, seed: u64, path: &Path) {
+    let status = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args([
+            "datagen",
+            "-n",
+            &rows.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .args(["--quiet", "-o"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `metrics datagen -n ROWS --seed SEED` split as a replay needs it: the file of
+/// metrics only that a host would record (`host.csv` in `dir`), and each row's
+/// time and label.
+pub fn labelled_datagen(dir: &Path, rows: usize, seed: u64) -> (PathBuf, Vec<(i64, bool)>) {
+    let labelled = dir.join("labelled.csv");
+    datagen(rows, seed, &labelled);
+    let text = std::fs::read_to_string(&labelled).unwrap();
+    let mut labels = Vec::new();
+    let mut metrics_only = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let cut = fields.len() - 2;
+        if i > 0 {
+            let time = metrics::timestamp::parse(fields[0]).unwrap();
+            labels.push((time, fields[cut] == "1"));
+        }
+        metrics_only.push_str(&fields[..cut].join(","));
+        metrics_only.push('\n');
+    }
+    let file = dir.join("host.csv");
+    std::fs::write(&file, metrics_only).unwrap();
+    (file, labels)
 }
