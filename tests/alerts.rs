@@ -5,14 +5,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use common::hook::{Answer, Hook};
+use common::prometheus::{Prometheus, start_ready};
 use common::socket::{connect, next, until_finished};
-use common::{DEADLINE, Phase, Watch, free_port, host_csv};
+use common::{DEADLINE, Phase, Watch, host_csv};
 
 /// Five minutes of a working host, a 90-second build that saturates the CPU
 /// (one critical incident), then five minutes of work again.
@@ -270,7 +271,7 @@ async fn a_flapping_incident_is_one_alert() {
 
 /// A real Alertmanager on a free loopback port, with its own data folder.
 struct Alertmanager {
-    child: Child,
+    server: Prometheus,
     url: String,
     _dir: tempfile::TempDir,
 }
@@ -284,35 +285,25 @@ impl Alertmanager {
             "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
         )
         .unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus-alertmanager (Debian package prometheus-alertmanager) must be installed");
-        let am = Alertmanager {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+        let server = start_ready(
+            "prometheus-alertmanager",
+            &[
+                format!("--config.file={}", config.display()),
+                format!("--storage.path={}", dir.path().join("data").display()),
+                "--cluster.listen-address=".to_string(),
+            ],
+            &dir.path().join("alertmanager.log"),
+        );
+        Alertmanager {
+            url: format!("http://{}", server.address),
+            server,
             _dir: dir,
-        };
-        am.wait(|| {
-            std::net::TcpStream::connect(am.address()).is_ok()
-                && common::http(&am.address(), "GET", "/-/ready", None).status == 200
-        });
-        am
-    }
-
-    fn address(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
+        }
     }
 
     /// The alerts its API lists (active ones).
     fn alerts(&self) -> Vec<Value> {
-        let r = common::http(&self.address(), "GET", "/api/v2/alerts", None);
+        let r = common::http(&self.server.address, "GET", "/api/v2/alerts", None);
         serde_json::from_str(&r.body).unwrap_or_default()
     }
 
@@ -325,13 +316,6 @@ impl Alertmanager {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use super::{DEADLINE, free_port, send};
 
-/// A running Prometheus, killed when dropped.
+/// A running server of the Prometheus project (Prometheus, Alertmanager), killed
+/// when dropped.
 pub struct Prometheus {
     child: Child,
     /// `host:port` it serves on.
@@ -21,24 +22,22 @@ impl Drop for Prometheus {
     }
 }
 
-/// Starts Prometheus on loopback with `config`, ready to answer.
-pub fn prometheus(dir: &Path, config: &str) -> Prometheus {
-    let config_file = dir.join("prometheus.yml");
-    std::fs::write(&config_file, config).unwrap();
+/// Starts `program` with `args` and `--web.listen-address` on a free loopback
+/// port, its standard error in `log`, and waits until its `/-/ready` answers; a
+/// port taken meanwhile is tried again with another.
+pub fn start_ready(program: &str, args: &[String], log: &Path) -> Prometheus {
     let started = Instant::now();
     loop {
         let address = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config_file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
+        let mut child = Command::new(program)
+            .args(args)
             .arg(format!("--web.listen-address={address}"))
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+            .stderr(std::fs::File::create(log).unwrap())
             .spawn()
-            .expect("prometheus is needed for this test: apt-get install prometheus");
+            .unwrap_or_else(|e| {
+                panic!("{program} is needed for this test (its Debian package): {e}")
+            });
         loop {
             if child.try_wait().unwrap().is_some() {
                 // The port was taken meanwhile: try another.
@@ -51,12 +50,27 @@ pub fn prometheus(dir: &Path, config: &str) -> Prometheus {
             }
             assert!(
                 started.elapsed() < DEADLINE,
-                "Prometheus did not start: {}",
-                std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+                "{program} did not start: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Starts Prometheus on loopback with `config` and its data in `dir/tsdb`, ready
+/// to answer.
+pub fn prometheus(dir: &Path, config: &str) -> Prometheus {
+    let config_file = dir.join("prometheus.yml");
+    std::fs::write(&config_file, config).unwrap();
+    start_ready(
+        "prometheus",
+        &[
+            format!("--config.file={}", config_file.display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+        ],
+        &dir.join("prometheus.log"),
+    )
 }
 
 impl Prometheus {
