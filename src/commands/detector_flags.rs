@@ -13,9 +13,10 @@ use metrics::io::rules_file::load_rules;
 /// How the detector is set up: its settings, a saved model, the rules.
 #[derive(Debug, Args)]
 pub struct DetectorFlags {
-    /// Expected share of anomalies in the training rows, in (0, 0.5]: the bar that
-    /// opens an anomaly is set so that anomalies, held while they last, flag that
-    /// share of them.
+    /// Largest share of anomalies expected in the training rows, in (0, 0.5]: the
+    /// bar that opens an anomaly is set so that anomalies, held while they last,
+    /// flag at most that share of them, and fewer when a few outliers stand far
+    /// beyond the rest.
     #[arg(long, default_value_t = 0.05)]
     pub contamination: f64,
     /// Seed of the forest: the same input and seed give the same verdicts.

@@ -44,7 +44,8 @@ pub struct Thresholds {
     /// (1 - contamination) quantile of the z-score signal.
     pub z: f64,
     /// The combined ratio that opens an incident; maps to score 0.5. Calibrated so
-    /// that incidents, held, flag the contamination share of the training rows.
+    /// that incidents, held, flag at most the contamination share of the training
+    /// rows (see [`super::train`]).
     pub fused: f64,
     /// The combined ratio an open incident is held at (see [`super::hold`]).
     pub hold: f64,

@@ -16,7 +16,8 @@ pub const DEFAULT_ADAPT_AFTER: u64 = 1500;
 /// Detector settings as given; [`DetectorParams::check`] validates them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectorParams {
-    /// Expected share of anomalies in the training rows, in (0, 0.5].
+    /// Largest share of anomalies expected in the training rows, in (0, 0.5]: the
+    /// bound on the share of them the incident bars flag.
     pub contamination: f64,
     /// The isolation forest's settings, including the seed.
     pub forest: ForestParams,
