@@ -15,9 +15,10 @@ from sklearn.ensemble import IsolationForest
 src, dst = sys.argv[1], sys.argv[2]
 frame = pd.read_csv(src)
 metrics = frame.drop(columns=[c for c in ("timestamp", "label", "anomaly_type") if c in frame])
+values = metrics.to_numpy()
 forest = IsolationForest(
     n_estimators=200, max_samples=256, contamination=0.05, random_state=1, n_jobs=-1
-).fit(metrics.to_numpy())
-frame["anomaly_score"] = -forest.score_samples(metrics.to_numpy())
-frame["is_anomaly"] = forest.predict(metrics.to_numpy()) == -1
+).fit(values)
+frame["anomaly_score"] = -forest.score_samples(values)
+frame["is_anomaly"] = forest.predict(values) == -1
 frame.to_csv(dst, index=False)
