@@ -59,6 +59,7 @@ fn pipeline(c: &mut Criterion) {
                 &table,
                 &analysis.verdicts,
                 &analysis.model.metrics,
+                true,
                 std::io::sink(),
             )
             .expect("write");

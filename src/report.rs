@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
-use crate::detector::{Incident, Severity, reasons};
+use crate::detector::{Change, Incident, IncidentTracker, Severity, Verdict, reasons};
 use crate::evaluation::{Quality, evaluate};
 use crate::io::input::Table;
 use crate::timestamp;
@@ -78,70 +78,172 @@ pub fn worst_incidents(incidents: &[Incident], limit: usize) -> Vec<Incident> {
 
 /// The flagged rows of an analysis, worst first (severity, then score, then row).
 pub fn flagged(table: &Table, analysis: &Analysis, limit: usize) -> Vec<Flagged> {
-    let mut rows: Vec<usize> = (0..analysis.verdicts.len())
-        .filter(|&r| analysis.verdicts[r].is_anomaly)
-        .collect();
-    let v = &analysis.verdicts;
-    rows.sort_by(|&a, &b| {
-        v[b].severity
-            .cmp(&v[a].severity)
-            .then(v[b].anomaly_score.total_cmp(&v[a].anomaly_score))
-            .then(a.cmp(&b))
-    });
-    rows.truncate(limit);
-    rows.into_iter()
-        .map(|r| Flagged {
-            row: r + 1,
-            time: table.frame.times.as_ref().map(|t| timestamp::to_iso(t[r])),
-            score: v[r].anomaly_score,
-            severity: v[r].severity,
-            top_metric: v[r]
-                .top_metric_name(&analysis.model.metrics)
-                .map(str::to_string),
-            reasons: v[r].reasons.clone(),
-        })
-        .collect()
+    let mut tally = Tally::new(limit);
+    tally.add(table, &analysis.verdicts, &analysis.model.metrics);
+    tally.worst
+}
+
+/// Worst first: highest severity, then score, then the earliest row.
+fn worse(a: &Flagged, b: &Flagged) -> std::cmp::Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then(b.score.total_cmp(&a.score))
+        .then(a.row.cmp(&b.row))
+}
+
+/// What an analysis found so far, taken window by window of rows in order: counts,
+/// the worst rows, the incidents, and what quality against labels needs. It keeps
+/// a few numbers per row only when there are labels.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Rows taken.
+    rows: usize,
+    /// Anomalies per severity.
+    by_severity: BTreeMap<Severity, usize>,
+    /// Ground truth, flag and score per row, when the input has labels.
+    labelled: Option<(Vec<bool>, Vec<bool>, Vec<f64>)>,
+    /// The worst flagged rows, worst first, at most `limit`.
+    worst: Vec<Flagged>,
+    limit: usize,
+    /// The incidents closed so far, and the one open.
+    tracker: IncidentTracker,
+    incidents: Vec<Incident>,
+}
+
+impl Tally {
+    /// A tally that keeps the `limit` worst flagged rows.
+    pub fn new(limit: usize) -> Tally {
+        Tally {
+            limit,
+            ..Tally::default()
+        }
+    }
+
+    /// Takes the next rows: `table`'s, judged `verdicts` by a model of `metrics`.
+    pub fn add(&mut self, table: &Table, verdicts: &[Verdict], metrics: &[String]) {
+        let times = table.frame.times.as_deref();
+        let mut flagged = Vec::new();
+        for (r, v) in verdicts.iter().enumerate() {
+            let row = self.rows + r + 1;
+            let time = times.map(|t| t[r]);
+            if let Some(Change::Closed(incident)) = self.tracker.push(row, time, v, metrics) {
+                self.incidents.push(incident);
+            }
+            if !v.is_anomaly {
+                continue;
+            }
+            *self.by_severity.entry(v.severity).or_insert(0) += 1;
+            // Only a row that can still be among the worst is written out.
+            let candidate = Flagged {
+                row,
+                time: None,
+                score: v.anomaly_score,
+                severity: v.severity,
+                top_metric: None,
+                reasons: Vec::new(),
+            };
+            if self.worst.len() >= self.limit
+                && self
+                    .worst
+                    .last()
+                    .is_none_or(|last| worse(last, &candidate).is_le())
+            {
+                continue;
+            }
+            flagged.push(Flagged {
+                time: time.map(timestamp::to_iso),
+                top_metric: v.top_metric_name(metrics).map(str::to_string),
+                reasons: v.reasons.clone(),
+                ..candidate
+            });
+        }
+        self.worst.extend(flagged);
+        self.worst.sort_by(worse);
+        self.worst.truncate(self.limit);
+        if let Some(labels) = &table.labels {
+            let (l, f, s) = self.labelled.get_or_insert_default();
+            l.extend_from_slice(labels);
+            f.extend(verdicts.iter().map(|v| v.is_anomaly));
+            s.extend(verdicts.iter().map(|v| v.anomaly_score));
+        }
+        self.rows += verdicts.len();
+    }
+
+    /// The incidents, the last one marked open when it runs to the end.
+    pub fn incidents(&mut self) -> Vec<Incident> {
+        let mut all = std::mem::take(&mut self.incidents);
+        all.extend(self.tracker.open());
+        all
+    }
+
+    /// The summary of every row taken, listing the `top` worst rows and incidents
+    /// of `incidents` (from [`Tally::incidents`]).
+    pub fn summary(&self, run: &Run, incidents: &[Incident], top: usize) -> Summary {
+        let anomalies = self.by_severity.values().sum();
+        let quality = self
+            .labelled
+            .as_ref()
+            .and_then(|(labels, flagged, scores)| evaluate(labels, flagged, scores));
+        let mut incidents_by_severity = BTreeMap::new();
+        for i in incidents {
+            *incidents_by_severity.entry(i.peak_severity).or_insert(0) += 1;
+        }
+        Summary {
+            source: run.source.clone(),
+            rows: self.rows,
+            fit_rows: run.fit_rows,
+            metrics: run.metrics.clone(),
+            warnings: run.warnings.clone(),
+            anomalies,
+            by_severity: self.by_severity.clone(),
+            rate: anomalies as f64 / self.rows.max(1) as f64,
+            seconds: run.seconds.clone(),
+            quality,
+            incidents: incidents.len(),
+            incidents_by_severity,
+            worst_incidents: worst_incidents(incidents, top),
+            worst: self.worst.iter().take(top).cloned().collect(),
+        }
+    }
+
+    /// The worst flagged rows kept, worst first.
+    pub fn worst(&self) -> &[Flagged] {
+        &self.worst
+    }
+}
+
+/// What a summary says of the run itself, beside what its rows were found to be.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// The input's name.
+    pub source: String,
+    /// Rows the model was fitted on (0 with a loaded model).
+    pub fit_rows: usize,
+    /// Metrics judged.
+    pub metrics: Vec<String>,
+    /// What the reader left out and why.
+    pub warnings: Vec<String>,
+    /// Seconds spent reading, fitting, scoring (and writing).
+    pub seconds: BTreeMap<&'static str, f64>,
 }
 
 impl Summary {
     /// Summarises `analysis` of `table`, keeping the `top` worst rows.
     pub fn new(table: &Table, analysis: &Analysis, top: usize, read_seconds: f64) -> Summary {
-        let rows = analysis.verdicts.len();
-        let mut by_severity = BTreeMap::new();
-        for v in analysis.verdicts.iter().filter(|v| v.is_anomaly) {
-            *by_severity.entry(v.severity).or_insert(0) += 1;
-        }
-        let anomalies = by_severity.values().sum();
-        let quality = table.labels.as_ref().and_then(|labels| {
-            let flagged: Vec<bool> = analysis.verdicts.iter().map(|v| v.is_anomaly).collect();
-            let scores: Vec<f64> = analysis.verdicts.iter().map(|v| v.anomaly_score).collect();
-            evaluate(labels, &flagged, &scores)
-        });
-        let seconds = BTreeMap::from([
-            ("read", read_seconds),
-            ("fit", analysis.fit_time.as_secs_f64()),
-            ("score", analysis.score_time.as_secs_f64()),
-        ]);
-        let mut incidents_by_severity = BTreeMap::new();
-        for i in &analysis.incidents {
-            *incidents_by_severity.entry(i.peak_severity).or_insert(0) += 1;
-        }
-        Summary {
+        let mut tally = Tally::new(top);
+        tally.add(table, &analysis.verdicts, &analysis.model.metrics);
+        let run = Run {
             source: table.source.clone(),
-            rows,
             fit_rows: analysis.fit_rows,
             metrics: analysis.model.metrics.clone(),
             warnings: table.warnings.clone(),
-            anomalies,
-            by_severity,
-            rate: anomalies as f64 / rows.max(1) as f64,
-            seconds,
-            quality,
-            incidents: analysis.incidents.len(),
-            incidents_by_severity,
-            worst_incidents: worst_incidents(&analysis.incidents, top),
-            worst: flagged(table, analysis, top),
-        }
+            seconds: BTreeMap::from([
+                ("read", read_seconds),
+                ("fit", analysis.fit_time.as_secs_f64()),
+                ("score", analysis.score_time.as_secs_f64()),
+            ]),
+        };
+        tally.summary(&run, &analysis.incidents, top)
     }
 
     /// The human-readable summary printed on standard error.

@@ -11,16 +11,21 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::detector_flags::DetectorFlags;
 use super::paths::check_output;
-use metrics::analysis::{FitRows, analyze};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use metrics::analysis::windowed::{Plan, judge, prepare};
+use metrics::analysis::{AnalysisError, FitRows};
 use metrics::detector::{DetectorParams, Model, RuleSet};
 use metrics::io::atomic::write_atomically;
 use metrics::io::events::write_events;
-use metrics::io::input::{ReadOptions, read_table};
+use metrics::io::input::ReadOptions;
 use metrics::io::model_file::save_model;
 use metrics::io::output::write_annotated;
 use metrics::io::prometheus::{History, RangeQuery, node_exporter_queries};
 use metrics::io::text::CsvInput;
-use metrics::report::{Summary, flagged};
+use metrics::io::windows::Windows;
+use metrics::report::{Run, Tally};
 use metrics::timestamp::{now_ms, parse_duration, parse_moment};
 
 /// Arguments of `metrics analyze`.
@@ -96,6 +101,12 @@ pub struct AnalyzeArgs {
     /// the name ends in .json.
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+    /// Megabytes of CSV read, judged and written at a time: memory follows this
+    /// window, not the file's size. A file within one window is read once; a
+    /// larger one twice (to fit, then to judge). Standard input is first spooled
+    /// to a temporary file (in TMPDIR).
+    #[arg(long, value_name = "MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub window_mb: u64,
     /// How many of the worst anomalies the summary lists.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -153,6 +164,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         timestamp_column: args.timestamp_column.clone(),
         label_column: args.label_column.clone(),
         exclude: args.fit_where.iter().map(|(c, _)| c.clone()).collect(),
+        ..ReadOptions::default()
     };
     let job = Job {
         args: &args,
@@ -272,60 +284,102 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    /// Reads `source`, analyses it and writes `outputs` and the summary.
+    /// Reads `source` window by window, analyses it and writes `outputs` and the
+    /// summary.
     fn run(&self, source: CsvInput, outputs: &Outputs) -> Result<ExitCode> {
         let args = self.args;
-        let started = Instant::now();
-        let table = read_table(&source, &self.options)?;
-        // Said now, as it happens, even with --quiet; the summary repeats them.
-        for warning in &table.warnings {
-            eprintln!("warning: {}: {warning}", table.source);
-        }
-        let read_seconds = started.elapsed().as_secs_f64();
-
-        let rows = table.frame.rows();
-        let bar = progress_bar(rows as u64, args.quiet);
-        let analysis = analyze(
-            &table,
-            &self.params,
-            &self.fit,
-            self.saved.clone(),
-            &self.rules,
-            &|done| bar.inc(done as u64),
+        let mut windows = Windows::open(&source, (args.window_mb as usize) << 20)?;
+        let mut prepared = prepare(
+            &mut windows,
+            Plan {
+                params: &self.params,
+                fit: &self.fit,
+                model: self.saved.clone(),
+                rules: &self.rules,
+                options: &self.options,
+            },
         )?;
-        bar.finish_and_clear();
-
-        let started = Instant::now();
-        if let Some(path) = &outputs.save_model {
-            save_model(&analysis.model, path).context("--save-model")?;
+        // Said now, as it happens, even with --quiet; the summary repeats them.
+        for warning in &prepared.warnings {
+            eprintln!("warning: {}: {warning}", windows.name());
         }
-        if let Some(out) = &outputs.output_file {
-            let write = |w: &mut dyn Write| {
-                write_annotated(&table, &analysis.verdicts, &analysis.model.metrics, w)
-            };
-            if out.as_os_str() == "-" {
+        if let Some(path) = &outputs.save_model {
+            save_model(&prepared.model, path).context("--save-model")?;
+        }
+        let bar = progress_bar(prepared.rows as u64, args.quiet);
+        // --json lists every flagged row; the summary only the worst.
+        let mut tally = Tally::new(if outputs.json.is_some() {
+            usize::MAX
+        } else {
+            args.top
+        });
+        let started = Instant::now();
+        let mut first = true;
+        let mut judge_into = |out: Option<&mut dyn Write>| -> Result<Duration> {
+            let mut out = out;
+            let scoring = judge(
+                &mut windows,
+                &mut prepared,
+                &self.rules,
+                &|done| bar.inc(done as u64),
+                &mut |table, verdicts, model| {
+                    if let Some(out) = out.as_mut() {
+                        write_annotated(table, verdicts, &model.metrics, first, &mut **out)
+                            .map_err(AnalysisError::Write)?;
+                    }
+                    first = false;
+                    tally.add(table, verdicts, &model.metrics);
+                    Ok(())
+                },
+            )?;
+            Ok(scoring)
+        };
+        let scoring = match &outputs.output_file {
+            Some(out) if out.as_os_str() == "-" => {
                 let stdout = std::io::stdout();
                 let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-                if let Err(e) =
-                    write(&mut lock).and_then(|_| lock.flush().map_err(csv::Error::from))
-                    && !is_broken_pipe(&e)
-                {
-                    return Err(anyhow::anyhow!("writing standard output: {e}"));
+                match judge_into(Some(&mut lock)).and_then(|s| {
+                    lock.flush()?;
+                    Ok(s)
+                }) {
+                    Ok(s) => s,
+                    Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+                    Err(e) => return Err(e.context("writing standard output")),
                 }
-            } else {
-                write_atomically(out, |w| write(w).map_err(std::io::Error::other))
-                    .with_context(|| format!("--output-file {}: cannot write", out.display()))?;
             }
-        }
-        let mut summary = Summary::new(&table, &analysis, args.top, read_seconds);
-        summary
-            .seconds
-            .insert("write", started.elapsed().as_secs_f64());
+            Some(out) => {
+                let mut scoring = Duration::ZERO;
+                write_atomically(out, |w| -> Result<()> {
+                    scoring = judge_into(Some(w))?;
+                    Ok(())
+                })
+                .with_context(|| format!("--output-file {}: cannot write", out.display()))?;
+                scoring
+            }
+            None => judge_into(None)?,
+        };
+        bar.finish_and_clear();
+        let total = started.elapsed().as_secs_f64();
+        let score = scoring.as_secs_f64();
+        let incidents = tally.incidents();
+        let run = Run {
+            source: windows.name().to_string(),
+            fit_rows: prepared.fit_rows,
+            metrics: prepared.model.metrics.clone(),
+            warnings: prepared.warnings.clone(),
+            seconds: BTreeMap::from([
+                ("read", prepared.read_time.as_secs_f64()),
+                ("fit", prepared.fit_time.as_secs_f64()),
+                ("score", score),
+                ("write", (total - score).max(0.0)),
+            ]),
+        };
+        let summary = tally.summary(&run, &incidents, args.top);
         if let Some(path) = &outputs.json {
             let report = serde_json::json!({
                 "summary": summary,
-                "flagged": flagged(&table, &analysis, usize::MAX),
-                "incidents": analysis.incidents,
+                "flagged": tally.worst(),
+                "incidents": incidents,
             });
             write_atomically(path, |w| {
                 w.write_all(
@@ -337,7 +391,7 @@ impl Job<'_> {
             .with_context(|| format!("--json {}: cannot write", path.display()))?;
         }
         if let Some(path) = &outputs.events {
-            write_events(path, &analysis.incidents)
+            write_events(path, &incidents)
                 .with_context(|| format!("--events {}: cannot write", path.display()))?;
         }
         if !args.quiet {
@@ -392,8 +446,17 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
     Ok(runtime.block_on(range.fetch())?)
 }
 
-fn is_broken_pipe(e: &csv::Error) -> bool {
-    matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+/// Whether `e` is standard output closed by its reader (`| head`), which ends the
+/// output, not the command, in error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause.downcast_ref::<csv::Error>().is_some_and(|csv| {
+                matches!(csv.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+            })
+    })
 }
 
 /// A bar on a terminal for inputs big enough to take over a second; hidden otherwise.

@@ -5,10 +5,11 @@
 use rayon::prelude::*;
 
 use super::error::DetectorError;
+use super::features;
 use super::frame::Frame;
 use super::fusion::{self, RowInput};
 use super::hold::Hold;
-use super::memory::{Carried, FeatureTable};
+use super::memory::{Carried, FeatureTable, Standing};
 use super::model::Model;
 use super::rules::RuleSet;
 use super::verdict::Verdict;
@@ -17,6 +18,28 @@ use super::verdict::Verdict;
 /// block's features stay in cache and every core gets many blocks, many enough
 /// that replaying the [`super::features::MEMORY`] rows before each costs little.
 pub(super) const SCORE_BLOCK: usize = 4096;
+
+/// Where a batch pass over a file stands after some of its rows: what the next rows
+/// take over from them, so a file judged window by window (a stream too large to
+/// hold) gets exactly the verdicts of one pass over every row.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    /// The last [`features::MEMORY`] readings (or fewer, early on) of each of the
+    /// model's metrics, which the next rows' features replay.
+    tail: Vec<Vec<f64>>,
+    /// Their times, when the file has them.
+    tail_times: Option<Vec<i64>>,
+    /// Each metric's standing just before the tail.
+    standing: Option<Vec<Standing>>,
+    /// The incident open after the last row, if any.
+    hold: Hold,
+}
+
+impl Resume {
+    fn context(&self) -> usize {
+        self.tail.first().map_or(0, Vec::len)
+    }
+}
 
 impl Model {
     /// Judges every row of `frame`, in order, exactly as [`super::Stream`] would one by one.
@@ -29,28 +52,69 @@ impl Model {
         rules: &RuleSet,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<Verdict>, DetectorError> {
+        self.score_frame_after(frame, rules, progress, &mut Resume::default())
+    }
+
+    /// As [`Model::score_frame`], for `frame` as the rows that follow those `resume`
+    /// stands after (none, when fresh), and moves `resume` past them: windows of a
+    /// file judged one after the other get the verdicts of the whole file judged at
+    /// once.
+    pub fn score_frame_after(
+        &self,
+        frame: &Frame,
+        rules: &RuleSet,
+        progress: &(dyn Fn(usize) + Sync),
+        resume: &mut Resume,
+    ) -> Result<Vec<Verdict>, DetectorError> {
         let positions = self.align(&frame.names)?;
-        let columns: Vec<&[f64]> = positions
+        let context = resume.context();
+        // The tail of the rows before, then this frame's: one run of rows whose
+        // first `context` are only replayed.
+        let joined: Vec<std::borrow::Cow<[f64]>> = positions
             .iter()
-            .map(|&p| frame.columns[p].as_slice())
+            .enumerate()
+            .map(|(m, &p)| match resume.tail.get(m) {
+                Some(tail) if context > 0 => {
+                    std::borrow::Cow::Owned([tail.as_slice(), &frame.columns[p]].concat())
+                }
+                _ => std::borrow::Cow::Borrowed(frame.columns[p].as_slice()),
+            })
             .collect();
+        let columns: Vec<&[f64]> = joined.iter().map(|c| c.as_ref()).collect();
+        let joined_times: Option<std::borrow::Cow<[i64]>> = match (&resume.tail_times, &frame.times)
+        {
+            (Some(tail), Some(times)) if context > 0 => {
+                Some(std::borrow::Cow::Owned([tail.as_slice(), times].concat()))
+            }
+            (_, Some(times)) => Some(std::borrow::Cow::Borrowed(times.as_slice())),
+            _ => None,
+        };
+        let times = joined_times.as_deref();
         let bound = rules.bind(&self.metrics, &frame.text_names);
         let rows = frame.rows();
-        let times = frame.times.as_deref();
+        let total = context + rows;
         let expected = self.expected();
-        let starts: Vec<usize> = (0..rows).step_by(SCORE_BLOCK).collect();
-        let carried = expected.carried_before(&columns, times, &starts);
+        let starts: Vec<usize> = (context..total).step_by(SCORE_BLOCK).collect();
+        let snapshot = total.saturating_sub(features::MEMORY);
+        let (carried, standing) = expected.carried_before(
+            &columns,
+            times,
+            &starts,
+            resume.standing.as_deref(),
+            snapshot,
+        );
         // Each block writes its verdicts straight into their place in the result. A
         // row's place among incidents depends on the rows before the block only until
         // the block's first row below the hold level, which closes any incident: each
         // block places its rows from there on, and returns the rows before it
         // (with the reasons they add if held) and its incident state at its end.
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(rows);
+        let first_hold = resume.hold;
         let blocks: Vec<BlockIncidents> = verdicts.spare_capacity_mut()[..rows]
             .par_chunks_mut(SCORE_BLOCK)
             .enumerate()
             .map(|(b, out)| {
-                let block = b * SCORE_BLOCK..b * SCORE_BLOCK + out.len();
+                let block = context + b * SCORE_BLOCK..context + b * SCORE_BLOCK + out.len();
                 let block_carried: Vec<Carried> = carried.iter().map(|c| c[b]).collect();
                 let table = FeatureTable::compute(
                     &columns,
@@ -64,12 +128,12 @@ impl Model {
                 let mut raw = Vec::with_capacity(metrics);
                 let mut texts = Vec::with_capacity(frame.text_columns.len());
                 let mut unplaced = Vec::new();
-                let mut hold = (b == 0).then(Hold::default);
+                let mut hold = (b == 0).then_some(first_hold);
                 for ((i, r), slot) in block.enumerate().zip(out.iter_mut()) {
                     raw.clear();
                     raw.extend(columns.iter().map(|c| c[r]));
                     texts.clear();
-                    texts.extend(frame.text_columns.iter().map(|c| c[r].as_str()));
+                    texts.extend(frame.text_columns.iter().map(|c| c[r - context].as_str()));
                     let judged = self.verdict_of(
                         RowInput {
                             raw: &raw,
@@ -86,7 +150,7 @@ impl Model {
                         if !self.thresholds.holds(judged.verdict.anomaly_score) {
                             hold = Some(Hold::default());
                         } else {
-                            unplaced.push((r, judged.if_held));
+                            unplaced.push((r - context, judged.if_held));
                         }
                     }
                     slot.write(judged.verdict);
@@ -101,7 +165,7 @@ impl Model {
         // SAFETY: the chunks cover the first `rows` slots and each block wrote every
         // slot of its chunk. (A panic above unwinds past this line and only leaks.)
         unsafe { verdicts.set_len(rows) };
-        let mut hold = Hold::default();
+        let mut hold = first_hold;
         for BlockIncidents { unplaced, end } in blocks {
             for (r, if_held) in unplaced {
                 let place = self.thresholds.step(&mut hold, verdicts[r].anomaly_score);
@@ -111,6 +175,10 @@ impl Model {
                 hold = end;
             }
         }
+        resume.tail = columns.iter().map(|c| c[snapshot..].to_vec()).collect();
+        resume.tail_times = times.map(|t| t[snapshot..].to_vec());
+        resume.standing = Some(standing);
+        resume.hold = hold;
         Ok(verdicts)
     }
 }

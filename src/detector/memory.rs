@@ -33,6 +33,25 @@ pub(super) struct Carried {
     pub level: Level,
 }
 
+/// Where a pass over rows stands with one metric apart from its recent past (which
+/// a replay of the rows before rebuilds): its flat run and adapted level.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Standing {
+    /// Its current run of identical readings.
+    pub flat: FlatRun,
+    /// Its adapted level.
+    pub level: Level,
+}
+
+impl Standing {
+    fn of(memory: &Memory) -> Standing {
+        Standing {
+            flat: memory.flat,
+            level: memory.level,
+        }
+    }
+}
+
 pub(super) fn fresh_memories(n: usize) -> Vec<Memory> {
     vec![Memory::default(); n]
 }
@@ -143,13 +162,17 @@ impl Expected<'_> {
     }
 
     /// What each metric carries into each block starting at a row of `starts`
-    /// (ascending), from one pass over its column.
+    /// (ascending), from one pass over its column that begins from `from` (fresh
+    /// when `None`), and where it stands just before row `snapshot`: one pass
+    /// finds both.
     pub(super) fn carried_before(
         &self,
         columns: &[&[f64]],
         times: Option<&[i64]>,
         starts: &[usize],
-    ) -> Vec<Vec<Carried>> {
+        from: Option<&[Standing]>,
+        snapshot: usize,
+    ) -> (Vec<Vec<Carried>>, Vec<Standing>) {
         columns
             .par_iter()
             .enumerate()
@@ -167,26 +190,37 @@ impl Expected<'_> {
                     memory.flat.push(reading);
                 };
                 let mut memory = Memory::default();
+                if let Some(s) = from.and_then(|f| f.get(m)) {
+                    memory.flat = s.flat;
+                    memory.level = s.level;
+                }
+                let mut standing = None;
+                let mut walk = |memory: &mut Memory, rows: std::ops::Range<usize>| {
+                    for r in rows {
+                        if r == snapshot {
+                            standing = Some(Standing::of(memory));
+                        }
+                        step(memory, r);
+                    }
+                };
                 let mut states = Vec::with_capacity(starts.len());
                 let mut row = 0;
                 for &start in starts {
                     let replay = start.saturating_sub(features::MEMORY).max(row);
-                    for r in row..replay {
-                        step(&mut memory, r);
-                    }
+                    walk(&mut memory, row..replay);
                     let level = memory.level;
-                    for r in replay..start {
-                        step(&mut memory, r);
-                    }
+                    walk(&mut memory, replay..start);
                     row = start;
                     states.push(Carried {
                         flat: memory.flat,
                         level,
                     });
                 }
-                states
+                walk(&mut memory, row..snapshot.max(row));
+                let standing = standing.unwrap_or_else(|| Standing::of(&memory));
+                (states, standing)
             })
-            .collect()
+            .unzip()
     }
 }
 

@@ -26,6 +26,12 @@ pub struct ReadOptions {
     pub label_column: Option<String>,
     /// Numeric columns that are not metrics (e.g. the `--fit-where` column).
     pub exclude: Vec<String>,
+    /// Which header columns hold numbers, when already decided (by the first
+    /// window of a file read in windows); found from the first rows otherwise.
+    pub numeric: Option<Vec<bool>>,
+    /// Keeps metric columns without a reading, for a reader of windows to decide
+    /// on the whole file (see [`leave_out_empty_metrics`]).
+    pub keep_empty: bool,
 }
 
 /// A CSV as read: its text (for writing rows back unchanged) and its frame.
@@ -42,6 +48,8 @@ pub struct Table {
     pub delimiter: u8,
     /// Column names in file order.
     pub header: Vec<String>,
+    /// Which of them were read as numbers.
+    pub numeric: Vec<bool>,
     /// Metrics, text columns and times.
     pub frame: Frame,
     /// Ground truth per row, when a label column exists.
@@ -86,6 +94,11 @@ const INFER_ROWS: usize = 1000;
 pub fn read_table(source: &CsvInput, options: &ReadOptions) -> Result<Table, InputError> {
     let name = source.name();
     let raw = read_bytes(source, &name)?;
+    table_of(name, raw, options)
+}
+
+/// Reads and validates the CSV in `raw`, named `name` in errors.
+pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Table, InputError> {
     let bytes = check_text(raw, &name)?;
     let delimiter = options
         .delimiter
@@ -112,7 +125,10 @@ pub fn read_table(source: &CsvInput, options: &ReadOptions) -> Result<Table, Inp
         &name,
         "--label-column",
     )?;
-    let mut numeric = infer_numeric(&bytes, delimiter, &header);
+    let mut numeric = match &options.numeric {
+        Some(kinds) if kinds.len() == header.len() => kinds.clone(),
+        _ => infer_numeric(&bytes, delimiter, &header),
+    };
     // Excluded columns are kept as text, so rows can be selected by their value. A
     // file `metrics` wrote (an analysed CSV, `watch`'s history) carries verdict
     // columns: they are results, never metrics.
@@ -175,7 +191,15 @@ pub fn read_table(source: &CsvInput, options: &ReadOptions) -> Result<Table, Inp
         ))
         .hint("metrics are read from columns whose cells are numbers; label and timestamp columns do not count"));
     }
-    let warnings = leave_out_empty_metrics(&mut frame, &header, &name)?;
+    let warnings = if options.keep_empty {
+        Vec::new()
+    } else {
+        let empty: Vec<usize> = (0..frame.names.len())
+            .filter(|&m| frame.columns[m].iter().all(|v| v.is_nan()))
+            .collect();
+        let rows = frame.rows();
+        leave_out_empty_metrics(&mut frame, &empty, rows, &header, &name)?
+    };
     let label_column = label_col.map(|i| header[i].clone());
     Ok(Table {
         source: name,
@@ -183,6 +207,7 @@ pub fn read_table(source: &CsvInput, options: &ReadOptions) -> Result<Table, Inp
         chunk_starts: structure.chunk_starts,
         delimiter,
         header,
+        numeric,
         frame,
         labels,
         label_column,
@@ -190,19 +215,18 @@ pub fn read_table(source: &CsvInput, options: &ReadOptions) -> Result<Table, Inp
     })
 }
 
-/// Takes metric columns with no reading at all (every cell empty, NaN or infinite) out of
-/// `frame`, with a warning each: there is nothing to learn a baseline from, and
-/// scoring them against an invented one would flag or excuse rows at random. An
-/// error when nothing would be left, or when the column is one the native schema
-/// requires.
-fn leave_out_empty_metrics(
+/// Takes the metric columns at `empty` (ascending), which have no reading at all in
+/// the `rows` rows of the file (every cell empty, NaN or infinite), out of `frame`,
+/// with a warning each: there is nothing to learn a baseline from, and scoring them
+/// against an invented one would flag or excuse rows at random. An error when
+/// nothing would be left, or when the column is one the native schema requires.
+pub fn leave_out_empty_metrics(
     frame: &mut Frame,
+    empty: &[usize],
+    rows: usize,
     header: &[String],
     name: &str,
 ) -> Result<Vec<String>, InputError> {
-    let empty: Vec<usize> = (0..frame.names.len())
-        .filter(|&m| frame.columns[m].iter().all(|v| v.is_nan()))
-        .collect();
     let column_of = |m: usize| {
         header
             .iter()
@@ -220,9 +244,8 @@ fn leave_out_empty_metrics(
             Some(1),
             column_of(m),
             &format!(
-                "column '{}' has no readings: every one of its {} cells is empty, NaN or infinite, so there is no baseline to judge it by",
+                "column '{}' has no readings: every one of its {rows} cells is empty, NaN or infinite, so there is no baseline to judge it by",
                 frame.names[m],
-                frame.columns[m].len()
             ),
         )
         .hint(if empty.len() == frame.names.len() {
@@ -235,9 +258,8 @@ fn leave_out_empty_metrics(
         .iter()
         .map(|&m| {
             format!(
-                "column '{}' left out: every one of its {} cells is empty, NaN or infinite",
+                "column '{}' left out: every one of its {rows} cells is empty, NaN or infinite",
                 frame.names[m],
-                frame.columns[m].len()
             )
         })
         .collect();
@@ -256,7 +278,9 @@ fn csv_reader(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
         .from_reader(bytes)
 }
 
-fn read_header(bytes: &[u8], delimiter: u8, name: &str) -> Result<Vec<String>, InputError> {
+/// The column names on the header line of `bytes`, checked: every column named,
+/// once, and not with a number.
+pub fn read_header(bytes: &[u8], delimiter: u8, name: &str) -> Result<Vec<String>, InputError> {
     let mut reader = csv_reader(bytes, delimiter);
     let header: Vec<String> = reader
         .headers()
@@ -363,31 +387,72 @@ fn check_required(header: &[String], name: &str) -> Result<(), InputError> {
 /// so one bad cell is reported as an error rather than turning a metric into text;
 /// a column with no value in those rows is decided by its first value further down.
 fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> Vec<bool> {
-    let width = header.len();
-    let mut numbers = vec![0usize; width];
-    let mut texts = vec![0usize; width];
-    let mut reader = csv_reader(bytes, delimiter);
-    for (row, record) in reader.records().flatten().enumerate() {
-        if row >= INFER_ROWS && (0..width).all(|i| numbers[i] + texts[i] > 0) {
-            break;
-        }
-        for (i, cell) in record.iter().enumerate().take(width) {
-            let cell = cell.trim();
-            if MISSING.contains(&cell) || (row >= INFER_ROWS && numbers[i] + texts[i] > 0) {
-                continue;
-            }
-            if cell.parse::<f64>().is_ok() {
-                numbers[i] += 1;
-            } else {
-                texts[i] += 1;
-            }
+    let mut counts = KindCounts::new(header.len());
+    counts.scan(bytes, delimiter);
+    counts.kinds(header)
+}
+
+/// What decides which columns hold numbers (see [`infer_numeric`]), counted over
+/// the pieces of a file in order, each a CSV under the file's header: a piece
+/// after the first is needed only while a column has had no value.
+#[derive(Debug, Clone)]
+pub struct KindCounts {
+    numbers: Vec<usize>,
+    texts: Vec<usize>,
+    /// Data rows counted so far.
+    rows: usize,
+}
+
+impl KindCounts {
+    /// Nothing counted yet, for a header of `width` columns.
+    pub fn new(width: usize) -> KindCounts {
+        KindCounts {
+            numbers: vec![0; width],
+            texts: vec![0; width],
+            rows: 0,
         }
     }
-    header
-        .iter()
-        .enumerate()
-        .map(|(i, name)| is_catalogued(name) || numbers[i] >= 9 * texts[i])
-        .collect()
+
+    /// Counts the records of the next piece, `bytes` (a header line, then records);
+    /// returns whether every column is decided, so later pieces need not be read.
+    pub fn scan(&mut self, bytes: &[u8], delimiter: u8) -> bool {
+        let width = self.numbers.len();
+        let mut reader = csv_reader(bytes, delimiter);
+        for record in reader.records().flatten() {
+            if self.decided() {
+                return true;
+            }
+            let row = self.rows;
+            self.rows += 1;
+            for (i, cell) in record.iter().enumerate().take(width) {
+                let cell = cell.trim();
+                let seen = self.numbers[i] + self.texts[i] > 0;
+                if MISSING.contains(&cell) || (row >= INFER_ROWS && seen) {
+                    continue;
+                }
+                if cell.parse::<f64>().is_ok() {
+                    self.numbers[i] += 1;
+                } else {
+                    self.texts[i] += 1;
+                }
+            }
+        }
+        self.decided()
+    }
+
+    fn decided(&self) -> bool {
+        self.rows >= INFER_ROWS
+            && (0..self.numbers.len()).all(|i| self.numbers[i] + self.texts[i] > 0)
+    }
+
+    /// Which of the columns of `header` hold numbers.
+    pub fn kinds(&self, header: &[String]) -> Vec<bool> {
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| is_catalogued(name) || self.numbers[i] >= 9 * self.texts[i])
+            .collect()
+    }
 }
 
 fn is_catalogued(name: &str) -> bool {

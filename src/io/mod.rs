@@ -4,7 +4,8 @@
 //!
 //! A straight stack: [`text`] reads a CSV's bytes and checks they are text,
 //! [`structure`] scans a file's records, [`input`] reads it into a
-//! table on top of that scan, [`output`] writes the table back with its verdicts;
+//! table on top of that scan, [`windows`] cuts a file too large to hold into
+//! tables of whole records, [`output`] writes the table back with its verdicts;
 //! [`atomic`], [`events`], [`model_file`] and [`rules_file`] stand beside them, and
 //! [`prometheus`] turns history a Prometheus holds into such a CSV.
 
@@ -17,13 +18,16 @@ pub mod prometheus;
 pub mod rules_file;
 pub mod structure;
 pub mod text;
+pub mod windows;
 
 /// Bad input, located as precisely as the problem allows: `file:line:column: what
 /// was expected and found; hint: how to fix it`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{location}: {problem}; hint: {hint}")]
+#[error("{}: {problem}; hint: {hint}", self.location())]
 pub struct InputError {
-    location: String,
+    file: String,
+    line: Option<u64>,
+    column: Option<u64>,
     problem: String,
     hint: String,
 }
@@ -31,13 +35,10 @@ pub struct InputError {
 impl InputError {
     /// A problem in `file`, at `line` and `column` (1-based) when known.
     pub fn at(file: &str, line: Option<u64>, column: Option<u64>, problem: &str) -> InputError {
-        let location = match (line, column) {
-            (Some(l), Some(c)) => format!("{file}:{l}:{c}"),
-            (Some(l), None) => format!("{file}:{l}"),
-            _ => file.to_string(),
-        };
         InputError {
-            location,
+            file: file.into(),
+            line,
+            column: line.and(column),
             problem: problem.into(),
             hint: String::new(),
         }
@@ -47,6 +48,23 @@ impl InputError {
     pub fn hint(mut self, hint: &str) -> InputError {
         self.hint = hint.into();
         self
+    }
+
+    /// The same problem found in a window of a file whose data begins `by` lines
+    /// further down the file than in the window: lines from `from` on move down.
+    pub fn shifted(mut self, from: u64, by: u64) -> InputError {
+        if let Some(line) = self.line.as_mut().filter(|l| **l >= from) {
+            *line += by;
+        }
+        self
+    }
+
+    fn location(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
+            (Some(l), None) => format!("{}:{l}", self.file),
+            _ => self.file.clone(),
+        }
     }
 }
 

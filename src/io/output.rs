@@ -18,7 +18,8 @@ use crate::schema::VERDICT_COLUMNS;
 const CHUNKS_IN_FLIGHT: usize = 16;
 
 /// Writes `table`'s rows with `verdicts` (one per data row) to `out`, using the
-/// table's delimiter. `metrics` names the model's metrics for `top_metric`. A file
+/// table's delimiter, after its header line when `with_header` (a window of a file
+/// after the first leaves it out). `metrics` names the model's metrics for `top_metric`. A file
 /// `metrics` wrote already has verdict columns: those are replaced, not repeated.
 /// Chunks of rows are formatted in parallel and written in order, each batch while
 /// the next is formatted.
@@ -26,6 +27,7 @@ pub fn write_annotated<W: Write>(
     table: &Table,
     verdicts: &[Verdict],
     metrics: &[String],
+    with_header: bool,
     mut out: W,
 ) -> csv::Result<()> {
     let stale: Vec<usize> = (0..table.header.len())
@@ -50,6 +52,7 @@ pub fn write_annotated<W: Write>(
                     bytes,
                     delimiter: table.delimiter,
                     header: k == 0,
+                    write_header: with_header,
                     verdicts: verdicts.get(k * WRITE_CHUNK..).unwrap_or_default(),
                     metrics,
                     stale: &stale,
@@ -89,6 +92,8 @@ struct Chunk<'a> {
     delimiter: u8,
     /// Whether the first record is the header.
     header: bool,
+    /// Whether that header is written.
+    write_header: bool,
     /// At least one per data record (extra ones are ignored).
     verdicts: &'a [Verdict],
     /// The model's metrics, for `top_metric`.
@@ -136,6 +141,9 @@ impl Chunk<'_> {
             }
             if first {
                 first = false;
+                if !self.write_header {
+                    continue;
+                }
                 for c in VERDICT_COLUMNS {
                     record.push_field(c.as_bytes());
                 }
@@ -177,6 +185,9 @@ impl Chunk<'_> {
             }
             let verdict = if first {
                 first = false;
+                if !self.write_header {
+                    continue;
+                }
                 None
             } else {
                 match verdicts.next() {
@@ -302,7 +313,7 @@ mod tests {
             })
             .collect();
         let mut out = Vec::new();
-        write_annotated(&table, &verdicts, &["value".into()], &mut out).unwrap();
+        write_annotated(&table, &verdicts, &["value".into()], true, &mut out).unwrap();
         let mut reader = csv::Reader::from_reader(out.as_slice());
         let header = reader.headers().unwrap().clone();
         assert_eq!(header.len(), 2 + VERDICT_COLUMNS.len());

@@ -1,6 +1,11 @@
 //! One batch analysis, shared by `metrics analyze`, the web upload and the quality
 //! bench: choose the training rows, fit (or take a saved model), judge every row,
-//! and group the anomalous rows into incidents.
+//! and group the anomalous rows into incidents. [`analyze`] does it on a table
+//! held whole; [`windowed`] on a file read window by window, with the same
+//! verdicts.
+
+pub mod fit_sample;
+pub mod windowed;
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +14,7 @@ use crate::detector::{
 };
 use crate::io::InputError;
 use crate::io::input::Table;
+use fit_sample::FitSample;
 
 /// Which rows the baseline is learned from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +46,9 @@ pub enum AnalysisError {
         /// What the detector said.
         error: DetectorError,
     },
+    /// Writing the verdicts failed.
+    #[error("cannot write the verdicts: {0}")]
+    Write(csv::Error),
 }
 
 /// A finished analysis.
@@ -76,27 +85,9 @@ pub fn analyze(
     let (model, fit_rows) = match model {
         Some(m) => (m, 0),
         None => {
-            let detector = params.check().map_err(detector_error)?;
-            let train = match fit {
-                FitRows::All => std::borrow::Cow::Borrowed(&table.frame),
-                FitRows::First(n) => std::borrow::Cow::Owned(table.frame.head(*n)),
-                FitRows::Where { column, value } => {
-                    let rows = table.rows_where(column, value)?;
-                    if rows.is_empty() {
-                        return Err(InputError::at(
-                            &table.source,
-                            None,
-                            None,
-                            &format!("no row has {column}={value}, so there is nothing to fit on"),
-                        )
-                        .hint("check the value's spelling and case")
-                        .into());
-                    }
-                    std::borrow::Cow::Owned(table.frame.select(&rows))
-                }
-            };
-            let n = train.rows();
-            (detector.fit(&train).map_err(detector_error)?, n)
+            let mut sample = FitSample::default();
+            sample.push(&table.frame, training_rows(table, fit, 0)?);
+            fit_on(sample.finish(), params, fit, &table.source)?
         }
     };
     let fit_time = started.elapsed();
@@ -113,4 +104,48 @@ pub fn analyze(
         fit_time,
         score_time: started.elapsed(),
     })
+}
+
+/// The rows of `table` that `fit` trains on, when `before` training rows came
+/// before it (in earlier windows of the file).
+pub(crate) fn training_rows(
+    table: &Table,
+    fit: &FitRows,
+    before: usize,
+) -> Result<Vec<usize>, AnalysisError> {
+    let rows = table.frame.rows();
+    Ok(match fit {
+        FitRows::All => (0..rows).collect(),
+        FitRows::First(n) => (0..rows.min(n.saturating_sub(before))).collect(),
+        FitRows::Where { column, value } => table.rows_where(column, value)?,
+    })
+}
+
+/// Fits on the training rows `train` of the input named `source`; returns the
+/// model and the rows it was fitted on.
+pub(crate) fn fit_on(
+    train: crate::detector::Frame,
+    params: &DetectorParams,
+    fit: &FitRows,
+    source: &str,
+) -> Result<(Model, usize), AnalysisError> {
+    let detector_error = |error| AnalysisError::Detector {
+        source_name: source.to_string(),
+        error,
+    };
+    if let FitRows::Where { column, value } = fit
+        && train.rows() == 0
+    {
+        return Err(InputError::at(
+            source,
+            None,
+            None,
+            &format!("no row has {column}={value}, so there is nothing to fit on"),
+        )
+        .hint("check the value's spelling and case")
+        .into());
+    }
+    let detector = params.check().map_err(detector_error)?;
+    let rows = train.rows();
+    Ok((detector.fit(&train).map_err(detector_error)?, rows))
 }

@@ -1,0 +1,163 @@
+//! The training rows a batch fit takes: all of them up to [`MAX_FIT_ROWS`], else
+//! every other block of [`FIT_BLOCK`] consecutive rows, or every fourth, and so on,
+//! the fewest left out that keep it within bounds. Blocks, not single rows, keep
+//! the rows' order and spacing within each block, which the features, the flat runs
+//! and the calibration of the bars read; spreading them over the whole period
+//! keeps every time of day and week. Taken as the rows go by, it gives the same
+//! sample whether a file is held whole or read in windows.
+
+use crate::detector::Frame;
+
+/// Most training rows a batch fit takes: the fit's medians already used at most
+/// about a million rows, and its calibration far fewer.
+pub const MAX_FIT_ROWS: usize = 1 << 20;
+
+/// Consecutive training rows kept or left out together.
+pub const FIT_BLOCK: usize = 4096;
+
+/// The training rows kept so far, as they go by in order.
+#[derive(Debug, Default)]
+pub struct FitSample {
+    /// The kept rows.
+    frame: Frame,
+    /// The index of each kept block among all blocks of training rows, in order.
+    blocks: Vec<usize>,
+    /// Training rows seen.
+    seen: usize,
+    /// Of the blocks, every `step`-th is kept (a power of two).
+    step: usize,
+}
+
+impl FitSample {
+    /// Takes the rows `rows` (ascending) of `frame` as the next training rows. Every
+    /// frame given has the same columns.
+    pub fn push(&mut self, frame: &Frame, rows: impl IntoIterator<Item = usize>) {
+        if self.step == 0 {
+            self.step = 1;
+            self.frame = Frame {
+                names: frame.names.clone(),
+                columns: vec![Vec::new(); frame.columns.len()],
+                text_names: frame.text_names.clone(),
+                text_columns: vec![Vec::new(); frame.text_columns.len()],
+                times: frame.times.as_ref().map(|_| Vec::new()),
+            };
+        }
+        for r in rows {
+            let block = self.seen / FIT_BLOCK;
+            self.seen += 1;
+            if !block.is_multiple_of(self.step) {
+                continue;
+            }
+            if self.blocks.last() != Some(&block) {
+                self.blocks.push(block);
+            }
+            let kept = &mut self.frame;
+            for (to, from) in kept.columns.iter_mut().zip(&frame.columns) {
+                to.push(from[r]);
+            }
+            for (to, from) in kept.text_columns.iter_mut().zip(&frame.text_columns) {
+                to.push(from[r].clone());
+            }
+            if let (Some(to), Some(from)) = (kept.times.as_mut(), frame.times.as_ref()) {
+                to.push(from[r]);
+            }
+            if kept.rows() > MAX_FIT_ROWS {
+                self.thin();
+            }
+        }
+    }
+
+    /// Training rows seen, kept or not.
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+
+    /// The kept rows, in order.
+    pub fn finish(self) -> Frame {
+        self.frame
+    }
+
+    /// Keeps every other kept block.
+    fn thin(&mut self) {
+        self.step *= 2;
+        let step = self.step;
+        let keep: Vec<bool> = self.blocks.iter().map(|b| b.is_multiple_of(step)).collect();
+        let kept = |row: usize| keep[row / FIT_BLOCK];
+        let frame = &mut self.frame;
+        for column in &mut frame.columns {
+            retain_rows(column, kept);
+        }
+        for column in &mut frame.text_columns {
+            retain_rows(column, kept);
+        }
+        if let Some(times) = frame.times.as_mut() {
+            retain_rows(times, kept);
+        }
+        self.blocks.retain(|b| b.is_multiple_of(step));
+    }
+}
+
+fn retain_rows<T>(column: &mut Vec<T>, kept: impl Fn(usize) -> bool) {
+    let mut row = 0;
+    column.retain(|_| {
+        row += 1;
+        kept(row - 1)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(rows: usize) -> Frame {
+        Frame {
+            names: vec!["x".into()],
+            columns: vec![(0..rows).map(|r| r as f64).collect()],
+            times: Some((0..rows as i64).collect()),
+            ..Frame::default()
+        }
+    }
+
+    #[test]
+    fn a_small_training_set_is_kept_whole() {
+        let frame = column(10_000);
+        let mut sample = FitSample::default();
+        sample.push(&frame, 0..10_000);
+        assert_eq!(sample.finish(), frame);
+    }
+
+    #[test]
+    fn a_large_one_keeps_evenly_spread_whole_blocks_within_bounds() {
+        let rows = 3 * MAX_FIT_ROWS + 100;
+        let frame = column(rows);
+        let mut sample = FitSample::default();
+        sample.push(&frame, 0..rows);
+        let kept = sample.finish();
+        // Every fourth block: a quarter of the rows, the smallest thinning in bounds.
+        assert!(kept.rows() <= MAX_FIT_ROWS);
+        assert!(kept.rows() > MAX_FIT_ROWS / 2, "{}", kept.rows());
+        let first_of_second = kept.columns[0][FIT_BLOCK];
+        assert_eq!(first_of_second, (4 * FIT_BLOCK) as f64);
+        assert_eq!(kept.columns[0][FIT_BLOCK - 1], (FIT_BLOCK - 1) as f64);
+        assert_eq!(kept.times.as_ref().unwrap().len(), kept.rows());
+    }
+
+    #[test]
+    fn the_sample_is_the_same_whatever_the_windows_it_comes_in() {
+        let rows = 2 * MAX_FIT_ROWS + 12_345;
+        let frame = column(rows);
+        let mut whole = FitSample::default();
+        whole.push(&frame, 0..rows);
+        let mut windows = FitSample::default();
+        let mut start = 0;
+        for size in [1, 7_000, 300_000, 1_500_000].iter().cycle() {
+            let end = (start + size).min(rows);
+            windows.push(&frame, start..end);
+            start = end;
+            if start == rows {
+                break;
+            }
+        }
+        assert_eq!(whole.finish(), windows.finish());
+    }
+}

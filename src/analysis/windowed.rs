@@ -1,0 +1,213 @@
+//! A batch analysis of a file read window by window, so memory follows the window,
+//! not the file: a first pass reads every window to count the rows, find the metric
+//! columns without a reading and take the training sample; the fit; then a second
+//! pass judges each window where the one before left off and hands its verdicts on
+//! to be written. A file that fits in one window is read once. The verdicts are
+//! those of [`super::analyze`] on the whole file held at once.
+
+use std::time::{Duration, Instant};
+
+use super::fit_sample::FitSample;
+use super::{AnalysisError, FitRows, fit_on, training_rows};
+use crate::detector::batch::Resume;
+use crate::detector::{DetectorParams, Frame, Model, RuleSet, Verdict};
+use crate::io::InputError;
+use crate::io::input::{
+    KindCounts, ReadOptions, Table, leave_out_empty_metrics, read_header, table_of,
+};
+use crate::io::text::detect_delimiter;
+use crate::io::windows::{Window, Windows};
+
+/// What a windowed analysis is asked to do.
+pub struct Plan<'a> {
+    /// The detector's settings, for a fit.
+    pub params: &'a DetectorParams,
+    /// Which rows to fit on.
+    pub fit: &'a FitRows,
+    /// A saved model to use instead of a fit.
+    pub model: Option<Model>,
+    /// The rules.
+    pub rules: &'a RuleSet,
+    /// How to read the file.
+    pub options: &'a ReadOptions,
+}
+
+/// What the first pass and the fit found, ready for the second pass.
+pub struct Prepared {
+    /// The model to judge with.
+    pub model: Model,
+    /// Rows fitted on (0 with a saved model).
+    pub fit_rows: usize,
+    /// Data rows in the file.
+    pub rows: usize,
+    /// What the reader left out and why.
+    pub warnings: Vec<String>,
+    /// Time spent on the first pass and the fit.
+    pub read_time: Duration,
+    /// Time spent fitting.
+    pub fit_time: Duration,
+    /// The one window of a file that has only one, kept from the first pass.
+    kept: Option<Table>,
+    /// How the second pass reads the windows: the column kinds the first found.
+    options: ReadOptions,
+    /// The metric columns left out for having no reading.
+    empty: Vec<String>,
+}
+
+/// Reads every window of `windows` and fits (unless `plan` brings a model).
+pub fn prepare(windows: &mut Windows, plan: Plan) -> Result<Prepared, AnalysisError> {
+    let started = Instant::now();
+    let mut options = plan.options.clone();
+    options.keep_empty = true;
+    options.numeric = column_kinds(windows, &options)?;
+    let mut sample = FitSample::default();
+    let mut rows = 0;
+    let mut readings: Vec<bool> = Vec::new();
+    let mut first: Option<Table> = None;
+    let (mut header, mut names) = (Vec::new(), Vec::new());
+    let mut windows_read = 0;
+    while let Some(window) = windows.next_window()? {
+        let table = read_window(windows.name(), window, &options)?;
+        if windows_read == 0 {
+            readings = vec![false; table.frame.names.len()];
+            header.clone_from(&table.header);
+            names.clone_from(&table.frame.names);
+        }
+        for (seen, column) in readings.iter_mut().zip(&table.frame.columns) {
+            *seen = *seen || column.iter().any(|v| !v.is_nan());
+        }
+        if plan.model.is_none() {
+            let train = training_rows(&table, plan.fit, sample.seen())?;
+            sample.push(&table.frame, train);
+        }
+        rows += table.frame.rows();
+        windows_read += 1;
+        first = (windows_read == 1).then_some(table);
+    }
+    let empty_at: Vec<usize> = (0..names.len()).filter(|&m| !readings[m]).collect();
+    let mut names_only = Frame {
+        names: names.clone(),
+        columns: vec![Vec::new(); names.len()],
+        ..Frame::default()
+    };
+    let warnings =
+        leave_out_empty_metrics(&mut names_only, &empty_at, rows, &header, windows.name())?;
+    let empty: Vec<String> = empty_at.iter().map(|&m| names[m].clone()).collect();
+    if let Some(t) = first.as_mut() {
+        drop_metrics(&mut t.frame, &empty);
+        t.warnings = warnings.clone();
+    }
+    let read_time = started.elapsed();
+    let started = Instant::now();
+    let (model, fit_rows) = match plan.model {
+        Some(m) => (m, 0),
+        None => {
+            let mut train = sample.finish();
+            drop_metrics(&mut train, &empty);
+            fit_on(train, plan.params, plan.fit, windows.name())?
+        }
+    };
+    Ok(Prepared {
+        model,
+        fit_rows,
+        rows,
+        warnings,
+        read_time,
+        fit_time: started.elapsed(),
+        kept: first,
+        options,
+        empty,
+    })
+}
+
+/// Judges every window of `windows` with the prepared model, in order, handing
+/// each window's table and verdicts to `each`; returns the time spent judging.
+pub fn judge(
+    windows: &mut Windows,
+    prepared: &mut Prepared,
+    rules: &RuleSet,
+    progress: &(dyn Fn(usize) + Sync),
+    each: &mut dyn FnMut(&Table, &[Verdict], &Model) -> Result<(), AnalysisError>,
+) -> Result<Duration, AnalysisError> {
+    let mut resume = Resume::default();
+    let mut scoring = Duration::ZERO;
+    let mut judge_one = |table: &Table| -> Result<(), AnalysisError> {
+        let started = Instant::now();
+        let verdicts = prepared
+            .model
+            .score_frame_after(&table.frame, rules, progress, &mut resume)
+            .map_err(|error| AnalysisError::Detector {
+                source_name: table.source.clone(),
+                error,
+            })?;
+        scoring += started.elapsed();
+        each(table, &verdicts, &prepared.model)
+    };
+    if let Some(table) = prepared.kept.take() {
+        judge_one(&table)?;
+        return Ok(scoring);
+    }
+    windows.rewind()?;
+    while let Some(window) = windows.next_window()? {
+        let mut table = read_window(windows.name(), window, &prepared.options)?;
+        drop_metrics(&mut table.frame, &prepared.empty);
+        judge_one(&table)?;
+    }
+    Ok(scoring)
+}
+
+/// Which header columns hold numbers, decided as for a file held whole, from as
+/// many windows as it takes (nearly always the first); `None` when the first
+/// window cannot be read, for reading it to say why.
+fn column_kinds(
+    windows: &mut Windows,
+    options: &ReadOptions,
+) -> Result<Option<Vec<bool>>, InputError> {
+    let mut kinds: Option<(Vec<String>, KindCounts)> = None;
+    while let Some(window) = windows.next_window()? {
+        let delimiter = options
+            .delimiter
+            .unwrap_or_else(|| detect_delimiter(&window.bytes));
+        if kinds.is_none() {
+            let Ok(header) = read_header(&window.bytes, delimiter, windows.name()) else {
+                break;
+            };
+            let counts = KindCounts::new(header.len());
+            kinds = Some((header, counts));
+        }
+        if let Some((_, counts)) = kinds.as_mut()
+            && counts.scan(&window.bytes, delimiter)
+        {
+            break;
+        }
+    }
+    windows.rewind()?;
+    Ok(kinds.map(|(header, counts)| counts.kinds(&header)))
+}
+
+/// One window read as a table, its errors placed at their lines in the file.
+fn read_window(name: &str, window: Window, options: &ReadOptions) -> Result<Table, InputError> {
+    let Window {
+        bytes,
+        line_shift,
+        first_record_line,
+        ..
+    } = window;
+    table_of(name.to_string(), bytes, options).map_err(|e| e.shifted(first_record_line, line_shift))
+}
+
+/// Takes the metric columns named in `names` out of `frame`.
+fn drop_metrics(frame: &mut Frame, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let mut m = 0;
+    while m < frame.names.len() {
+        if names.contains(&frame.names[m]) {
+            frame.names.remove(m);
+            frame.columns.remove(m);
+        } else {
+            m += 1;
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! A CSV too large to hold, cut into windows of whole records: each window is the
+//! header line followed by about a chosen number of bytes of records, so it reads
+//! as a CSV of its own, and its errors are moved to the lines they have in the
+//! file. Standard input is spooled to a temporary file first, so the file can be
+//! read twice (once to learn the baseline, once to judge it).
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+
+use super::InputError;
+use super::text::CsvInput;
+
+/// The smallest window: below it reading and judging stop paying for themselves.
+pub const MIN_WINDOW_BYTES: usize = 1 << 16;
+
+/// Where the bytes come from: anything that can be read from the start again.
+trait Source: Read + Seek + Send {}
+impl<T: Read + Seek + Send> Source for T {}
+
+/// A CSV read window by window, from its start as often as asked.
+pub struct Windows {
+    name: String,
+    input: Box<dyn Source>,
+    /// Keeps a spooled standard input alive until the windows are dropped.
+    _spool: Option<tempfile::NamedTempFile>,
+    /// Bytes of records per window, about.
+    target: usize,
+    /// The header line, with its line break.
+    header: Vec<u8>,
+    /// Lines the header takes.
+    header_lines: u64,
+    /// Bytes read past the last window's end.
+    pending: Vec<u8>,
+    /// Whether the input has no more bytes than `pending`.
+    eof: bool,
+    /// The file line of the next window's first record.
+    next_line: u64,
+    /// Windows given since the start.
+    given: usize,
+}
+
+/// One window: a CSV of its own, the header and some of the file's records.
+#[derive(Debug)]
+pub struct Window {
+    /// The header line and the records, as bytes.
+    pub bytes: Vec<u8>,
+    /// How many lines down the file its records are, against where they are in
+    /// `bytes`: add it to a line of this window (past the header) to name the
+    /// file's line.
+    pub line_shift: u64,
+    /// The first line of its records in `bytes`: errors at or after it are shifted.
+    pub first_record_line: u64,
+    /// Whether it is the first window of the file.
+    pub first: bool,
+}
+
+impl Window {
+    /// `error`, found in this window, placed at its line in the file.
+    pub fn locate(&self, error: InputError) -> InputError {
+        error.shifted(self.first_record_line, self.line_shift)
+    }
+}
+
+impl Windows {
+    /// Opens `source` to be read in windows of about `target` bytes of records.
+    pub fn open(source: &CsvInput, target: usize) -> Result<Windows, InputError> {
+        let name = source.name();
+        let cannot = |what: &str, e: std::io::Error, hint: &str| {
+            InputError::at(&name, None, None, &format!("{what}: {e}")).hint(hint)
+        };
+        let (input, spool): (Box<dyn Source>, _) = match source {
+            CsvInput::Path(path) => {
+                if path.is_dir() {
+                    return Err(InputError::at(
+                        &name,
+                        None,
+                        None,
+                        "is a directory, expected a CSV file",
+                    )
+                    .hint("name a file inside it"));
+                }
+                let file = File::open(path).map_err(|e| {
+                    let hint = match e.kind() {
+                        std::io::ErrorKind::NotFound => {
+                            "check the path; relative paths start from the current directory"
+                        }
+                        std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+                        _ => "check that the file exists and is readable",
+                    };
+                    cannot("cannot open", e, hint)
+                })?;
+                (Box::new(file), None)
+            }
+            CsvInput::Stdin => {
+                let mut spool = tempfile::NamedTempFile::new().map_err(|e| {
+                    cannot(
+                        "cannot make a temporary file to hold standard input",
+                        e,
+                        "set TMPDIR to a writable directory with room for the input",
+                    )
+                })?;
+                std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(|e| {
+                    cannot(
+                        "cannot spool standard input",
+                        e,
+                        "set TMPDIR to a writable directory with room for the input",
+                    )
+                })?;
+                let file = spool.reopen().map_err(|e| {
+                    cannot(
+                        "cannot read back the spooled standard input",
+                        e,
+                        "set TMPDIR",
+                    )
+                })?;
+                (Box::new(file), Some(spool))
+            }
+            CsvInput::Bytes { bytes, .. } => (Box::new(std::io::Cursor::new(bytes.clone())), None),
+        };
+        let mut windows = Windows {
+            name,
+            input,
+            _spool: spool,
+            target: target.max(MIN_WINDOW_BYTES),
+            header: Vec::new(),
+            header_lines: 0,
+            pending: Vec::new(),
+            eof: false,
+            next_line: 1,
+            given: 0,
+        };
+        windows.rewind()?;
+        Ok(windows)
+    }
+
+    /// How errors name the input.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Goes back to the first window.
+    pub fn rewind(&mut self) -> Result<(), InputError> {
+        self.input
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| self.read_error(e))?;
+        self.pending.clear();
+        self.eof = false;
+        self.given = 0;
+        // The header is the first record: everything up to its end.
+        let end = loop {
+            if let Some(end) = record_end(&self.pending, true) {
+                break end;
+            }
+            if self.eof {
+                break self.pending.len();
+            }
+            self.fill(self.target)?;
+        };
+        let mut header: Vec<u8> = self.pending.drain(..end).collect();
+        if header.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            header.drain(..3);
+        }
+        self.header_lines = memchr::memchr_iter(b'\n', &header).count() as u64;
+        self.next_line = self.header_lines + 1;
+        self.header = header;
+        Ok(())
+    }
+
+    /// The next window, or `None` past the last. The first window is given even
+    /// when the file has no records, so reading it says what is wrong.
+    pub fn next_window(&mut self) -> Result<Option<Window>, InputError> {
+        loop {
+            if !self.eof && self.pending.len() < self.target {
+                self.fill(self.target - self.pending.len())?;
+            }
+            // Whole records up to the window's size; one record longer than
+            // that is read to its end.
+            let limit = self.target.min(self.pending.len());
+            let end = match record_end(&self.pending[..limit], false)
+                .or_else(|| record_end(&self.pending, true))
+            {
+                Some(end) => end,
+                None if self.eof => self.pending.len(),
+                None => {
+                    self.fill(self.target.max(self.pending.len()))?;
+                    continue;
+                }
+            };
+            let records: Vec<u8> = self.pending.drain(..end).collect();
+            let first = self.given == 0;
+            if !first && records.iter().all(|b| b.is_ascii_whitespace()) {
+                if self.eof && self.pending.is_empty() {
+                    return Ok(None);
+                }
+                continue;
+            }
+            // The header may lack a line break when the file is only a header.
+            let mut bytes = Vec::with_capacity(self.header.len() + 1 + records.len());
+            bytes.extend_from_slice(&self.header);
+            if !self.header.ends_with(b"\n") && !records.is_empty() {
+                bytes.push(b'\n');
+            }
+            let first_record_line = self.header_lines.max(1) + 1;
+            let window = Window {
+                line_shift: self.next_line.max(first_record_line) - first_record_line,
+                first_record_line,
+                first,
+                bytes: {
+                    bytes.extend_from_slice(&records);
+                    bytes
+                },
+            };
+            self.next_line += memchr::memchr_iter(b'\n', &records).count() as u64;
+            self.given += 1;
+            return Ok(Some(window));
+        }
+    }
+
+    /// Reads up to `more` bytes onto `pending`.
+    fn fill(&mut self, more: usize) -> Result<(), InputError> {
+        let start = self.pending.len();
+        self.pending.resize(start + more, 0);
+        let mut filled = start;
+        while filled < self.pending.len() {
+            match self.input.read(&mut self.pending[filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.read_error(e)),
+            }
+        }
+        self.pending.truncate(filled);
+        Ok(())
+    }
+
+    fn read_error(&self, e: std::io::Error) -> InputError {
+        InputError::at(&self.name, None, None, &format!("cannot read: {e}"))
+            .hint("check the file is readable")
+    }
+}
+
+/// Where the first (`first`) or the last whole record in `bytes` ends, just past
+/// its line break, reading `bytes` from a record's start: line breaks inside
+/// quotes do not end a record.
+fn record_end(bytes: &[u8], first: bool) -> Option<usize> {
+    if memchr::memchr(b'"', bytes).is_none() {
+        return if first {
+            memchr::memchr(b'\n', bytes)
+        } else {
+            memchr::memrchr(b'\n', bytes)
+        }
+        .map(|i| i + 1);
+    }
+    let mut quoted = false;
+    let mut last = None;
+    for i in memchr::memchr2_iter(b'"', b'\n', bytes) {
+        if bytes[i] == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if first {
+                return Some(i + 1);
+            }
+            last = Some(i + 1);
+        }
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows_of(text: &str, target: usize) -> Vec<Window> {
+        let mut windows = Windows::open(
+            &CsvInput::Bytes {
+                name: "in.csv".into(),
+                bytes: text.as_bytes().to_vec(),
+            },
+            MIN_WINDOW_BYTES,
+        )
+        .unwrap();
+        windows.target = target;
+        let mut all = Vec::new();
+        while let Some(w) = windows.next_window().unwrap() {
+            all.push(w);
+        }
+        all
+    }
+
+    #[test]
+    fn windows_hold_whole_records_each_under_the_header() {
+        let text = "a,b\n1,\"x\ny\"\n2,z\n3,w\n";
+        let windows = windows_of(text, 6);
+        let bodies: Vec<String> = windows
+            .iter()
+            .map(|w| String::from_utf8(w.bytes.clone()).unwrap())
+            .collect();
+        assert_eq!(bodies, ["a,b\n1,\"x\ny\"\n", "a,b\n2,z\n", "a,b\n3,w\n"]);
+        // Line 2 of the second window is line 4 of the file.
+        assert_eq!(windows[1].line_shift + 2, 4);
+        assert_eq!(windows[2].line_shift + 2, 5);
+        assert!(windows[0].first && !windows[1].first);
+    }
+
+    #[test]
+    fn an_error_in_a_later_window_names_the_files_line() {
+        let windows = windows_of("a\n1\n2\n3\n", 2);
+        let error = InputError::at("in.csv", Some(2), Some(1), "bad");
+        assert_eq!(
+            windows[2].locate(error).to_string(),
+            "in.csv:4:1: bad; hint: "
+        );
+    }
+
+    #[test]
+    fn a_file_without_records_still_gives_its_header() {
+        let windows = windows_of("a,b", 8);
+        assert_eq!(windows.len(), 1);
+        assert_eq!(windows[0].bytes, b"a,b");
+    }
+
+    #[test]
+    fn the_last_record_may_lack_a_line_break() {
+        let windows = windows_of("a\n1\n2", 2);
+        let last = windows.last().unwrap();
+        assert_eq!(last.bytes, b"a\n2");
+    }
+}
