@@ -122,42 +122,35 @@ impl Tally {
     /// Takes the next rows: `table`'s, judged `verdicts` by a model of `metrics`.
     pub fn add(&mut self, table: &Table, verdicts: &[Verdict], metrics: &[String]) {
         let times = table.frame.times.as_deref();
-        let mut flagged = Vec::new();
+        let mut flagged: Vec<(usize, &Verdict)> = Vec::new();
         for (r, v) in verdicts.iter().enumerate() {
-            let row = self.rows + r + 1;
             let time = times.map(|t| t[r]);
-            if let Some(Change::Closed(incident)) = self.tracker.push(row, time, v, metrics) {
+            if let Some(Change::Closed(incident)) =
+                self.tracker.push(self.rows + r + 1, time, v, metrics)
+            {
                 self.incidents.push(incident);
             }
-            if !v.is_anomaly {
-                continue;
+            if v.is_anomaly {
+                *self.by_severity.entry(v.severity).or_insert(0) += 1;
+                flagged.push((r, v));
             }
-            *self.by_severity.entry(v.severity).or_insert(0) += 1;
-            // Only a row that can still be among the worst is written out.
-            let candidate = Flagged {
-                row,
-                time: None,
-                score: v.anomaly_score,
-                severity: v.severity,
-                top_metric: None,
-                reasons: Vec::new(),
-            };
-            if self.worst.len() >= self.limit
-                && self
-                    .worst
-                    .last()
-                    .is_none_or(|last| worse(last, &candidate).is_le())
-            {
-                continue;
-            }
-            flagged.push(Flagged {
-                time: time.map(timestamp::to_iso),
-                top_metric: v.top_metric_name(metrics).map(str::to_string),
-                reasons: v.reasons.clone(),
-                ..candidate
-            });
         }
-        self.worst.extend(flagged);
+        // Only the rows that can be among the worst are written out.
+        flagged.sort_by(|(ra, a), (rb, b)| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.anomaly_score.total_cmp(&a.anomaly_score))
+                .then(ra.cmp(rb))
+        });
+        flagged.truncate(self.limit);
+        self.worst.extend(flagged.into_iter().map(|(r, v)| Flagged {
+            row: self.rows + r + 1,
+            time: times.map(|t| timestamp::to_iso(t[r])),
+            score: v.anomaly_score,
+            severity: v.severity,
+            top_metric: v.top_metric_name(metrics).map(str::to_string),
+            reasons: v.reasons.clone(),
+        }));
         self.worst.sort_by(worse);
         self.worst.truncate(self.limit);
         if let Some(labels) = &table.labels {

@@ -164,24 +164,35 @@ fn column_kinds(
     options: &ReadOptions,
 ) -> Result<Option<Vec<bool>>, InputError> {
     let mut kinds: Option<(Vec<String>, KindCounts)> = None;
+    let mut first = None;
     while let Some(window) = windows.next_window()? {
         let delimiter = options
             .delimiter
             .unwrap_or_else(|| detect_delimiter(&window.bytes));
         if kinds.is_none() {
             let Ok(header) = read_header(&window.bytes, delimiter, windows.name()) else {
+                first = Some(window);
                 break;
             };
             let counts = KindCounts::new(header.len());
             kinds = Some((header, counts));
         }
-        if let Some((_, counts)) = kinds.as_mut()
-            && counts.scan(&window.bytes, delimiter)
-        {
+        let decided = kinds
+            .as_mut()
+            .is_some_and(|(_, counts)| counts.scan(&window.bytes, delimiter));
+        if window.first {
+            first = Some(window);
+        }
+        if decided {
             break;
         }
     }
-    windows.rewind()?;
+    // Decided by the first window (nearly always): the reading goes on from there,
+    // without reading it again.
+    match first {
+        Some(window) if !windows.past_first() => windows.put_back(window),
+        _ => windows.rewind()?,
+    }
     Ok(kinds.map(|(header, counts)| counts.kinds(&header)))
 }
 

@@ -102,9 +102,9 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
     /// Megabytes of CSV read, judged and written at a time: memory follows this
-    /// window, not the file's size. A file within one window is read once; a
-    /// larger one twice (to fit, then to judge). Standard input is first spooled
-    /// to a temporary file (in TMPDIR).
+    /// window, not the file's size. A file of up to four windows is read whole and
+    /// once; a larger one twice (to fit, then to judge). Standard input is first
+    /// spooled to a temporary file (in TMPDIR).
     #[arg(long, value_name = "MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub window_mb: u64,
     /// How many of the worst anomalies the summary lists.

@@ -13,6 +13,10 @@ use super::text::CsvInput;
 /// The smallest window: below it reading and judging stop paying for themselves.
 pub const MIN_WINDOW_BYTES: usize = 1 << 16;
 
+/// A file of up to this many windows is read as one: read once, not twice, at
+/// less memory than holding a 10M-row file but more than one window's.
+pub const WHOLE_WINDOWS: u64 = 4;
+
 /// Where the bytes come from: anything that can be read from the start again.
 trait Source: Read + Seek + Send {}
 impl<T: Read + Seek + Send> Source for T {}
@@ -37,6 +41,8 @@ pub struct Windows {
     next_line: u64,
     /// Windows given since the start.
     given: usize,
+    /// A window given back, to be given again next.
+    held: Option<Window>,
 }
 
 /// One window: a CSV of its own, the header and some of the file's records.
@@ -62,7 +68,8 @@ impl Window {
 }
 
 impl Windows {
-    /// Opens `source` to be read in windows of about `target` bytes of records.
+    /// Opens `source` to be read in windows of about `target` bytes of records, or
+    /// in one when it is at most [`WHOLE_WINDOWS`] windows long.
     pub fn open(source: &CsvInput, target: usize) -> Result<Windows, InputError> {
         let name = source.name();
         let cannot = |what: &str, e: std::io::Error, hint: &str| {
@@ -89,45 +96,43 @@ impl Windows {
                     };
                     cannot("cannot open", e, hint)
                 })?;
-                (Box::new(file), None)
+                // A pipe (`<(...)`, /dev/stdin) cannot be read twice: spooled too.
+                let mut file = file;
+                if file.seek(SeekFrom::End(0)).is_ok() {
+                    (Box::new(file), None)
+                } else {
+                    let (file, spool) = spooled(&mut file, &name)?;
+                    (Box::new(file), Some(spool))
+                }
             }
             CsvInput::Stdin => {
-                let mut spool = tempfile::NamedTempFile::new().map_err(|e| {
-                    cannot(
-                        "cannot make a temporary file to hold standard input",
-                        e,
-                        "set TMPDIR to a writable directory with room for the input",
-                    )
-                })?;
-                std::io::copy(&mut std::io::stdin().lock(), spool.as_file_mut()).map_err(|e| {
-                    cannot(
-                        "cannot spool standard input",
-                        e,
-                        "set TMPDIR to a writable directory with room for the input",
-                    )
-                })?;
-                let file = spool.reopen().map_err(|e| {
-                    cannot(
-                        "cannot read back the spooled standard input",
-                        e,
-                        "set TMPDIR",
-                    )
-                })?;
+                let (file, spool) = spooled(&mut std::io::stdin().lock(), &name)?;
                 (Box::new(file), Some(spool))
             }
             CsvInput::Bytes { bytes, .. } => (Box::new(std::io::Cursor::new(bytes.clone())), None),
+        };
+        let mut input = input;
+        let size = input
+            .seek(SeekFrom::End(0))
+            .map_err(|e| cannot("cannot read", e, "check the file is readable"))?;
+        let target = target.max(MIN_WINDOW_BYTES);
+        let target = if size <= WHOLE_WINDOWS * target as u64 {
+            usize::try_from(size).unwrap_or(usize::MAX).max(target)
+        } else {
+            target
         };
         let mut windows = Windows {
             name,
             input,
             _spool: spool,
-            target: target.max(MIN_WINDOW_BYTES),
+            target,
             header: Vec::new(),
             header_lines: 0,
             pending: Vec::new(),
             eof: false,
             next_line: 1,
             given: 0,
+            held: None,
         };
         windows.rewind()?;
         Ok(windows)
@@ -146,6 +151,7 @@ impl Windows {
         self.pending.clear();
         self.eof = false;
         self.given = 0;
+        self.held = None;
         // The header is the first record: everything up to its end.
         let end = loop {
             if let Some(end) = record_end(&self.pending, true) {
@@ -169,6 +175,9 @@ impl Windows {
     /// The next window, or `None` past the last. The first window is given even
     /// when the file has no records, so reading it says what is wrong.
     pub fn next_window(&mut self) -> Result<Option<Window>, InputError> {
+        if let Some(window) = self.held.take() {
+            return Ok(Some(window));
+        }
         loop {
             if !self.eof && self.pending.len() < self.target {
                 self.fill(self.target - self.pending.len())?;
@@ -186,39 +195,55 @@ impl Windows {
                     continue;
                 }
             };
-            let records: Vec<u8> = self.pending.drain(..end).collect();
+            let records = &self.pending[..end];
             let first = self.given == 0;
             if !first && records.iter().all(|b| b.is_ascii_whitespace()) {
+                self.pending.drain(..end);
                 if self.eof && self.pending.is_empty() {
                     return Ok(None);
                 }
                 continue;
             }
+            let lines = memchr::memchr_iter(b'\n', records).count() as u64;
+            let empty = records.is_empty();
+            // The window takes the buffer over, the header put before its records;
+            // what is left past them (less than a record) starts the next one.
+            let rest = self.pending.split_off(end);
+            let mut bytes = std::mem::replace(&mut self.pending, rest);
             // The header may lack a line break when the file is only a header.
-            let mut bytes = Vec::with_capacity(self.header.len() + 1 + records.len());
-            bytes.extend_from_slice(&self.header);
-            if !self.header.ends_with(b"\n") && !records.is_empty() {
-                bytes.push(b'\n');
-            }
+            let gap = !self.header.ends_with(b"\n") && !empty;
+            bytes.splice(
+                0..0,
+                self.header.iter().copied().chain(gap.then_some(b'\n')),
+            );
             let first_record_line = self.header_lines.max(1) + 1;
             let window = Window {
                 line_shift: self.next_line.max(first_record_line) - first_record_line,
                 first_record_line,
                 first,
-                bytes: {
-                    bytes.extend_from_slice(&records);
-                    bytes
-                },
+                bytes,
             };
-            self.next_line += memchr::memchr_iter(b'\n', &records).count() as u64;
+            self.next_line += lines;
             self.given += 1;
             return Ok(Some(window));
         }
     }
 
+    /// Whether a window after the first has been given since the start.
+    pub fn past_first(&self) -> bool {
+        self.given > 1
+    }
+
+    /// Gives `window`, the last one given, back: the next call gives it again.
+    pub fn put_back(&mut self, window: Window) {
+        self.held = Some(window);
+    }
+
     /// Reads up to `more` bytes onto `pending`.
     fn fill(&mut self, more: usize) -> Result<(), InputError> {
         let start = self.pending.len();
+        // Room for the header too, which the window puts before the records.
+        self.pending.reserve(more + self.header.len() + 1);
         self.pending.resize(start + more, 0);
         let mut filled = start;
         while filled < self.pending.len() {
@@ -240,6 +265,25 @@ impl Windows {
         InputError::at(&self.name, None, None, &format!("cannot read: {e}"))
             .hint("check the file is readable")
     }
+}
+
+/// All of `input` copied to a temporary file (in TMPDIR), and that file opened
+/// for reading, so it can be read twice.
+fn spooled(
+    input: &mut dyn Read,
+    name: &str,
+) -> Result<(File, tempfile::NamedTempFile), InputError> {
+    let cannot = |what: &str, e: std::io::Error| {
+        InputError::at(name, None, None, &format!("{what}: {e}"))
+            .hint("set TMPDIR to a writable directory with room for the input")
+    };
+    let mut spool = tempfile::NamedTempFile::new()
+        .map_err(|e| cannot("cannot make a temporary file to hold the input", e))?;
+    std::io::copy(input, spool.as_file_mut()).map_err(|e| cannot("cannot spool the input", e))?;
+    let file = spool
+        .reopen()
+        .map_err(|e| cannot("cannot read back the spooled input", e))?;
+    Ok((file, spool))
 }
 
 /// Where the first (`first`) or the last whole record in `bytes` ends, just past
