@@ -1,16 +1,19 @@
-//! The in-process `analyze` pipeline (read, fit, score, write) and `datagen` row
+//! The in-process `analyze` pipeline (read, fit, score, write), held whole and
+//! read in windows as `metrics analyze` reads a large file, and `datagen` row
 //! generation, on files made by `datagen`. Run: `cargo bench --bench pipeline`.
 //! The whole process, as users run it: see technical.md ("Measured speed").
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use metrics::analysis::{FitRows, analyze};
+use metrics::analysis::windowed::{Plan, judge, prepare};
+use metrics::analysis::{AnalysisError, FitRows, analyze};
 use metrics::datagen::{AnomalyType, GenParams, Generator};
 use metrics::detector::{DetectorParams, RuleSet};
 use metrics::io::input::{ReadOptions, read_table};
 use metrics::io::output::write_annotated;
 use metrics::io::text::CsvInput;
+use metrics::io::windows::Windows;
 
 const ROWS: usize = 200_000;
 
@@ -66,6 +69,44 @@ fn pipeline(c: &mut Criterion) {
             black_box(analysis.verdicts.len())
         })
     });
+    group.bench_function(
+        "analyze 200k rows in 1 MB windows: read twice, fit, score, write",
+        |b| {
+            b.iter(|| {
+                let mut windows =
+                    Windows::open(&CsvInput::Path(path.clone()), 1 << 20).expect("readable");
+                let rules = RuleSet::default();
+                let mut prepared = prepare(
+                    &mut windows,
+                    Plan {
+                        params: &DetectorParams::default(),
+                        fit: &FitRows::All,
+                        model: None,
+                        rules: &rules,
+                        options: &ReadOptions::default(),
+                    },
+                )
+                .expect("valid input");
+                let mut first = true;
+                let mut rows = 0;
+                judge(
+                    &mut windows,
+                    &mut prepared,
+                    &rules,
+                    &|_| {},
+                    &mut |table, verdicts, model| {
+                        write_annotated(table, verdicts, &model.metrics, first, std::io::sink())
+                            .map_err(AnalysisError::Write)?;
+                        first = false;
+                        rows += verdicts.len();
+                        Ok(())
+                    },
+                )
+                .expect("analysis");
+                black_box(rows)
+            })
+        },
+    );
     group.bench_function("datagen 200k rows", |b| {
         b.iter(|| black_box(generate(ROWS).len()))
     });

@@ -67,6 +67,27 @@ impl FitSample {
         }
     }
 
+    /// Of the next `count` training rows, the runs (from 0, the next row) the sample
+    /// keeps as it stands; a later thinning may still drop some. The rows outside
+    /// them it never keeps: they need not be read, only passed over by
+    /// [`FitSample::skip`].
+    pub fn wanted(&self, count: usize) -> Vec<std::ops::Range<usize>> {
+        let step = self.step.max(1);
+        let (from, to) = (self.seen, self.seen + count);
+        if count == 0 {
+            return Vec::new();
+        }
+        (from / FIT_BLOCK..=(to - 1) / FIT_BLOCK)
+            .filter(|b| b.is_multiple_of(step))
+            .map(|b| (b * FIT_BLOCK).max(from) - from..((b + 1) * FIT_BLOCK).min(to) - from)
+            .collect()
+    }
+
+    /// Passes over `count` training rows outside [`FitSample::wanted`].
+    pub fn skip(&mut self, count: usize) {
+        self.seen += count;
+    }
+
     /// Training rows seen, kept or not.
     pub fn seen(&self) -> usize {
         self.seen
@@ -140,6 +161,28 @@ mod tests {
         assert_eq!(first_of_second, (4 * FIT_BLOCK) as f64);
         assert_eq!(kept.columns[0][FIT_BLOCK - 1], (FIT_BLOCK - 1) as f64);
         assert_eq!(kept.times.as_ref().unwrap().len(), kept.rows());
+    }
+
+    #[test]
+    fn reading_only_the_wanted_rows_gives_the_same_sample() {
+        let rows = 3 * MAX_FIT_ROWS + 999;
+        let frame = column(rows);
+        let mut whole = FitSample::default();
+        whole.push(&frame, 0..rows);
+        let mut sparse = FitSample::default();
+        let mut start = 0;
+        while start < rows {
+            let count = 250_000.min(rows - start);
+            let mut at = 0;
+            for run in sparse.wanted(count) {
+                sparse.skip(run.start - at);
+                sparse.push(&frame, start + run.start..start + run.end);
+                at = run.end;
+            }
+            sparse.skip(count - at);
+            start += count;
+        }
+        assert_eq!(whole.finish(), sparse.finish());
     }
 
     #[test]

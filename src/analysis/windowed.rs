@@ -1,8 +1,9 @@
 //! A batch analysis of a file read window by window, so memory follows the window,
-//! not the file: a first pass reads every window to count the rows, find the metric
-//! columns without a reading and take the training sample; the fit; then a second
-//! pass judges each window where the one before left off and hands its verdicts on
-//! to be written. A file that fits in one window is read once. The verdicts are
+//! not the file: a first pass goes through every window to count the rows, find
+//! the metric columns without a reading and take the training sample (once every
+//! metric has shown a reading, only the sampled rows are parsed); the fit; then a
+//! second pass judges each window where the one before left off and hands its
+//! verdicts on to be written. A file that fits in one window is read once. The verdicts are
 //! those of [`super::analyze`] on the whole file held at once.
 
 use std::time::{Duration, Instant};
@@ -67,6 +68,47 @@ pub fn prepare(windows: &mut Windows, plan: Plan) -> Result<Prepared, AnalysisEr
     let (mut header, mut names) = (Vec::new(), Vec::new());
     let mut windows_read = 0;
     while let Some(window) = windows.next_window()? {
+        // Once every metric has shown a reading, a window only counts its rows
+        // and gives its sampled training rows: only those are read.
+        let settled = windows_read > 0
+            && readings.iter().all(|&r| r)
+            && matches!(plan.fit, FitRows::All | FitRows::First(_));
+        if let Some(starts) = window.plain_records().filter(|_| settled) {
+            let count = starts.len() - 1;
+            let training = match (plan.model.is_some(), plan.fit) {
+                (true, _) => 0,
+                (false, FitRows::First(n)) => count.min(n.saturating_sub(sample.seen())),
+                (false, _) => count,
+            };
+            let runs = sample.wanted(training);
+            if !runs.is_empty() {
+                // A bad row is reported as reading the whole window reports it: the
+                // first in the window, not the first among the sampled.
+                let part = match read_window(windows.name(), window.part(&starts, &runs), &options)
+                {
+                    Ok(part) => part,
+                    Err(e) => {
+                        let whole = read_window(windows.name(), window, &options);
+                        return Err(whole.err().unwrap_or(e).into());
+                    }
+                };
+                let mut at = 0;
+                let mut row = 0;
+                for run in runs {
+                    sample.skip(run.start - at);
+                    sample.push(&part.frame, row..row + run.len());
+                    row += run.len();
+                    at = run.end;
+                }
+                sample.skip(training - at);
+            } else {
+                sample.skip(training);
+            }
+            rows += count;
+            windows_read += 1;
+            first = None;
+            continue;
+        }
         let table = read_window(windows.name(), window, &options)?;
         if windows_read == 0 {
             readings = vec![false; table.frame.names.len()];
@@ -120,6 +162,9 @@ pub fn prepare(windows: &mut Windows, plan: Plan) -> Result<Prepared, AnalysisEr
     })
 }
 
+/// What takes each judged window: its table, its verdicts and the model.
+pub type EachWindow<'a> = dyn FnMut(&Table, &[Verdict], &Model) -> Result<(), AnalysisError> + 'a;
+
 /// Judges every window of `windows` with the prepared model, in order, handing
 /// each window's table and verdicts to `each`; returns the time spent judging.
 pub fn judge(
@@ -127,7 +172,7 @@ pub fn judge(
     prepared: &mut Prepared,
     rules: &RuleSet,
     progress: &(dyn Fn(usize) + Sync),
-    each: &mut dyn FnMut(&Table, &[Verdict], &Model) -> Result<(), AnalysisError>,
+    each: &mut EachWindow,
 ) -> Result<Duration, AnalysisError> {
     let mut resume = Resume::default();
     let mut scoring = Duration::ZERO;

@@ -348,23 +348,32 @@ mod tests {
             ("\n\nt;value\n1;2,5\n\n3;4\n5;6\n7;8\n9;10\n", b';'),
             ("t\tvalue\n1\t\n\t4\n", b'\t'),
         ] {
-            let chunk = Chunk {
-                bytes: text.as_bytes(),
-                delimiter,
-                header: true,
-                verdicts: &verdicts,
-                metrics: &metrics,
-                stale: &[],
-            };
-            let mut plain = Vec::new();
-            assert!(chunk.write_plain(&mut plain));
-            let mut csv = Vec::new();
-            chunk.write_csv(&mut csv).unwrap();
-            assert_eq!(
-                String::from_utf8(plain).unwrap(),
-                String::from_utf8(csv).unwrap(),
-                "{text:?}"
-            );
+            for write_header in [true, false] {
+                let chunk = Chunk {
+                    bytes: text.as_bytes(),
+                    delimiter,
+                    header: true,
+                    write_header,
+                    verdicts: &verdicts,
+                    metrics: &metrics,
+                    stale: &[],
+                };
+                let mut plain = Vec::new();
+                assert!(chunk.write_plain(&mut plain));
+                let mut csv = Vec::new();
+                chunk.write_csv(&mut csv).unwrap();
+                let plain = String::from_utf8(plain).unwrap();
+                assert_eq!(plain, String::from_utf8(csv).unwrap(), "{text:?}");
+                // Without the header, the rows are written just the same.
+                assert_eq!(
+                    plain
+                        .lines()
+                        .next()
+                        .is_some_and(|l| l.contains("anomaly_score")),
+                    write_header,
+                    "{text:?}"
+                );
+            }
         }
         // A carriage return inside a line ends a record for a CSV reader: the
         // plain writer declines.
@@ -372,6 +381,7 @@ mod tests {
             bytes: b"t,value\n1,2\r3\n",
             delimiter: b',',
             header: true,
+            write_header: true,
             verdicts: &verdicts,
             metrics: &metrics,
             stale: &[],

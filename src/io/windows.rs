@@ -58,9 +58,52 @@ pub struct Window {
     pub first_record_line: u64,
     /// Whether it is the first window of the file.
     pub first: bool,
+    /// Where its records begin in `bytes`, past the header.
+    pub records_start: usize,
 }
 
 impl Window {
+    /// Where each record begins in `bytes`, and where the last ends, when every
+    /// line is a record (no quote, no carriage return, no blank line): `None`
+    /// otherwise, for a reader that follows quotes to count them.
+    pub fn plain_records(&self) -> Option<Vec<usize>> {
+        let records = &self.bytes[self.records_start..];
+        if records.is_empty()
+            || records[0] == b'\n'
+            || memchr::memchr2(b'"', b'\r', records).is_some()
+            || memchr::memmem::find(records, b"\n\n").is_some()
+        {
+            return None;
+        }
+        let mut starts = vec![self.records_start];
+        starts.extend(
+            memchr::memchr_iter(b'\n', records)
+                .map(|i| self.records_start + i + 1)
+                .filter(|&at| at < self.bytes.len()),
+        );
+        starts.push(self.bytes.len());
+        Some(starts)
+    }
+
+    /// A window of the records from `runs` (ranges of record indices into
+    /// `starts`, from [`Window::plain_records`]), under the same header.
+    pub fn part(&self, starts: &[usize], runs: &[std::ops::Range<usize>]) -> Window {
+        let mut bytes = self.bytes[..self.records_start].to_vec();
+        for run in runs {
+            bytes.extend_from_slice(&self.bytes[starts[run.start]..starts[run.end]]);
+            if bytes.last() != Some(&b'\n') {
+                bytes.push(b'\n');
+            }
+        }
+        Window {
+            bytes,
+            line_shift: 0,
+            first_record_line: self.first_record_line,
+            first: false,
+            records_start: self.records_start,
+        }
+    }
+
     /// `error`, found in this window, placed at its line in the file.
     pub fn locate(&self, error: InputError) -> InputError {
         error.shifted(self.first_record_line, self.line_shift)
@@ -221,6 +264,7 @@ impl Windows {
                 line_shift: self.next_line.max(first_record_line) - first_record_line,
                 first_record_line,
                 first,
+                records_start: self.header.len() + usize::from(gap),
                 bytes,
             };
             self.next_line += lines;
