@@ -73,7 +73,7 @@ pub fn prepare(windows: &mut Windows, plan: Plan) -> Result<Prepared, AnalysisEr
         let settled = windows_read > 0
             && readings.iter().all(|&r| r)
             && matches!(plan.fit, FitRows::All | FitRows::First(_));
-        if let Some(starts) = window.plain_records().filter(|_| settled) {
+        if let Some(starts) = settled.then(|| window.plain_records()).flatten() {
             let count = starts.len() - 1;
             let training = match (plan.model.is_some(), plan.fit) {
                 (true, _) => 0,
