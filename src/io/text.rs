@@ -60,25 +60,7 @@ pub fn read_bytes(source: &CsvInput, name: &str) -> Result<Vec<u8>, InputError> 
             })?;
         }
         CsvInput::Path(path) => {
-            if path.is_dir() {
-                return Err(InputError::at(
-                    name,
-                    None,
-                    None,
-                    "is a directory, expected a CSV file",
-                )
-                .hint("name a file inside it"));
-            }
-            let mut file = std::fs::File::open(path).map_err(|e| {
-                let hint = match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        "check the path; relative paths start from the current directory"
-                    }
-                    std::io::ErrorKind::PermissionDenied => "check the file's permissions",
-                    _ => "check that the file exists and is readable",
-                };
-                InputError::at(name, None, None, &format!("cannot open: {e}")).hint(hint)
-            })?;
+            let mut file = open_file(path, name)?;
             file.read_to_end(&mut buf).map_err(|e| {
                 InputError::at(name, None, None, &format!("cannot read: {e}"))
                     .hint("check the file is readable")
@@ -86,6 +68,27 @@ pub fn read_bytes(source: &CsvInput, name: &str) -> Result<Vec<u8>, InputError> 
         }
     }
     Ok(buf)
+}
+
+/// Opens the file at `path` (named `name` in errors) to read it, saying why not:
+/// a directory, not found, not allowed.
+pub fn open_file(path: &Path, name: &str) -> Result<std::fs::File, InputError> {
+    if path.is_dir() {
+        return Err(
+            InputError::at(name, None, None, "is a directory, expected a CSV file")
+                .hint("name a file inside it"),
+        );
+    }
+    std::fs::File::open(path).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "check the path; relative paths start from the current directory"
+            }
+            std::io::ErrorKind::PermissionDenied => "check the file's permissions",
+            _ => "check that the file exists and is readable",
+        };
+        InputError::at(name, None, None, &format!("cannot open: {e}")).hint(hint)
+    })
 }
 
 /// Rejects empty, binary and non-UTF-8 input and drops a byte-order mark.

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
 use super::InputError;
-use super::text::CsvInput;
+use super::text::{CsvInput, open_file};
 
 /// The smallest window: below it reading and judging stop paying for themselves.
 pub const MIN_WINDOW_BYTES: usize = 1 << 16;
@@ -120,25 +120,7 @@ impl Windows {
         };
         let (input, spool): (Box<dyn Source>, _) = match source {
             CsvInput::Path(path) => {
-                if path.is_dir() {
-                    return Err(InputError::at(
-                        &name,
-                        None,
-                        None,
-                        "is a directory, expected a CSV file",
-                    )
-                    .hint("name a file inside it"));
-                }
-                let file = File::open(path).map_err(|e| {
-                    let hint = match e.kind() {
-                        std::io::ErrorKind::NotFound => {
-                            "check the path; relative paths start from the current directory"
-                        }
-                        std::io::ErrorKind::PermissionDenied => "check the file's permissions",
-                        _ => "check that the file exists and is readable",
-                    };
-                    cannot("cannot open", e, hint)
-                })?;
+                let file = open_file(path, &name)?;
                 // A pipe (`<(...)`, /dev/stdin) cannot be read twice: spooled too.
                 let mut file = file;
                 if file.seek(SeekFrom::End(0)).is_ok() {
