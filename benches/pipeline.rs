@@ -85,6 +85,7 @@ fn pipeline(c: &mut Criterion) {
                         rules: &rules,
                         options: &ReadOptions::default(),
                     },
+                    &|_| {},
                 )
                 .expect("valid input");
                 let mut first = true;

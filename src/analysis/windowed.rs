@@ -55,8 +55,13 @@ pub struct Prepared {
     empty: Vec<String>,
 }
 
-/// Reads every window of `windows` and fits (unless `plan` brings a model).
-pub fn prepare(windows: &mut Windows, plan: Plan) -> Result<Prepared, AnalysisError> {
+/// Reads every window of `windows` and fits (unless `plan` brings a model);
+/// `progress` is called with the bytes of records each window held.
+pub fn prepare(
+    windows: &mut Windows,
+    plan: Plan,
+    progress: &dyn Fn(usize),
+) -> Result<Prepared, AnalysisError> {
     let started = Instant::now();
     let mut options = plan.options.clone();
     options.keep_empty = true;
@@ -68,6 +73,7 @@ pub fn prepare(windows: &mut Windows, plan: Plan) -> Result<Prepared, AnalysisEr
     let (mut header, mut names) = (Vec::new(), Vec::new());
     let mut windows_read = 0;
     while let Some(window) = windows.next_window()? {
+        progress(window.record_bytes());
         // Once every metric has shown a reading, a window only counts its rows
         // and gives its sampled training rows: only those are read.
         let settled = windows_read > 0

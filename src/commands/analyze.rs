@@ -289,6 +289,7 @@ impl Job<'_> {
     fn run(&self, source: CsvInput, outputs: &Outputs) -> Result<ExitCode> {
         let args = self.args;
         let mut windows = Windows::open(&source, (args.window_mb as usize) << 20)?;
+        let reading = reading_bar(windows.size(), args.quiet);
         let mut prepared = prepare(
             &mut windows,
             Plan {
@@ -298,7 +299,9 @@ impl Job<'_> {
                 rules: &self.rules,
                 options: &self.options,
             },
+            &|bytes| reading.inc(bytes as u64),
         )?;
+        reading.finish_and_clear();
         // Said now, as it happens, even with --quiet; the summary repeats them.
         for warning in &prepared.warnings {
             eprintln!("warning: {}: {warning}", windows.name());
@@ -457,6 +460,21 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
                 matches!(csv.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
             })
     })
+}
+
+/// A bar on a terminal for the first pass over an input big enough to take over a
+/// second (about 200,000 rows); hidden otherwise.
+fn reading_bar(bytes: u64, quiet: bool) -> ProgressBar {
+    if quiet || bytes < 16 << 20 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("reading {bar:40} {bytes}/{total_bytes} ({eta})")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// A bar on a terminal for inputs big enough to take over a second; hidden otherwise.

@@ -43,6 +43,8 @@ pub struct Windows {
     given: usize,
     /// A window given back, to be given again next.
     held: Option<Window>,
+    /// The input's size in bytes.
+    size: u64,
 }
 
 /// One window: a CSV of its own, the header and some of the file's records.
@@ -63,6 +65,11 @@ pub struct Window {
 }
 
 impl Window {
+    /// Bytes of the file's records it holds.
+    pub fn record_bytes(&self) -> usize {
+        self.bytes.len() - self.records_start
+    }
+
     /// Where each record begins in `bytes`, and where the last ends, when every
     /// line is a record (no quote, no carriage return, no blank line): `None`
     /// otherwise, for a reader that follows quotes to count them.
@@ -158,9 +165,15 @@ impl Windows {
             next_line: 1,
             given: 0,
             held: None,
+            size,
         };
         windows.rewind()?;
         Ok(windows)
+    }
+
+    /// The input's size in bytes (of the spooled copy, for standard input).
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// How errors name the input.
