@@ -48,7 +48,7 @@ pub enum AnalysisError {
     },
     /// Writing the verdicts failed.
     #[error("cannot write the verdicts: {0}")]
-    Write(csv::Error),
+    Write(#[source] csv::Error),
 }
 
 /// A finished analysis.

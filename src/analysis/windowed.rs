@@ -3,8 +3,8 @@
 //! the metric columns without a reading and take the training sample (once every
 //! metric has shown a reading, only the sampled rows are parsed); the fit; then a
 //! second pass judges each window where the one before left off and hands its
-//! verdicts on to be written. A file that fits in one window is read once. The verdicts are
-//! those of [`super::analyze`] on the whole file held at once.
+//! verdicts on to be written. A file that fits in one window is read once. The
+//! verdicts are those of [`super::analyze`] on the whole file held at once.
 
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,7 @@ pub struct Prepared {
     pub rows: usize,
     /// What the reader left out and why.
     pub warnings: Vec<String>,
-    /// Time spent on the first pass and the fit.
+    /// Time spent on the first pass.
     pub read_time: Duration,
     /// Time spent fitting.
     pub fit_time: Duration,

@@ -341,13 +341,15 @@ impl Job<'_> {
             Some(out) if out.as_os_str() == "-" => {
                 let stdout = std::io::stdout();
                 let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+                // A reader that closed standard output (`| head`) ends the output,
+                // not the command, in error.
                 match judge_into(Some(&mut lock)).and_then(|s| {
-                    lock.flush()?;
+                    lock.flush().context("writing standard output")?;
                     Ok(s)
                 }) {
                     Ok(s) => s,
                     Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
-                    Err(e) => return Err(e.context("writing standard output")),
+                    Err(e) => return Err(e),
                 }
             }
             Some(out) => {
