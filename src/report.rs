@@ -11,6 +11,7 @@ use crate::analysis::Analysis;
 use crate::detector::{Change, Incident, IncidentTracker, Severity, Verdict, reasons};
 use crate::evaluation::{Quality, evaluate};
 use crate::io::input::Table;
+use crate::io::spool::Spool;
 use crate::timestamp;
 
 /// One flagged row, as reported.
@@ -91,6 +92,9 @@ fn worse(a: &Flagged, b: &Flagged) -> std::cmp::Ordering {
         .then(a.row.cmp(&b.row))
 }
 
+/// What orders a flagged row in a report: its severity, score and 1-based row.
+type RankKey = (Severity, f64, usize);
+
 /// What an analysis found so far, taken window by window of rows in order: counts,
 /// the worst rows, the incidents, and what quality against labels needs. It keeps
 /// a few numbers per row only when there are labels.
@@ -108,6 +112,9 @@ pub struct Tally {
     /// The incidents closed so far, and the one open.
     tracker: IncidentTracker,
     incidents: Vec<Incident>,
+    /// Every flagged row, when asked for: each as JSON in a spool on disk, with
+    /// what orders it in memory (severity, score, row).
+    every: Option<(Spool, Vec<RankKey>)>,
 }
 
 impl Tally {
@@ -117,6 +124,15 @@ impl Tally {
             limit,
             ..Tally::default()
         }
+    }
+
+    /// A tally that also keeps every flagged row, for [`Tally::write_every_flagged`]:
+    /// on disk, with about 40 bytes of memory each.
+    pub fn keeping_every_flagged(limit: usize) -> std::io::Result<Tally> {
+        Ok(Tally {
+            every: Some((Spool::new()?, Vec::new())),
+            ..Tally::new(limit)
+        })
     }
 
     /// Takes the next rows: `table`'s, judged `verdicts` by a model of `metrics`.
@@ -135,6 +151,14 @@ impl Tally {
                 flagged.push((r, v));
             }
         }
+        if let Some((spool, order)) = self.every.as_mut() {
+            for &(r, v) in &flagged {
+                let row = self.rows + r + 1;
+                let entry = flagged_row(row, times.map(|t| t[r]), v, metrics);
+                spool.push(&serde_json::to_vec(&entry).unwrap_or_default());
+                order.push((v.severity, v.anomaly_score, row));
+            }
+        }
         // Only the rows that can be among the worst are written out.
         flagged.sort_by(|(ra, a), (rb, b)| {
             b.severity
@@ -143,14 +167,11 @@ impl Tally {
                 .then(ra.cmp(rb))
         });
         flagged.truncate(self.limit);
-        self.worst.extend(flagged.into_iter().map(|(r, v)| Flagged {
-            row: self.rows + r + 1,
-            time: times.map(|t| timestamp::to_iso(t[r])),
-            score: v.anomaly_score,
-            severity: v.severity,
-            top_metric: v.top_metric_name(metrics).map(str::to_string),
-            reasons: v.reasons.clone(),
-        }));
+        self.worst.extend(
+            flagged
+                .into_iter()
+                .map(|(r, v)| flagged_row(self.rows + r + 1, times.map(|t| t[r]), v, metrics)),
+        );
         self.worst.sort_by(worse);
         self.worst.truncate(self.limit);
         if let Some(labels) = &table.labels {
@@ -199,9 +220,36 @@ impl Tally {
         }
     }
 
-    /// The worst flagged rows kept, worst first.
-    pub fn worst(&self) -> &[Flagged] {
-        &self.worst
+    /// Writes every flagged row (from a [`Tally::keeping_every_flagged`]) as the
+    /// elements of a JSON array, worst first, one to a line after `indent`.
+    pub fn write_every_flagged(
+        &mut self,
+        indent: &str,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        let Some((spool, order)) = self.every.as_mut() else {
+            return Ok(());
+        };
+        let mut ranks: Vec<usize> = (0..order.len()).collect();
+        ranks.sort_by(|&a, &b| {
+            let ((sa, xa, ra), (sb, xb, rb)) = (order[a], order[b]);
+            sb.cmp(&sa).then(xb.total_cmp(&xa)).then(ra.cmp(&rb))
+        });
+        let first = format!("\n{indent}");
+        let separator = format!(",\n{indent}");
+        spool.write_in(ranks, first.as_bytes(), separator.as_bytes(), out)
+    }
+}
+
+/// Row `row` (1-based) at `time`, judged `v` by a model of `metrics`, as reported.
+fn flagged_row(row: usize, time: Option<i64>, v: &Verdict, metrics: &[String]) -> Flagged {
+    Flagged {
+        row,
+        time: time.map(timestamp::to_iso),
+        score: v.anomaly_score,
+        severity: v.severity,
+        top_metric: v.top_metric_name(metrics).map(str::to_string),
+        reasons: v.reasons.clone(),
     }
 }
 

@@ -74,6 +74,20 @@ fn a_file_read_in_windows_gets_exactly_the_verdicts_of_the_file_read_whole() {
     assert!(report["summary"]["incidents"].as_u64().unwrap() > 10);
     assert!(report["summary"]["quality"]["f1"].as_f64().unwrap() > 0.3);
     assert_eq!(report["summary"]["rows"], 80_000);
+    // Every flagged row is listed, worst first: severity, then score.
+    let flagged = report["flagged"].as_array().unwrap();
+    assert_eq!(
+        flagged.len() as u64,
+        report["summary"]["anomalies"].as_u64().unwrap()
+    );
+    let rank = |f: &serde_json::Value| {
+        let severity = ["medium", "high", "critical"]
+            .iter()
+            .position(|s| f["severity"] == *s)
+            .unwrap();
+        (severity, f["score"].as_f64().unwrap())
+    };
+    assert!(flagged.windows(2).all(|w| rank(&w[0]) >= rank(&w[1])));
 }
 
 #[test]

@@ -310,12 +310,13 @@ impl Job<'_> {
             save_model(&prepared.model, path).context("--save-model")?;
         }
         let bar = progress_bar(prepared.rows as u64, args.quiet);
-        // --json lists every flagged row; the summary only the worst.
-        let mut tally = Tally::new(if outputs.json.is_some() {
-            usize::MAX
+        // --json lists every flagged row (kept on disk); the summary only the worst.
+        let mut tally = if outputs.json.is_some() {
+            Tally::keeping_every_flagged(args.top)
+                .context("--json: cannot make a temporary file for the flagged rows (set TMPDIR to a writable directory)")?
         } else {
-            args.top
-        });
+            Tally::new(args.top)
+        };
         let started = Instant::now();
         let mut first = true;
         let mut judge_into = |out: Option<&mut dyn Write>| -> Result<Duration> {
@@ -381,17 +382,19 @@ impl Job<'_> {
         };
         let summary = tally.summary(&run, &incidents, args.top);
         if let Some(path) = &outputs.json {
-            let report = serde_json::json!({
+            // The summary and incidents as one pretty object, every flagged row
+            // (worst first, one to a line) added last from the disk.
+            let head = serde_json::to_string_pretty(&serde_json::json!({
                 "summary": summary,
-                "flagged": tally.worst(),
                 "incidents": incidents,
-            });
+            }))
+            .unwrap_or_default();
+            let open = head.strip_suffix("\n}").unwrap_or(&head);
             write_atomically(path, |w| {
-                w.write_all(
-                    serde_json::to_string_pretty(&report)
-                        .unwrap_or_default()
-                        .as_bytes(),
-                )
+                w.write_all(open.as_bytes())?;
+                w.write_all(b",\n  \"flagged\": [")?;
+                tally.write_every_flagged("    ", w)?;
+                w.write_all(b"\n  ]\n}\n")
             })
             .with_context(|| format!("--json {}: cannot write", path.display()))?;
         }

@@ -6,7 +6,7 @@
 //! [`structure`] scans a file's records, [`input`] reads it into a
 //! table on top of that scan, [`windows`] cuts a file too large to hold into
 //! tables of whole records, [`output`] writes the table back with its verdicts;
-//! [`atomic`], [`events`], [`model_file`] and [`rules_file`] stand beside them, and
+//! [`atomic`], [`events`], [`model_file`], [`rules_file`] and [`spool`] stand beside them, and
 //! [`prometheus`] turns history a Prometheus holds into such a CSV.
 
 pub mod atomic;
@@ -16,6 +16,7 @@ pub mod model_file;
 pub mod output;
 pub mod prometheus;
 pub mod rules_file;
+pub mod spool;
 pub mod structure;
 pub mod text;
 pub mod windows;
