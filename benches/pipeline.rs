@@ -74,7 +74,7 @@ fn pipeline(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 let mut windows =
-                    Windows::open(&CsvInput::Path(path.clone()), 1 << 20).expect("readable");
+                    Windows::open(CsvInput::Path(path.clone()), 1 << 20).expect("readable");
                 let rules = RuleSet::default();
                 let mut prepared = prepare(
                     &mut windows,

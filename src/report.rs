@@ -84,16 +84,19 @@ pub fn flagged(table: &Table, analysis: &Analysis, limit: usize) -> Vec<Flagged>
     tally.worst
 }
 
-/// Worst first: highest severity, then score, then the earliest row.
-fn worse(a: &Flagged, b: &Flagged) -> std::cmp::Ordering {
-    b.severity
-        .cmp(&a.severity)
-        .then(b.score.total_cmp(&a.score))
-        .then(a.row.cmp(&b.row))
-}
-
 /// What orders a flagged row in a report: its severity, score and 1-based row.
 type RankKey = (Severity, f64, usize);
+
+/// Worst first: highest severity, then score, then the earliest row.
+fn worst_first(a: RankKey, b: RankKey) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2))
+}
+
+impl Flagged {
+    fn rank(&self) -> RankKey {
+        (self.severity, self.score, self.row)
+    }
+}
 
 /// What an analysis found so far, taken window by window of rows in order: counts,
 /// the worst rows, the incidents, and what quality against labels needs. It keeps
@@ -139,6 +142,7 @@ impl Tally {
     pub fn add(&mut self, table: &Table, verdicts: &[Verdict], metrics: &[String]) {
         let times = table.frame.times.as_deref();
         let mut flagged: Vec<(usize, &Verdict)> = Vec::new();
+        let rank = |r: usize, v: &Verdict| (v.severity, v.anomaly_score, self.rows + r + 1);
         for (r, v) in verdicts.iter().enumerate() {
             let time = times.map(|t| t[r]);
             if let Some(Change::Closed(incident)) =
@@ -156,23 +160,18 @@ impl Tally {
                 let row = self.rows + r + 1;
                 let entry = flagged_row(row, times.map(|t| t[r]), v, metrics);
                 spool.push(&serde_json::to_vec(&entry).unwrap_or_default());
-                order.push((v.severity, v.anomaly_score, row));
+                order.push(rank(r, v));
             }
         }
         // Only the rows that can be among the worst are written out.
-        flagged.sort_by(|(ra, a), (rb, b)| {
-            b.severity
-                .cmp(&a.severity)
-                .then(b.anomaly_score.total_cmp(&a.anomaly_score))
-                .then(ra.cmp(rb))
-        });
+        flagged.sort_by(|&(ra, a), &(rb, b)| worst_first(rank(ra, a), rank(rb, b)));
         flagged.truncate(self.limit);
         self.worst.extend(
             flagged
                 .into_iter()
                 .map(|(r, v)| flagged_row(self.rows + r + 1, times.map(|t| t[r]), v, metrics)),
         );
-        self.worst.sort_by(worse);
+        self.worst.sort_by(|a, b| worst_first(a.rank(), b.rank()));
         self.worst.truncate(self.limit);
         if let Some(labels) = &table.labels {
             let (l, f, s) = self.labelled.get_or_insert_default();
@@ -231,10 +230,7 @@ impl Tally {
             return Ok(());
         };
         let mut ranks: Vec<usize> = (0..order.len()).collect();
-        ranks.sort_by(|&a, &b| {
-            let ((sa, xa, ra), (sb, xb, rb)) = (order[a], order[b]);
-            sb.cmp(&sa).then(xb.total_cmp(&xa)).then(ra.cmp(&rb))
-        });
+        ranks.sort_by(|&a, &b| worst_first(order[a], order[b]));
         let first = format!("\n{indent}");
         let separator = format!(",\n{indent}");
         spool.write_in(ranks, first.as_bytes(), separator.as_bytes(), out)
@@ -284,7 +280,8 @@ impl Summary {
                 ("score", analysis.score_time.as_secs_f64()),
             ]),
         };
-        tally.summary(&run, &analysis.incidents, top)
+        let incidents = tally.incidents();
+        tally.summary(&run, &incidents, top)
     }
 
     /// The human-readable summary printed on standard error.

@@ -69,8 +69,7 @@ impl FitSample {
 
     /// Of the next `count` training rows, the runs (from 0, the next row) the sample
     /// keeps as it stands; a later thinning may still drop some. The rows outside
-    /// them it never keeps: they need not be read, only passed over by
-    /// [`FitSample::skip`].
+    /// them it never keeps: they need not be read (see [`FitSample::push_runs`]).
     pub fn wanted(&self, count: usize) -> Vec<std::ops::Range<usize>> {
         let step = self.step.max(1);
         let (from, to) = (self.seen, self.seen + count);
@@ -83,9 +82,17 @@ impl FitSample {
             .collect()
     }
 
-    /// Passes over `count` training rows outside [`FitSample::wanted`].
-    pub fn skip(&mut self, count: usize) {
-        self.seen += count;
+    /// Takes the next `count` training rows, of which only those in `runs` (from
+    /// [`FitSample::wanted`] for `count`) were read: they are `part`'s rows, in order.
+    pub fn push_runs(&mut self, count: usize, runs: &[std::ops::Range<usize>], part: &Frame) {
+        let (mut at, mut row) = (0, 0);
+        for run in runs {
+            self.seen += run.start - at;
+            self.push(part, row..row + run.len());
+            row += run.len();
+            at = run.end;
+        }
+        self.seen += count - at;
     }
 
     /// Training rows seen, kept or not.
@@ -139,6 +146,15 @@ mod tests {
         }
     }
 
+    /// A column of `rows` rows and its sample taken in one push.
+    fn whole_sample(rows: usize) -> (Frame, Frame) {
+        let frame = column(rows);
+        let mut sample = FitSample::default();
+        sample.push(&frame, 0..rows);
+        let kept = sample.finish();
+        (frame, kept)
+    }
+
     #[test]
     fn a_small_training_set_is_kept_whole() {
         let frame = column(10_000);
@@ -166,31 +182,26 @@ mod tests {
     #[test]
     fn reading_only_the_wanted_rows_gives_the_same_sample() {
         let rows = 3 * MAX_FIT_ROWS + 999;
-        let frame = column(rows);
-        let mut whole = FitSample::default();
-        whole.push(&frame, 0..rows);
+        let (frame, whole) = whole_sample(rows);
         let mut sparse = FitSample::default();
         let mut start = 0;
         while start < rows {
             let count = 250_000.min(rows - start);
-            let mut at = 0;
-            for run in sparse.wanted(count) {
-                sparse.skip(run.start - at);
-                sparse.push(&frame, start + run.start..start + run.end);
-                at = run.end;
-            }
-            sparse.skip(count - at);
+            let runs = sparse.wanted(count);
+            let read: Vec<usize> = runs
+                .iter()
+                .flat_map(|r| start + r.start..start + r.end)
+                .collect();
+            sparse.push_runs(count, &runs, &frame.select(&read));
             start += count;
         }
-        assert_eq!(whole.finish(), sparse.finish());
+        assert_eq!(whole, sparse.finish());
     }
 
     #[test]
     fn the_sample_is_the_same_whatever_the_windows_it_comes_in() {
         let rows = 2 * MAX_FIT_ROWS + 12_345;
-        let frame = column(rows);
-        let mut whole = FitSample::default();
-        whole.push(&frame, 0..rows);
+        let (frame, whole) = whole_sample(rows);
         let mut windows = FitSample::default();
         let mut start = 0;
         for size in [1, 7_000, 300_000, 1_500_000].iter().cycle() {
@@ -201,6 +212,6 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(whole.finish(), windows.finish());
+        assert_eq!(whole, windows.finish());
     }
 }

@@ -1,6 +1,7 @@
 //! One batch analysis, shared by `metrics analyze`, the web upload and the quality
-//! bench: choose the training rows, fit (or take a saved model), judge every row,
-//! and group the anomalous rows into incidents. [`analyze`] does it on a table
+//! bench: choose the training rows, fit (or take a saved model) and judge every
+//! row (`report::Tally` groups the anomalous rows into incidents). [`analyze`] does
+//! it on a table
 //! held whole; [`windowed`] on a file read window by window, with the same
 //! verdicts.
 
@@ -9,9 +10,7 @@ pub mod windowed;
 
 use std::time::{Duration, Instant};
 
-use crate::detector::{
-    DetectorError, DetectorParams, Incident, Model, RuleSet, Verdict, incidents_of,
-};
+use crate::detector::{DetectorError, DetectorParams, Model, RuleSet, Verdict};
 use crate::io::InputError;
 use crate::io::input::Table;
 use fit_sample::FitSample;
@@ -58,8 +57,6 @@ pub struct Analysis {
     pub model: Model,
     /// One verdict per row, in input order.
     pub verdicts: Vec<Verdict>,
-    /// The runs of anomalous rows, in order.
-    pub incidents: Vec<Incident>,
     /// Rows the model was fitted on here (0 with a loaded model).
     pub fit_rows: usize,
     /// Time spent fitting.
@@ -95,11 +92,9 @@ pub fn analyze(
     let verdicts = model
         .score_frame(&table.frame, rules, progress)
         .map_err(detector_error)?;
-    let incidents = incidents_of(&verdicts, table.frame.times.as_deref(), &model.metrics);
     Ok(Analysis {
         model,
         verdicts,
-        incidents,
         fit_rows,
         fit_time,
         score_time: started.elapsed(),

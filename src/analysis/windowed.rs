@@ -87,29 +87,20 @@ pub fn prepare(
                 (false, _) => count,
             };
             let runs = sample.wanted(training);
-            if !runs.is_empty() {
-                // A bad row is reported as reading the whole window reports it: the
-                // first in the window, not the first among the sampled.
-                let part = match read_window(windows.name(), window.part(&starts, &runs), &options)
-                {
-                    Ok(part) => part,
+            // A bad row is reported as reading the whole window reports it: the first
+            // in the window, not the first among the sampled.
+            let part = if runs.is_empty() {
+                Frame::default()
+            } else {
+                match read_window(windows.name(), window.part(&starts, &runs), &options) {
+                    Ok(part) => part.frame,
                     Err(e) => {
                         let whole = read_window(windows.name(), window, &options);
                         return Err(whole.err().unwrap_or(e).into());
                     }
-                };
-                let mut at = 0;
-                let mut row = 0;
-                for run in runs {
-                    sample.skip(run.start - at);
-                    sample.push(&part.frame, row..row + run.len());
-                    row += run.len();
-                    at = run.end;
                 }
-                sample.skip(training - at);
-            } else {
-                sample.skip(training);
-            }
+            };
+            sample.push_runs(training, &runs, &part);
             rows += count;
             windows_read += 1;
             first = None;
@@ -248,14 +239,9 @@ fn column_kinds(
 }
 
 /// One window read as a table, its errors placed at their lines in the file.
-fn read_window(name: &str, window: Window, options: &ReadOptions) -> Result<Table, InputError> {
-    let Window {
-        bytes,
-        line_shift,
-        first_record_line,
-        ..
-    } = window;
-    table_of(name.to_string(), bytes, options).map_err(|e| e.shifted(first_record_line, line_shift))
+fn read_window(name: &str, mut window: Window, options: &ReadOptions) -> Result<Table, InputError> {
+    let bytes = std::mem::take(&mut window.bytes);
+    table_of(name.to_string(), bytes, options).map_err(|e| window.locate(e))
 }
 
 /// Takes the metric columns named in `names` out of `frame`.

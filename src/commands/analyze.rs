@@ -288,7 +288,7 @@ impl Job<'_> {
     /// summary.
     fn run(&self, source: CsvInput, outputs: &Outputs) -> Result<ExitCode> {
         let args = self.args;
-        let mut windows = Windows::open(&source, (args.window_mb as usize) << 20)?;
+        let mut windows = Windows::open(source, (args.window_mb as usize) << 20)?;
         let reading = reading_bar(windows.size(), args.quiet);
         let mut prepared = prepare(
             &mut windows,
@@ -319,8 +319,7 @@ impl Job<'_> {
         };
         let started = Instant::now();
         let mut first = true;
-        let mut judge_into = |out: Option<&mut dyn Write>| -> Result<Duration> {
-            let mut out = out;
+        let mut judge_into = |mut out: Option<&mut dyn Write>| -> Result<Duration> {
             let scoring = judge(
                 &mut windows,
                 &mut prepared,

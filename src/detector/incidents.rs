@@ -201,29 +201,25 @@ impl IncidentTracker {
     }
 }
 
-/// Every incident in `verdicts` (rows in order, with their times when known), the
-/// last one marked open when it runs to the end.
-pub fn incidents_of(
-    verdicts: &[Verdict],
-    times: Option<&[i64]>,
-    metrics: &[String],
-) -> Vec<Incident> {
-    let mut tracker = IncidentTracker::default();
-    let mut done = Vec::new();
-    for (r, verdict) in verdicts.iter().enumerate() {
-        if let Some(Change::Closed(incident)) =
-            tracker.push(r + 1, times.map(|t| t[r]), verdict, metrics)
-        {
-            done.push(incident);
-        }
-    }
-    done.extend(tracker.open());
-    done
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every incident in `verdicts` (rows in order, at `times`), the last one marked
+    /// open when it runs to the end, as an analysis tallies them.
+    fn incidents_of(verdicts: &[Verdict], times: &[i64], metrics: &[String]) -> Vec<Incident> {
+        let mut tracker = IncidentTracker::default();
+        let mut done = Vec::new();
+        for (r, verdict) in verdicts.iter().enumerate() {
+            if let Some(Change::Closed(incident)) =
+                tracker.push(r + 1, Some(times[r]), verdict, metrics)
+            {
+                done.push(incident);
+            }
+        }
+        done.extend(tracker.open());
+        done
+    }
 
     fn verdict(score: f64, severity: Severity, metric: Option<usize>, reason: &str) -> Verdict {
         Verdict {
@@ -258,7 +254,7 @@ mod tests {
             verdict(0.6, Severity::High, Some(1), "memory_percent 85.0 % ..."),
         ];
         let times: Vec<i64> = (0..rows.len() as i64).map(|i| i * 1000).collect();
-        let found = incidents_of(&rows, Some(&times), &metrics);
+        let found = incidents_of(&rows, &times, &metrics);
         assert_eq!(found.len(), 2);
         let first = &found[0];
         assert_eq!((first.id, first.first_row, first.last_row), (1, 2, 4));

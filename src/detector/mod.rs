@@ -42,7 +42,7 @@ pub use features::History;
 pub use forest::{Forest, ForestError, ForestParams};
 pub use frame::Frame;
 pub use fusion::{Mode, Thresholds};
-pub use incidents::{Change, Incident, IncidentTracker, incidents_of};
+pub use incidents::{Change, Incident, IncidentTracker};
 pub use model::{MODEL_FORMAT, Model};
 pub use params::{DEFAULT_ADAPT_AFTER, DetectorParams, ValidDetectorParams};
 pub use rules::{BoundRules, RuleSet, RulesError};

@@ -29,7 +29,7 @@ impl Spool {
         })
     }
 
-    /// Keeps `record`; it is record number [`Spool::len`] before the call.
+    /// Keeps `record`: records are numbered from 0, in the order they are kept.
     pub fn push(&mut self, record: &[u8]) {
         if self.failed.is_some() {
             return;
@@ -45,16 +45,6 @@ impl Spool {
             }
             Err(e) => self.failed = Some(e),
         }
-    }
-
-    /// Records kept.
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    /// Whether no record was kept.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
     }
 
     /// Writes the records numbered in `order` to `out`, each after `separator`
@@ -94,7 +84,6 @@ mod tests {
         for r in ["a", "bb", "", "ccc"] {
             spool.push(r.as_bytes());
         }
-        assert_eq!(spool.len(), 4);
         let mut out = Vec::new();
         spool.write_in([3, 0, 2, 1], b"[", b",", &mut out).unwrap();
         assert_eq!(out, b"[ccc,a,,bb");

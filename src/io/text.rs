@@ -61,10 +61,8 @@ pub fn read_bytes(source: &CsvInput, name: &str) -> Result<Vec<u8>, InputError> 
         }
         CsvInput::Path(path) => {
             let mut file = open_file(path, name)?;
-            file.read_to_end(&mut buf).map_err(|e| {
-                InputError::at(name, None, None, &format!("cannot read: {e}"))
-                    .hint("check the file is readable")
-            })?;
+            file.read_to_end(&mut buf)
+                .map_err(|e| read_error(name, e))?;
         }
     }
     Ok(buf)
@@ -89,6 +87,12 @@ pub fn open_file(path: &Path, name: &str) -> Result<std::fs::File, InputError> {
         };
         InputError::at(name, None, None, &format!("cannot open: {e}")).hint(hint)
     })
+}
+
+/// A read of the file named `name` that failed.
+pub fn read_error(name: &str, e: std::io::Error) -> InputError {
+    InputError::at(name, None, None, &format!("cannot read: {e}"))
+        .hint("check the file is readable")
 }
 
 /// Rejects empty, binary and non-UTF-8 input and drops a byte-order mark.

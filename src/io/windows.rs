@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
 use super::InputError;
-use super::text::{CsvInput, open_file};
+use super::text::{CsvInput, open_file, read_error};
 
 /// The smallest window: below it reading and judging stop paying for themselves.
 pub const MIN_WINDOW_BYTES: usize = 1 << 16;
@@ -120,16 +120,12 @@ impl Window {
 impl Windows {
     /// Opens `source` to be read in windows of about `target` bytes of records, or
     /// in one when it is at most [`WHOLE_WINDOWS`] windows long.
-    pub fn open(source: &CsvInput, target: usize) -> Result<Windows, InputError> {
+    pub fn open(source: CsvInput, target: usize) -> Result<Windows, InputError> {
         let name = source.name();
-        let cannot = |what: &str, e: std::io::Error, hint: &str| {
-            InputError::at(&name, None, None, &format!("{what}: {e}")).hint(hint)
-        };
-        let (input, spool): (Box<dyn Source>, _) = match source {
+        let (mut input, spool): (Box<dyn Source>, _) = match source {
             CsvInput::Path(path) => {
-                let file = open_file(path, &name)?;
+                let mut file = open_file(&path, &name)?;
                 // A pipe (`<(...)`, /dev/stdin) cannot be read twice: spooled too.
-                let mut file = file;
                 if file.seek(SeekFrom::End(0)).is_ok() {
                     (Box::new(file), None)
                 } else {
@@ -141,12 +137,11 @@ impl Windows {
                 let (file, spool) = spooled(&mut std::io::stdin().lock(), &name)?;
                 (Box::new(file), Some(spool))
             }
-            CsvInput::Bytes { bytes, .. } => (Box::new(std::io::Cursor::new(bytes.clone())), None),
+            CsvInput::Bytes { bytes, .. } => (Box::new(std::io::Cursor::new(bytes)), None),
         };
-        let mut input = input;
         let size = input
             .seek(SeekFrom::End(0))
-            .map_err(|e| cannot("cannot read", e, "check the file is readable"))?;
+            .map_err(|e| read_error(&name, e))?;
         let target = target.max(MIN_WINDOW_BYTES);
         let target = if size <= WHOLE_WINDOWS * target as u64 {
             usize::try_from(size).unwrap_or(usize::MAX).max(target)
@@ -185,7 +180,7 @@ impl Windows {
     pub fn rewind(&mut self) -> Result<(), InputError> {
         self.input
             .seek(SeekFrom::Start(0))
-            .map_err(|e| self.read_error(e))?;
+            .map_err(|e| read_error(&self.name, e))?;
         self.pending.clear();
         self.eof = false;
         self.given = 0;
@@ -293,16 +288,11 @@ impl Windows {
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.read_error(e)),
+                Err(e) => return Err(read_error(&self.name, e)),
             }
         }
         self.pending.truncate(filled);
         Ok(())
-    }
-
-    fn read_error(&self, e: std::io::Error) -> InputError {
-        InputError::at(&self.name, None, None, &format!("cannot read: {e}"))
-            .hint("check the file is readable")
     }
 }
 
@@ -358,7 +348,7 @@ mod tests {
 
     fn windows_of(text: &str, target: usize) -> Vec<Window> {
         let mut windows = Windows::open(
-            &CsvInput::Bytes {
+            CsvInput::Bytes {
                 name: "in.csv".into(),
                 bytes: text.as_bytes().to_vec(),
             },
