@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use super::fit_sample::FitSample;
-use super::{AnalysisError, FitRows, fit_on, training_rows};
+use super::{AnalysisError, FitRows, fit_on, fit_whole, training_rows};
 use crate::detector::batch::Resume;
 use crate::detector::{DetectorParams, Frame, Model, RuleSet, Verdict};
 use crate::io::InputError;
@@ -74,6 +74,13 @@ pub fn prepare(
     let mut windows_read = 0;
     while let Some(window) = windows.next_window()? {
         progress(window.record_bytes());
+        // The first window's training rows go into the sample only once there is
+        // a second: a file of one window is fitted on its table (see `fit_whole`).
+        if let Some(kept) = first.take()
+            && plan.model.is_none()
+        {
+            sample.push(&kept.frame, training_rows(&kept, plan.fit, 0)?);
+        }
         // Once every metric has shown a reading, a window only counts its rows
         // and gives its sampled training rows: only those are read.
         let settled = windows_read > 0
@@ -103,7 +110,6 @@ pub fn prepare(
             sample.push_runs(training, &runs, &part);
             rows += count;
             windows_read += 1;
-            first = None;
             continue;
         }
         let table = read_window(windows.name(), window, &options)?;
@@ -115,7 +121,7 @@ pub fn prepare(
         for (seen, column) in readings.iter_mut().zip(&table.frame.columns) {
             *seen = *seen || column.iter().any(|v| !v.is_nan());
         }
-        if plan.model.is_none() {
+        if plan.model.is_none() && windows_read > 0 {
             let train = training_rows(&table, plan.fit, sample.seen())?;
             sample.push(&table.frame, train);
         }
@@ -138,12 +144,13 @@ pub fn prepare(
     }
     let read_time = started.elapsed();
     let started = Instant::now();
-    let (model, fit_rows) = match plan.model {
-        Some(m) => (m, 0),
-        None => {
+    let (model, fit_rows) = match (plan.model, &first) {
+        (Some(m), _) => (m, 0),
+        (None, Some(only)) => fit_whole(only, plan.params, plan.fit)?,
+        (None, None) => {
             let mut train = sample.finish();
             drop_metrics(&mut train, &empty);
-            fit_on(train, plan.params, plan.fit, windows.name())?
+            fit_on(&train, plan.params, plan.fit, windows.name())?
         }
     };
     Ok(Prepared {
@@ -159,7 +166,9 @@ pub fn prepare(
     })
 }
 
-/// What takes each judged window: its table, its verdicts and the model.
+/// What takes each judged window: its table, its verdicts and the model. The
+/// table's metric readings are released once judged (its bytes, times and text
+/// columns stay), so they do not add to the memory its output is written in.
 pub type EachWindow<'a> = dyn FnMut(&Table, &[Verdict], &Model) -> Result<(), AnalysisError> + 'a;
 
 /// Judges every window of `windows` with the prepared model, in order, handing
@@ -173,7 +182,7 @@ pub fn judge(
 ) -> Result<Duration, AnalysisError> {
     let mut resume = Resume::default();
     let mut scoring = Duration::ZERO;
-    let mut judge_one = |table: &Table| -> Result<(), AnalysisError> {
+    let mut judge_one = |mut table: Table| -> Result<(), AnalysisError> {
         let started = Instant::now();
         let verdicts = prepared
             .model
@@ -183,17 +192,18 @@ pub fn judge(
                 error,
             })?;
         scoring += started.elapsed();
-        each(table, &verdicts, &prepared.model)
+        table.frame.columns = Vec::new();
+        each(&table, &verdicts, &prepared.model)
     };
     if let Some(table) = prepared.kept.take() {
-        judge_one(&table)?;
+        judge_one(table)?;
         return Ok(scoring);
     }
     windows.rewind()?;
     while let Some(window) = windows.next_window()? {
         let mut table = read_window(windows.name(), window, &prepared.options)?;
         drop_metrics(&mut table.frame, &prepared.empty);
-        judge_one(&table)?;
+        judge_one(table)?;
     }
     Ok(scoring)
 }
