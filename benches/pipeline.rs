@@ -60,6 +60,7 @@ fn pipeline(c: &mut Criterion) {
             .expect("analysis");
             write_annotated(
                 &table,
+                0,
                 &analysis.verdicts,
                 &analysis.model.metrics,
                 true,
@@ -95,9 +96,16 @@ fn pipeline(c: &mut Criterion) {
                     &mut prepared,
                     &rules,
                     &|_| {},
-                    &mut |table, verdicts, model| {
-                        write_annotated(table, verdicts, &model.metrics, first, std::io::sink())
-                            .map_err(AnalysisError::Write)?;
+                    &mut |table, from, verdicts, model| {
+                        write_annotated(
+                            table,
+                            from,
+                            verdicts,
+                            &model.metrics,
+                            first,
+                            std::io::sink(),
+                        )
+                        .map_err(AnalysisError::Write)?;
                         first = false;
                         rows += verdicts.len();
                         Ok(())

@@ -80,7 +80,7 @@ pub fn worst_incidents(incidents: &[Incident], limit: usize) -> Vec<Incident> {
 /// The flagged rows of an analysis, worst first (severity, then score, then row).
 pub fn flagged(table: &Table, analysis: &Analysis, limit: usize) -> Vec<Flagged> {
     let mut tally = Tally::new(limit);
-    tally.add(table, &analysis.verdicts, &analysis.model.metrics);
+    tally.add(table, 0, &analysis.verdicts, &analysis.model.metrics);
     tally.worst
 }
 
@@ -138,9 +138,11 @@ impl Tally {
         })
     }
 
-    /// Takes the next rows: `table`'s, judged `verdicts` by a model of `metrics`.
-    pub fn add(&mut self, table: &Table, verdicts: &[Verdict], metrics: &[String]) {
-        let times = table.frame.times.as_deref();
+    /// Takes the next rows: `table`'s from its row `from` on, one for each of
+    /// `verdicts`, judged by a model of `metrics`.
+    pub fn add(&mut self, table: &Table, from: usize, verdicts: &[Verdict], metrics: &[String]) {
+        let rows = from..from + verdicts.len();
+        let times = table.frame.times.as_ref().map(|t| &t[rows.clone()]);
         let mut flagged: Vec<(usize, &Verdict)> = Vec::new();
         let rank = |r: usize, v: &Verdict| (v.severity, v.anomaly_score, self.rows + r + 1);
         for (r, v) in verdicts.iter().enumerate() {
@@ -175,7 +177,7 @@ impl Tally {
         self.worst.truncate(self.limit);
         if let Some(labels) = &table.labels {
             let (l, f, s) = self.labelled.get_or_insert_default();
-            l.extend_from_slice(labels);
+            l.extend_from_slice(&labels[rows]);
             f.extend(verdicts.iter().map(|v| v.is_anomaly));
             s.extend(verdicts.iter().map(|v| v.anomaly_score));
         }
@@ -268,7 +270,7 @@ impl Summary {
     /// Summarises `analysis` of `table`, keeping the `top` worst rows.
     pub fn new(table: &Table, analysis: &Analysis, top: usize, read_seconds: f64) -> Summary {
         let mut tally = Tally::new(top);
-        tally.add(table, &analysis.verdicts, &analysis.model.metrics);
+        tally.add(table, 0, &analysis.verdicts, &analysis.model.metrics);
         let run = Run {
             source: table.source.clone(),
             fit_rows: analysis.fit_rows,

@@ -16,6 +16,7 @@ use crate::io::InputError;
 use crate::io::input::{
     KindCounts, ReadOptions, Table, leave_out_empty_metrics, read_header, table_of,
 };
+use crate::io::structure::WRITE_CHUNK;
 use crate::io::text::detect_delimiter;
 use crate::io::windows::{Window, Windows};
 
@@ -166,34 +167,68 @@ pub fn prepare(
     })
 }
 
-/// What takes each judged window: its table, its verdicts and the model. The
-/// table's metric readings are released once judged (its bytes, times and text
-/// columns stay), so they do not add to the memory its output is written in.
-pub type EachWindow<'a> = dyn FnMut(&Table, &[Verdict], &Model) -> Result<(), AnalysisError> + 'a;
+/// What takes each judged part of a window, in order: the window's table, the row
+/// of it the part begins at, the part's verdicts and the model. The table's metric
+/// readings are taken out of it to be judged (its bytes, times and text columns
+/// stay), and released once every part is.
+pub type EachPart<'a> =
+    dyn FnMut(&Table, usize, &[Verdict], &Model) -> Result<(), AnalysisError> + 'a;
+
+/// Rows of a window judged at a time, handed on while the next are judged: writing
+/// (one core copying into the page cache) then runs beside the judging of the next
+/// part, on every core. A multiple of [`WRITE_CHUNK`].
+const PART_ROWS: usize = 16 * WRITE_CHUNK;
 
 /// Judges every window of `windows` with the prepared model, in order, handing
-/// each window's table and verdicts to `each`; returns the time spent judging.
+/// each part of each window to `each` (on this thread, while the next part is
+/// judged on another); returns the time spent judging.
 pub fn judge(
     windows: &mut Windows,
     prepared: &mut Prepared,
     rules: &RuleSet,
     progress: &(dyn Fn(usize) + Sync),
-    each: &mut EachWindow,
+    each: &mut EachPart,
 ) -> Result<Duration, AnalysisError> {
     let mut resume = Resume::default();
     let mut scoring = Duration::ZERO;
+    let model = &prepared.model;
     let mut judge_one = |mut table: Table| -> Result<(), AnalysisError> {
-        let started = Instant::now();
-        let verdicts = prepared
-            .model
-            .score_frame_after(&table.frame, rules, progress, &mut resume)
-            .map_err(|error| AnalysisError::Detector {
-                source_name: table.source.clone(),
-                error,
-            })?;
-        scoring += started.elapsed();
-        table.frame.columns = Vec::new();
-        each(&table, &verdicts, &prepared.model)
+        let rows = table.frame.rows();
+        let columns = std::mem::take(&mut table.frame.columns);
+        let table = &table;
+        let resume = &mut resume;
+        let (judged, handed) = std::thread::scope(|s| {
+            let (parts, received) = std::sync::mpsc::sync_channel(1);
+            let judging = s.spawn(move || -> Result<Duration, AnalysisError> {
+                let started = Instant::now();
+                for from in (0..rows.max(1)).step_by(PART_ROWS) {
+                    let part = part_of(&table.frame, &columns, from..(from + PART_ROWS).min(rows));
+                    let verdicts = model
+                        .score_frame_after(&part, rules, progress, resume)
+                        .map_err(|error| AnalysisError::Detector {
+                            source_name: table.source.clone(),
+                            error,
+                        })?;
+                    // The receiver stops taking parts when writing failed: the
+                    // error is its to report.
+                    if parts.send((from, verdicts)).is_err() {
+                        break;
+                    }
+                }
+                Ok(started.elapsed())
+            });
+            let handed = received
+                .iter()
+                .try_for_each(|(from, verdicts)| each(table, from, &verdicts, model));
+            drop(received);
+            let judged = judging
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (judged, handed)
+        });
+        handed?;
+        scoring += judged?;
+        Ok(())
     };
     if let Some(table) = prepared.kept.take() {
         judge_one(table)?;
@@ -206,6 +241,21 @@ pub fn judge(
         judge_one(table)?;
     }
     Ok(scoring)
+}
+
+/// The rows `rows` of `frame`, whose metric readings are `columns` (taken out of it).
+fn part_of(frame: &Frame, columns: &[Vec<f64>], rows: std::ops::Range<usize>) -> Frame {
+    Frame {
+        names: frame.names.clone(),
+        columns: columns.iter().map(|c| c[rows.clone()].to_vec()).collect(),
+        text_names: frame.text_names.clone(),
+        text_columns: frame
+            .text_columns
+            .iter()
+            .map(|c| c[rows.clone()].to_vec())
+            .collect(),
+        times: frame.times.as_ref().map(|t| t[rows.clone()].to_vec()),
+    }
 }
 
 /// Which header columns hold numbers, decided as for a file held whole, from as
@@ -267,5 +317,74 @@ fn drop_metrics(frame: &mut Frame, names: &[String]) {
         } else {
             m += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::test_data;
+    use crate::io::text::CsvInput;
+
+    #[test]
+    fn a_window_judged_in_parts_gets_the_verdicts_of_one_pass() {
+        let rows = PART_ROWS + 3 * WRITE_CHUNK + 17;
+        let mut frame = test_data::frame(rows, 3);
+        // An incident open across the boundary between the two parts.
+        for v in &mut frame.columns[0][PART_ROWS - 5..PART_ROWS + 40] {
+            *v += 60.0;
+        }
+        // Names outside the native schema, which would want more columns.
+        let mut text = String::from("requests,queue,latency");
+        for r in 0..rows {
+            text.push('\n');
+            let cells: Vec<String> = frame
+                .columns
+                .iter()
+                .map(|c| format!("{:.3}", c[r]))
+                .collect();
+            text.push_str(&cells.join(","));
+        }
+        text.push('\n');
+        let source = || CsvInput::Bytes {
+            name: "parts.csv".into(),
+            bytes: text.clone().into_bytes(),
+        };
+        let rules = RuleSet::default();
+        let options = ReadOptions::default();
+        let mut windows = Windows::open(source(), 1 << 30).unwrap();
+        let mut prepared = prepare(
+            &mut windows,
+            Plan {
+                params: &DetectorParams::default(),
+                fit: &FitRows::All,
+                model: None,
+                rules: &rules,
+                options: &options,
+            },
+            &|_| {},
+        )
+        .unwrap();
+        let table = crate::io::input::read_table(&source(), &options).unwrap();
+        let whole = prepared
+            .model
+            .score_frame(&table.frame, &rules, &|_| {})
+            .unwrap();
+        let (mut starts, mut parts) = (Vec::new(), Vec::new());
+        judge(
+            &mut windows,
+            &mut prepared,
+            &rules,
+            &|_| {},
+            &mut |_, from, verdicts, _| {
+                starts.push(from);
+                parts.extend_from_slice(verdicts);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(starts, [0, PART_ROWS]);
+        assert!(whole[PART_ROWS].is_anomaly && whole[PART_ROWS - 1].is_anomaly);
+        assert!(parts == whole, "the parts' verdicts differ from one pass's");
     }
 }

@@ -325,13 +325,13 @@ impl Job<'_> {
                 &mut prepared,
                 &self.rules,
                 &|done| bar.inc(done as u64),
-                &mut |table, verdicts, model| {
+                &mut |table, from, verdicts, model| {
                     if let Some(out) = out.as_mut() {
-                        write_annotated(table, verdicts, &model.metrics, first, &mut **out)
+                        write_annotated(table, from, verdicts, &model.metrics, first, &mut **out)
                             .map_err(AnalysisError::Write)?;
                     }
                     first = false;
-                    tally.add(table, verdicts, &model.metrics);
+                    tally.add(table, from, verdicts, &model.metrics);
                     Ok(())
                 },
             )?;

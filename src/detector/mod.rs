@@ -35,7 +35,7 @@ pub mod verdict;
 pub mod zscore;
 
 #[cfg(test)]
-mod test_data;
+pub(crate) mod test_data;
 
 pub use error::DetectorError;
 pub use features::History;

@@ -17,14 +17,16 @@ use crate::schema::VERDICT_COLUMNS;
 /// 8-MB buffers made writing a million rows slower than one sequential pass).
 const CHUNKS_IN_FLIGHT: usize = 16;
 
-/// Writes `table`'s rows with `verdicts` (one per data row) to `out`, using the
-/// table's delimiter, after its header line when `with_header` (a window of a file
-/// after the first leaves it out). `metrics` names the model's metrics for `top_metric`. A file
+/// Writes `table`'s data rows from row `from` (a multiple of [`WRITE_CHUNK`]) on,
+/// one for each of `verdicts`, with their verdicts to `out`, using the table's
+/// delimiter, after its header line when `from` is 0 and `with_header` (a window
+/// of a file after the first leaves it out). `metrics` names the model's metrics for `top_metric`. A file
 /// `metrics` wrote already has verdict columns: those are replaced, not repeated.
 /// Chunks of rows are formatted in parallel and written in order, each batch while
 /// the next is formatted.
 pub fn write_annotated<W: Write>(
     table: &Table,
+    from: usize,
     verdicts: &[Verdict],
     metrics: &[String],
     with_header: bool,
@@ -37,9 +39,13 @@ pub fn write_annotated<W: Write>(
     bounds.push(0);
     bounds.extend_from_slice(&table.chunk_starts);
     bounds.push(table.bytes.len());
+    let first = from / WRITE_CHUNK;
+    let last = (from + verdicts.len()).div_ceil(WRITE_CHUNK).max(first + 1);
     let chunks: Vec<(usize, &[u8])> = bounds
         .windows(2)
         .enumerate()
+        .take(last)
+        .skip(first)
         .map(|(k, w)| (k, &table.bytes[w[0]..w[1]]))
         .collect();
     let format = |batch: &[(usize, &[u8])], buffers: &mut [Vec<u8>]| {
@@ -53,7 +59,7 @@ pub fn write_annotated<W: Write>(
                     delimiter: table.delimiter,
                     header: k == 0,
                     write_header: with_header,
-                    verdicts: verdicts.get(k * WRITE_CHUNK..).unwrap_or_default(),
+                    verdicts: verdicts.get(k * WRITE_CHUNK - from..).unwrap_or_default(),
                     metrics,
                     stale: &stale,
                 }
@@ -313,7 +319,7 @@ mod tests {
             })
             .collect();
         let mut out = Vec::new();
-        write_annotated(&table, &verdicts, &["value".into()], true, &mut out).unwrap();
+        write_annotated(&table, 0, &verdicts, &["value".into()], true, &mut out).unwrap();
         let mut reader = csv::Reader::from_reader(out.as_slice());
         let header = reader.headers().unwrap().clone();
         assert_eq!(header.len(), 2 + VERDICT_COLUMNS.len());
