@@ -168,7 +168,8 @@ impl Model {
         let mut hold = first_hold;
         for BlockIncidents { unplaced, end } in blocks {
             for (r, if_held) in unplaced {
-                let place = self.thresholds.step(&mut hold, verdicts[r].anomaly_score);
+                let v = &verdicts[r];
+                let place = self.thresholds.step(&mut hold, v.anomaly_score, v.z_max);
                 fusion::place_in_incident(&mut verdicts[r], place, if_held);
             }
             if let Some(end) = end {

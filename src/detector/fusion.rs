@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::features;
-use super::hold::{Hold, Place};
+use super::hold::{Hold, Place, Step};
 use super::level::Reference;
 use super::reasons;
 use super::rules::RuleHit;
@@ -49,6 +49,11 @@ pub struct Thresholds {
     pub fused: f64,
     /// The combined ratio an open incident is held at (see [`super::hold`]).
     pub hold: f64,
+    /// Whether held incidents fade (see [`super::hold::FADE_SHARE`]): the training
+    /// rows were sampled more often than once a minute. Models saved before this
+    /// field hold incidents to the end.
+    #[serde(default)]
+    pub fading: bool,
 }
 
 impl Thresholds {
@@ -69,10 +74,21 @@ impl Thresholds {
         score >= self.score(self.hold)
     }
 
-    /// Where a row scoring `score` stands among incidents, given the incident state
-    /// `hold` of the rows before it, which it advances.
-    pub fn step(&self, hold: &mut Hold, score: f64) -> Place {
-        hold.step(score >= OPENING_SCORE, self.holds(score))
+    /// What the incident state machine takes of a row scoring `score` whose
+    /// largest sigma is `sigma`.
+    pub fn hold_step(&self, score: f64, sigma: f64) -> Step {
+        Step {
+            opens: score >= OPENING_SCORE,
+            holds: self.holds(score),
+            fading: self.fading.then_some(sigma),
+        }
+    }
+
+    /// Where a row scoring `score` with largest sigma `sigma` stands among
+    /// incidents, given the incident state `hold` of the rows before it, which it
+    /// advances.
+    pub fn step(&self, hold: &mut Hold, score: f64, sigma: f64) -> Place {
+        hold.step(self.hold_step(score, sigma))
     }
 
     /// The anomaly score in (0, 1): exactly 0.5 at the opening bar.
@@ -224,7 +240,7 @@ pub fn fuse(
             }
         }
     }
-    let place = hold.map(|h| thresholds.step(h, anomaly_score));
+    let place = hold.map(|h| thresholds.step(h, anomaly_score, ev.z.z_max));
     let mut if_held = Vec::new();
     if severity > Severity::Normal {
         statistical_reasons(ev, anomaly_score, &mut said);

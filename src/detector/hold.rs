@@ -6,6 +6,18 @@
 /// Most rows an incident is held open after its last row at the opening bar.
 pub const HOLD_ROWS: u64 = 60;
 
+/// Where rows are sampled more often than once a minute (see
+/// [`super::fusion::Thresholds::fading`]), a held row whose largest sigma has fallen
+/// below this share of the incident's peak closes it: at such rates an ordinary
+/// burst of I/O or traffic spans tens of rows and fades, and holding it to the end
+/// flagged more normal rows than anything else. Measured in technical.md.
+pub const FADE_SHARE: f64 = 0.6;
+
+/// Rows after the last row at the bar before fading is judged, and before a held
+/// row's sigma counts towards the peak: as many as a step takes to become the
+/// recent level (the features' recent window), so the jump itself is not the peak.
+pub const FADE_AFTER: u64 = super::features::RECENT_WINDOW as u64;
+
 /// Where a row stands in the incidents around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
@@ -22,36 +34,55 @@ pub enum Place {
 }
 
 /// The open incident, if any, as a pass over rows in order carries it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Hold {
     open: Option<Incident>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Incident {
     /// Rows since the incident's first row.
     age: u64,
     /// Rows since its last row at the opening bar.
     quiet: u64,
+    /// The largest sigma of its rows held more than [`FADE_AFTER`] rows after a
+    /// row at the bar.
+    peak: f64,
+}
+
+/// What the incident state machine takes of one row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// The row reaches the opening bar.
+    pub opens: bool,
+    /// The row reaches the hold level.
+    pub holds: bool,
+    /// The row's largest sigma, when incidents fade (see [`FADE_SHARE`]); `None`
+    /// when they are held to the end.
+    pub fading: Option<f64>,
 }
 
 impl Hold {
-    /// Takes the next row: `opens` when it reaches the opening bar, `holds` when it
-    /// reaches the hold level.
-    pub fn step(&mut self, opens: bool, holds: bool) -> Place {
+    /// Takes the next row and says where it stands.
+    pub fn step(&mut self, row: Step) -> Place {
         let next = self.open.map(|i| Incident {
             age: i.age + 1,
             quiet: i.quiet + 1,
+            peak: i.peak,
         });
         match next {
-            _ if opens => {
+            _ if row.opens => {
                 self.open = Some(Incident {
                     age: next.map_or(0, |i| i.age),
                     quiet: 0,
+                    peak: next.map_or(0.0, |i| i.peak),
                 });
                 Place::Opening
             }
-            Some(i) if holds && i.quiet <= HOLD_ROWS => {
+            Some(mut i) if row.holds && i.quiet <= HOLD_ROWS && !i.faded(row.fading) => {
+                if let Some(sigma) = row.fading.filter(|_| i.quiet > FADE_AFTER) {
+                    i.peak = i.peak.max(sigma);
+                }
                 self.open = Some(i);
                 Place::Held { began: i.age }
             }
@@ -62,14 +93,22 @@ impl Hold {
         }
     }
 
-    /// How many of a sequence's rows, given in order as `(opens, holds)`, incidents
-    /// flag, counting from row `from` on: the rows before it only set the incident
-    /// state the counted rows start from.
-    pub fn flagged_from(rows: impl Iterator<Item = (bool, bool)>, from: usize) -> usize {
+    /// How many of a sequence's rows, given in order, incidents flag, counting from
+    /// row `from` on: the rows before it only set the incident state the counted
+    /// rows start from.
+    pub fn flagged_from(rows: impl Iterator<Item = Step>, from: usize) -> usize {
         let mut hold = Hold::default();
         rows.enumerate()
-            .filter(|&(i, (opens, holds))| hold.step(opens, holds) != Place::Outside && i >= from)
+            .filter(|&(i, row)| hold.step(row) != Place::Outside && i >= from)
             .count()
+    }
+}
+
+impl Incident {
+    /// Whether a row `sigma` (when incidents fade), this far after the last row at
+    /// the bar, shows the incident faded below [`FADE_SHARE`] of its peak.
+    fn faded(&self, sigma: Option<f64>) -> bool {
+        sigma.is_some_and(|s| self.quiet > FADE_AFTER && s < FADE_SHARE * self.peak)
     }
 }
 
@@ -77,9 +116,17 @@ impl Hold {
 mod tests {
     use super::*;
 
+    fn step(opens: bool, holds: bool) -> Step {
+        Step {
+            opens,
+            holds,
+            fading: None,
+        }
+    }
+
     fn places(rows: &[(bool, bool)]) -> Vec<Place> {
         let mut hold = Hold::default();
-        rows.iter().map(|&(o, h)| hold.step(o, h)).collect()
+        rows.iter().map(|&(o, h)| hold.step(step(o, h))).collect()
     }
 
     #[test]
@@ -125,7 +172,45 @@ mod tests {
     #[test]
     fn the_flagged_count_takes_opening_and_held_rows_after_the_lead_in() {
         let rows = [(true, true), (false, true), (false, false), (false, true)];
-        assert_eq!(Hold::flagged_from(rows.into_iter(), 0), 2);
-        assert_eq!(Hold::flagged_from(rows.into_iter(), 1), 1);
+        let steps = || rows.iter().map(|&(o, h)| step(o, h));
+        assert_eq!(Hold::flagged_from(steps(), 0), 2);
+        assert_eq!(Hold::flagged_from(steps(), 1), 1);
+    }
+
+    #[test]
+    fn a_fading_incident_closes_below_its_share_of_the_peak_and_a_steady_one_is_held() {
+        let run = |sigmas: &[f64]| -> Vec<Place> {
+            let mut hold = Hold::default();
+            std::iter::once(true)
+                .chain(std::iter::repeat(false))
+                .zip(sigmas)
+                .map(|(opens, &s)| {
+                    hold.step(Step {
+                        opens,
+                        holds: true,
+                        fading: Some(s),
+                    })
+                })
+                .collect()
+        };
+        // The jump's own sigma (20) in the first rows is not the peak.
+        let mut fading = vec![20.0, 15.0, 12.0, 9.0, 8.0, 6.0];
+        fading.extend((0..20).map(|k| 5.0 - 0.25 * k as f64));
+        let places = run(&fading);
+        let closed = places.iter().position(|p| *p == Place::Outside).unwrap();
+        // The peak is 5.0, the first row counted (the sixth after the bar); 2.75 is
+        // the first row below 0.6 of it.
+        assert_eq!(fading[closed], 2.75, "{places:?}");
+        assert!(places[..closed].iter().all(|p| *p != Place::Outside));
+        let steady: Vec<f64> = (0..60).map(|k| 3.4 + 0.1 * (k % 3) as f64).collect();
+        assert!(run(&steady).iter().all(|p| *p != Place::Outside));
+        // Held to the end when incidents do not fade.
+        let mut hold = Hold::default();
+        let plain: Vec<Place> = fading
+            .iter()
+            .enumerate()
+            .map(|(k, _)| hold.step(step(k == 0, true)))
+            .collect();
+        assert!(plain.iter().all(|p| *p != Place::Outside));
     }
 }

@@ -148,6 +148,19 @@ mod tests {
                 .iter()
                 .any(|v| !lower.thresholds.holds(v.anomaly_score))
         );
+        // Fading incidents (rows sampled faster than once a minute) close sooner, and
+        // batch places them as the stream does, across block boundaries too.
+        let mut fading = lower.clone();
+        fading.thresholds.fading = true;
+        let faded = same_in_batch_and_stream(&fading, &test);
+        let flagged = |v: &[Verdict]| v.iter().filter(|v| v.is_anomaly).count();
+        assert!(
+            flagged(&faded) < flagged(&batch),
+            "{} {}",
+            flagged(&faded),
+            flagged(&batch)
+        );
+        assert!(faded.iter().any(held));
     }
 
     /// `model`'s verdicts on `test` in batch, checked equal to a stream's row by row.

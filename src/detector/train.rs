@@ -12,7 +12,7 @@ use super::error::DetectorError;
 use super::features::{self, FlatRun};
 use super::frame::Frame;
 use super::fusion::Thresholds;
-use super::hold::{HOLD_ROWS, Hold};
+use super::hold::{HOLD_ROWS, Hold, Step};
 use super::level::AdaptAfter;
 use super::memory::{Expected, FeatureTable, filled};
 use super::model::{MODEL_FORMAT, Model, forest_matrix};
@@ -156,6 +156,7 @@ impl ValidDetectorParams {
                 z: 1.0,
                 fused: 1.0,
                 hold: 1.0,
+                fading: sampled_within(train.times.as_deref(), FADING_BELOW_MS),
             },
             flat_limit,
             adapt_after: train
@@ -252,11 +253,14 @@ pub(super) fn incident_bars(
         .clone()
         .map(|s| s.len().saturating_sub(layout.lead_in))
         .sum();
+    // Incidents held to the end, whether or not they fade when judged: fading only
+    // shortens them, so the bound holds, and the bar does not fall to spend what
+    // fading saves on ordinary rows (technical.md, "Fading at sub-minute rates").
     let share = |open: f64| {
         let hold = hold_for(open);
         let flagged: usize = sequences
             .clone()
-            .map(|s| Hold::flagged_from(s.iter().map(|&r| (r >= open, r >= hold)), layout.lead_in))
+            .map(|s| Hold::flagged_from(held_to_the_end(s, open, hold), layout.lead_in))
             .sum();
         flagged as f64 / counted.max(1) as f64
     };
@@ -284,6 +288,16 @@ pub(super) fn incident_bars(
     (bars[lo], hold_for(bars[lo]))
 }
 
+/// The rows of `ratios` as the incident state machine takes them, opening at
+/// `open`, holding at `hold` and not fading.
+fn held_to_the_end(ratios: &[f64], open: f64, hold: f64) -> impl Iterator<Item = Step> + '_ {
+    ratios.iter().map(move |&r| Step {
+        opens: r >= open,
+        holds: r >= hold,
+        fading: None,
+    })
+}
+
 /// How far the opening bar reaches at least from the (1 - contamination) quantile
 /// of the training ratios towards their (1 - contamination / 10) quantile, as a
 /// share of the way in log space (see [`incident_bars`]). Chosen on the shared
@@ -304,6 +318,30 @@ pub(super) struct CalibrationLayout {
     pub sequence: usize,
     /// Rows at each run's start that only carry the incidents already open.
     pub lead_in: usize,
+}
+
+/// Sampling intervals below which held incidents fade (see
+/// [`super::hold::FADE_SHARE`]): a minute. At one sample a minute or slower, an
+/// ordinary burst is one row and a held tail is what the labelled real servers
+/// (ASD at 5 min, SMD at 1 min, NAB at 5 min) call part of the anomaly.
+const FADING_BELOW_MS: i64 = 60_000;
+
+/// Whether the rows at `times` (when they have times) are sampled more often than
+/// every `limit_ms`: their median step between rows is shorter.
+fn sampled_within(times: Option<&[i64]>, limit_ms: i64) -> bool {
+    let Some(times) = times else {
+        return false;
+    };
+    let mut steps: Vec<i64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&d| d > 0)
+        .collect();
+    if steps.is_empty() {
+        return false;
+    }
+    let middle = steps.len() / 2;
+    *steps.select_nth_unstable(middle).1 < limit_ms
 }
 
 /// The calibration rows of a file of `rows` training rows: all of them in one run
@@ -505,7 +543,7 @@ mod tests {
         let t = quantile(&ratios, 0.95);
         assert!(open > t && hold < open, "{open} {hold} {t}");
         assert!(hold >= quantile(&ratios, 0.5));
-        let flagged = Hold::flagged_from(ratios.iter().map(|&r| (r >= open, r >= hold)), 0);
+        let flagged = Hold::flagged_from(held_to_the_end(&ratios, open, hold), 0);
         let share = flagged as f64 / ratios.len() as f64;
         assert!((0.045..=0.05).contains(&share), "{share}");
     }
@@ -528,9 +566,27 @@ mod tests {
         assert!(hold < open);
         let opened = ratios.iter().filter(|&&r| r >= open).count();
         assert_eq!(opened, 100, "every outlier opens an incident");
-        let flagged = Hold::flagged_from(ratios.iter().map(|&r| (r >= open, r >= hold)), 0);
+        let flagged = Hold::flagged_from(held_to_the_end(&ratios, open, hold), 0);
         let share = flagged as f64 / ratios.len() as f64;
         assert!(share <= 0.025, "{share} flagged, for 1 % outliers");
+    }
+
+    #[test]
+    fn incidents_fade_only_where_rows_are_sampled_more_often_than_once_a_minute() {
+        let at = |step_ms: i64| (0..100).map(|i| i * step_ms).collect::<Vec<i64>>();
+        assert!(sampled_within(Some(&at(1000)), FADING_BELOW_MS));
+        assert!(!sampled_within(Some(&at(60_000)), FADING_BELOW_MS));
+        assert!(!sampled_within(Some(&at(300_000)), FADING_BELOW_MS));
+        assert!(!sampled_within(None, FADING_BELOW_MS));
+        let mut train = frame(500, 12);
+        assert!(!fitted(&train).thresholds.fading);
+        train.times = Some(
+            at(1000)
+                .into_iter()
+                .chain((100..500).map(|i| i * 1000))
+                .collect(),
+        );
+        assert!(fitted(&train).thresholds.fading);
     }
 
     #[test]
