@@ -201,6 +201,18 @@ mod tests {
         let model = fitted(&frame(300, 11));
         let json = model.to_json();
         assert_eq!(Model::from_json(&json).unwrap(), model);
+        // Saved before incidents could fade: loads, holding incidents to the end.
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["thresholds"]
+            .as_object_mut()
+            .unwrap()
+            .remove("fading");
+        assert!(
+            !Model::from_json(&value.to_string())
+                .unwrap()
+                .thresholds
+                .fading
+        );
         let old = json.replacen("\"format\":3", "\"format\":2", 1);
         assert!(
             Model::from_json(&old)
