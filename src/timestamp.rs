@@ -6,6 +6,21 @@
 pub const FORMS: &str = "ISO 8601 (2024-05-01T12:00:00Z, with optional .fff and +hh:mm), \
 'YYYY-MM-DD HH:MM:SS[.ffffff]', Unix seconds (1714564800) or milliseconds (1714564800000)";
 
+/// The median step between consecutive times (Unix milliseconds) that advance, in
+/// milliseconds: how often rows were sampled. `None` when no time advances.
+pub fn median_step_ms(times: &[i64]) -> Option<i64> {
+    let mut steps: Vec<i64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&d| d > 0)
+        .collect();
+    if steps.is_empty() {
+        return None;
+    }
+    let middle = steps.len() / 2;
+    Some(*steps.select_nth_unstable(middle).1)
+}
+
 /// Parses one timestamp to Unix milliseconds; `None` if it is in no known form.
 pub fn parse(text: &str) -> Option<i64> {
     let t = text.trim();
@@ -235,6 +250,16 @@ pub fn parse_moment(text: &str, now_ms: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_step_skips_repeated_and_backward_times() {
+        assert_eq!(
+            median_step_ms(&[0, 1000, 1000, 2000, 500, 1500, 63_500]),
+            Some(1000)
+        );
+        assert_eq!(median_step_ms(&[5, 5, 5]), None);
+        assert_eq!(median_step_ms(&[]), None);
+    }
 
     const NOON: i64 = 1_714_564_800_000; // 2024-05-01T12:00:00Z
 

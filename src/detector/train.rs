@@ -329,19 +329,9 @@ const FADING_BELOW_MS: i64 = 60_000;
 /// Whether the rows at `times` (when they have times) are sampled more often than
 /// every `limit_ms`: their median step between rows is shorter.
 fn sampled_within(times: Option<&[i64]>, limit_ms: i64) -> bool {
-    let Some(times) = times else {
-        return false;
-    };
-    let mut steps: Vec<i64> = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|&d| d > 0)
-        .collect();
-    if steps.is_empty() {
-        return false;
-    }
-    let middle = steps.len() / 2;
-    *steps.select_nth_unstable(middle).1 < limit_ms
+    times
+        .and_then(crate::timestamp::median_step_ms)
+        .is_some_and(|step| step < limit_ms)
 }
 
 /// The calibration rows of a file of `rows` training rows: all of them in one run

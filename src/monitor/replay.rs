@@ -93,18 +93,8 @@ impl Replay {
     /// The median gap between consecutive timestamps in seconds, when the file has
     /// them and they advance.
     pub fn median_spacing(&self) -> Option<f64> {
-        let times = self.frame.times.as_ref()?;
-        let mut gaps: Vec<i64> = times
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .filter(|&g| g > 0)
-            .collect();
-        if gaps.is_empty() {
-            return None;
-        }
-        let mid = gaps.len() / 2;
-        let (_, median, _) = gaps.select_nth_unstable(mid);
-        Some(*median as f64 / 1000.0)
+        let step = crate::timestamp::median_step_ms(self.frame.times.as_ref()?)?;
+        Some(step as f64 / 1000.0)
     }
 
     fn time_of(&self, row: usize) -> i64 {
