@@ -74,21 +74,15 @@ impl Thresholds {
         score >= self.score(self.hold)
     }
 
-    /// What the incident state machine takes of a row scoring `score` whose
-    /// largest sigma is `sigma`.
-    pub fn hold_step(&self, score: f64, sigma: f64) -> Step {
-        Step {
-            opens: score >= OPENING_SCORE,
-            holds: self.holds(score),
-            fading: self.fading.then_some(sigma),
-        }
-    }
-
     /// Where a row scoring `score` with largest sigma `sigma` stands among
     /// incidents, given the incident state `hold` of the rows before it, which it
     /// advances.
     pub fn step(&self, hold: &mut Hold, score: f64, sigma: f64) -> Place {
-        hold.step(self.hold_step(score, sigma))
+        hold.step(Step {
+            opens: score >= OPENING_SCORE,
+            holds: self.holds(score),
+            fading: self.fading.then_some(sigma),
+        })
     }
 
     /// The anomaly score in (0, 1): exactly 0.5 at the opening bar.

@@ -1,7 +1,8 @@
 //! Incidents: a row at the opening bar opens an anomaly, and the rows after it stay
 //! part of it while they remain elevated, so an incident is reported as a whole
-//! rather than as the few rows that cross the bar. The same state machine runs in
-//! batch, live and when the bar is calibrated. Measured in technical.md.
+//! rather than as the few rows that cross the bar; at sub-minute sampling it ends
+//! once it has faded. The same state machine runs in batch, live and when the bar
+//! is calibrated (there on incidents held to the end). Measured in technical.md.
 
 /// Most rows an incident is held open after its last row at the opening bar.
 pub const HOLD_ROWS: u64 = 60;
