@@ -94,7 +94,9 @@ async fn hours_of_a_host_replayed_live_from_a_heavy_start_never_lock_into_alarm(
     // Three hours at one sample a second from midnight: the baseline falls in the
     // hourly job, the nightly backup runs at 02:00, and 4 % of the rows are
     // labelled anomalies. Before absorbed shifts and the long training window,
-    // 93-99 % of the normal rows of such a replay were flagged, every hour.
+    // 93-99 % of the normal rows of such a replay were flagged, every hour; before
+    // incidents faded at sub-minute rates, 6.6 % overall and 5.1 % in the third
+    // hour (5.2 % and 3.7 % since).
     let dir = tempfile::tempdir().unwrap();
     let (file, rows) = labelled_datagen(dir.path(), 10_800, 4);
     let labels: Vec<bool> = rows.iter().map(|&(_, label)| label).collect();
@@ -109,14 +111,14 @@ async fn hours_of_a_host_replayed_live_from_a_heavy_start_never_lock_into_alarm(
     };
     let overall = share(0..labels.len());
     assert!(
-        overall <= 0.10,
+        overall <= 0.06,
         "{:.1} % of normal rows flagged",
         100.0 * overall
     );
     for hour in 1..3 {
         let flagged = share(hour * 3600..(hour + 1) * 3600);
         assert!(
-            flagged <= 0.25,
+            flagged <= 0.05,
             "hour {hour}: {:.1} % of normal rows flagged",
             100.0 * flagged
         );
@@ -131,7 +133,7 @@ async fn hours_of_a_host_replayed_live_from_a_heavy_start_never_lock_into_alarm(
     let anomalies: Vec<usize> = (0..labels.len()).filter(|&r| labels[r]).collect();
     let found = anomalies.iter().filter(|&&r| verdicts[r].0).count();
     assert!(
-        found as f64 >= 0.6 * anomalies.len() as f64,
+        found as f64 >= 0.7 * anomalies.len() as f64,
         "{found} of {} labelled rows found",
         anomalies.len()
     );
