@@ -168,9 +168,7 @@ pub fn prepare(
 }
 
 /// What takes each judged part of a window, in order: the window's table, the row
-/// of it the part begins at, the part's verdicts and the model. The table's metric
-/// readings are taken out of it to be judged (its bytes, times and text columns
-/// stay), and released once every part is.
+/// of it the part begins at, the part's verdicts and the model.
 pub type EachPart<'a> =
     dyn FnMut(&Table, usize, &[Verdict], &Model) -> Result<(), AnalysisError> + 'a;
 
@@ -192,9 +190,8 @@ pub fn judge(
     let mut resume = Resume::default();
     let mut scoring = Duration::ZERO;
     let model = &prepared.model;
-    let mut judge_one = |mut table: Table| -> Result<(), AnalysisError> {
+    let mut judge_one = |table: Table| -> Result<(), AnalysisError> {
         let rows = table.frame.rows();
-        let columns = std::mem::take(&mut table.frame.columns);
         let table = &table;
         let resume = &mut resume;
         let (judged, handed) = std::thread::scope(|s| {
@@ -202,9 +199,9 @@ pub fn judge(
             let judging = s.spawn(move || -> Result<Duration, AnalysisError> {
                 let started = Instant::now();
                 for from in (0..rows.max(1)).step_by(PART_ROWS) {
-                    let part = part_of(&table.frame, &columns, from..(from + PART_ROWS).min(rows));
+                    let part = from..(from + PART_ROWS).min(rows);
                     let verdicts = model
-                        .score_frame_after(&part, rules, progress, resume)
+                        .score_rows_after(&table.frame, part, rules, progress, resume)
                         .map_err(|error| AnalysisError::Detector {
                             source_name: table.source.clone(),
                             error,
@@ -241,21 +238,6 @@ pub fn judge(
         judge_one(table)?;
     }
     Ok(scoring)
-}
-
-/// The rows `rows` of `frame`, whose metric readings are `columns` (taken out of it).
-fn part_of(frame: &Frame, columns: &[Vec<f64>], rows: std::ops::Range<usize>) -> Frame {
-    Frame {
-        names: frame.names.clone(),
-        columns: columns.iter().map(|c| c[rows.clone()].to_vec()).collect(),
-        text_names: frame.text_names.clone(),
-        text_columns: frame
-            .text_columns
-            .iter()
-            .map(|c| c[rows.clone()].to_vec())
-            .collect(),
-        times: frame.times.as_ref().map(|t| t[rows.clone()].to_vec()),
-    }
 }
 
 /// Which header columns hold numbers, decided as for a file held whole, from as

@@ -52,46 +52,56 @@ impl Model {
         rules: &RuleSet,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<Verdict>, DetectorError> {
-        self.score_frame_after(frame, rules, progress, &mut Resume::default())
+        self.score_rows_after(
+            frame,
+            0..frame.rows(),
+            rules,
+            progress,
+            &mut Resume::default(),
+        )
     }
 
-    /// As [`Model::score_frame`], for `frame` as the rows that follow those `resume`
-    /// stands after (none, when fresh), and moves `resume` past them: windows of a
-    /// file judged one after the other get the verdicts of the whole file judged at
-    /// once.
-    pub fn score_frame_after(
+    /// As [`Model::score_frame`], for the rows `rows` of `frame`, as the rows that
+    /// follow those `resume` stands after (none, when fresh), and moves `resume`
+    /// past them: parts of a file judged one after the other get the verdicts of
+    /// the whole file judged at once.
+    pub fn score_rows_after(
         &self,
         frame: &Frame,
+        rows: std::ops::Range<usize>,
         rules: &RuleSet,
         progress: &(dyn Fn(usize) + Sync),
         resume: &mut Resume,
     ) -> Result<Vec<Verdict>, DetectorError> {
         let positions = self.align(&frame.names)?;
         let context = resume.context();
-        // The tail of the rows before, then this frame's: one run of rows whose
-        // first `context` are only replayed.
+        // The tail of the rows before, then these: one run of rows whose first
+        // `context` are only replayed.
         let joined: Vec<std::borrow::Cow<[f64]>> = positions
             .iter()
             .enumerate()
-            .map(|(m, &p)| match resume.tail.get(m) {
-                Some(tail) if context > 0 => {
-                    std::borrow::Cow::Owned([tail.as_slice(), &frame.columns[p]].concat())
+            .map(|(m, &p)| {
+                let own = &frame.columns[p][rows.clone()];
+                match resume.tail.get(m) {
+                    Some(tail) if context > 0 => {
+                        std::borrow::Cow::Owned([tail.as_slice(), own].concat())
+                    }
+                    _ => std::borrow::Cow::Borrowed(own),
                 }
-                _ => std::borrow::Cow::Borrowed(frame.columns[p].as_slice()),
             })
             .collect();
         let columns: Vec<&[f64]> = joined.iter().map(|c| c.as_ref()).collect();
         let joined_times: Option<std::borrow::Cow<[i64]>> = match (&resume.tail_times, &frame.times)
         {
-            (Some(tail), Some(times)) if context > 0 => {
-                Some(std::borrow::Cow::Owned([tail.as_slice(), times].concat()))
-            }
-            (_, Some(times)) => Some(std::borrow::Cow::Borrowed(times.as_slice())),
+            (Some(tail), Some(times)) if context > 0 => Some(std::borrow::Cow::Owned(
+                [tail.as_slice(), &times[rows.clone()]].concat(),
+            )),
+            (_, Some(times)) => Some(std::borrow::Cow::Borrowed(&times[rows.clone()])),
             _ => None,
         };
         let times = joined_times.as_deref();
         let bound = rules.bind(&self.metrics, &frame.text_names);
-        let rows = frame.rows();
+        let (first_row, rows) = (rows.start, rows.len());
         let total = context + rows;
         let expected = self.expected();
         let starts: Vec<usize> = (context..total).step_by(SCORE_BLOCK).collect();
@@ -133,7 +143,12 @@ impl Model {
                     raw.clear();
                     raw.extend(columns.iter().map(|c| c[r]));
                     texts.clear();
-                    texts.extend(frame.text_columns.iter().map(|c| c[r - context].as_str()));
+                    texts.extend(
+                        frame
+                            .text_columns
+                            .iter()
+                            .map(|c| c[first_row + r - context].as_str()),
+                    );
                     let judged = self.verdict_of(
                         RowInput {
                             raw: &raw,
