@@ -156,7 +156,7 @@ impl ValidDetectorParams {
                 z: 1.0,
                 fused: 1.0,
                 hold: 1.0,
-                fading: sampled_within(train.times.as_deref(), FADING_BELOW_MS),
+                fading: fading_rate(train.times.as_deref()),
             },
             flat_limit,
             adapt_after: train
@@ -326,12 +326,12 @@ pub(super) struct CalibrationLayout {
 /// (ASD at 5 min, SMD at 1 min, NAB at 5 min) call part of the anomaly.
 const FADING_BELOW_MS: i64 = 60_000;
 
-/// Whether the rows at `times` (when they have times) are sampled more often than
-/// every `limit_ms`: their median step between rows is shorter.
-fn sampled_within(times: Option<&[i64]>, limit_ms: i64) -> bool {
+/// Whether rows at `times` (when they have times) come often enough for held
+/// incidents to fade: their median step is under [`FADING_BELOW_MS`].
+fn fading_rate(times: Option<&[i64]>) -> bool {
     times
         .and_then(crate::timestamp::median_step_ms)
-        .is_some_and(|step| step < limit_ms)
+        .is_some_and(|step| step < FADING_BELOW_MS)
 }
 
 /// The calibration rows of a file of `rows` training rows: all of them in one run
@@ -564,18 +564,13 @@ mod tests {
     #[test]
     fn incidents_fade_only_where_rows_are_sampled_more_often_than_once_a_minute() {
         let at = |step_ms: i64| (0..100).map(|i| i * step_ms).collect::<Vec<i64>>();
-        assert!(sampled_within(Some(&at(1000)), FADING_BELOW_MS));
-        assert!(!sampled_within(Some(&at(60_000)), FADING_BELOW_MS));
-        assert!(!sampled_within(Some(&at(300_000)), FADING_BELOW_MS));
-        assert!(!sampled_within(None, FADING_BELOW_MS));
+        assert!(fading_rate(Some(&at(1000))));
+        assert!(!fading_rate(Some(&at(60_000))));
+        assert!(!fading_rate(Some(&at(300_000))));
+        assert!(!fading_rate(None));
         let mut train = frame(500, 12);
         assert!(!fitted(&train).thresholds.fading);
-        train.times = Some(
-            at(1000)
-                .into_iter()
-                .chain((100..500).map(|i| i * 1000))
-                .collect(),
-        );
+        train.times = Some((0..500).map(|i| i * 1000).collect());
         assert!(fitted(&train).thresholds.fading);
     }
 
