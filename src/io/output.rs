@@ -20,10 +20,10 @@ const CHUNKS_IN_FLIGHT: usize = 16;
 /// Writes `table`'s data rows from row `from` (a multiple of [`WRITE_CHUNK`]) on,
 /// one for each of `verdicts`, with their verdicts to `out`, using the table's
 /// delimiter, after its header line when `from` is 0 and `with_header` (a window
-/// of a file after the first leaves it out). `metrics` names the model's metrics for `top_metric`. A file
-/// `metrics` wrote already has verdict columns: those are replaced, not repeated.
-/// Chunks of rows are formatted in parallel and written in order, each batch while
-/// the next is formatted.
+/// of a file after the first leaves it out). `metrics` names the model's metrics
+/// for `top_metric`. A file `metrics` wrote already has verdict columns: those are
+/// replaced, not repeated. Chunks of rows are formatted in parallel and written in
+/// order, each batch while the next is formatted.
 pub fn write_annotated<W: Write>(
     table: &Table,
     from: usize,
