@@ -1,5 +1,6 @@
-//! Reading a metrics CSV into a [`Frame`]: polars parses the numbers (fast, on every
-//! core); a byte scan and the csv crate find the exact line and column whenever the
+//! Reading a metrics CSV into a [`Frame`]: the usual file of a timestamp and numbers
+//! is parsed by [`super::numbers`], anything else by polars (both on every core); a
+//! byte scan and the csv crate find the exact line and column whenever the
 //! input is wrong, so every error says where, what was expected and how to fix it.
 
 use std::io::Cursor;
@@ -9,6 +10,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::InputError;
+use super::numbers::{self, Kind};
 use super::structure::scan_structure;
 use super::text::{CsvInput, check_text, detect_delimiter, read_bytes};
 use crate::detector::Frame;
@@ -138,52 +140,32 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         }
     }
     check_required(&header, &name)?;
-    let df = parse_with_polars(&bytes, delimiter, &header, &numeric, timestamp_col, &name)?;
-
-    // The metric columns, converted on every core.
-    let mut metrics: Vec<Option<Vec<f64>>> = header
-        .par_iter()
-        .enumerate()
-        .map(|(i, column_name)| {
-            if !numeric[i] || Some(i) == timestamp_col || Some(i) == label_col {
-                return Ok(None);
-            }
-            let column = df.column(column_name).map_err(|e| polars_error(&name, e))?;
-            let values = column.f64().map_err(|e| polars_error(&name, e))?;
-            Ok(Some(
-                values
-                    .iter()
-                    .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN))
-                    .collect(),
-            ))
-        })
-        .collect::<Result<_, InputError>>()?;
-    let mut frame = Frame::default();
-    let mut labels = None;
-    for (i, column_name) in header.iter().enumerate() {
-        let column = df.column(column_name).map_err(|e| polars_error(&name, e))?;
-        if Some(i) == timestamp_col {
-            frame.times = Some(parse_times(
-                column,
-                &bytes,
-                delimiter,
-                &name,
-                column_name,
-                i,
-            )?);
-        } else if Some(i) == label_col {
-            labels = Some(read_labels(column));
-        } else if let Some(values) = metrics[i].take() {
-            frame.names.push(column_name.clone());
-            frame.columns.push(values);
-        } else {
-            let values = column.str().map_err(|e| polars_error(&name, e))?;
-            frame.text_names.push(column_name.clone());
-            frame
-                .text_columns
-                .push(values.iter().map(|v| v.unwrap_or("").to_string()).collect());
+    let plain = plain_kinds(&bytes, &header, &numeric, timestamp_col, label_col)
+        .and_then(|kinds| numbers::parse(&bytes, delimiter, &kinds, &structure.chunk_starts));
+    let (mut frame, labels) = match plain {
+        Some(parsed) => {
+            let names = header
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| Some(i) != timestamp_col);
+            let frame = Frame {
+                names: names.map(|(_, h)| h.clone()).collect(),
+                columns: parsed.columns,
+                times: parsed.times,
+                ..Frame::default()
+            };
+            (frame, None)
         }
-    }
+        None => frame_with_polars(
+            &bytes,
+            delimiter,
+            &header,
+            &numeric,
+            timestamp_col,
+            label_col,
+            &name,
+        )?,
+    };
     if frame.names.is_empty() {
         return Err(InputError::at(&name, Some(1), None, &format!(
             "no numeric metric columns; expected at least one column of numbers, found [{}]",
@@ -213,6 +195,80 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         label_column,
         warnings,
     })
+}
+
+/// What each column holds when the file can be read without polars (see
+/// [`numbers`]): no quote anywhere, no label column, and every column the
+/// timestamp or numbers.
+fn plain_kinds(
+    bytes: &[u8],
+    header: &[String],
+    numeric: &[bool],
+    timestamp_col: Option<usize>,
+    label_col: Option<usize>,
+) -> Option<Vec<Kind>> {
+    if label_col.is_some() || memchr::memchr(b'"', bytes).is_some() {
+        return None;
+    }
+    (0..header.len())
+        .map(|i| match (Some(i) == timestamp_col, numeric[i]) {
+            (true, _) => Some(Kind::Time),
+            (false, true) => Some(Kind::Number),
+            (false, false) => None,
+        })
+        .collect()
+}
+
+/// The file's metric, text and timestamp columns and its labels, parsed by polars.
+fn frame_with_polars(
+    bytes: &[u8],
+    delimiter: u8,
+    header: &[String],
+    numeric: &[bool],
+    timestamp_col: Option<usize>,
+    label_col: Option<usize>,
+    name: &str,
+) -> Result<(Frame, Option<Vec<bool>>), InputError> {
+    let df = parse_with_polars(bytes, delimiter, header, numeric, timestamp_col, name)?;
+
+    // The metric columns, converted on every core.
+    let mut metrics: Vec<Option<Vec<f64>>> = header
+        .par_iter()
+        .enumerate()
+        .map(|(i, column_name)| {
+            if !numeric[i] || Some(i) == timestamp_col || Some(i) == label_col {
+                return Ok(None);
+            }
+            let column = df.column(column_name).map_err(|e| polars_error(name, e))?;
+            let values = column.f64().map_err(|e| polars_error(name, e))?;
+            Ok(Some(
+                values
+                    .iter()
+                    .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN))
+                    .collect(),
+            ))
+        })
+        .collect::<Result<_, InputError>>()?;
+    let mut frame = Frame::default();
+    let mut labels = None;
+    for (i, column_name) in header.iter().enumerate() {
+        let column = df.column(column_name).map_err(|e| polars_error(name, e))?;
+        if Some(i) == timestamp_col {
+            frame.times = Some(parse_times(column, bytes, delimiter, name, column_name, i)?);
+        } else if Some(i) == label_col {
+            labels = Some(read_labels(column));
+        } else if let Some(values) = metrics[i].take() {
+            frame.names.push(column_name.clone());
+            frame.columns.push(values);
+        } else {
+            let values = column.str().map_err(|e| polars_error(name, e))?;
+            frame.text_names.push(column_name.clone());
+            frame
+                .text_columns
+                .push(values.iter().map(|v| v.unwrap_or("").to_string()).collect());
+        }
+    }
+    Ok((frame, labels))
 }
 
 /// Takes the metric columns at `empty` (ascending), which have no reading at all in
@@ -649,6 +705,74 @@ mod tests {
         assert_eq!(detect_delimiter(b"a\tb\n1\t2"), b'\t');
         assert_eq!(detect_delimiter(b"\"x;y\",b\n1,2"), b',');
         assert_eq!(detect_delimiter(b"value\n1"), b',');
+    }
+
+    #[test]
+    fn the_usual_file_reads_as_polars_reads_it_and_anything_else_goes_to_polars() {
+        let cells = [
+            "12.5",
+            "-3",
+            "0.000",
+            "-0.0",
+            "1e-3",
+            "2.5E+2",
+            ".5",
+            "7.",
+            "",
+            "123456789.123456",
+            "0.1234567890123456789",
+            "99999999999999999",
+            "1e400",
+            "3.14159",
+        ];
+        let mut csv = String::from("timestamp;a;b\n");
+        for (i, cell) in cells.iter().enumerate() {
+            let other = cells[(i * 7 + 3) % cells.len()];
+            csv.push_str(&format!("2025-01-01T00:00:{i:02}Z;{cell};{other}\n"));
+        }
+        let table = table_of(
+            "f.csv".into(),
+            csv.clone().into_bytes(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let header = read_header(csv.as_bytes(), b';', "f.csv").unwrap();
+        let numeric = [true, true, true];
+        let (polars, _) = frame_with_polars(
+            csv.as_bytes(),
+            b';',
+            &header,
+            &numeric,
+            Some(0),
+            None,
+            "f.csv",
+        )
+        .unwrap();
+        let bits = |f: &Frame| -> Vec<Vec<u64>> {
+            f.columns
+                .iter()
+                .map(|c| c.iter().map(|v| v.to_bits()).collect())
+                .collect()
+        };
+        assert!(plain_kinds(csv.as_bytes(), &header, &numeric, Some(0), None).is_some());
+        assert_eq!(bits(&table.frame), bits(&polars));
+        assert_eq!(table.frame.times, polars.times);
+        assert_eq!(table.frame.names, polars.names);
+        // A quote, a label column or a text column is polars' to read.
+        assert!(
+            plain_kinds(
+                b"t,a\n\"x\",1\n",
+                &header[..2],
+                &numeric[..2],
+                Some(0),
+                None
+            )
+            .is_none()
+        );
+        assert!(plain_kinds(csv.as_bytes(), &header, &numeric, Some(0), Some(2)).is_none());
+        assert!(
+            plain_kinds(csv.as_bytes(), &header, &[true, true, false], Some(0), None).is_none()
+        );
     }
 
     #[test]

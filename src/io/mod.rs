@@ -4,7 +4,7 @@
 //!
 //! A straight stack: [`text`] reads a CSV's bytes and checks they are text,
 //! [`structure`] scans a file's records, [`input`] reads it into a
-//! table on top of that scan, [`windows`] cuts a file too large to hold into
+//! table on top of that scan ([`numbers`] parses the usual file of numbers), [`windows`] cuts a file too large to hold into
 //! tables of whole records, [`output`] writes the table back with its verdicts;
 //! [`atomic`], [`events`], [`model_file`], [`rules_file`] and [`spool`] stand beside them, and
 //! [`prometheus`] turns history a Prometheus holds into such a CSV.
@@ -13,6 +13,7 @@ pub mod atomic;
 pub mod events;
 pub mod input;
 pub mod model_file;
+pub mod numbers;
 pub mod output;
 pub mod prometheus;
 pub mod rules_file;

@@ -1,0 +1,269 @@
+//! The usual metrics CSV, a timestamp and columns of plain numbers, read without
+//! polars: each chunk of records is parsed on its own core straight into the
+//! columns, the numbers with the standard library's correctly rounded parser (so
+//! each is the same `f64` polars' would give), the times with
+//! [`timestamp::parse`]. Anything else (a quote, a carriage return, a text or label
+//! column, a word for a missing reading, a cell that is not a plain decimal) is
+//! left to polars, which also says what is wrong with a bad cell. Measured in
+//! technical.md ("Reading the usual file").
+
+use rayon::prelude::*;
+
+use crate::timestamp;
+
+/// What one column of the file holds, for this reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Numbers: a metric.
+    Number,
+    /// The timestamp column.
+    Time,
+}
+
+/// A file's columns as parsed: one vector per [`Kind::Number`] column, in file
+/// order, and the times when there is a [`Kind::Time`] column.
+#[derive(Debug, Default, PartialEq)]
+pub struct Parsed {
+    /// The numbers, a missing reading (an empty cell) or an infinite one as NaN.
+    pub columns: Vec<Vec<f64>>,
+    /// Unix milliseconds per row.
+    pub times: Option<Vec<i64>>,
+}
+
+/// Parses the data records of `bytes` (a header line, then records with no quote,
+/// as [`super::structure::scan_structure`] checked them), whose chunks begin at
+/// `chunk_starts` after the first, as `kinds` says; `None` when a cell needs
+/// polars.
+pub fn parse(
+    bytes: &[u8],
+    delimiter: u8,
+    kinds: &[Kind],
+    chunk_starts: &[usize],
+) -> Option<Parsed> {
+    let data = memchr::memchr(b'\n', bytes)? + 1;
+    let bounds: Vec<usize> = std::iter::once(data)
+        .chain(chunk_starts.iter().copied())
+        .chain(std::iter::once(bytes.len()))
+        .collect();
+    let chunks: Vec<Parsed> = bounds
+        .par_windows(2)
+        .map(|w| parse_chunk(&bytes[w[0]..w[1]], delimiter, kinds))
+        .collect::<Option<_>>()?;
+    let numbers = kinds.iter().filter(|&&k| k == Kind::Number).count();
+    let rows: usize = chunks
+        .iter()
+        .map(|p| p.columns.first().map_or(0, Vec::len))
+        .sum();
+    let joined = |part: &dyn Fn(&Parsed) -> &[f64]| {
+        let mut column = Vec::with_capacity(rows);
+        for p in &chunks {
+            column.extend_from_slice(part(p));
+        }
+        column
+    };
+    let columns = (0..numbers)
+        .into_par_iter()
+        .map(|c| joined(&|p: &Parsed| &p.columns[c]))
+        .collect();
+    let times = kinds.contains(&Kind::Time).then(|| {
+        let mut times = Vec::with_capacity(rows);
+        for p in &chunks {
+            times.extend_from_slice(p.times.as_deref().unwrap_or_default());
+        }
+        times
+    });
+    Some(Parsed { columns, times })
+}
+
+/// Parses whole records in `text`.
+fn parse_chunk(text: &[u8], delimiter: u8, kinds: &[Kind]) -> Option<Parsed> {
+    let numbers = kinds.iter().filter(|&&k| k == Kind::Number).count();
+    let mut parsed = Parsed {
+        columns: vec![Vec::new(); numbers],
+        times: kinds.contains(&Kind::Time).then(Vec::new),
+    };
+    // A blank line or a carriage return is left to polars, which reads them as
+    // it always has.
+    for line in text
+        .strip_suffix(b"\n")
+        .unwrap_or(text)
+        .split(|&b| b == b'\n')
+    {
+        if line.is_empty() || line.ends_with(b"\r") {
+            return None;
+        }
+        let line = std::str::from_utf8(line).ok()?;
+        let mut cells = line.split(delimiter as char);
+        let mut number = 0;
+        for kind in kinds {
+            let cell = cells.next()?;
+            match kind {
+                Kind::Number => {
+                    parsed.columns[number].push(number_of(cell)?);
+                    number += 1;
+                }
+                Kind::Time => parsed.times.as_mut()?.push(timestamp::parse(cell)?),
+            }
+        }
+        if cells.next().is_some() {
+            return None;
+        }
+    }
+    Some(parsed)
+}
+
+/// A plain decimal (`-12.5`, `3`, `1e-3`) as polars reads it, an empty cell as
+/// NaN; `None` for anything else.
+fn number_of(cell: &str) -> Option<f64> {
+    if cell.is_empty() {
+        return Some(f64::NAN);
+    }
+    let bytes = cell.as_bytes();
+    let (negative, digits) = match bytes.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, bytes),
+    };
+    // The usual cell, at most 15 digits with a point and no exponent: its digits
+    // are an integer below 2^53 and 10^k is exact for k <= 22, so one division
+    // is correctly rounded, the same value any correct parser gives (the fast
+    // path of Clinger's algorithm, which polars' parser takes too).
+    let (mut mantissa, mut count, mut point, mut after) = (0u64, 0u32, false, 0usize);
+    for &b in digits {
+        match b {
+            b'0'..=b'9' if count < 15 => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                count += 1;
+                after += usize::from(point);
+            }
+            b'.' if !point => point = true,
+            _ => return slow_number(cell, digits),
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let value = mantissa as f64 / POWERS_OF_TEN[after];
+    Some(if negative { -value } else { value })
+}
+
+/// 10^0 to 10^15, each exactly representable.
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// A decimal with more digits or an exponent (`digits` is `cell` without its
+/// sign), checked to be plain and parsed by the standard library.
+fn slow_number(cell: &str, digits: &[u8]) -> Option<f64> {
+    let (mantissa, exponent) = match digits.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(at) => (&digits[..at], Some(&digits[at + 1..])),
+        None => (digits, None),
+    };
+    let (whole, fraction) = match mantissa.iter().position(|&b| b == b'.') {
+        Some(at) => (&mantissa[..at], &mantissa[at + 1..]),
+        None => (mantissa, &b""[..]),
+    };
+    let plain = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e
+            .strip_prefix(b"-")
+            .or_else(|| e.strip_prefix(b"+"))
+            .unwrap_or(e);
+        !e.is_empty() && plain(e)
+    });
+    if whole.len() + fraction.len() == 0 || !plain(whole) || !plain(fraction) || !exponent_ok {
+        return None;
+    }
+    let value: f64 = cell.parse().ok()?;
+    Some(if value.is_finite() { value } else { f64::NAN })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_decimals_parse_and_anything_else_is_left_to_polars() {
+        for (cell, value) in [
+            ("12.5", 12.5),
+            ("-3", -3.0),
+            ("0.000", 0.0),
+            ("1e-3", 1e-3),
+            ("2.5E+2", 250.0),
+            (".5", 0.5),
+            ("7.", 7.0),
+        ] {
+            assert_eq!(number_of(cell), Some(value), "{cell}");
+        }
+        assert!(number_of("").unwrap().is_nan());
+        assert!(number_of("1e999").unwrap().is_nan());
+        for cell in [
+            "NA", "nan", "inf", "+1", " 1", "1 ", "1,5", "-", ".", "1e", "1e+", "0x10", "1.2.3",
+            "--1",
+        ] {
+            assert_eq!(number_of(cell), None, "{cell}");
+        }
+    }
+
+    #[test]
+    fn short_decimals_take_the_exact_fast_path_and_agree_with_a_correct_parser() {
+        // Digits, point and sign drawn from a fixed sequence: every value must be
+        // the correctly rounded one, bit for bit.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % n
+        };
+        for _ in 0..200_000 {
+            let digits = 1 + next(17) as usize;
+            let mut cell: String = (0..digits)
+                .map(|_| char::from(b'0' + next(10) as u8))
+                .collect();
+            if next(4) > 0 {
+                cell.insert(next(digits as u64 + 1) as usize, '.');
+            }
+            if next(3) == 0 {
+                cell.insert(0, '-');
+            }
+            let want: f64 = cell.parse().unwrap();
+            assert_eq!(
+                number_of(&cell).map(f64::to_bits),
+                Some(want.to_bits()),
+                "{cell}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunks_join_in_order_and_a_bad_cell_or_width_gives_up() {
+        let kinds = [Kind::Time, Kind::Number, Kind::Number];
+        let text = b"timestamp,a,b\n2025-01-01T00:00:00Z,1,2\n2025-01-01T00:00:01Z,,4\n2025-01-01T00:00:02Z,5,6\n";
+        let second = text.len() - b"2025-01-01T00:00:02Z,5,6\n".len();
+        let parsed = parse(text, b',', &kinds, &[second]).unwrap();
+        assert_eq!(
+            parsed.times,
+            Some(vec![
+                1_735_689_600_000,
+                1_735_689_601_000,
+                1_735_689_602_000
+            ])
+        );
+        assert_eq!(parsed.columns[0][0], 1.0);
+        assert!(parsed.columns[0][1].is_nan());
+        assert_eq!(parsed.columns[1], [2.0, 4.0, 6.0]);
+        assert_eq!(
+            parse(b"t,a\n2025-01-01T00:00:00Z,NA\n", b',', &kinds[..2], &[]),
+            None
+        );
+        assert_eq!(parse(b"t,a\nyesterday,1\n", b',', &kinds[..2], &[]), None);
+        assert_eq!(
+            parse(b"t,a\n2025-01-01T00:00:00Z,1,2\n", b',', &kinds[..2], &[]),
+            None
+        );
+        assert_eq!(
+            parse(b"t,a\n2025-01-01T00:00:00Z,1\r\n", b',', &kinds[..2], &[]),
+            None
+        );
+    }
+}
