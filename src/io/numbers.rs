@@ -1,11 +1,11 @@
 //! The usual metrics CSV, a timestamp and columns of plain numbers, read without
 //! polars: each chunk of records is parsed on its own core straight into the
-//! columns, the numbers with the standard library's correctly rounded parser (so
-//! each is the same `f64` polars' would give), the times with
-//! [`timestamp::parse`]. Anything else (a quote, a carriage return, a text or label
-//! column, a word for a missing reading, a cell that is not a plain decimal) is
-//! left to polars, which also says what is wrong with a bad cell. Measured in
-//! technical.md ("Reading the usual file").
+//! columns, a short decimal as its digits over an exact power of ten and any other
+//! number by the standard library's parser, both correctly rounded (so each is the
+//! `f64` polars gives), the times with [`timestamp::parse`]. Anything else (a
+//! quote, a carriage return, a text or label column, a word for a missing reading,
+//! a cell that is not a plain decimal) is left to polars, which also says what is
+//! wrong with a bad cell. Measured in technical.md ("Reading the usual file").
 
 use rayon::prelude::*;
 
@@ -50,29 +50,27 @@ pub fn parse(
         .map(|w| parse_chunk(&bytes[w[0]..w[1]], delimiter, kinds))
         .collect::<Option<_>>()?;
     let numbers = kinds.iter().filter(|&&k| k == Kind::Number).count();
-    let rows: usize = chunks
-        .iter()
-        .map(|p| p.columns.first().map_or(0, Vec::len))
-        .sum();
-    let joined = |part: &dyn Fn(&Parsed) -> &[f64]| {
-        let mut column = Vec::with_capacity(rows);
-        for p in &chunks {
-            column.extend_from_slice(part(p));
-        }
-        column
-    };
     let columns = (0..numbers)
         .into_par_iter()
-        .map(|c| joined(&|p: &Parsed| &p.columns[c]))
+        .map(|c| joined(chunks.iter().map(|p| p.columns[c].as_slice())))
         .collect();
     let times = kinds.contains(&Kind::Time).then(|| {
-        let mut times = Vec::with_capacity(rows);
-        for p in &chunks {
-            times.extend_from_slice(p.times.as_deref().unwrap_or_default());
-        }
-        times
+        joined(
+            chunks
+                .iter()
+                .map(|p| p.times.as_deref().unwrap_or_default()),
+        )
     });
     Some(Parsed { columns, times })
+}
+
+/// The chunks' parts of one column, end to end.
+fn joined<'a, T: Copy + 'a>(parts: impl Iterator<Item = &'a [T]> + Clone) -> Vec<T> {
+    let mut column = Vec::with_capacity(parts.clone().map(<[T]>::len).sum());
+    for part in parts {
+        column.extend_from_slice(part);
+    }
+    column
 }
 
 /// Parses whole records in `text`.
