@@ -497,9 +497,10 @@ fn progress_bar(rows: u64, quiet: bool) -> ProgressBar {
 /// Asks glibc for one malloc arena for the whole run, before any other thread
 /// exists. Parts of a window are judged on worker threads and written and freed
 /// on this one; with an arena per thread, each kept its own freed memory and the
-/// heap grew with the file (30M rows peaked at 258 MB against 215 MB for 10M, with
-/// the output to `/dev/null`). With one, both peak at 210 MB, for a wall time 2-7 %
-/// longer. Measured in technical.md ("Any size").
+/// heap grew with the file (writing 30M rows to `/dev/null` peaked at 258 MB, while
+/// with no output file 10M and 30M rows both peaked at 215 MB). With one arena,
+/// 10M and 30M rows written to a file both peak at 210 MB, for a wall time 2-7 %
+/// longer. Measured in technical.md ("One heap").
 fn one_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt(3) takes two integers and only changes glibc's allocator

@@ -3,9 +3,9 @@
 //! failure never leaves half a file.
 //!
 //! A straight stack: [`text`] reads a CSV's bytes and checks they are text,
-//! [`structure`] scans a file's records, [`input`] reads it into a
-//! table on top of that scan ([`numbers`] parses the usual file of numbers), [`windows`] cuts a file too large to hold into
-//! tables of whole records, [`output`] writes the table back with its verdicts;
+//! [`structure`] scans a file's records, [`input`] reads it into a table on top of
+//! that scan ([`numbers`] parses the usual file of numbers), [`windows`] cuts a
+//! file too large to hold into tables of whole records, [`output`] writes the table back with its verdicts;
 //! [`atomic`], [`events`], [`model_file`], [`rules_file`] and [`spool`] stand beside them, and
 //! [`prometheus`] turns history a Prometheus holds into such a CSV.
 
