@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use metrics::detector::{DEFAULT_ADAPT_AFTER, DetectorParams, ForestParams, Model, RuleSet};
+use metrics::detector::{
+    DEFAULT_ADAPT_AFTER, DEFAULT_TREES, DetectorParams, ForestParams, Model, RuleSet,
+};
 use metrics::io::model_file::load_model;
 use metrics::io::rules_file::load_rules;
 
@@ -23,7 +25,7 @@ pub struct DetectorFlags {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Number of trees in the forest.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = DEFAULT_TREES)]
     pub trees: usize,
     /// Rows drawn to grow each tree.
     #[arg(long, default_value_t = 256)]

@@ -39,7 +39,7 @@ pub(crate) mod test_data;
 
 pub use error::DetectorError;
 pub use features::History;
-pub use forest::{Forest, ForestError, ForestParams};
+pub use forest::{DEFAULT_TREES, Forest, ForestError, ForestParams};
 pub use frame::Frame;
 pub use fusion::{Mode, Thresholds};
 pub use incidents::{Change, Incident, IncidentTracker};

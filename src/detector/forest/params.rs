@@ -52,6 +52,12 @@ pub enum ForestError {
 /// The deepest tree a user may ask for; deeper trees only memorise the sample.
 pub const MAX_DEPTH_LIMIT: usize = 32;
 
+/// Trees in a forest unless told otherwise. Path lengths settle well before 100
+/// trees (Liu et al. 2008; scikit-learn's default too), and measured against 200
+/// on every shared file and `datagen` setting the verdicts were as good (technical.md,
+/// "How many trees") for 15 % less time.
+pub const DEFAULT_TREES: usize = 100;
+
 /// Hyper-parameters as given; [`ForestParams::check`] turns them into a [`ValidForestParams`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForestParams {
@@ -71,7 +77,7 @@ pub struct ForestParams {
 impl Default for ForestParams {
     fn default() -> Self {
         Self {
-            n_trees: 200,
+            n_trees: DEFAULT_TREES,
             sample_size: 256,
             extension_level: None,
             max_depth: None,
