@@ -19,6 +19,13 @@ use crate::schema;
 /// ([`Thresholds::fused`]), and where medium severity starts.
 pub const OPENING_SCORE: f64 = 0.5;
 
+/// The weight a live session's bars in use keep when a retraining brings new ones
+/// (see [`Thresholds::steadied_by`]): each new bar counts for half, so the bars
+/// follow the host over a few retrainings (5 minutes apart by default) instead of
+/// jumping with each hour's few highest rows. 0.75 and 0.9 were measured too
+/// (technical.md, "Bars across retrainings").
+pub const BAR_MEMORY: f64 = 0.5;
+
 /// A sigma (see [`Scale::sigma`]) at or above this names its metric in the reasons.
 pub const REASON_Z: f64 = 3.0;
 
@@ -65,6 +72,22 @@ impl Thresholds {
             Mode::Fused => rf.max(rz),
             Mode::ForestOnly => rf,
             Mode::ZScoresOnly => rz,
+        }
+    }
+
+    /// These bars, steadied by `previous`, the bars they replace: the opening bar
+    /// and the hold level each become the weighted geometric mean of the two,
+    /// [`BAR_MEMORY`] on `previous`. A retraining's bar rests on the top few rows
+    /// of its window, so one hour with a backup in it lifts the bar and the next
+    /// without one drops it; measured on live replays (technical.md, "Bars across
+    /// retrainings"). Both bars move the same way, so the hold level stays below
+    /// the opening bar; the per-signal thresholds are the new model's own.
+    pub fn steadied_by(self, previous: &Thresholds) -> Thresholds {
+        let blend = |new: f64, old: f64| new.powf(1.0 - BAR_MEMORY) * old.powf(BAR_MEMORY);
+        Thresholds {
+            fused: blend(self.fused, previous.fused),
+            hold: blend(self.hold, previous.hold),
+            ..self
         }
     }
 

@@ -160,6 +160,13 @@ impl Model {
         }
     }
 
+    /// Steadies this model's bars by those of `previous`, the model it replaces in a
+    /// live session ([`Thresholds::steadied_by`]), so a retraining does not move the
+    /// bar by as much as its window's few highest rows differ from the last one's.
+    pub fn steady_bars(&mut self, previous: &Model) {
+        self.thresholds = self.thresholds.steadied_by(&previous.thresholds);
+    }
+
     /// The one place a row becomes a verdict, for batch and live alike: placed among
     /// incidents when the incident state of the rows before it is known (`hold`,
     /// which it advances), else on its own.
@@ -180,6 +187,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detector::fusion::BAR_MEMORY;
     use crate::detector::test_data::{fitted, frame};
 
     #[test]
@@ -194,6 +202,32 @@ mod tests {
         let mut value: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
         value["forest_features"] = serde_json::json!([10_000]);
         assert!(Model::from_json(&value.to_string()).is_err());
+    }
+
+    #[test]
+    fn a_retrained_model_keeps_most_of_the_bars_it_replaces() {
+        let previous = fitted(&frame(600, 21));
+        let mut retrained = fitted(&frame(600, 22));
+        let (old, new) = (previous.thresholds, retrained.thresholds);
+        assert_ne!(old.fused, new.fused, "two windows give two bars");
+        retrained.steady_bars(&previous);
+        let t = retrained.thresholds;
+        let expected = new.fused.powf(1.0 - BAR_MEMORY) * old.fused.powf(BAR_MEMORY);
+        assert!((t.fused - expected).abs() < 1e-12 * expected, "{t:?}");
+        assert!(
+            t.hold <= t.fused,
+            "the hold level stays below the bar: {t:?}"
+        );
+        assert!(t.fused < old.fused.max(new.fused) && t.fused > old.fused.min(new.fused));
+        assert_eq!(
+            (t.forest, t.z),
+            (new.forest, new.z),
+            "the signals' own thresholds"
+        );
+        // A model steadied by itself is unchanged.
+        let mut same = previous.clone();
+        same.steady_bars(&previous);
+        assert!((same.thresholds.fused - old.fused).abs() < 1e-12 * old.fused);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! started, so detection never pauses and a replay gives the same verdicts at any
 //! speed. Time here is counted in samples. A shift that persists is absorbed by the
 //! detector's adapted levels, so its rows become ordinary and retraining learns
-//! them: the window never runs out of rows to learn from.
+//! them: the window never runs out of rows to learn from. A retrained model keeps
+//! half of the bars it replaces ([`crate::detector::Thresholds::steadied_by`]), so
+//! one unusual hour in the window does not move them far.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -348,7 +350,13 @@ impl Pipeline {
             Err(_) => Err("the training thread stopped".to_string()),
         };
         self.pending = None;
-        let installed = result.and_then(|model| {
+        // A retraining's bars rest on its window's few highest rows: it keeps most
+        // of the bars in use, so one unusual hour does not move them far.
+        let previous = self.model().cloned();
+        let installed = result.and_then(|mut model| {
+            if let Some(previous) = &previous {
+                model.steady_bars(previous);
+            }
             let model = Arc::new(model);
             self.install(Arc::clone(&model), Some(self.pending_time))
                 .map(|()| model)
