@@ -205,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn a_retrained_model_keeps_most_of_the_bars_it_replaces() {
+    fn a_retrained_model_keeps_half_of_the_bars_it_replaces() {
         let previous = fitted(&frame(600, 21));
         let mut retrained = fitted(&frame(600, 22));
         let (old, new) = (previous.thresholds, retrained.thresholds);
