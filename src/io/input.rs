@@ -140,8 +140,14 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         }
     }
     check_required(&header, &name)?;
-    let plain = plain_kinds(&bytes, &header, &numeric, timestamp_col, label_col)
-        .and_then(|kinds| numbers::parse(&bytes, delimiter, &kinds, &structure.chunk_starts));
+    let plain = plain_kinds(
+        structure.quoted,
+        &header,
+        &numeric,
+        timestamp_col,
+        label_col,
+    )
+    .and_then(|kinds| numbers::parse(&bytes, delimiter, &kinds, &structure.chunk_starts));
     let (mut frame, labels) = match plain {
         Some(parsed) => {
             let names = header
@@ -198,16 +204,16 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
 }
 
 /// What each column holds when the file can be read without polars (see
-/// [`numbers`]): no quote anywhere, no label column, and every column the
-/// timestamp or numbers.
+/// [`numbers`]): no quoted field (`quoted`, from the structure scan), no label
+/// column, and every column the timestamp or numbers.
 fn plain_kinds(
-    bytes: &[u8],
+    quoted: bool,
     header: &[String],
     numeric: &[bool],
     timestamp_col: Option<usize>,
     label_col: Option<usize>,
 ) -> Option<Vec<Kind>> {
-    if label_col.is_some() || memchr::memchr(b'"', bytes).is_some() {
+    if label_col.is_some() || quoted {
         return None;
     }
     (0..header.len())
@@ -754,25 +760,25 @@ mod tests {
                 .map(|c| c.iter().map(|v| v.to_bits()).collect())
                 .collect()
         };
-        assert!(plain_kinds(csv.as_bytes(), &header, &numeric, Some(0), None).is_some());
+        let quoted = |text: &[u8]| scan_structure(text, b';', 3, "f.csv").unwrap().quoted;
+        assert!(plain_kinds(quoted(csv.as_bytes()), &header, &numeric, Some(0), None).is_some());
         assert_eq!(bits(&table.frame), bits(&polars));
         assert_eq!(table.frame.times, polars.times);
         assert_eq!(table.frame.names, polars.names);
         // A quote, a label column or a text column is polars' to read.
         assert!(
             plain_kinds(
-                b"t,a\n\"x\",1\n",
-                &header[..2],
-                &numeric[..2],
+                quoted(b"t;a;b\n\"x\";1;2\n"),
+                &header,
+                &numeric,
                 Some(0),
                 None
             )
             .is_none()
         );
-        assert!(plain_kinds(csv.as_bytes(), &header, &numeric, Some(0), Some(2)).is_none());
-        assert!(
-            plain_kinds(csv.as_bytes(), &header, &[true, true, false], Some(0), None).is_none()
-        );
+        let plain = quoted(csv.as_bytes());
+        assert!(plain_kinds(plain, &header, &numeric, Some(0), Some(2)).is_none());
+        assert!(plain_kinds(plain, &header, &[true, true, false], Some(0), None).is_none());
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct Structure {
     /// Byte offsets where each [`WRITE_CHUNK`] of data records begins, after the
     /// first (which begins with the header).
     pub chunk_starts: Vec<usize>,
+    /// Whether any field is quoted, which makes the file one for polars to parse
+    /// (see [`super::numbers`]).
+    pub quoted: bool,
 }
 
 /// Checks every record has as many fields as the header and every quote closes,
@@ -49,6 +52,7 @@ fn scan_quoted(
     let mut content = false;
     let mut at_field_start = true;
     let mut quote_open: Option<usize> = None;
+    let mut quoted = false;
     let mut just_closed = false;
     let mut records = 0usize;
     let mut header_done = false;
@@ -99,6 +103,7 @@ fn scan_quoted(
         match b {
             b'"' if at_field_start => {
                 quote_open = Some(i);
+                quoted = true;
                 at_field_start = false;
                 content = true;
             }
@@ -152,6 +157,7 @@ fn scan_quoted(
     Ok(Structure {
         records,
         chunk_starts,
+        quoted,
     })
 }
 
@@ -218,6 +224,7 @@ fn scan_plain(
     Ok(Structure {
         records,
         chunk_starts,
+        quoted: false,
     })
 }
 
