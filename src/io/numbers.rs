@@ -30,8 +30,9 @@ pub struct Parsed {
     pub times: Option<Vec<i64>>,
 }
 
-/// Parses the data records of `bytes` (a header line, then records with no quote,
-/// as [`super::structure::scan_structure`] checked them), whose chunks begin at
+/// Parses the data records of `bytes` (UTF-8 text as [`super::text::check_text`]
+/// checked it: a header line, then records with no quote, as
+/// [`super::structure::scan_structure`] checked them), whose chunks begin at
 /// `chunk_starts` after the first, as `kinds` says; `None` when a cell needs
 /// polars.
 pub fn parse(
@@ -90,8 +91,9 @@ fn parse_chunk(text: &[u8], delimiter: u8, kinds: &[Kind]) -> Option<Parsed> {
         if line.is_empty() || line.ends_with(b"\r") {
             return None;
         }
-        let line = std::str::from_utf8(line).ok()?;
-        let mut cells = line.split(delimiter as char);
+        // The text is checked UTF-8 already, and a delimiter is one ASCII byte, so
+        // cells are cut from the bytes; only a timestamp is read as text.
+        let mut cells = line.split(|&b| b == delimiter);
         let mut number = 0;
         for kind in kinds {
             let cell = cells.next()?;
@@ -100,7 +102,10 @@ fn parse_chunk(text: &[u8], delimiter: u8, kinds: &[Kind]) -> Option<Parsed> {
                     parsed.columns[number].push(number_of(cell)?);
                     number += 1;
                 }
-                Kind::Time => parsed.times.as_mut()?.push(timestamp::parse(cell)?),
+                Kind::Time => parsed
+                    .times
+                    .as_mut()?
+                    .push(timestamp::parse(std::str::from_utf8(cell).ok()?)?),
             }
         }
         if cells.next().is_some() {
@@ -112,14 +117,13 @@ fn parse_chunk(text: &[u8], delimiter: u8, kinds: &[Kind]) -> Option<Parsed> {
 
 /// A plain decimal (`-12.5`, `3`, `1e-3`) as polars reads it, an empty cell as
 /// NaN; `None` for anything else.
-fn number_of(cell: &str) -> Option<f64> {
+fn number_of(cell: &[u8]) -> Option<f64> {
     if cell.is_empty() {
         return Some(f64::NAN);
     }
-    let bytes = cell.as_bytes();
-    let (negative, digits) = match bytes.strip_prefix(b"-") {
+    let (negative, digits) = match cell.strip_prefix(b"-") {
         Some(rest) => (true, rest),
-        None => (false, bytes),
+        None => (false, cell),
     };
     // The usual cell, at most 15 digits with a point and no exponent: its digits
     // are an integer below 2^53 and 10^k is exact for k <= 22, so one division
@@ -151,7 +155,7 @@ const POWERS_OF_TEN: [f64; 16] = [
 
 /// A decimal with more digits or an exponent (`digits` is `cell` without its
 /// sign), checked to be plain and parsed by the standard library.
-fn slow_number(cell: &str, digits: &[u8]) -> Option<f64> {
+fn slow_number(cell: &[u8], digits: &[u8]) -> Option<f64> {
     let (mantissa, exponent) = match digits.iter().position(|&b| b == b'e' || b == b'E') {
         Some(at) => (&digits[..at], Some(&digits[at + 1..])),
         None => (digits, None),
@@ -171,7 +175,8 @@ fn slow_number(cell: &str, digits: &[u8]) -> Option<f64> {
     if whole.len() + fraction.len() == 0 || !plain(whole) || !plain(fraction) || !exponent_ok {
         return None;
     }
-    let value: f64 = cell.parse().ok()?;
+    // Checked above to be ASCII digits, a point, a sign and an exponent mark.
+    let value: f64 = std::str::from_utf8(cell).ok()?.parse().ok()?;
     Some(if value.is_finite() { value } else { f64::NAN })
 }
 
@@ -190,15 +195,15 @@ mod tests {
             (".5", 0.5),
             ("7.", 7.0),
         ] {
-            assert_eq!(number_of(cell), Some(value), "{cell}");
+            assert_eq!(number_of(cell.as_bytes()), Some(value), "{cell}");
         }
-        assert!(number_of("").unwrap().is_nan());
-        assert!(number_of("1e999").unwrap().is_nan());
+        assert!(number_of(b"").unwrap().is_nan());
+        assert!(number_of(b"1e999").unwrap().is_nan());
         for cell in [
             "NA", "nan", "inf", "+1", " 1", "1 ", "1,5", "-", ".", "1e", "1e+", "0x10", "1.2.3",
             "--1",
         ] {
-            assert_eq!(number_of(cell), None, "{cell}");
+            assert_eq!(number_of(cell.as_bytes()), None, "{cell}");
         }
     }
 
@@ -226,7 +231,7 @@ mod tests {
             }
             let want: f64 = cell.parse().unwrap();
             assert_eq!(
-                number_of(&cell).map(f64::to_bits),
+                number_of(cell.as_bytes()).map(f64::to_bits),
                 Some(want.to_bits()),
                 "{cell}"
             );
