@@ -231,14 +231,15 @@ fn analyze_at_default_settings_finds_every_kind_of_anomaly_with_few_false_alarms
 
 /// At datagen's default 1 s, ordinary bursts of disk and network traffic open
 /// incidents about every few minutes; each fades with its burst instead of being
-/// held for its full 60 rows, so few normal rows are flagged, and the planted
-/// anomalies, which last, are still held.
+/// held for its full 60 rows, so few normal rows are flagged (1.2 %; 1.8 % when
+/// each row's own sigma was compared with the peak, 3.3 % when held to the end),
+/// and the planted anomalies, which last, are still held.
 #[test]
 fn analyze_at_one_second_lets_incidents_of_ordinary_bursts_fade() {
     let q = analyzed(&["-n", "20000", "--seed", "11"]);
     assert!(
-        q.false_alarms <= 0.025,
-        "{:.4} of the normal rows flagged, more than 2.5 %",
+        q.false_alarms <= 0.015,
+        "{:.4} of the normal rows flagged, more than 1.5 %",
         q.false_alarms
     );
     assert!(q.recall >= 0.75, "recall {:.3} < 0.75", q.recall);
