@@ -259,6 +259,31 @@ mod tests {
     }
 
     #[test]
+    fn a_metric_flat_at_the_bottom_of_its_range_is_at_rest_not_frozen() {
+        let mut train = frame(1000, 5);
+        train.columns[2][10] = 1.5;
+        let model = fitted(&train);
+        let mut test = frame(140, 6);
+        // A disk reading its lowest training value, then less, for 40 samples each.
+        for v in &mut test.columns[2][20..60] {
+            *v = 1.5;
+        }
+        for v in &mut test.columns[2][60..100] {
+            *v = 1.0;
+        }
+        // Memory flat in the middle of its range is still frozen.
+        for v in &mut test.columns[1][100..140] {
+            *v = 50.5;
+        }
+        let verdicts = model
+            .score_frame(&test, &RuleSet::default(), &|_| {})
+            .unwrap();
+        let flat = |r: usize| verdicts[r].reasons.iter().any(|s| s.contains("flat"));
+        assert!(!(20..100).any(flat), "{:?}", verdicts[55].reasons);
+        assert!(flat(135), "{:?}", verdicts[135].reasons);
+    }
+
+    #[test]
     fn a_missing_reading_is_filled_and_named() {
         let train = frame(500, 7);
         let model = fitted(&train);

@@ -13,7 +13,7 @@ use super::scaling::Scale;
 use super::transform::Transform;
 use super::verdict::{Severity, Verdict};
 use super::zscore::ZEvidence;
-use crate::schema;
+use crate::schema::{self, Harm};
 
 /// The anomaly score that opens an incident: the score of the opening bar
 /// ([`Thresholds::fused`]), and where medium severity starts.
@@ -195,17 +195,31 @@ pub struct RowEvidence<'a> {
     /// Per metric, the flat run that makes it frozen (three times its
     /// 99.9th-percentile flat run in training).
     pub frozen_limit: &'a [u64],
+    /// Per metric, its lowest training reading (empty: not known).
+    pub lowest: &'a [f64],
     /// The fill value used for each metric that was missing.
     pub fill: &'a [f64],
 }
 
 impl RowEvidence<'_> {
     /// `Some(run)` when metric `m` has read the same value for at least its frozen
-    /// limit; never for a metric constant in training.
+    /// limit; never for a metric constant in training, nor for one at rest: flat at
+    /// or below its lowest training reading when only a high reading is harm (a disk
+    /// writing nothing, a CPU at its floor overnight). A sensor that freezes repeats
+    /// its last reading wherever that was; one that sits at the bottom of its range
+    /// is what idle looks like.
     fn frozen(&self, m: usize) -> Option<u64> {
         let run = self.row.runs[m];
-        (!self.scales[m * features::PER_METRIC].constant && run >= self.frozen_limit[m])
-            .then_some(run)
+        let at_rest = || {
+            self.lowest
+                .get(m)
+                .is_some_and(|&low| self.row.raw[m] <= low)
+                && schema::describe(&self.names[m]).harm == Harm::High
+        };
+        (!self.scales[m * features::PER_METRIC].constant
+            && run >= self.frozen_limit[m]
+            && !at_rest())
+        .then_some(run)
     }
 
     /// Each feature at least [`REASON_Z`] sigmas off, with its signed sigma, in

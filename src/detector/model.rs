@@ -40,6 +40,11 @@ pub struct Model {
     pub(super) forest: Option<Forest>,
     pub(super) thresholds: Thresholds,
     pub(super) flat_limit: Vec<u64>,
+    /// Per metric, its lowest training reading: a metric that harms when high and
+    /// sits flat there is at rest, not frozen (see [`fusion::RowEvidence`]). Empty
+    /// in models saved before it, which report every long flat run.
+    #[serde(default)]
+    pub(super) lowest: Vec<f64>,
     /// Per metric, samples a shift from the baseline must persist before it is
     /// absorbed (see [`super::level`]).
     pub(super) adapt_after: Vec<AdaptAfter>,
@@ -86,6 +91,7 @@ impl Model {
             && self.fill.len() == n
             && self.transforms.len() == n
             && self.flat_limit.len() == n
+            && (self.lowest.is_empty() || self.lowest.len() == n)
             && self.adapt_after.len() == n
             && self.scales.len() == width
             && self.forest_features.iter().all(|&f| f < width)
@@ -178,6 +184,7 @@ impl Model {
             scales: &self.scales,
             transforms: &self.transforms,
             frozen_limit: &self.flat_limit,
+            lowest: &self.lowest,
             fill: &self.fill,
         };
         fusion::fuse(&evidence, &self.thresholds, self.mode, hold)
@@ -246,6 +253,15 @@ mod tests {
                 .unwrap()
                 .thresholds
                 .fading
+        );
+        // Saved before the lowest readings were kept: loads, reporting every long
+        // flat run as before.
+        value.as_object_mut().unwrap().remove("lowest");
+        assert!(
+            Model::from_json(&value.to_string())
+                .unwrap()
+                .lowest
+                .is_empty()
         );
         let old = json.replacen("\"format\":3", "\"format\":2", 1);
         assert!(

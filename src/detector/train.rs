@@ -102,7 +102,7 @@ impl ValidDetectorParams {
         };
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let features = calibration_features(&columns, train.times.as_deref(), &expected);
-        let flat_limit = flat_limits(&columns, &expected);
+        let (flat_limit, lowest) = flat_limits(&columns, &expected);
         let width = train.names.len() * features::PER_METRIC;
         let floors: Vec<f64> = (0..train.names.len())
             .map(|m| spread_floor(&train.names[m], transforms[m], fill[m]))
@@ -159,6 +159,7 @@ impl ValidDetectorParams {
                 fading: fading_rate(train.times.as_deref()),
             },
             flat_limit,
+            lowest,
             adapt_after: train
                 .names
                 .iter()
@@ -379,8 +380,8 @@ pub(super) fn calibration_features(
 }
 
 /// Each metric's frozen limit, from the flat runs of its training readings (missing
-/// ones filled, as [`Expected::step`] counts them).
-fn flat_limits(columns: &[&[f64]], expected: &Expected) -> Vec<u64> {
+/// ones filled, as [`Expected::step`] counts them), and its lowest reading.
+fn flat_limits(columns: &[&[f64]], expected: &Expected) -> (Vec<u64>, Vec<f64>) {
     columns
         .par_iter()
         .enumerate()
@@ -388,17 +389,20 @@ fn flat_limits(columns: &[&[f64]], expected: &Expected) -> Vec<u64> {
             let mut counts = RunCounts::default();
             let mut flat = FlatRun::default();
             let mut current = 0;
+            let mut lowest = f64::INFINITY;
             for &raw in column.iter() {
-                let run = flat.push(filled(expected.fill, m, raw));
+                let value = filled(expected.fill, m, raw);
+                lowest = lowest.min(value);
+                let run = flat.push(value);
                 if run == 1 && current > 0 {
                     counts.add(current);
                 }
                 current = run;
             }
             counts.add(current);
-            frozen_limit(&counts.by_length())
+            (frozen_limit(&counts.by_length()), lowest)
         })
-        .collect()
+        .unzip()
 }
 
 /// How many flat runs of each length a metric had: a plain array for the short runs
