@@ -22,7 +22,7 @@ pub const FADE_SHARE: f64 = 0.85;
 pub const FADE_SMOOTHING: f64 = 0.65;
 
 /// Rows after the last row at the bar before fading is judged, and before a held
-/// row's sigma counts towards the peak: as many as a step takes to become the
+/// row's level counts towards the peak: as many as a step takes to become the
 /// recent level (the features' recent window), so the jump itself is not the peak.
 pub const FADE_AFTER: u64 = super::features::RECENT_WINDOW as u64;
 
