@@ -13,7 +13,7 @@ use super::scaling::Scale;
 use super::transform::Transform;
 use super::verdict::{Severity, Verdict};
 use super::zscore::ZEvidence;
-use crate::schema::{self, Harm};
+use crate::schema;
 
 /// The anomaly score that opens an incident: the score of the opening bar
 /// ([`Thresholds::fused`]), and where medium severity starts.
@@ -204,7 +204,7 @@ pub struct RowEvidence<'a> {
 impl RowEvidence<'_> {
     /// `Some(run)` when metric `m` has read the same value for at least its frozen
     /// limit; never for a metric constant in training, nor for one at rest: flat at
-    /// or below its lowest training reading when only a high reading is harm (a disk
+    /// or below its lowest training reading when a low reading is no harm (a disk
     /// writing nothing, a CPU at its floor overnight). A sensor that freezes repeats
     /// its last reading wherever that was; one that sits at the bottom of its range
     /// is what idle looks like.
@@ -214,7 +214,7 @@ impl RowEvidence<'_> {
             self.lowest
                 .get(m)
                 .is_some_and(|&low| self.row.raw[m] <= low)
-                && schema::describe(&self.names[m]).harm == Harm::High
+                && !schema::describe(&self.names[m]).harm.towards(false)
         };
         (!self.scales[m * features::PER_METRIC].constant
             && run >= self.frozen_limit[m]
