@@ -92,7 +92,7 @@ impl Hold {
                 });
                 Place::Opening
             }
-            Some(mut i) if row.holds && i.quiet <= HOLD_ROWS && !i.faded(row.fading) => {
+            Some(mut i) if row.holds && i.quiet <= HOLD_ROWS && !i.faded(row.fading.is_some()) => {
                 if row.fading.is_some() && i.quiet > FADE_AFTER {
                     i.peak = i.peak.max(i.level);
                 }
@@ -120,9 +120,9 @@ impl Hold {
 impl Incident {
     /// Whether the incident, with the next row taken into its level, this far after
     /// the last row at the bar, has faded below [`FADE_SHARE`] of its peak; never
-    /// when the row's sigma is `None` (incidents held to the end).
-    fn faded(&self, sigma: Option<f64>) -> bool {
-        sigma.is_some() && self.quiet > FADE_AFTER && self.level < FADE_SHARE * self.peak
+    /// when incidents do not `fade` (held to the end).
+    fn faded(&self, fade: bool) -> bool {
+        fade && self.quiet > FADE_AFTER && self.level < FADE_SHARE * self.peak
     }
 }
 
