@@ -185,7 +185,8 @@ impl Windows {
         self.eof = false;
         self.given = 0;
         self.held = None;
-        // The header is the first record: everything up to its end.
+        // The header is the first record: everything up to its end, read a little
+        // at a time, so what follows it stays where it is.
         let end = loop {
             if let Some(end) = record_end(&self.pending, true) {
                 break end;
@@ -193,12 +194,15 @@ impl Windows {
             if self.eof {
                 break self.pending.len();
             }
-            self.fill(self.target)?;
+            self.fill(MIN_WINDOW_BYTES)?;
         };
-        let mut header: Vec<u8> = self.pending.drain(..end).collect();
-        if header.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            header.drain(..3);
-        }
+        let bom = if self.pending[..end].starts_with(&[0xEF, 0xBB, 0xBF]) {
+            self.pending.drain(..3);
+            3
+        } else {
+            0
+        };
+        let header = self.pending[..end - bom].to_vec();
         self.header_lines = memchr::memchr_iter(b'\n', &header).count() as u64;
         self.next_line = self.header_lines + 1;
         self.header = header;
@@ -211,50 +215,55 @@ impl Windows {
         if let Some(window) = self.held.take() {
             return Ok(Some(window));
         }
+        // `pending` holds the header, then the bytes read past the last window.
+        let lead = self.header.len();
         loop {
-            if !self.eof && self.pending.len() < self.target {
-                self.fill(self.target - self.pending.len())?;
+            let read = self.pending.len() - lead;
+            if !self.eof && read < self.target {
+                self.fill(self.target - read)?;
             }
             // Whole records up to the window's size; one record longer than
             // that is read to its end.
-            let limit = self.target.min(self.pending.len());
-            let end = match record_end(&self.pending[..limit], false)
-                .or_else(|| record_end(&self.pending, true))
-            {
+            let data = &self.pending[lead..];
+            let limit = self.target.min(data.len());
+            let end = match record_end(&data[..limit], false).or_else(|| record_end(data, true)) {
                 Some(end) => end,
-                None if self.eof => self.pending.len(),
+                None if self.eof => data.len(),
                 None => {
-                    self.fill(self.target.max(self.pending.len()))?;
+                    self.fill(self.target.max(data.len()))?;
                     continue;
                 }
             };
-            let records = &self.pending[..end];
+            let records = &data[..end];
             let first = self.given == 0;
             if !first && records.iter().all(|b| b.is_ascii_whitespace()) {
-                self.pending.drain(..end);
-                if self.eof && self.pending.is_empty() {
+                self.pending.drain(lead..lead + end);
+                if self.eof && self.pending.len() == lead {
                     return Ok(None);
                 }
                 continue;
             }
             let lines = memchr::memchr_iter(b'\n', records).count() as u64;
             let empty = records.is_empty();
-            // The window takes the buffer over, the header put before its records;
-            // what is left past them (less than a record) starts the next one.
-            let rest = self.pending.split_off(end);
-            let mut bytes = std::mem::replace(&mut self.pending, rest);
+            // The window takes the buffer over, its header already before its
+            // records; what is left past them (less than a record) starts the
+            // next one, after the header.
+            let mut next = Vec::with_capacity(self.pending.len() - end);
+            next.extend_from_slice(&self.header);
+            next.extend_from_slice(&self.pending[lead + end..]);
+            self.pending.truncate(lead + end);
+            let mut bytes = std::mem::replace(&mut self.pending, next);
             // The header may lack a line break when the file is only a header.
             let gap = !self.header.ends_with(b"\n") && !empty;
-            bytes.splice(
-                0..0,
-                self.header.iter().copied().chain(gap.then_some(b'\n')),
-            );
+            if gap {
+                bytes.insert(lead, b'\n');
+            }
             let first_record_line = self.header_lines.max(1) + 1;
             let window = Window {
                 line_shift: self.next_line.max(first_record_line) - first_record_line,
                 first_record_line,
                 first,
-                records_start: self.header.len() + usize::from(gap),
+                records_start: lead + usize::from(gap),
                 bytes,
             };
             self.next_line += lines;
@@ -273,25 +282,18 @@ impl Windows {
         self.held = Some(window);
     }
 
-    /// Reads up to `more` bytes onto `pending`.
+    /// Reads up to `more` bytes onto `pending`, straight into its spare room
+    /// (nothing is zeroed first: a window is hundreds of megabytes).
     fn fill(&mut self, more: usize) -> Result<(), InputError> {
-        let start = self.pending.len();
-        // Room for the header too, which the window puts before the records.
-        self.pending.reserve(more + self.header.len() + 1);
-        self.pending.resize(start + more, 0);
-        let mut filled = start;
-        while filled < self.pending.len() {
-            match self.input.read(&mut self.pending[filled..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(read_error(&self.name, e)),
-            }
+        // Room for a line break after the header too (see `next_window`).
+        self.pending.reserve(more + 1);
+        let read = (&mut *self.input)
+            .take(more as u64)
+            .read_to_end(&mut self.pending)
+            .map_err(|e| read_error(&self.name, e))?;
+        if read < more {
+            self.eof = true;
         }
-        self.pending.truncate(filled);
         Ok(())
     }
 }
