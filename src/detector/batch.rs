@@ -106,9 +106,10 @@ impl Model {
         let expected = self.expected();
         let starts: Vec<usize> = (context..total).step_by(SCORE_BLOCK).collect();
         let snapshot = total.saturating_sub(features::MEMORY);
+        let deviations = expected.deviations(&columns, times, 0..total);
         let (carried, standing) = expected.carried_before(
             &columns,
-            times,
+            &deviations,
             &starts,
             resume.standing.as_deref(),
             snapshot,
@@ -128,7 +129,7 @@ impl Model {
                 let block_carried: Vec<Carried> = carried.iter().map(|c| c[b]).collect();
                 let table = FeatureTable::compute(
                     &columns,
-                    times,
+                    &deviations,
                     &expected,
                     block.clone(),
                     Some(&block_carried),

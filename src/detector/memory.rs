@@ -109,6 +109,25 @@ pub(super) struct MetricFeatures {
     run: u64,
 }
 
+/// Each metric's [`Expected::deviation`] for a run of rows, found once by
+/// [`Expected::deviations`].
+pub(super) struct Deviations {
+    /// The first row the run covers.
+    first: usize,
+    /// Per metric, what each row is expected to read.
+    expected: Vec<Vec<f64>>,
+    /// Per metric, each row's reading less that.
+    deviation: Vec<Vec<f64>>,
+}
+
+impl Deviations {
+    /// Metric `m`'s expected value and deviation at row `r`.
+    fn of(&self, m: usize, r: usize) -> (f64, f64) {
+        let i = r - self.first;
+        (self.expected[m][i], self.deviation[m][i])
+    }
+}
+
 impl Expected<'_> {
     pub(super) fn at(&self, metric: usize, time: Option<i64>) -> f64 {
         match (self.season, time) {
@@ -140,8 +159,7 @@ impl Expected<'_> {
     }
 
     /// Feeds a raw reading of `metric` at `time` to its memory: the one step from
-    /// reading to features, for batch and live alike. Flat runs count identical
-    /// readings as taken (missing ones filled), not their transforms.
+    /// reading to features, for batch and live alike.
     pub(super) fn read(
         &self,
         memory: &mut Memory,
@@ -149,26 +167,84 @@ impl Expected<'_> {
         raw: f64,
         time: Option<i64>,
     ) -> MetricFeatures {
-        let reading = filled(self.fill, metric, raw);
-        let value = self.transforms[metric].apply(reading);
+        let (at, deviation) = self.deviation(metric, raw, time);
+        self.read_deviation(memory, metric, raw, at, deviation)
+    }
+
+    /// What `metric` is expected to read at `time` and how far its raw reading `raw`
+    /// is from that, both in model space.
+    fn deviation(&self, metric: usize, raw: f64, time: Option<i64>) -> (f64, f64) {
+        let value = self.transforms[metric].apply(filled(self.fill, metric, raw));
         let at = self.at(metric, time);
-        let deviation = self.adapted(memory, metric, raw, value - at);
+        (at, value - at)
+    }
+
+    /// [`Expected::read`] given the reading's [`Expected::deviation`] (`at`,
+    /// `deviation`), found beforehand for a run of rows. Flat runs count identical
+    /// readings as taken (missing ones filled), not their transforms.
+    fn read_deviation(
+        &self,
+        memory: &mut Memory,
+        metric: usize,
+        raw: f64,
+        at: f64,
+        deviation: f64,
+    ) -> MetricFeatures {
+        let deviation = self.adapted(memory, metric, raw, deviation);
         MetricFeatures {
             features: memory.history.push(at + deviation, at),
             expected: at,
             reference: memory.level.reference(),
-            run: memory.flat.push(reading),
+            run: memory.flat.push(filled(self.fill, metric, raw)),
+        }
+    }
+
+    /// The [`Expected::deviation`] of every reading in `rows` of `columns`, in
+    /// parallel over runs of rows: found once for a batch part, then read by the
+    /// pass that carries levels into blocks and by the blocks.
+    pub(super) fn deviations(
+        &self,
+        columns: &[&[f64]],
+        times: Option<&[i64]>,
+        rows: std::ops::Range<usize>,
+    ) -> Deviations {
+        /// Rows one task maps: many tasks a metric, so a logged metric's cost
+        /// spreads over every core.
+        const RUN: usize = 8192;
+        let (expected, deviation) = columns
+            .iter()
+            .enumerate()
+            .map(|(m, column)| {
+                let mut at = vec![0.0; rows.len()];
+                let mut off = vec![0.0; rows.len()];
+                at.par_chunks_mut(RUN)
+                    .zip(off.par_chunks_mut(RUN))
+                    .enumerate()
+                    .for_each(|(k, (at, off))| {
+                        let first = rows.start + k * RUN;
+                        for (i, (a, d)) in at.iter_mut().zip(off).enumerate() {
+                            let r = first + i;
+                            (*a, *d) = self.deviation(m, column[r], times.map(|t| t[r]));
+                        }
+                    });
+                (at, off)
+            })
+            .unzip();
+        Deviations {
+            first: rows.start,
+            expected,
+            deviation,
         }
     }
 
     /// What each metric carries into each block starting at a row of `starts`
-    /// (ascending), from one pass over its column that begins from `from` (fresh
-    /// when `None`), and where it stands just before row `snapshot`: one pass
-    /// finds both.
+    /// (ascending), from one pass over its column (and its `deviations`) that
+    /// begins from `from` (fresh when `None`), and where it stands just before row
+    /// `snapshot`: one pass finds both.
     pub(super) fn carried_before(
         &self,
         columns: &[&[f64]],
-        times: Option<&[i64]>,
+        deviations: &Deviations,
         starts: &[usize],
         from: Option<&[Standing]>,
         snapshot: usize,
@@ -183,9 +259,7 @@ impl Expected<'_> {
                     let raw = column[r];
                     let reading = filled(self.fill, m, raw);
                     if self.adaptation.is_some() {
-                        let value = self.transforms[m].apply(reading);
-                        let at = self.at(m, times.map(|t| t[r]));
-                        self.adapted(memory, m, raw, value - at);
+                        self.adapted(memory, m, raw, deviations.of(m, r).1);
                     }
                     memory.flat.push(reading);
                 };
@@ -228,10 +302,10 @@ impl FeatureTable {
     /// The features of the rows in `block`, exactly as one pass over every row from
     /// the first would give them: memories starting from `carried`'s levels (fresh
     /// when `None`) replay the [`features::MEMORY`] rows before the block, then take
-    /// its flat runs.
+    /// its flat runs. `deviations` covers those rows.
     pub(super) fn compute(
         columns: &[&[f64]],
-        times: Option<&[i64]>,
+        deviations: &Deviations,
         expected: &Expected,
         block: std::ops::Range<usize>,
         carried: Option<&[Carried]>,
@@ -243,9 +317,13 @@ impl FeatureTable {
                 memory.level = c.level;
             }
         }
+        let read = |memory: &mut Memory, m: usize, r: usize| {
+            let (at, deviation) = deviations.of(m, r);
+            expected.read_deviation(memory, m, columns[m][r], at, deviation)
+        };
         for r in block.start.saturating_sub(features::MEMORY)..block.start {
             for (m, memory) in memories.iter_mut().enumerate() {
-                expected.read(memory, m, columns[m][r], times.map(|t| t[r]));
+                read(memory, m, r);
             }
         }
         if let Some(carried) = carried {
@@ -255,12 +333,9 @@ impl FeatureTable {
         }
         let mut table = FeatureTable::with_capacity(metrics, block.len());
         for r in block {
-            table.push_row(
-                expected,
-                &mut memories,
-                |m| columns[m][r],
-                times.map(|t| t[r]),
-            );
+            for (m, memory) in memories.iter_mut().enumerate() {
+                table.push(read(memory, m, r));
+            }
         }
         table
     }
@@ -276,22 +351,13 @@ impl FeatureTable {
         }
     }
 
-    /// Steps each metric's memory with its reading in one row (`reading(m)`, raw)
-    /// taken at `time`, and appends the row's features, expected values and runs.
-    pub(super) fn push_row(
-        &mut self,
-        expected: &Expected,
-        memories: &mut [Memory],
-        reading: impl Fn(usize) -> f64,
-        time: Option<i64>,
-    ) {
-        for (m, memory) in memories.iter_mut().enumerate() {
-            let read = expected.read(memory, m, reading(m), time);
-            self.values.extend_from_slice(&read.features);
-            self.expected.push(read.expected);
-            self.references.push(read.reference);
-            self.runs.push(read.run);
-        }
+    /// Appends one metric's features, expected value, reference and run to the row
+    /// being built: a row is complete once every metric, in order, is pushed.
+    pub(super) fn push(&mut self, read: MetricFeatures) {
+        self.values.extend_from_slice(&read.features);
+        self.expected.push(read.expected);
+        self.references.push(read.reference);
+        self.runs.push(read.run);
     }
 
     pub(super) fn row(&self, row: usize) -> &[f64] {

@@ -68,7 +68,10 @@ impl Stream {
     pub fn judge(&mut self, values: &[f64], texts: &[&str], time: Option<i64>) -> Verdict {
         let model = &*self.model;
         let mut row = FeatureTable::with_capacity(self.memories.len(), 1);
-        row.push_row(&model.expected(), &mut self.memories, |m| values[m], time);
+        let expected = model.expected();
+        for (m, memory) in self.memories.iter_mut().enumerate() {
+            row.push(expected.read(memory, m, values[m], time));
+        }
         let forest = model.forest_scores(&row.values)[0];
         for (m, sigma) in self.sigmas.iter_mut().enumerate() {
             let features = m * PER_METRIC..(m + 1) * PER_METRIC;

@@ -374,7 +374,11 @@ pub(super) fn calibration_features(
     };
     let parts: Vec<Vec<f64>> = blocks
         .into_par_iter()
-        .map(|block| FeatureTable::compute(columns, times, expected, block, None).values)
+        .map(|block| {
+            let replayed = block.start.saturating_sub(features::MEMORY)..block.end;
+            let deviations = expected.deviations(columns, times, replayed);
+            FeatureTable::compute(columns, &deviations, expected, block, None).values
+        })
         .collect();
     parts.concat()
 }
@@ -483,7 +487,8 @@ mod tests {
             adaptation: None,
         };
         let rows = train.rows();
-        let full = FeatureTable::compute(&columns, None, &expected, 0..rows, None);
+        let deviations = expected.deviations(&columns, None, 0..rows);
+        let full = FeatureTable::compute(&columns, &deviations, &expected, 0..rows, None);
         let sample = calibration_features(&columns, None, &expected);
         assert_eq!(sample.len(), MAX_CALIBRATION_ROWS * full.width);
         let blocks = CALIBRATION_BLOCKS;
