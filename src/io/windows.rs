@@ -283,7 +283,7 @@ impl Windows {
     }
 
     /// Reads up to `more` bytes onto `pending`, straight into its spare room
-    /// (nothing is zeroed first: a window is hundreds of megabytes).
+    /// (nothing is zeroed first: a file read whole is one window of its size).
     fn fill(&mut self, more: usize) -> Result<(), InputError> {
         // Room for a line break after the header too (see `next_window`).
         self.pending.reserve(more + 1);
