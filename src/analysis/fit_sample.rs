@@ -24,66 +24,16 @@ pub struct FitSample {
     blocks: Vec<usize>,
     /// Training rows seen.
     seen: usize,
-    /// Of the blocks, every `step`-th is kept (a power of two); 0 before the
-    /// first row.
+    /// Of the blocks, every `step`-th is kept (a power of two).
     step: usize,
-    /// The step the sample starts from (see [`FitSample::starting_at`]); 0 or 1
-    /// for every block.
-    head: usize,
 }
 
 impl FitSample {
-    /// A sample that keeps every `step`-th block (a power of two) from its first
-    /// row on: the sample thinning would leave once at that step, for a pass that
-    /// expects at least that many training rows, so it never reads the rows that
-    /// thinning would drop. [`FitSample::exact`] says afterwards whether the
-    /// training rows seen called for that step at least.
-    pub fn starting_at(step: usize) -> FitSample {
-        FitSample {
-            head: step,
-            ..FitSample::default()
-        }
-    }
-
-    /// The step the sample of `rows` training rows ends at from a start at every
-    /// block: the smallest that keeps it within [`MAX_FIT_ROWS`] (each thinning
-    /// happens as the count passes the bound, and the count only grows).
-    pub fn step_for(rows: usize) -> usize {
-        let kept = |step: usize| -> usize {
-            (0..rows.div_ceil(FIT_BLOCK))
-                .step_by(step)
-                .map(|b| FIT_BLOCK.min(rows - b * FIT_BLOCK))
-                .sum()
-        };
-        let mut step = 1;
-        while kept(step) > MAX_FIT_ROWS {
-            step *= 2;
-        }
-        step
-    }
-
-    /// Whether the sample is the one a start at every block gives: its rows seen
-    /// called for at least the step it started at. A sample started too far
-    /// ahead keeps fewer rows, and the pass must be made again without a head
-    /// start.
-    pub fn exact(&self) -> bool {
-        self.head <= 1 || Self::step_for(self.seen) >= self.head
-    }
-
-    /// The step of the blocks kept now.
-    fn current_step(&self) -> usize {
-        if self.step == 0 {
-            self.head.max(1)
-        } else {
-            self.step
-        }
-    }
-
     /// Takes the rows `rows` (ascending) of `frame` as the next training rows. Every
     /// frame given has the same columns.
     pub fn push(&mut self, frame: &Frame, rows: impl IntoIterator<Item = usize>) {
         if self.step == 0 {
-            self.step = self.current_step();
+            self.step = 1;
             self.frame = Frame {
                 names: frame.names.clone(),
                 columns: vec![Vec::new(); frame.columns.len()],
@@ -121,7 +71,7 @@ impl FitSample {
     /// keeps as it stands; a later thinning may still drop some. The rows outside
     /// them it never keeps: they need not be read (see [`FitSample::push_runs`]).
     pub fn wanted(&self, count: usize) -> Vec<std::ops::Range<usize>> {
-        let step = self.current_step();
+        let step = self.step.max(1);
         let (from, to) = (self.seen, self.seen + count);
         if count == 0 {
             return Vec::new();
@@ -246,28 +196,6 @@ mod tests {
             start += count;
         }
         assert_eq!(whole, sparse.finish());
-    }
-
-    #[test]
-    fn a_head_start_up_to_the_final_step_gives_the_same_sample() {
-        for rows in [MAX_FIT_ROWS + 1, 3 * MAX_FIT_ROWS + 999, 9 * MAX_FIT_ROWS] {
-            let (frame, whole) = whole_sample(rows);
-            let last = FitSample::step_for(rows);
-            assert!(last > 1, "{rows} rows need thinning");
-            for head in [2, last] {
-                let mut ahead = FitSample::starting_at(head);
-                let runs = ahead.wanted(rows);
-                let read: Vec<usize> = runs.iter().flat_map(|r| r.clone()).collect();
-                ahead.push_runs(rows, &runs, &frame.select(&read));
-                assert!(ahead.exact(), "{rows} rows from step {head}");
-                assert!(whole == ahead.finish(), "{rows} rows from step {head}");
-            }
-            // Too far ahead: fewer rows than the sample from every block, and said so.
-            let mut far = FitSample::starting_at(2 * last);
-            far.push(&frame, 0..rows);
-            assert!(!far.exact());
-            assert!(far.finish().rows() < whole.rows());
-        }
     }
 
     #[test]

@@ -67,22 +67,69 @@ pub fn prepare(
     let mut options = plan.options.clone();
     options.keep_empty = true;
     options.numeric = column_kinds(windows, &options)?;
-    let mut pass = first_pass(windows, &plan, &options, true, progress)?;
-    if !pass.sample.exact() {
-        // The file held fewer training rows than its first window promised: read
-        // it again, the sample taking every block from the start, as for a file
-        // held whole (the progress bar, full already, is not moved again).
-        windows.rewind()?;
-        pass = first_pass(windows, &plan, &options, false, &|_| {})?;
+    let mut sample = FitSample::default();
+    let mut rows = 0;
+    let mut readings: Vec<bool> = Vec::new();
+    let mut first: Option<Table> = None;
+    let (mut header, mut names) = (Vec::new(), Vec::new());
+    let mut windows_read = 0;
+    while let Some(window) = windows.next_window()? {
+        progress(window.record_bytes());
+        // The first window's training rows go into the sample only once there is
+        // a second: a file of one window is fitted on its table (see `fit_whole`).
+        if let Some(kept) = first.take()
+            && plan.model.is_none()
+        {
+            sample.push(&kept.frame, training_rows(&kept, plan.fit, 0)?);
+        }
+        // Once every metric has shown a reading, a window only counts its rows
+        // and gives its sampled training rows: only those are read.
+        let settled = windows_read > 0
+            && readings.iter().all(|&r| r)
+            && matches!(plan.fit, FitRows::All | FitRows::First(_));
+        if let Some(starts) = settled.then(|| window.plain_records()).flatten() {
+            let count = starts.len() - 1;
+            let training = match (plan.model.is_some(), plan.fit) {
+                (true, _) => 0,
+                (false, FitRows::First(n)) => count.min(n.saturating_sub(sample.seen())),
+                (false, _) => count,
+            };
+            let runs = sample.wanted(training);
+            // A bad row is reported as reading the whole window reports it: the first
+            // in the window, not the first among the sampled.
+            let part = if runs.is_empty() {
+                Frame::default()
+            } else {
+                match read_window(windows.name(), window.part(&starts, &runs), &options) {
+                    Ok(part) => part.frame,
+                    Err(e) => {
+                        let whole = read_window(windows.name(), window, &options);
+                        return Err(whole.err().unwrap_or(e).into());
+                    }
+                }
+            };
+            sample.push_runs(training, &runs, &part);
+            rows += count;
+            windows_read += 1;
+            continue;
+        }
+        let table = read_window(windows.name(), window, &options)?;
+        if windows_read == 0 {
+            readings = vec![false; table.frame.names.len()];
+            header.clone_from(&table.header);
+            names.clone_from(&table.frame.names);
+        }
+        for (seen, column) in readings.iter_mut().zip(&table.frame.columns) {
+            *seen = *seen || column.iter().any(|v| !v.is_nan());
+        }
+        if plan.model.is_none() && windows_read > 0 {
+            let train = training_rows(&table, plan.fit, sample.seen())?;
+            sample.push(&table.frame, train);
+        }
+        rows += table.frame.rows();
+        windows_read += 1;
+        first = (windows_read == 1).then_some(table);
     }
-    let Pass {
-        sample,
-        rows,
-        readings,
-        mut first,
-        header,
-        names,
-    } = pass;
     let empty_at: Vec<usize> = (0..names.len()).filter(|&m| !readings[m]).collect();
     let mut names_only = Frame {
         names: names.clone(),
@@ -118,126 +165,6 @@ pub fn prepare(
         options,
         empty,
     })
-}
-
-/// What the first pass over the windows found.
-struct Pass {
-    /// The training sample.
-    sample: FitSample,
-    /// Data rows in the file.
-    rows: usize,
-    /// Per metric column, whether any row had a reading.
-    readings: Vec<bool>,
-    /// The first window's table, when it was the only one.
-    first: Option<Table>,
-    /// The header's columns.
-    header: Vec<String>,
-    /// The metric columns' names.
-    names: Vec<String>,
-}
-
-/// Reads every window of `windows` from where they stand, counting rows, finding
-/// the metrics with readings and sampling the training rows. With `head_start`,
-/// the sample begins at the step the file's size calls for, estimated from the
-/// first window (halved, so rows up to twice as long later still keep it within
-/// what thinning would reach), and the windows after the first read only the
-/// rows it keeps: [`FitSample::exact`] says afterwards whether it was right.
-fn first_pass(
-    windows: &mut Windows,
-    plan: &Plan,
-    options: &ReadOptions,
-    head_start: bool,
-    progress: &dyn Fn(usize),
-) -> Result<Pass, AnalysisError> {
-    let mut sample = FitSample::default();
-    let mut rows = 0;
-    let mut readings: Vec<bool> = Vec::new();
-    let mut first: Option<Table> = None;
-    let (mut header, mut names) = (Vec::new(), Vec::new());
-    let mut windows_read = 0;
-    while let Some(window) = windows.next_window()? {
-        progress(window.record_bytes());
-        // The first window's training rows go into the sample only once there is
-        // a second: a file of one window is fitted on its table (see `fit_whole`).
-        if let Some(kept) = first.take()
-            && plan.model.is_none()
-        {
-            if head_start {
-                sample = FitSample::starting_at(head_step(&kept, windows.size(), plan.fit));
-            }
-            sample.push(&kept.frame, training_rows(&kept, plan.fit, 0)?);
-        }
-        // Once every metric has shown a reading, a window only counts its rows
-        // and gives its sampled training rows: only those are read.
-        let settled = windows_read > 0
-            && readings.iter().all(|&r| r)
-            && matches!(plan.fit, FitRows::All | FitRows::First(_));
-        if let Some(starts) = settled.then(|| window.plain_records()).flatten() {
-            let count = starts.len() - 1;
-            let training = match (plan.model.is_some(), plan.fit) {
-                (true, _) => 0,
-                (false, FitRows::First(n)) => count.min(n.saturating_sub(sample.seen())),
-                (false, _) => count,
-            };
-            let runs = sample.wanted(training);
-            // A bad row is reported as reading the whole window reports it: the first
-            // in the window, not the first among the sampled.
-            let part = if runs.is_empty() {
-                Frame::default()
-            } else {
-                match read_window(windows.name(), window.part(&starts, &runs), options) {
-                    Ok(part) => part.frame,
-                    Err(e) => {
-                        let whole = read_window(windows.name(), window, options);
-                        return Err(whole.err().unwrap_or(e).into());
-                    }
-                }
-            };
-            sample.push_runs(training, &runs, &part);
-            rows += count;
-            windows_read += 1;
-            continue;
-        }
-        let table = read_window(windows.name(), window, options)?;
-        if windows_read == 0 {
-            readings = vec![false; table.frame.names.len()];
-            header.clone_from(&table.header);
-            names.clone_from(&table.frame.names);
-        }
-        for (seen, column) in readings.iter_mut().zip(&table.frame.columns) {
-            *seen = *seen || column.iter().any(|v| !v.is_nan());
-        }
-        if plan.model.is_none() && windows_read > 0 {
-            let train = training_rows(&table, plan.fit, sample.seen())?;
-            sample.push(&table.frame, train);
-        }
-        rows += table.frame.rows();
-        windows_read += 1;
-        first = (windows_read == 1).then_some(table);
-    }
-    Ok(Pass {
-        sample,
-        rows,
-        readings,
-        first,
-        header,
-        names,
-    })
-}
-
-/// The step a sample of `table`'s file's training rows can start at: the step
-/// [`FitSample::step_for`] half the rows `table` (its first window) promises for
-/// a file of `size` bytes. No head start when the training rows are a column's
-/// choice, which its first window cannot tell.
-fn head_step(table: &Table, size: u64, fit: &FitRows) -> usize {
-    let bytes = table.bytes.len().max(1) as u128;
-    let promised = size as u128 * table.frame.rows() as u128 / bytes;
-    let rows = usize::try_from(promised / 2).unwrap_or(usize::MAX);
-    match fit {
-        FitRows::All => FitSample::step_for(rows),
-        FitRows::First(n) => FitSample::step_for(rows.min(*n)),
-        FitRows::Where { .. } => 1,
-    }
 }
 
 /// What takes each judged part of a window, in order: the window's table, the row
@@ -378,64 +305,8 @@ fn drop_metrics(frame: &mut Frame, names: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fit_sample::MAX_FIT_ROWS;
     use crate::detector::test_data;
     use crate::io::text::CsvInput;
-
-    /// A file of `rows` rows of one metric, whose rows after the first `short`
-    /// are written with `digits` decimals (so longer).
-    fn one_metric(rows: usize, short: usize, digits: usize) -> Vec<u8> {
-        let mut text = String::from("value\n");
-        for r in 0..rows {
-            let v = (r % 97) as f64;
-            if r < short {
-                text.push_str(&format!("{v}\n"));
-            } else {
-                text.push_str(&format!("{v:.digits$}\n"));
-            }
-        }
-        text.into_bytes()
-    }
-
-    /// The model `prepare` fits on `bytes` read in windows of `window` bytes, and
-    /// the one fitted on the file held whole.
-    fn windowed_and_whole(bytes: Vec<u8>, window: usize) -> (Model, Model) {
-        let source = || CsvInput::Bytes {
-            name: "long.csv".into(),
-            bytes: bytes.clone(),
-        };
-        let (rules, options) = (RuleSet::default(), ReadOptions::default());
-        let mut windows = Windows::open(source(), window).unwrap();
-        let plan = Plan {
-            params: &DetectorParams::default(),
-            fit: &FitRows::All,
-            model: None,
-            rules: &rules,
-            options: &options,
-        };
-        let windowed = prepare(&mut windows, plan, &|_| {}).unwrap().model;
-        let table = crate::io::input::read_table(&source(), &options).unwrap();
-        let whole = fit_whole(&table, &DetectorParams::default(), &FitRows::All)
-            .unwrap()
-            .0;
-        (windowed, whole)
-    }
-
-    #[test]
-    fn a_sample_started_ahead_fits_the_model_of_the_file_held_whole() {
-        // 2.5M rows: the sample ends at every other block, which the first
-        // window's rows promise, so the windows after it read only those.
-        let rows = 5 * MAX_FIT_ROWS / 2;
-        let (windowed, whole) = windowed_and_whole(one_metric(rows, rows, 0), 1 << 20);
-        assert_eq!(windowed.to_json(), whole.to_json());
-        // Rows ten times longer after the first window: it promised far more
-        // rows than there are, the head start was too far ahead, and the pass
-        // was made again from every block.
-        let rows = MAX_FIT_ROWS + 200_000;
-        let bytes = one_metric(rows, 400_000, 30);
-        let (windowed, whole) = windowed_and_whole(bytes, 1 << 20);
-        assert_eq!(windowed.to_json(), whole.to_json());
-    }
 
     #[test]
     fn a_window_judged_in_parts_gets_the_verdicts_of_one_pass() {
