@@ -33,9 +33,9 @@ const NORMAL_Z90: f64 = 1.644_853_626_951_472;
 
 impl Scale {
     /// Fits on `values` (NaN ignored). The spread is the MAD, else the IQR, else the
-    /// mean absolute deviation; a constant feature gets a nominal spread of 5 % of
-    /// its level (at least 0.001), so a change from it scores large but finite. The
-    /// spread is never below `floor`: the smallest change that matters for the metric
+    /// mean absolute deviation; a constant feature (all three zero) gets a nominal
+    /// spread of 5 % of its level (at least 0.001), so a change from it scores large
+    /// but finite. The spread is never below `floor`: the smallest change that matters for the metric
     /// (a near-constant process count must not make two new processes 2000 sigma).
     pub fn fit(values: &[f64], floor: f64) -> Scale {
         let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
@@ -62,7 +62,8 @@ impl Scale {
                 dev.iter().sum::<f64>() / dev.len() as f64 * 1.253_314_137_315_500_3
             }
         };
-        let spread = spread.max(floor);
+        // Constant in training whatever the floor: a feature that never moved has
+        // no shape for the forest, only a level to depart from.
         if !(spread > 0.0 && spread.is_finite()) {
             let spread = (median.abs() * 0.05).max(1e-3).max(floor);
             return Scale {
@@ -72,6 +73,7 @@ impl Scale {
                 tail: 1.0,
             };
         }
+        let spread = spread.max(floor);
         let abs_z: Vec<f64> = data.iter().map(|v| ((v - median) / spread).abs()).collect();
         let z90 = Data::new(abs_z).quantile(0.9);
         let tail = if z90 > 0.0 {
@@ -144,6 +146,14 @@ mod tests {
         assert!(s.constant);
         assert!(s.z(4.0) > 5.0);
         assert_eq!(s.z(3.0), 0.0);
+    }
+
+    #[test]
+    fn a_constant_column_stays_constant_under_a_floor_and_departs_by_it() {
+        let s = Scale::fit(&[0.0; 50], 0.05);
+        assert!(s.constant);
+        assert_eq!(s.spread, 0.05);
+        assert!((s.sigma(0.2) - 4.0).abs() < 1e-9);
     }
 
     #[test]

@@ -584,6 +584,29 @@ mod tests {
     }
 
     #[test]
+    fn a_metric_that_never_moved_is_left_to_the_z_scores_and_still_named_when_it_moves() {
+        // An idle host: CPU and memory noise, a disk that never read in the baseline.
+        let mut train = frame(300, 5);
+        train.columns[2] = vec![0.0; 300];
+        let model = fitted(&train);
+        assert_eq!(model.forest_features, [0, 3], "no shape for the forest");
+        let mut rows = train.head(40);
+        rows.columns[2][39] = 50.0;
+        let verdicts = model
+            .score_frame(&rows, &RuleSet::default(), &|_| {})
+            .unwrap();
+        let read = &verdicts[39];
+        assert!(read.is_anomaly, "{read:?}");
+        assert_eq!(read.top_metric, Some(2));
+        assert!(
+            read.reasons
+                .iter()
+                .any(|r| r.starts_with("disk_read_mb 50.0 MB/s")),
+            "{read:?}"
+        );
+    }
+
+    #[test]
     fn same_seed_same_verdicts() {
         let train = frame(500, 12);
         assert_eq!(fitted(&train), fitted(&train));
