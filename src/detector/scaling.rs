@@ -35,8 +35,9 @@ impl Scale {
     /// Fits on `values` (NaN ignored). The spread is the MAD, else the IQR, else the
     /// mean absolute deviation; a constant feature (all three zero) gets a nominal
     /// spread of 5 % of its level (at least 0.001), so a change from it scores large
-    /// but finite. The spread is never below `floor`: the smallest change that matters for the metric
-    /// (a near-constant process count must not make two new processes 2000 sigma).
+    /// but finite. The spread is never below `floor`: the smallest change that
+    /// matters for the metric (a near-constant process count must not make two new
+    /// processes 2000 sigma).
     pub fn fit(values: &[f64], floor: f64) -> Scale {
         let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         if finite.is_empty() {
