@@ -590,12 +590,18 @@ mod tests {
         train.columns[2] = vec![0.0; 300];
         let model = fitted(&train);
         assert_eq!(model.forest_features, [0, 3], "no shape for the forest");
-        let mut rows = train.head(40);
-        rows.columns[2][39] = 50.0;
-        let verdicts = model
-            .score_frame(&rows, &RuleSet::default(), &|_| {})
-            .unwrap();
-        let read = &verdicts[39];
+        let judge = |read: f64| {
+            let mut rows = train.head(40);
+            rows.columns[2][39] = read;
+            let verdicts = model
+                .score_frame(&rows, &RuleSet::default(), &|_| {})
+                .unwrap();
+            verdicts[39].clone()
+        };
+        // The floor itself, 1 sigma: no news, as the z-scores say.
+        let floor = judge(0.05);
+        assert!(!floor.is_anomaly, "{floor:?}");
+        let read = &judge(50.0);
         assert!(read.is_anomaly, "{read:?}");
         assert_eq!(read.top_metric, Some(2));
         assert!(
