@@ -73,13 +73,28 @@ impl History {
         };
         self.ring[self.next] = deviation;
         self.ring[self.next + MEAN_WINDOW] = deviation;
-        self.next = (self.next + 1) % MEAN_WINDOW;
+        self.next = if self.next + 1 == MEAN_WINDOW {
+            0
+        } else {
+            self.next + 1
+        };
         self.len = (self.len + 1).min(MEAN_WINDOW);
         let end = self.next + MEAN_WINDOW;
-        let latest = &self.ring[end - self.len..end];
         // Summed oldest first, so the mean does not depend on where the ring began.
-        let mean = latest.iter().sum::<f64>() / self.len as f64;
-        let recent = median(&latest[self.len.saturating_sub(RECENT_WINDOW)..]);
+        let (mean, recent) = if self.len == MEAN_WINDOW {
+            // A full window, nearly always: fixed lengths the compiler unrolls.
+            let latest = &self.ring[end - MEAN_WINDOW..end];
+            (
+                latest.iter().sum::<f64>() / MEAN_WINDOW as f64,
+                median(&latest[MEAN_WINDOW - RECENT_WINDOW..]),
+            )
+        } else {
+            let latest = &self.ring[end - self.len..end];
+            (
+                latest.iter().sum::<f64>() / self.len as f64,
+                median(&latest[self.len.saturating_sub(RECENT_WINDOW)..]),
+            )
+        };
         self.recent = recent;
         // A sustained shift keeps the recent median away from the baseline; once a
         // short spike is over, the median is back and the mean must not keep
