@@ -80,20 +80,12 @@ impl History {
         };
         self.len = (self.len + 1).min(MEAN_WINDOW);
         let end = self.next + MEAN_WINDOW;
-        // Summed oldest first, so the mean does not depend on where the ring began.
+        // A full window, nearly always, is passed with a length the compiler knows,
+        // so `mean_and_median` is unrolled for it.
         let (mean, recent) = if self.len == MEAN_WINDOW {
-            // A full window, nearly always: fixed lengths the compiler unrolls.
-            let latest = &self.ring[end - MEAN_WINDOW..end];
-            (
-                latest.iter().sum::<f64>() / MEAN_WINDOW as f64,
-                median(&latest[MEAN_WINDOW - RECENT_WINDOW..]),
-            )
+            mean_and_median(&self.ring[end - MEAN_WINDOW..end])
         } else {
-            let latest = &self.ring[end - self.len..end];
-            (
-                latest.iter().sum::<f64>() / self.len as f64,
-                median(&latest[self.len.saturating_sub(RECENT_WINDOW)..]),
-            )
+            mean_and_median(&self.ring[end - self.len..end])
         };
         self.recent = recent;
         // A sustained shift keeps the recent median away from the baseline; once a
@@ -116,6 +108,18 @@ impl History {
         }
         self.recent = map(self.recent);
     }
+}
+
+/// The mean of `latest` (the deviations remembered, oldest first) and the median
+/// of its last [`RECENT_WINDOW`]. Summed oldest first, so the mean does not depend
+/// on where the ring began.
+#[inline(always)]
+fn mean_and_median(latest: &[f64]) -> (f64, f64) {
+    let mean = latest.iter().sum::<f64>() / latest.len() as f64;
+    (
+        mean,
+        median(&latest[latest.len().saturating_sub(RECENT_WINDOW)..]),
+    )
 }
 
 /// The median of one to [`RECENT_WINDOW`] values in IEEE total order (the mean of
