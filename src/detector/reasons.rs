@@ -22,7 +22,13 @@ const HELD: &str = "continues the anomaly that began ";
 
 /// A row held in an open incident that began `began` rows before it.
 pub fn held(began: u64) -> String {
-    format!("{HELD}{began} samples ago")
+    format!("{HELD}{} ago", samples(began))
+}
+
+/// A count of samples as a person writes it: `1 sample`, `12 samples`.
+fn samples(n: impl Into<u64>) -> String {
+    let n = n.into();
+    format!("{n} sample{}", if n == 1 { "" } else { "s" })
 }
 
 /// Whether `reason` says its row continues an incident (see [`held`]), rather than
@@ -45,10 +51,7 @@ pub fn incident_summary(
     if !metrics.is_empty() {
         line.push_str(&format!(" on {}", metrics.join(", ")));
     }
-    line.push_str(&format!(
-        " for {rows} sample{}",
-        if rows == 1 { "" } else { "s" }
-    ));
+    line.push_str(&format!(" for {}", samples(rows as u64)));
     if let Some(d) = duration_s.filter(|_| rows > 1) {
         line.push_str(&format!(" ({})", fmt_duration(d)));
     }
@@ -73,8 +76,9 @@ fn fmt_duration(seconds: f64) -> String {
 /// A metric that has read `value` for `run` samples in a row.
 pub fn frozen(name: &str, value: f64, unit: &str, run: u64) -> String {
     format!(
-        "{name} flat at {} for {run} samples",
-        fmt_value(value, unit)
+        "{name} flat at {} for {}",
+        fmt_value(value, unit),
+        samples(run)
     )
 }
 
@@ -183,4 +187,30 @@ pub fn joint(freedom: usize, chi_square: f64, p_value: f64) -> String {
 /// The forest isolates the row though no metric stands out.
 pub fn unusual_combination(forest: f64) -> String {
     format!("unusual combination of metrics (isolation score {forest:.3})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_sample_is_said_in_the_singular() {
+        assert_eq!(held(1), "continues the anomaly that began 1 sample ago");
+        assert_eq!(held(12), "continues the anomaly that began 12 samples ago");
+        assert!(is_held(&held(1)));
+        let one = incident_summary(Severity::Medium, &[], 1, Some(0.0), 0.6, None);
+        assert_eq!(one, "medium anomaly for 1 sample; peak score 0.600");
+        let two = incident_summary(
+            Severity::High,
+            &["cpu_percent".into()],
+            2,
+            Some(1.0),
+            0.7,
+            None,
+        );
+        assert_eq!(
+            two,
+            "high anomaly on cpu_percent for 2 samples (1 s); peak score 0.700"
+        );
+    }
 }
