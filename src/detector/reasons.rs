@@ -22,13 +22,17 @@ const HELD: &str = "continues the anomaly that began ";
 
 /// A row held in an open incident that began `began` rows before it.
 pub fn held(began: u64) -> String {
-    format!("{HELD}{} ago", samples(began))
+    format!("{HELD}{} ago", Samples(began))
 }
 
 /// A count of samples as a person writes it: `1 sample`, `12 samples`.
-fn samples(n: impl Into<u64>) -> String {
-    let n = n.into();
-    format!("{n} sample{}", if n == 1 { "" } else { "s" })
+struct Samples(u64);
+
+impl std::fmt::Display for Samples {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = if self.0 == 1 { "" } else { "s" };
+        write!(f, "{} sample{plural}", self.0)
+    }
 }
 
 /// Whether `reason` says its row continues an incident (see [`held`]), rather than
@@ -51,7 +55,7 @@ pub fn incident_summary(
     if !metrics.is_empty() {
         line.push_str(&format!(" on {}", metrics.join(", ")));
     }
-    line.push_str(&format!(" for {}", samples(rows as u64)));
+    line.push_str(&format!(" for {}", Samples(rows as u64)));
     if let Some(d) = duration_s.filter(|_| rows > 1) {
         line.push_str(&format!(" ({})", fmt_duration(d)));
     }
@@ -78,7 +82,7 @@ pub fn frozen(name: &str, value: f64, unit: &str, run: u64) -> String {
     format!(
         "{name} flat at {} for {}",
         fmt_value(value, unit),
-        samples(run)
+        Samples(run)
     )
 }
 
