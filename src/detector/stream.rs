@@ -9,7 +9,7 @@ use super::hold::Hold;
 use super::memory::{FeatureTable, Memory, fresh_memories};
 use super::model::Model;
 use super::rules::{BoundRules, RuleSet};
-use super::verdict::Verdict;
+use super::verdict::{Severity, Verdict};
 
 impl Model {
     /// A live scorer that judges rows one at a time, keeping the recent past. It
@@ -21,6 +21,7 @@ impl Model {
             memories: fresh_memories(self.metrics.len()),
             hold: Hold::default(),
             sigmas: vec![0.0; self.metrics.len()],
+            ruled: None,
         }
     }
 }
@@ -32,6 +33,7 @@ pub struct Stream {
     memories: Vec<Memory>,
     hold: Hold,
     sigmas: Vec<f64>,
+    ruled: Option<Severity>,
 }
 
 impl Stream {
@@ -45,6 +47,13 @@ impl Stream {
     /// far off each metric is now, for a fleet view.
     pub fn sigmas(&self) -> &[f64] {
         &self.sigmas
+    }
+
+    /// The severity the rules (thresholds, statuses, impossible readings) gave the
+    /// last judged row, if any fired: what a retraining must never learn as
+    /// ordinary, whatever the statistics made of it.
+    pub fn rule_severity(&self) -> Option<Severity> {
+        self.ruled
     }
 
     /// Continues the incident `previous` has open, so a stream started on a retrained
@@ -81,6 +90,8 @@ impl Stream {
                 .max_by(|a, b| a.abs().total_cmp(&b.abs()))
                 .unwrap_or(0.0);
         }
+        let hits = self.rules.check(values, texts);
+        self.ruled = hits.iter().map(|h| h.severity).max();
         model
             .verdict_of(
                 RowInput {
@@ -90,7 +101,7 @@ impl Stream {
                     references: &row.references,
                     runs: &row.runs,
                     forest,
-                    hits: self.rules.check(values, texts),
+                    hits,
                 },
                 Some(&mut self.hold),
             )

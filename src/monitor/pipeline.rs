@@ -1,7 +1,10 @@
 //! The live state machine both sources go through: collecting a baseline (n of N)
 //! -> training -> monitoring, then retraining on the rolling window of recent
 //! samples, leaving out the rows judged high or critical: whenever the window has
-//! doubled while it grows, then every so many samples. A retraining runs in the
+//! doubled while it grows, then every so many samples. The first models (a window
+//! of fewer than [`YOUNG_BASELINES`] baselines) have seen minutes of the host, not
+//! its ordinary extremes, so what only their statistics call severe is learned from
+//! all the same; what a rule calls severe never is. A retraining runs in the
 //! background and its model goes into use a fixed number of samples after it
 //! started, so detection never pauses and a replay gives the same verdicts at any
 //! speed. Time here is counted in samples. A shift that persists is absorbed by the
@@ -25,6 +28,15 @@ use crate::detector::{
 /// goes into use: at one sample a second, far longer than a retraining takes, so
 /// the session never waits, yet the same samples get the new model at any speed.
 pub const SWAP_AFTER: usize = 10;
+
+/// A model fitted on a window of fewer than this many baselines is young: the rows
+/// it judges high or critical are still learned from, unless a rule (a threshold, a
+/// failed status, an impossible reading) made them so. At the defaults, the first
+/// model and the two retrainings as its window doubles (120, 240 and 480 samples):
+/// they read the host's first ordinary bursts as 18-33 sigma, and leaving those
+/// rows out kept the next model as ignorant of them (technical.md, "What the first
+/// models cost").
+pub const YOUNG_BASELINES: usize = 5;
 
 /// Settings of a live session.
 #[derive(Debug, Clone)]
@@ -92,7 +104,9 @@ pub struct Outcome {
 struct Row {
     values: Vec<f64>,
     time: i64,
-    severity: Severity,
+    /// Judged high or critical by a rule, or by a model that was not young (see
+    /// [`YOUNG_BASELINES`]): not learned from.
+    left_out: bool,
 }
 
 /// The session: feed it samples with [`Pipeline::push`].
@@ -111,6 +125,11 @@ pub struct Pipeline {
     pending_in: usize,
     /// Window length at the last training, while the window still grows.
     trained_window: usize,
+    /// Whether the model in use is young (see [`YOUNG_BASELINES`]); a saved model
+    /// is not.
+    young: bool,
+    /// The same for the model in training.
+    pending_young: bool,
 }
 
 impl Pipeline {
@@ -137,6 +156,8 @@ impl Pipeline {
             pending_time: 0,
             pending_in: 0,
             trained_window: 0,
+            young: false,
+            pending_young: false,
         }
     }
 
@@ -183,7 +204,7 @@ impl Pipeline {
         let time = self.layout.timed.then_some(sample.time);
         match self.status.state {
             State::Collecting | State::Training => {
-                self.remember(sample, Severity::Normal);
+                self.remember(sample, false);
                 self.status.collected = self.window.len().min(self.config.baseline);
                 if self.window.len() >= self.config.baseline {
                     self.status.state = State::Training;
@@ -196,7 +217,9 @@ impl Pipeline {
                     let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
                     let verdict = stream.judge(&values, &texts, time);
                     outcome.sigmas = stream.sigmas().to_vec();
-                    self.remember(sample, verdict.severity);
+                    let ruled = stream.rule_severity() >= Some(Severity::High);
+                    let severe = verdict.severity >= Severity::High;
+                    self.remember(sample, severe && (ruled || !self.young));
                     outcome.verdict = Some(verdict);
                 }
                 self.maybe_retrain(sample.time, &mut outcome);
@@ -228,6 +251,7 @@ impl Pipeline {
         }) {
             Ok(model) => {
                 self.status.state = State::Monitoring;
+                self.young = self.is_young_window();
                 outcome.trained = Some(model);
             }
             Err(e) => {
@@ -262,24 +286,26 @@ impl Pipeline {
         Ok(())
     }
 
-    fn remember(&mut self, sample: &Sample, severity: Severity) {
+    fn remember(&mut self, sample: &Sample, left_out: bool) {
         if self.window.len() >= self.config.window.max(self.config.baseline).max(1) {
             self.window.pop_front();
         }
         self.window.push_back(Row {
             values: sample.values.clone(),
             time: sample.time,
-            severity,
+            left_out,
         });
     }
 
-    /// The window as a frame, without the rows judged high or critical.
+    /// Whether a model fitted on the window now would be young (see
+    /// [`YOUNG_BASELINES`]).
+    fn is_young_window(&self) -> bool {
+        self.window.len() < YOUNG_BASELINES * self.config.baseline
+    }
+
+    /// The window as a frame, without the rows left out (see [`Row::left_out`]).
     fn training_frame(&self) -> Frame {
-        let rows: Vec<&Row> = self
-            .window
-            .iter()
-            .filter(|r| r.severity < Severity::High)
-            .collect();
+        let rows: Vec<&Row> = self.window.iter().filter(|r| !r.left_out).collect();
         Frame {
             names: self.layout.names.clone(),
             columns: (0..self.layout.names.len())
@@ -319,6 +345,7 @@ impl Pipeline {
         }
         self.since_training = 0;
         self.trained_window = self.window.len();
+        self.pending_young = self.is_young_window();
         let frame = self.training_frame();
         if frame.rows() < MIN_TRAIN_ROWS {
             outcome.warning = Some(format!(
@@ -364,6 +391,7 @@ impl Pipeline {
         });
         match installed {
             Ok(model) => {
+                self.young = self.pending_young;
                 self.status.retrains += 1;
                 outcome.trained = Some(model);
                 outcome.state_changed = true;
@@ -382,7 +410,8 @@ impl Pipeline {
 }
 
 /// The contamination a retraining calibrates its bars at, on the `kept` rows left
-/// after the rows judged high or critical were taken out of a `window` of rows.
+/// after the rows left out (judged high or critical) were taken out of a `window`
+/// of rows.
 /// `contamination` is the share of anomalies expected in the whole window, and the
 /// rows taken out already account for part of it: calibrating the kept rows at the
 /// full share would flag that share of rows already judged normal (measured: 5-8 %
@@ -475,7 +504,7 @@ mod tests {
     }
 
     #[test]
-    fn retrains_on_schedule_without_pausing_and_leaves_out_severe_rows() {
+    fn retrains_on_schedule_without_pausing_and_leaves_out_what_a_rule_calls_severe() {
         let mut p = Pipeline::new(config(40, 30), layout());
         for i in 0..40 {
             p.push(&sample(i, normal_cpu(i)));
@@ -490,7 +519,63 @@ mod tests {
         let outcome = p.finish_training();
         assert!(outcome.trained.is_some());
         assert_eq!(p.status().retrains, 1);
+        // CPU at 99 % is critical by rule: left out even by a young model.
         assert_eq!(p.status().trained_rows, 39, "the spike row is left out");
+    }
+
+    #[test]
+    fn once_a_model_has_learned_five_baselines_the_rows_it_calls_severe_are_left_out() {
+        let mut p = Pipeline::new(
+            PipelineConfig {
+                window: 200,
+                ..config(40, 30)
+            },
+            layout(),
+        );
+        let mut i = 0;
+        while p.status().trained_rows < YOUNG_BASELINES * 40 {
+            p.push(&sample(i, normal_cpu(i)));
+            i += 1;
+        }
+        let retrains = p.status().retrains;
+        let severe = |v: Option<Verdict>| v.is_some_and(|v| v.severity >= Severity::High);
+        assert!(severe(p.push(&sample(i, 80.0)).verdict));
+        // The spike and any row held after it at high severity.
+        let mut left_out = 1;
+        while p.status().retrains == retrains {
+            i += 1;
+            left_out += usize::from(severe(p.push(&sample(i, normal_cpu(i))).verdict));
+            p.finish_training();
+        }
+        assert_eq!(p.status().trained_rows, 200 - left_out);
+    }
+
+    #[test]
+    fn what_a_model_of_a_growing_window_calls_severe_is_learned_from() {
+        // The first model learns 40 samples, the next 70: both young.
+        let mut p = Pipeline::new(
+            PipelineConfig {
+                window: 200,
+                ..config(40, 30)
+            },
+            layout(),
+        );
+        for i in 0..40 {
+            p.push(&sample(i, normal_cpu(i)));
+        }
+        for i in 40..80 {
+            // 80 % is far beyond a baseline of 20-32 %, but under every CPU rule.
+            let cpu = if i == 50 { 80.0 } else { normal_cpu(i) };
+            let verdict = p.push(&sample(i, cpu)).verdict;
+            if i == 50 {
+                assert!(verdict.is_some_and(|v| v.severity >= Severity::High));
+            }
+        }
+        p.finish_training();
+        assert_eq!(p.status().retrains, 1);
+        // Retrained 30 samples after the first training, on a window of 70 rows:
+        // the spike is among them.
+        assert_eq!(p.status().trained_rows, 70, "nothing is left out");
     }
 
     #[test]
