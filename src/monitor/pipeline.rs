@@ -462,6 +462,16 @@ mod tests {
         }
     }
 
+    /// A session whose window grows from a baseline of 40 samples to 200,
+    /// retraining every 30.
+    fn growing_window() -> Pipeline {
+        let config = PipelineConfig {
+            window: 200,
+            ..config(40, 30)
+        };
+        Pipeline::new(config, layout())
+    }
+
     fn normal_cpu(i: usize) -> f64 {
         20.0 + ((i * 7919) % 13) as f64
     }
@@ -525,13 +535,7 @@ mod tests {
 
     #[test]
     fn once_a_model_has_learned_five_baselines_the_rows_it_calls_severe_are_left_out() {
-        let mut p = Pipeline::new(
-            PipelineConfig {
-                window: 200,
-                ..config(40, 30)
-            },
-            layout(),
-        );
+        let mut p = growing_window();
         let mut i = 0;
         while p.status().trained_rows < YOUNG_BASELINES * 40 {
             p.push(&sample(i, normal_cpu(i)));
@@ -551,15 +555,9 @@ mod tests {
     }
 
     #[test]
-    fn what_a_model_of_a_growing_window_calls_severe_is_learned_from() {
+    fn what_only_a_young_models_statistics_call_severe_is_learned_from() {
         // The first model learns 40 samples, the next 70: both young.
-        let mut p = Pipeline::new(
-            PipelineConfig {
-                window: 200,
-                ..config(40, 30)
-            },
-            layout(),
-        );
+        let mut p = growing_window();
         for i in 0..40 {
             p.push(&sample(i, normal_cpu(i)));
         }
