@@ -3,8 +3,8 @@
 //! samples, leaving out the rows judged high or critical: whenever the window has
 //! doubled while it grows, then every so many samples. The first models (a window
 //! of fewer than [`YOUNG_BASELINES`] baselines) have seen minutes of the host, not
-//! its ordinary extremes, so what only their statistics call severe is learned from
-//! all the same; what a rule calls severe never is. A retraining runs in the
+//! its ordinary extremes, so what their statistics find is at most medium, and
+//! learned from; what a rule calls severe stands, and never is. A retraining runs in the
 //! background and its model goes into use a fixed number of samples after it
 //! started, so detection never pauses and a replay gives the same verdicts at any
 //! speed. Time here is counted in samples. A shift that persists is absorbed by the
@@ -29,13 +29,14 @@ use crate::detector::{
 /// the session never waits, yet the same samples get the new model at any speed.
 pub const SWAP_AFTER: usize = 10;
 
-/// A model fitted on a window of fewer than this many baselines is young: the rows
-/// it judges high or critical are still learned from, unless a rule (a threshold, a
-/// failed status, an impossible reading) made them so. At the defaults, the first
-/// model and the two retrainings as its window doubles (120, 240 and 480 samples):
-/// they read the host's first ordinary bursts as 18-33 sigma, and leaving those
-/// rows out kept the next model as ignorant of them (technical.md, "What the first
-/// models cost").
+/// A model fitted on a window of fewer than this many baselines is young: what its
+/// statistics say is at most medium, so the rows it finds far off are still learned
+/// from; what a rule (a threshold, a failed status, an impossible reading) says
+/// stands, and leaves its row out of retraining. At the defaults, the first model
+/// and the two retrainings as its window doubles (120, 240 and 480 samples): they
+/// read the host's first ordinary bursts as 18-33 sigma, critical, and leaving
+/// those rows out kept the next model as ignorant of them (technical.md, "What the
+/// first models cost").
 pub const YOUNG_BASELINES: usize = 5;
 
 /// Settings of a live session.
@@ -104,7 +105,7 @@ pub struct Outcome {
 struct Row {
     values: Vec<f64>,
     time: i64,
-    /// Judged high or critical by a rule, or by a model that was not young (see
+    /// Judged high or critical (by a rule, while the model is young; see
     /// [`YOUNG_BASELINES`]): not learned from.
     left_out: bool,
 }
@@ -215,11 +216,12 @@ impl Pipeline {
                 if let Some(stream) = self.stream.as_mut() {
                     let values: Vec<f64> = self.order.iter().map(|&p| sample.values[p]).collect();
                     let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
-                    let verdict = stream.judge(&values, &texts, time);
+                    let mut verdict = stream.judge(&values, &texts, time);
                     outcome.sigmas = stream.sigmas().to_vec();
-                    let ruled = stream.rule_severity() >= Some(Severity::High);
-                    let severe = verdict.severity >= Severity::High;
-                    self.remember(sample, severe && (ruled || !self.young));
+                    if self.young {
+                        verdict.severity = young_severity(verdict.severity, stream.rule_severity());
+                    }
+                    self.remember(sample, verdict.severity >= Severity::High);
                     outcome.verdict = Some(verdict);
                 }
                 self.maybe_retrain(sample.time, &mut outcome);
@@ -409,6 +411,15 @@ impl Pipeline {
     }
 }
 
+/// The severity of a row a young model (see [`YOUNG_BASELINES`]) judged `severity`
+/// when the rules gave it `ruled`: what the statistics say is at most medium, what
+/// the rules say stands.
+fn young_severity(severity: Severity, ruled: Option<Severity>) -> Severity {
+    severity
+        .min(Severity::Medium)
+        .max(ruled.unwrap_or(Severity::Normal))
+}
+
 /// The contamination a retraining calibrates its bars at, on the `kept` rows left
 /// after the rows left out (judged high or critical) were taken out of a `window`
 /// of rows.
@@ -474,6 +485,17 @@ mod tests {
 
     fn normal_cpu(i: usize) -> f64 {
         20.0 + ((i * 7919) % 13) as f64
+    }
+
+    #[test]
+    fn a_young_models_statistics_say_medium_at_most_and_rules_stand() {
+        use Severity::*;
+        assert_eq!(young_severity(Critical, None), Medium);
+        assert_eq!(young_severity(High, None), Medium);
+        assert_eq!(young_severity(Medium, None), Medium);
+        assert_eq!(young_severity(Normal, None), Normal);
+        assert_eq!(young_severity(Critical, Some(High)), High);
+        assert_eq!(young_severity(Critical, Some(Critical)), Critical);
     }
 
     #[test]
@@ -555,7 +577,7 @@ mod tests {
     }
 
     #[test]
-    fn what_only_a_young_models_statistics_call_severe_is_learned_from() {
+    fn a_young_model_says_medium_at_most_and_learns_from_what_it_finds() {
         // The first model learns 40 samples, the next 70: both young.
         let mut p = growing_window();
         for i in 0..40 {
@@ -566,7 +588,8 @@ mod tests {
             let cpu = if i == 50 { 80.0 } else { normal_cpu(i) };
             let verdict = p.push(&sample(i, cpu)).verdict;
             if i == 50 {
-                assert!(verdict.is_some_and(|v| v.severity >= Severity::High));
+                let v = verdict.unwrap();
+                assert!(v.is_anomaly && v.severity == Severity::Medium, "{v:?}");
             }
         }
         p.finish_training();
