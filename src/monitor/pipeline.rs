@@ -3,11 +3,12 @@
 //! samples, leaving out the rows judged high or critical: whenever the window has
 //! doubled while it grows, then every so many samples. The first models (a window
 //! of fewer than [`YOUNG_BASELINES`] baselines) have seen minutes of the host, not
-//! its ordinary extremes, so what their statistics find is at most medium, and
-//! learned from; what a rule calls severe stands, and never is. A retraining runs in the
-//! background and its model goes into use a fixed number of samples after it
-//! started, so detection never pauses and a replay gives the same verdicts at any
-//! speed. Time here is counted in samples. A shift that persists is absorbed by the
+//! its ordinary extremes, so what their statistics find is medium at most and its
+//! rows are learned from; a rule's high or critical stands, and its rows are left
+//! out. A retraining runs in the background and its model goes into use a fixed
+//! number of samples after it started, so detection never pauses and a replay
+//! gives the same verdicts at any speed. Time here is counted in samples. A shift
+//! that persists is absorbed by the
 //! detector's adapted levels, so its rows become ordinary and retraining learns
 //! them: the window never runs out of rows to learn from. A retrained model keeps
 //! half of the bars it replaces ([`crate::detector::Thresholds::steadied_by`]), so
