@@ -1,18 +1,19 @@
-//! The live state machine both sources go through: collecting a baseline (n of N)
-//! -> training -> monitoring, then retraining on the rolling window of recent
-//! samples, leaving out the rows judged high or critical: whenever the window has
-//! doubled while it grows, then every so many samples. The first models (a window
-//! of fewer than [`YOUNG_BASELINES`] baselines) have seen minutes of the host, not
-//! its ordinary extremes, so what their statistics find is medium at most and its
-//! rows are learned from; a rule's high or critical stands, and its rows are left
-//! out. A retraining runs in the background and its model goes into use a fixed
-//! number of samples after it started, so detection never pauses and a replay
-//! gives the same verdicts at any speed. Time here is counted in samples. A shift
-//! that persists is absorbed by the
-//! detector's adapted levels, so its rows become ordinary and retraining learns
-//! them: the window never runs out of rows to learn from. A retrained model keeps
-//! half of the bars it replaces ([`crate::detector::Thresholds::steadied_by`]), so
-//! one unusual hour in the window does not move them far.
+//! The live state machine both sources go through: collecting a baseline (n of
+//! N) -> training -> monitoring, then retraining on the rolling window of
+//! recent samples, leaving out the rows judged high or critical: whenever the
+//! window has doubled while it grows, then every so many samples. The first
+//! models (a window of fewer than [`YOUNG_BASELINES`] baselines) have seen
+//! minutes of the host, not its ordinary extremes, so what their statistics
+//! find is medium at most and its rows are learned from; a rule's high or
+//! critical stands, and its rows are left out. A retraining runs in the
+//! background and its model goes into use a fixed number of samples after it
+//! started, so detection never pauses and a replay gives the same verdicts at
+//! any speed. Time here is counted in samples. A shift that persists is
+//! absorbed by the detector's adapted levels, so its rows become ordinary and
+//! retraining learns them: the window never runs out of rows to learn from. A
+//! retrained model keeps half of the bars it replaces
+//! ([`crate::detector::Thresholds::steadied_by`]), so one unusual hour in the
+//! window does not move them far.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
