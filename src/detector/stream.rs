@@ -50,8 +50,8 @@ impl Stream {
     }
 
     /// The severity the rules (thresholds, statuses, impossible readings) gave the
-    /// last judged row, if any fired: what a retraining must never learn as
-    /// ordinary, whatever the statistics made of it.
+    /// last judged row, if any fired: it stands whatever the statistics made of
+    /// the row, and a young live model's cap does not lower it.
     pub fn rule_severity(&self) -> Option<Severity> {
         self.ruled
     }
@@ -91,7 +91,8 @@ impl Stream {
                 .unwrap_or(0.0);
         }
         let hits = self.rules.check(values, texts);
-        self.ruled = hits.iter().map(|h| h.severity).max();
+        // Hits come most severe first, as fusion reads them.
+        self.ruled = hits.first().map(|h| h.severity);
         model
             .verdict_of(
                 RowInput {

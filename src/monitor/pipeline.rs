@@ -107,9 +107,9 @@ pub struct Outcome {
 struct Row {
     values: Vec<f64>,
     time: i64,
-    /// Judged high or critical (by a rule, while the model is young; see
-    /// [`YOUNG_BASELINES`]): not learned from.
-    left_out: bool,
+    /// As judged, a young model's statistics capped (see [`YOUNG_BASELINES`]):
+    /// rows at high or critical are not learned from.
+    severity: Severity,
 }
 
 /// The session: feed it samples with [`Pipeline::push`].
@@ -207,7 +207,7 @@ impl Pipeline {
         let time = self.layout.timed.then_some(sample.time);
         match self.status.state {
             State::Collecting | State::Training => {
-                self.remember(sample, false);
+                self.remember(sample, Severity::Normal);
                 self.status.collected = self.window.len().min(self.config.baseline);
                 if self.window.len() >= self.config.baseline {
                     self.status.state = State::Training;
@@ -223,7 +223,7 @@ impl Pipeline {
                     if self.young {
                         verdict.severity = young_severity(verdict.severity, stream.rule_severity());
                     }
-                    self.remember(sample, verdict.severity >= Severity::High);
+                    self.remember(sample, verdict.severity);
                     outcome.verdict = Some(verdict);
                 }
                 self.maybe_retrain(sample.time, &mut outcome);
@@ -290,14 +290,14 @@ impl Pipeline {
         Ok(())
     }
 
-    fn remember(&mut self, sample: &Sample, left_out: bool) {
+    fn remember(&mut self, sample: &Sample, severity: Severity) {
         if self.window.len() >= self.config.window.max(self.config.baseline).max(1) {
             self.window.pop_front();
         }
         self.window.push_back(Row {
             values: sample.values.clone(),
             time: sample.time,
-            left_out,
+            severity,
         });
     }
 
@@ -307,9 +307,13 @@ impl Pipeline {
         self.window.len() < YOUNG_BASELINES * self.config.baseline
     }
 
-    /// The window as a frame, without the rows left out (see [`Row::left_out`]).
+    /// The window as a frame, without the rows judged high or critical.
     fn training_frame(&self) -> Frame {
-        let rows: Vec<&Row> = self.window.iter().filter(|r| !r.left_out).collect();
+        let rows: Vec<&Row> = self
+            .window
+            .iter()
+            .filter(|r| r.severity < Severity::High)
+            .collect();
         Frame {
             names: self.layout.names.clone(),
             columns: (0..self.layout.names.len())
@@ -423,8 +427,7 @@ fn young_severity(severity: Severity, ruled: Option<Severity>) -> Severity {
 }
 
 /// The contamination a retraining calibrates its bars at, on the `kept` rows left
-/// after the rows left out (judged high or critical) were taken out of a `window`
-/// of rows.
+/// after the rows judged high or critical were taken out of a `window` of rows.
 /// `contamination` is the share of anomalies expected in the whole window, and the
 /// rows taken out already account for part of it: calibrating the kept rows at the
 /// full share would flag that share of rows already judged normal (measured: 5-8 %
