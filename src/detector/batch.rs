@@ -8,7 +8,7 @@ use super::error::DetectorError;
 use super::features;
 use super::frame::Frame;
 use super::fusion::{self, RowInput};
-use super::hold::Hold;
+use super::hold::{Hold, Levels};
 use super::memory::{Carried, FeatureTable, Standing};
 use super::model::Model;
 use super::rules::RuleSet;
@@ -166,7 +166,7 @@ impl Model {
                         if !self.thresholds.holds(judged.verdict.anomaly_score) {
                             hold = Some(Hold::default());
                         } else {
-                            unplaced.push((r - context, judged.if_held));
+                            unplaced.push((r - context, judged.if_held, judged.levels));
                         }
                     }
                     slot.write(judged.verdict);
@@ -183,9 +183,10 @@ impl Model {
         unsafe { verdicts.set_len(rows) };
         let mut hold = first_hold;
         for BlockIncidents { unplaced, end } in blocks {
-            for (r, if_held) in unplaced {
-                let v = &verdicts[r];
-                let place = self.thresholds.step(&mut hold, v.anomaly_score, v.z_max);
+            for (r, if_held, levels) in unplaced {
+                let place = self
+                    .thresholds
+                    .step(&mut hold, verdicts[r].anomaly_score, &levels);
                 fusion::place_in_incident(&mut verdicts[r], place, if_held);
             }
             if let Some(end) = end {
@@ -203,8 +204,9 @@ impl Model {
 /// What placing a batch block's rows among incidents leaves for the pass in order.
 struct BlockIncidents {
     /// The rows before the block's first row below the hold level, whose place
-    /// depends on the blocks before: each row with the reasons it adds if held.
-    unplaced: Vec<(usize, Vec<String>)>,
+    /// depends on the blocks before: each row with the reasons it adds if held and
+    /// its fading levels.
+    unplaced: Vec<(usize, Vec<String>, Levels)>,
     /// The incident state at the block's end, when the block had such a row.
     end: Option<Hold>,
 }

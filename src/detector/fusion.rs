@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::features;
-use super::hold::{Hold, Place, Step};
+use super::hold::{Hold, Levels, Place, Step};
 use super::level::Reference;
 use super::reasons;
 use super::rules::RuleHit;
@@ -97,14 +97,14 @@ impl Thresholds {
         score >= self.score(self.hold)
     }
 
-    /// Where a row scoring `score` with largest sigma `sigma` stands among
+    /// Where a row scoring `score` with fading levels `levels` stands among
     /// incidents, given the incident state `hold` of the rows before it, which it
     /// advances.
-    pub fn step(&self, hold: &mut Hold, score: f64, sigma: f64) -> Place {
+    pub fn step(&self, hold: &mut Hold, score: f64, levels: &Levels) -> Place {
         hold.step(Step {
             opens: score >= OPENING_SCORE,
             holds: self.holds(score),
-            fading: self.fading.then_some(sigma),
+            fading: self.fading.then_some(levels),
         })
     }
 
@@ -141,6 +141,9 @@ pub struct Judged {
     /// The reasons the row adds if it turns out to be held: filled only for a row
     /// judged unplaced that would otherwise be normal and reaches the hold level.
     pub if_held: Vec<String>,
+    /// What the row brings to an open incident's fading: filled only for a row
+    /// judged unplaced that reaches the hold level, where incidents fade.
+    pub levels: Levels,
 }
 
 /// Completes a row's `verdict` with its `place` among incidents: a held row is at
@@ -271,7 +274,12 @@ pub fn fuse(
             }
         }
     }
-    let place = hold.map(|h| thresholds.step(h, anomaly_score, ev.z.z_max));
+    let levels = if thresholds.fading && thresholds.holds(anomaly_score) {
+        fading_levels(ev)
+    } else {
+        Levels::default()
+    };
+    let place = hold.map(|h| thresholds.step(h, anomaly_score, &levels));
     let mut if_held = Vec::new();
     if severity > Severity::Normal {
         statistical_reasons(ev, anomaly_score, &mut said);
@@ -298,9 +306,47 @@ pub fn fuse(
             Judged {
                 verdict,
                 if_held: Vec::new(),
+                levels: Levels::default(),
             }
         }
-        None => Judged { verdict, if_held },
+        None => Judged {
+            verdict,
+            if_held,
+            levels,
+        },
+    }
+}
+
+/// Largest model-space deviation counted in proportion to the raw excess: e^50 is
+/// beyond any reading, and keeps the level finite.
+const MAX_LOG_EXCESS: f64 = 50.0;
+
+/// What the row brings to an open incident's fading (see [`super::hold`]): each
+/// metric's largest sigma over its features, and the metric of the row's largest
+/// sigma. For a metric modelled as log(1 + x) (bursty I/O and traffic), a sigma is
+/// counted in proportion to the raw reading's excess: a feature `d` in model space
+/// is a raw excess of e^d - 1 times the expected level, so its sigma is weighed by
+/// (e^d - 1) / d. An ordinary burst decays by a constant share of its raw excess
+/// each second, which in log space is a slow linear fall: measured as it reads, it
+/// was held for some 20 rows after its peak; a plateau (a level shift, a flood)
+/// stays level either way. Only the metric an incident follows is compared with
+/// its own peak, so the scales of two metrics never meet.
+pub fn fading_levels(ev: &RowEvidence) -> Levels {
+    let mut per_metric = vec![0.0f64; ev.row.runs.len()];
+    for (i, (&f, scale)) in ev.row.features.iter().zip(ev.scales).enumerate() {
+        let m = i / features::PER_METRIC;
+        let sigma = scale.sigma(f).abs();
+        let level = if ev.transforms[m] == Transform::Log1p && f != 0.0 {
+            let d = f.min(MAX_LOG_EXCESS);
+            sigma * (d.exp_m1() / d)
+        } else {
+            sigma
+        };
+        per_metric[m] = per_metric[m].max(level);
+    }
+    Levels {
+        per_metric,
+        top: ev.z.top_feature.map_or(0, |f| f / features::PER_METRIC),
     }
 }
 
@@ -370,5 +416,49 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
         } else if score >= OPENING_SCORE {
             said.push(reasons::unusual_combination(ev.row.forest));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::test_data::unit;
+
+    #[test]
+    fn a_log_modelled_metric_fades_by_its_raw_excess_and_a_plain_one_by_its_sigma() {
+        // Two metrics, each with the same features: a deviation of 2 (a raw excess
+        // of e^2 - 1 = 6.4 times the expected level when modelled as log(1 + x)),
+        // then 1 and 0.
+        let names = vec!["disk_read_mb".to_string(), "cpu_percent".to_string()];
+        let one_metric = [2.0, 1.0, 0.0];
+        let features: Vec<f64> = one_metric.iter().chain(&one_metric).copied().collect();
+        let scales = vec![unit(); features.len()];
+        let transforms = [Transform::Log1p, Transform::Identity];
+        let evidence = RowEvidence {
+            row: RowInput {
+                raw: &[0.0, 0.0],
+                features: &features,
+                expected: &[0.0, 0.0],
+                references: &[Reference::default(); 2],
+                runs: &[1, 1],
+                forest: 0.0,
+                hits: Vec::new(),
+            },
+            names: &names,
+            scales: &scales,
+            transforms: &transforms,
+            z: ZEvidence::of(&features, &scales),
+            frozen_limit: &[u64::MAX; 2],
+            lowest: &[],
+            fill: &[0.0, 0.0],
+        };
+        let levels = fading_levels(&evidence);
+        assert_eq!(levels.top, 0);
+        let log_level = 2.0 * 2f64.exp_m1() / 2.0;
+        assert!(
+            (levels.per_metric[0] - log_level).abs() < 1e-12,
+            "{levels:?}"
+        );
+        assert_eq!(levels.per_metric[1], 2.0);
     }
 }

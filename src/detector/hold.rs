@@ -3,27 +3,35 @@
 //! rather than as the few rows that cross the bar; at sub-minute sampling it ends
 //! once it has faded. The same state machine runs in batch, live and when the bar
 //! is calibrated (there on incidents held to the end). Measured in technical.md.
+//!
+//! A fading incident follows one metric's level: the metric of its first row's
+//! largest sigma, and from [`FADE_AFTER`] rows after each row at the bar on, the
+//! metric of that row's largest sigma. A burst on another metric then neither
+//! closes a plateau nor sets the peak it is measured against.
 
 /// Most rows an incident is held open after its last row at the opening bar.
 pub const HOLD_ROWS: u64 = 60;
 
 /// Where rows are sampled more often than once a minute (see
 /// [`super::fusion::Thresholds::fading`]), a held row at which the incident's
-/// level (its rows' largest sigmas, smoothed by [`FADE_SMOOTHING`]) has fallen
-/// below this share of its peak closes it: at such rates an ordinary burst of I/O
+/// level (the followed metric's levels, see [`Levels`], smoothed by
+/// [`FADE_SMOOTHING`]) has fallen below this share of its peak closes it: at such rates an ordinary burst of I/O
 /// or traffic spans tens of rows and fades, and holding it to the end flagged more
 /// normal rows than anything else. Measured in technical.md.
 pub const FADE_SHARE: f64 = 0.85;
 
-/// Weight of a row's largest sigma in the incident's level, an exponential average
+/// Weight of a row's level in the incident's level, an exponential average
 /// over about two rows: one quiet row inside a noisy plateau (a level shift, a
 /// stuck load) does not close it, so the share can sit close to the peak and a
 /// burst that fades is let go within seconds. Measured in technical.md.
 pub const FADE_SMOOTHING: f64 = 0.65;
 
-/// Rows after the last row at the bar before fading is judged, and before a held
-/// row's level counts towards the peak: as many as a step takes to become the
-/// recent level (the features' recent window), so the jump itself is not the peak.
+/// Rows after the last row at the bar before fading is judged, before a held row's
+/// level counts towards the peak, and before the incident follows another metric:
+/// as many as a step takes to become the recent level (the features' recent
+/// window), so the jump itself is not the peak. Rows at the bar count towards it
+/// once the incident is older than this: a plateau that stays at the bar sets the
+/// peak its end is measured against.
 pub const FADE_AFTER: u64 = super::features::RECENT_WINDOW as u64;
 
 /// Where a row stands in the incidents around it.
@@ -54,41 +62,66 @@ struct Incident {
     /// Rows since its last row at the opening bar.
     quiet: u64,
     /// The largest level of its rows held more than [`FADE_AFTER`] rows after a
-    /// row at the bar.
+    /// row at the bar, or at the bar more than [`FADE_AFTER`] rows into it.
     peak: f64,
-    /// Its rows' largest sigmas, smoothed by [`FADE_SMOOTHING`] (when it fades).
+    /// The followed metric's levels, smoothed by [`FADE_SMOOTHING`] (when it fades).
     level: f64,
+    /// The metric whose level it follows.
+    metric: usize,
+}
+
+/// What one row brings to an open incident's fading: each metric's level and the
+/// metric of the row's largest sigma. A level is the metric's largest sigma,
+/// counted in proportion to the raw reading's excess (see
+/// [`super::fusion::fading_levels`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Levels {
+    /// Per metric, in the model's order.
+    pub per_metric: Vec<f64>,
+    /// The metric of the row's largest sigma.
+    pub top: usize,
+}
+
+impl Levels {
+    /// Metric `m`'s level, zero when the row has none (it does not reach the hold
+    /// level, so it closes any incident whatever its level).
+    fn of(&self, m: usize) -> f64 {
+        self.per_metric.get(m).copied().unwrap_or(0.0)
+    }
 }
 
 /// What the incident state machine takes of one row.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Step {
+pub struct Step<'a> {
     /// The row reaches the opening bar.
     pub opens: bool,
     /// The row reaches the hold level.
     pub holds: bool,
-    /// The row's largest sigma, when incidents fade (see [`FADE_SHARE`]); `None`
-    /// when they are held to the end.
-    pub fading: Option<f64>,
+    /// The row's levels, when incidents fade (see [`FADE_SHARE`]); `None` when
+    /// they are held to the end.
+    pub fading: Option<&'a Levels>,
 }
 
 impl Hold {
     /// Takes the next row and says where it stands.
     pub fn step(&mut self, row: Step) -> Place {
-        let sigma = row.fading.unwrap_or(0.0);
-        let next = self.open.map(|i| Incident {
-            age: i.age + 1,
-            quiet: i.quiet + 1,
-            peak: i.peak,
-            level: i.level + FADE_SMOOTHING * (sigma - i.level),
-        });
+        let next = self.open.map(|i| i.next(row.fading));
         match next {
             _ if row.opens => {
-                self.open = Some(Incident {
-                    age: next.map_or(0, |i| i.age),
-                    quiet: 0,
-                    peak: next.map_or(0.0, |i| i.peak),
-                    level: next.map_or(sigma, |i| i.level),
+                self.open = Some(match next {
+                    Some(mut i) => {
+                        if row.fading.is_some() && i.age > FADE_AFTER {
+                            i.peak = i.peak.max(i.level);
+                        }
+                        Incident { quiet: 0, ..i }
+                    }
+                    None => Incident {
+                        age: 0,
+                        quiet: 0,
+                        peak: 0.0,
+                        level: row.fading.map_or(0.0, |l| l.of(l.top)),
+                        metric: row.fading.map_or(0, |l| l.top),
+                    },
                 });
                 Place::Opening
             }
@@ -109,7 +142,7 @@ impl Hold {
     /// How many of a sequence's rows, given in order, incidents flag, counting from
     /// row `from` on: the rows before it only set the incident state the counted
     /// rows start from.
-    pub fn flagged_from(rows: impl Iterator<Item = Step>, from: usize) -> usize {
+    pub fn flagged_from<'a>(rows: impl Iterator<Item = Step<'a>>, from: usize) -> usize {
         let mut hold = Hold::default();
         rows.enumerate()
             .filter(|&(i, row)| hold.step(row) != Place::Outside && i >= from)
@@ -118,6 +151,33 @@ impl Hold {
 }
 
 impl Incident {
+    /// The incident one row on, with the row's `fading` levels (if it fades) taken
+    /// into its level. [`FADE_AFTER`] rows after a row at the bar it follows the
+    /// metric of the row's largest sigma, its level and peak carried over in
+    /// proportion to the two metrics' levels on that row.
+    fn next(self, fading: Option<&Levels>) -> Incident {
+        let mut i = Incident {
+            age: self.age + 1,
+            quiet: self.quiet + 1,
+            ..self
+        };
+        if let Some(levels) = fading {
+            if i.quiet == FADE_AFTER + 1 && levels.top != i.metric {
+                let followed = levels.of(i.metric);
+                let ratio = if followed > 0.0 {
+                    levels.of(levels.top) / followed
+                } else {
+                    0.0
+                };
+                i.level *= ratio;
+                i.peak *= ratio;
+                i.metric = levels.top;
+            }
+            i.level += FADE_SMOOTHING * (levels.of(i.metric) - i.level);
+        }
+        i
+    }
+
     /// Whether the incident, with the next row taken into its level, this far after
     /// the last row at the bar, has faded below [`FADE_SHARE`] of its peak; never
     /// when incidents do not `fade` (held to the end).
@@ -130,7 +190,7 @@ impl Incident {
 mod tests {
     use super::*;
 
-    fn step(opens: bool, holds: bool) -> Step {
+    fn step(opens: bool, holds: bool) -> Step<'static> {
         Step {
             opens,
             holds,
@@ -191,39 +251,53 @@ mod tests {
         assert_eq!(Hold::flagged_from(steps(), 1), 1);
     }
 
+    /// The places of rows whose levels are `levels` (one row each), the first at
+    /// the bar and the rest held, as incidents fade.
+    fn faded(levels: &[Levels]) -> Vec<Place> {
+        let mut hold = Hold::default();
+        levels
+            .iter()
+            .enumerate()
+            .map(|(k, l)| {
+                hold.step(Step {
+                    opens: k == 0,
+                    holds: true,
+                    fading: Some(l),
+                })
+            })
+            .collect()
+    }
+
+    /// One metric's levels, row by row.
+    fn one(sigmas: &[f64]) -> Vec<Levels> {
+        sigmas
+            .iter()
+            .map(|&s| Levels {
+                per_metric: vec![s],
+                top: 0,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_fading_incident_closes_below_its_share_of_the_peak_and_a_steady_one_is_held() {
-        let run = |sigmas: &[f64]| -> Vec<Place> {
-            let mut hold = Hold::default();
-            std::iter::once(true)
-                .chain(std::iter::repeat(false))
-                .zip(sigmas)
-                .map(|(opens, &s)| {
-                    hold.step(Step {
-                        opens,
-                        holds: true,
-                        fading: Some(s),
-                    })
-                })
-                .collect()
-        };
         // The jump's own sigma (20) in the first rows is not the peak: the peak is
         // the level at the sixth row after the bar (5.7), and the level falls under
         // 0.85 of it two rows later, at the row of sigma 4.5.
         let mut fading = vec![20.0, 15.0, 12.0, 9.0, 8.0, 6.0];
         fading.extend((0..20).map(|k| 5.0 - 0.25 * k as f64));
-        let places = run(&fading);
+        let places = faded(&one(&fading));
         let closed = places.iter().position(|p| *p == Place::Outside).unwrap();
         assert_eq!(fading[closed], 4.5, "{places:?}");
         assert!(places[..closed].iter().all(|p| *p != Place::Outside));
         let steady: Vec<f64> = (0..60).map(|k| 3.4 + 0.1 * (k % 3) as f64).collect();
-        assert!(run(&steady).iter().all(|p| *p != Place::Outside));
+        assert!(faded(&one(&steady)).iter().all(|p| *p != Place::Outside));
         // One quiet row in a plateau (5.5 against 6.9, under 0.85 of it) does not
         // close it: the level only falls to 6.0.
         let dipping: Vec<f64> = (0..60)
             .map(|k| if k % 9 == 8 { 5.5 } else { 6.9 })
             .collect();
-        assert!(run(&dipping).iter().all(|p| *p != Place::Outside));
+        assert!(faded(&one(&dipping)).iter().all(|p| *p != Place::Outside));
         // Held to the end when incidents do not fade.
         let mut hold = Hold::default();
         let plain: Vec<Place> = fading
@@ -232,5 +306,85 @@ mod tests {
             .map(|(k, _)| hold.step(step(k == 0, true)))
             .collect();
         assert!(plain.iter().all(|p| *p != Place::Outside));
+    }
+
+    #[test]
+    fn a_burst_on_another_metric_neither_closes_a_plateau_nor_sets_its_peak() {
+        // Metric 0 steps to a plateau at 6 sigma; on the tenth row metric 1 bursts
+        // to 15 and dies away. The incident follows metric 0 and is held.
+        let levels: Vec<Levels> = (0..50)
+            .map(|k| {
+                let burst = if k >= 10 {
+                    15.0 * 0.8f64.powi(k - 10)
+                } else {
+                    0.0
+                };
+                let plateau = if k < 3 { 20.0 } else { 6.0 };
+                Levels {
+                    per_metric: vec![plateau, burst],
+                    top: usize::from(burst > plateau),
+                }
+            })
+            .collect();
+        assert!(faded(&levels).iter().all(|p| *p != Place::Outside));
+        // Measured on the largest sigma of any metric, as before, the burst set the
+        // peak and the plateau, under 0.85 of it, closed the incident.
+        let largest: Vec<f64> = levels
+            .iter()
+            .map(|l| l.per_metric.iter().copied().fold(0.0, f64::max))
+            .collect();
+        assert!(faded(&one(&largest)).contains(&Place::Outside));
+    }
+
+    #[test]
+    fn the_metric_on_top_six_rows_after_the_bar_is_followed_from_then_on() {
+        // A burst on metric 1 opens the incident while metric 0 rises (a leak
+        // under a burst). Six rows after the bar metric 0 is on top: the incident
+        // follows it, its level carried over in proportion, and holds while it
+        // rises although the burst dies away.
+        let levels: Vec<Levels> = (0..40)
+            .map(|k| {
+                let burst = 16.0 * 0.8f64.powi(k);
+                let leak = 4.0 + 0.2 * f64::from(k);
+                Levels {
+                    per_metric: vec![leak, burst],
+                    top: usize::from(burst > leak),
+                }
+            })
+            .collect();
+        assert_eq!(levels[0].top, 1);
+        assert_eq!(levels[FADE_AFTER as usize + 1].top, 0);
+        assert!(faded(&levels).iter().all(|p| *p != Place::Outside));
+        // Had it kept following the burst, it would have closed.
+        let burst_only: Vec<Levels> = levels
+            .iter()
+            .map(|l| Levels {
+                top: 1,
+                ..l.clone()
+            })
+            .collect();
+        assert!(faded(&burst_only).contains(&Place::Outside));
+    }
+
+    #[test]
+    fn a_plateau_at_the_bar_sets_the_peak_its_end_is_measured_against() {
+        // Ten rows at the bar at 9 sigma (past the first five, they count towards
+        // the peak), then the metric falls back to 2.5 and stays there: the
+        // incident closes within a few rows instead of being held for HOLD_ROWS.
+        let mut hold = Hold::default();
+        let mut places = Vec::new();
+        for k in 0..40 {
+            let l = Levels {
+                per_metric: vec![if k < 12 { 9.0 } else { 2.5 }],
+                top: 0,
+            };
+            places.push(hold.step(Step {
+                opens: k < 12,
+                holds: true,
+                fading: Some(&l),
+            }));
+        }
+        let closed = places.iter().position(|p| *p == Place::Outside).unwrap();
+        assert_eq!(closed, 12 + FADE_AFTER as usize, "{places:?}");
     }
 }

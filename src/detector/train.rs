@@ -291,7 +291,7 @@ pub(super) fn incident_bars(
 
 /// The rows of `ratios` as the incident state machine takes them, opening at
 /// `open`, holding at `hold` and not fading.
-fn held_to_the_end(ratios: &[f64], open: f64, hold: f64) -> impl Iterator<Item = Step> + '_ {
+fn held_to_the_end(ratios: &[f64], open: f64, hold: f64) -> impl Iterator<Item = Step<'_>> + '_ {
     ratios.iter().map(move |&r| Step {
         opens: r >= open,
         holds: r >= hold,
