@@ -274,7 +274,14 @@ pub fn fuse(
             }
         }
     }
-    let levels = if thresholds.fading && thresholds.holds(anomaly_score) {
+    // Levels are only read in an open incident or one the row opens; a row placed
+    // later may find either. About half the rows reach the hold level, so the rest
+    // are spared the work.
+    let may_fade = match &hold {
+        Some(h) => h.is_open() || anomaly_score >= OPENING_SCORE,
+        None => true,
+    };
+    let levels = if thresholds.fading && thresholds.holds(anomaly_score) && may_fade {
         fading_levels(ev)
     } else {
         Levels::default()

@@ -103,6 +103,12 @@ pub struct Step<'a> {
 }
 
 impl Hold {
+    /// Whether an incident is open: only then, or when a row opens one, does the
+    /// row's fading level count.
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// Takes the next row and says where it stands.
     pub fn step(&mut self, row: Step) -> Place {
         let next = self.open.map(|i| i.next(row.fading));
