@@ -15,9 +15,10 @@ pub const HOLD_ROWS: u64 = 60;
 /// Where rows are sampled more often than once a minute (see
 /// [`super::fusion::Thresholds::fading`]), a held row at which the incident's
 /// level (the followed metric's levels, see [`Levels`], smoothed by
-/// [`FADE_SMOOTHING`]) has fallen below this share of its peak closes it: at such rates an ordinary burst of I/O
-/// or traffic spans tens of rows and fades, and holding it to the end flagged more
-/// normal rows than anything else. Measured in technical.md.
+/// [`FADE_SMOOTHING`]) has fallen below this share of its peak closes it: at such
+/// rates an ordinary burst of I/O or traffic spans tens of rows and fades, and
+/// holding it to the end flagged more normal rows than anything else. Measured in
+/// technical.md.
 pub const FADE_SHARE: f64 = 0.85;
 
 /// Weight of a row's level in the incident's level, an exponential average
@@ -83,8 +84,9 @@ pub struct Levels {
 }
 
 impl Levels {
-    /// Metric `m`'s level, zero when the row has none (it does not reach the hold
-    /// level, so it closes any incident whatever its level).
+    /// Metric `m`'s level, zero when the row has none: it does not reach the hold
+    /// level (so it closes any incident whatever its level), or it neither opens
+    /// an incident nor meets an open one (so no level is read).
     fn of(&self, m: usize) -> f64 {
         self.per_metric.get(m).copied().unwrap_or(0.0)
     }
