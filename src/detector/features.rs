@@ -1,9 +1,10 @@
 //! Temporal features of one metric, computed causally (each value sees only the past),
 //! so a live stream and a batch file give the same numbers. Point-wise values miss
-//! sudden jumps inside the normal range and frozen sensors; these features catch them.
+//! sudden jumps inside the normal range, slow rises and frozen sensors; these
+//! features catch them.
 
 /// Features derived per metric, in the order [`History::push`] returns them.
-pub const FEATURE_NAMES: [&str; 3] = ["deviation", "change", "mean"];
+pub const FEATURE_NAMES: [&str; 4] = ["deviation", "change", "mean", "trend"];
 
 /// Number of features per metric.
 pub const PER_METRIC: usize = FEATURE_NAMES.len();
@@ -16,9 +17,17 @@ pub const RECENT_WINDOW: usize = 5;
 /// bursty metric stands out of its noise, short enough to react within seconds.
 pub const MEAN_WINDOW: usize = 10;
 
+/// Samples between the two short means the `trend` feature compares: a slow rise
+/// (a leak, a load creeping up) moves little from one sample to the next, but far
+/// over a minute at 1 s, while the ordinary swings of a day move little in it.
+pub const TREND_LAG: usize = 60;
+
+/// Index of the `trend` feature among a metric's features.
+pub const TREND: usize = 3;
+
 /// Readings a [`History`] remembers: after this many, its features no longer depend
 /// on where it started.
-pub const MEMORY: usize = MEAN_WINDOW;
+pub const MEMORY: usize = TREND_LAG + RECENT_WINDOW - 1;
 
 /// The length of the current run of identical readings of one metric.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,18 +51,29 @@ impl FlatRun {
 
 /// The recent past of one metric. Fixed-size rings and no allocation: a batch run
 /// pushes every reading of every metric through one of these.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct History {
-    /// The last [`MEAN_WINDOW`] deviations, each stored twice, at `i` and at
-    /// `i + MEAN_WINDOW`, so the latest ones, oldest first, are always one slice
-    /// ending just before `next + MEAN_WINDOW`.
-    ring: [f64; 2 * MEAN_WINDOW],
-    /// Deviations pushed so far, capped at [`MEAN_WINDOW`].
+    /// The last [`MEMORY`] deviations, each stored twice, at `i` and at
+    /// `i + MEMORY`, so the latest ones, oldest first, are always one slice
+    /// ending just before `next + MEMORY`.
+    ring: [f64; 2 * MEMORY],
+    /// Deviations pushed so far, capped at [`MEMORY`].
     len: usize,
     /// Where the next deviation goes in the first half of `ring`.
     next: usize,
     /// The median of the last [`RECENT_WINDOW`] deviations, once there is one.
     recent: f64,
+}
+
+impl Default for History {
+    fn default() -> History {
+        History {
+            ring: [0.0; 2 * MEMORY],
+            len: 0,
+            next: 0,
+            recent: 0.0,
+        }
+    }
 }
 
 impl History {
@@ -63,7 +83,10 @@ impl History {
     /// (a step back towards the expected value is no news and counts as zero); and
     /// the mean deviation over the last [`MEAN_WINDOW`] samples, held no further from
     /// the baseline than the median of the last [`RECENT_WINDOW`], so it reports a
-    /// sustained shift and not the tail of a spike that is over.
+    /// sustained shift and not the tail of a spike that is over; and the trend: how
+    /// far the mean of the last [`RECENT_WINDOW`] deviations moved away from the
+    /// expected value since [`TREND_LAG`] samples before, held no further than the
+    /// latest deviation (0 until [`MEMORY`] readings are in, and for a move back).
     pub fn push(&mut self, value: f64, expected: f64) -> [f64; PER_METRIC] {
         let deviation = value - expected;
         let change = if self.len == 0 || deviation.abs() <= self.recent.abs() {
@@ -72,20 +95,37 @@ impl History {
             deviation - self.recent
         };
         self.ring[self.next] = deviation;
-        self.ring[self.next + MEAN_WINDOW] = deviation;
-        self.next = if self.next + 1 == MEAN_WINDOW {
+        self.ring[self.next + MEMORY] = deviation;
+        self.next = if self.next + 1 == MEMORY {
             0
         } else {
             self.next + 1
         };
-        self.len = (self.len + 1).min(MEAN_WINDOW);
-        let end = self.next + MEAN_WINDOW;
+        self.len = (self.len + 1).min(MEMORY);
+        let end = self.next + MEMORY;
         // A full window, nearly always, is passed with a length the compiler knows,
         // so `mean_and_median` is unrolled for it.
-        let (mean, recent) = if self.len == MEAN_WINDOW {
+        let (mean, recent) = if self.len >= MEAN_WINDOW {
             mean_and_median(&self.ring[end - MEAN_WINDOW..end])
         } else {
             mean_and_median(&self.ring[end - self.len..end])
+        };
+        let trend = if self.len == MEMORY {
+            let now = short_mean(&self.ring[end - RECENT_WINDOW..end]);
+            let then = short_mean(&self.ring[end - MEMORY..end - MEMORY + RECENT_WINDOW]);
+            // Only a move away from the expected value is news: a metric coming
+            // back from a spike or a leak is not a second anomaly, nor is the
+            // reading after it, while the short mean still holds the leak.
+            let latest = deviation - then;
+            if now.abs() <= then.abs() {
+                0.0
+            } else if now > then {
+                (now - then).min(latest.max(0.0))
+            } else {
+                (now - then).max(latest.min(0.0))
+            }
+        } else {
+            0.0
         };
         self.recent = recent;
         // A sustained shift keeps the recent median away from the baseline; once a
@@ -96,7 +136,7 @@ impl History {
         } else {
             mean.max(recent.min(0.0))
         };
-        [deviation, change, mean]
+        [deviation, change, mean, trend]
     }
 
     /// Measures the remembered deviations again, each `d` as `map(d)`, for an
@@ -120,6 +160,12 @@ fn mean_and_median(latest: &[f64]) -> (f64, f64) {
         mean,
         median(&latest[latest.len().saturating_sub(RECENT_WINDOW)..]),
     )
+}
+
+/// The mean of [`RECENT_WINDOW`] deviations, summed oldest first.
+#[inline(always)]
+fn short_mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / RECENT_WINDOW as f64
 }
 
 /// The median of one to [`RECENT_WINDOW`] values in IEEE total order (the mean of
@@ -181,10 +227,10 @@ mod tests {
         for v in [10.0, 11.0, 10.0, 9.0, 10.0] {
             h.push(v, 10.0);
         }
-        assert_eq!(h.push(60.0, 10.0), [50.0, 50.0, 0.0]);
-        assert_eq!(h.push(62.0, 10.0), [52.0, 52.0, 0.0]);
-        assert_eq!(h.push(61.0, 10.0), [51.0, 51.0, 153.0 / 8.0]);
-        let [deviation, change, _] = h.push(10.0, 10.0);
+        assert_eq!(h.push(60.0, 10.0), [50.0, 50.0, 0.0, 0.0]);
+        assert_eq!(h.push(62.0, 10.0), [52.0, 52.0, 0.0, 0.0]);
+        assert_eq!(h.push(61.0, 10.0), [51.0, 51.0, 153.0 / 8.0, 0.0]);
+        let [deviation, change, _, _] = h.push(10.0, 10.0);
         assert_eq!((deviation, change), (0.0, 0.0));
     }
 
@@ -216,7 +262,7 @@ mod tests {
         let values: Vec<f64> = (0..200).map(|i| ((i * 37) % 23) as f64 * 0.7).collect();
         let mut everything = History::default();
         let all: Vec<[f64; PER_METRIC]> = values.iter().map(|&v| everything.push(v, 5.0)).collect();
-        for start in [MEMORY, 57, 180] {
+        for start in [MEMORY, 97, 180] {
             let mut late = History::default();
             for &v in &values[start - MEMORY..start] {
                 late.push(v, 5.0);
@@ -225,6 +271,25 @@ mod tests {
                 assert_eq!(late.push(v, 5.0), all[r], "row {r}, started at {start}");
             }
         }
+    }
+
+    #[test]
+    fn a_slow_rise_shows_as_a_trend_over_the_lag_and_the_way_back_does_not() {
+        let mut h = History::default();
+        for _ in 0..MEMORY {
+            assert_eq!(h.push(40.0, 40.0)[TREND], 0.0);
+        }
+        // A leak: 0.2 a sample, too little for a step, 12 over a minute.
+        let rise: Vec<[f64; PER_METRIC]> = (1..=TREND_LAG)
+            .map(|k| h.push(40.0 + 0.2 * k as f64, 40.0))
+            .collect();
+        let last = rise[TREND_LAG - 1];
+        assert!(last[1] < 1.0, "no single step stands out: {last:?}");
+        // The mean of the last five (11.6) less the mean sixty samples before
+        // (four flat readings and the first step of the rise: 0.04).
+        assert!((last[TREND] - (11.6 - 0.04)).abs() < 1e-9, "{last:?}");
+        // Back at once: the short mean still holds the leak, the reading does not.
+        assert_eq!(h.push(40.0, 40.0)[TREND], 0.0);
     }
 
     #[test]

@@ -337,11 +337,19 @@ const MAX_LOG_EXCESS: f64 = 50.0;
 /// each second, which in log space is a slow linear fall: measured as it reads, it
 /// was held for some 20 rows after its peak; a plateau (a level shift, a flood)
 /// stays level either way. Only the metric an incident follows is compared with
-/// its own peak, so the scales of two metrics never meet.
+/// its own peak, so the scales of two metrics never meet. The trend is left out:
+/// it measures a move over the last [`features::TREND_LAG`] samples, not where the
+/// metric stands, so a plateau's trend dies away while the plateau stays, and a
+/// ramp's keeps an incident over an expected heavy period (a nightly backup's
+/// first minutes) from fading (technical.md, "A slow rise over a minute").
 pub fn fading_levels(ev: &RowEvidence) -> Levels {
     let mut per_metric = vec![0.0f64; ev.row.runs.len()];
     for (i, (&f, scale)) in ev.row.features.iter().zip(ev.scales).enumerate() {
         let m = i / features::PER_METRIC;
+        if i % features::PER_METRIC == features::TREND {
+            continue;
+        }
+
         let sigma = scale.sigma(f).abs();
         let level = if ev.transforms[m] == Transform::Log1p && f != 0.0 {
             let d = f.min(MAX_LOG_EXCESS);
@@ -401,6 +409,17 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
                 let before = reading(ev.row.features[base] - ev.row.features[i]);
                 reasons::moved(name, value, value - before, unit, sigma)
             }
+            features::TREND => {
+                let before = reading(ev.row.features[base] - ev.row.features[i]);
+                reasons::trended(
+                    name,
+                    value,
+                    value - before,
+                    unit,
+                    features::TREND_LAG,
+                    sigma,
+                )
+            }
             _ => reasons::averaged(
                 name,
                 reading(ev.row.features[i]),
@@ -435,9 +454,10 @@ mod tests {
     fn a_log_modelled_metric_fades_by_its_raw_excess_and_a_plain_one_by_its_sigma() {
         // Two metrics, each with the same features: a deviation of 2 (a raw excess
         // of e^2 - 1 = 6.4 times the expected level when modelled as log(1 + x)),
-        // then 1 and 0.
+        // then 1 and 0, and a trend of 5, which measures a move, not where the
+        // metric stands, and is left out.
         let names = vec!["disk_read_mb".to_string(), "cpu_percent".to_string()];
-        let one_metric = [2.0, 1.0, 0.0];
+        let one_metric = [2.0, 1.0, 0.0, 5.0];
         let features: Vec<f64> = one_metric.iter().chain(&one_metric).copied().collect();
         let scales = vec![unit(); features.len()];
         let transforms = [Transform::Log1p, Transform::Identity];

@@ -16,7 +16,7 @@ use super::transform::Transform;
 use super::zscore::ZEvidence;
 
 /// The version of the saved-model format; bumped whenever its meaning changes.
-pub const MODEL_FORMAT: u32 = 3;
+pub const MODEL_FORMAT: u32 = 4;
 
 /// A trained detector: baseline statistics, the forest and the thresholds.
 /// Serialises to JSON so a baseline can be trained once and reused.
@@ -263,12 +263,12 @@ mod tests {
                 .lowest
                 .is_empty()
         );
-        let old = json.replacen("\"format\":3", "\"format\":2", 1);
+        let old = json.replacen("\"format\":4", "\"format\":3", 1);
         assert!(
             Model::from_json(&old)
                 .unwrap_err()
                 .to_string()
-                .contains("version 2 is not supported")
+                .contains("version 3 is not supported")
         );
         let err = model
             .align(&["cpu_percent".into()])

@@ -167,6 +167,17 @@ pub fn moved(name: &str, value: f64, step: f64, unit: &str, sigma: f64) -> Strin
     )
 }
 
+/// A metric that moved away from its expected value by `step` over the last `lag`
+/// samples: a slow rise that no single step shows.
+pub fn trended(name: &str, value: f64, step: f64, unit: &str, lag: usize, sigma: f64) -> String {
+    format!(
+        "{name} {} {} by {} over the last {lag} samples ({sigma:.1} sigma)",
+        fmt_value(value, unit),
+        if step > 0.0 { "rose" } else { "fell" },
+        fmt_value(step.abs(), unit)
+    )
+}
+
 /// A metric whose mean over the last `window` samples is off its baseline.
 pub fn averaged(
     name: &str,

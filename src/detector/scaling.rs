@@ -90,6 +90,18 @@ impl Scale {
         }
     }
 
+    /// The scale of a feature the model does not judge by: it reads 0 sigma
+    /// whatever its value and, marked constant, stays out of the forest and of the
+    /// joint statistic.
+    pub fn unjudged() -> Scale {
+        Scale {
+            median: 0.0,
+            spread: 1.0,
+            constant: true,
+            tail: 0.0,
+        }
+    }
+
     /// The robust z-score of `value`.
     pub fn z(&self, value: f64) -> f64 {
         (value - self.median) / self.spread
