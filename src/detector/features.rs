@@ -87,7 +87,9 @@ impl History {
     /// far the mean of the last [`RECENT_WINDOW`] deviations moved away from the
     /// expected value since [`TREND_LAG`] samples before, held no further than the
     /// latest deviation (0 until [`MEMORY`] readings are in, and for a move back).
-    pub fn push(&mut self, value: f64, expected: f64) -> [f64; PER_METRIC] {
+    /// Without `trend` (a model that does not judge this metric's trend) the trend
+    /// is 0 and costs nothing.
+    pub fn push(&mut self, value: f64, expected: f64, trend: bool) -> [f64; PER_METRIC] {
         let deviation = value - expected;
         let change = if self.len == 0 || deviation.abs() <= self.recent.abs() {
             0.0
@@ -110,7 +112,7 @@ impl History {
         } else {
             mean_and_median(&self.ring[end - self.len..end])
         };
-        let trend = if self.len == MEMORY {
+        let trend = if trend && self.len == MEMORY {
             let now = short_mean(&self.ring[end - RECENT_WINDOW..end]);
             let then = short_mean(&self.ring[end - MEMORY..end - MEMORY + RECENT_WINDOW]);
             // Only a move away from the expected value is news: a metric coming
@@ -225,12 +227,12 @@ mod tests {
     fn a_spike_shows_as_a_change_and_the_return_does_not() {
         let mut h = History::default();
         for v in [10.0, 11.0, 10.0, 9.0, 10.0] {
-            h.push(v, 10.0);
+            h.push(v, 10.0, true);
         }
-        assert_eq!(h.push(60.0, 10.0), [50.0, 50.0, 0.0, 0.0]);
-        assert_eq!(h.push(62.0, 10.0), [52.0, 52.0, 0.0, 0.0]);
-        assert_eq!(h.push(61.0, 10.0), [51.0, 51.0, 153.0 / 8.0, 0.0]);
-        let [deviation, change, _, _] = h.push(10.0, 10.0);
+        assert_eq!(h.push(60.0, 10.0, true), [50.0, 50.0, 0.0, 0.0]);
+        assert_eq!(h.push(62.0, 10.0, true), [52.0, 52.0, 0.0, 0.0]);
+        assert_eq!(h.push(61.0, 10.0, true), [51.0, 51.0, 153.0 / 8.0, 0.0]);
+        let [deviation, change, _, _] = h.push(10.0, 10.0, true);
         assert_eq!((deviation, change), (0.0, 0.0));
     }
 
@@ -238,12 +240,12 @@ mod tests {
     fn the_mean_stops_reporting_a_short_spike_once_the_recent_median_is_back() {
         let mut h = History::default();
         for _ in 0..5 {
-            h.push(10.0, 10.0);
+            h.push(10.0, 10.0, true);
         }
         for v in [60.0, 60.0, 60.0] {
-            h.push(v, 10.0);
+            h.push(v, 10.0, true);
         }
-        let means: Vec<f64> = (0..4).map(|_| h.push(10.0, 10.0)[2]).collect();
+        let means: Vec<f64> = (0..4).map(|_| h.push(10.0, 10.0, true)[2]).collect();
         assert_eq!(means, [150.0 / 9.0, 15.0, 0.0, 0.0]);
     }
 
@@ -251,9 +253,9 @@ mod tests {
     fn a_sustained_shift_keeps_its_mean() {
         let mut h = History::default();
         for _ in 0..5 {
-            h.push(10.0, 10.0);
+            h.push(10.0, 10.0, true);
         }
-        let last = (0..10).map(|_| h.push(30.0, 10.0)[2]).last().unwrap();
+        let last = (0..10).map(|_| h.push(30.0, 10.0, true)[2]).last().unwrap();
         assert_eq!(last, 20.0);
     }
 
@@ -261,14 +263,21 @@ mod tests {
     fn a_history_fed_its_memory_gives_the_features_of_one_fed_everything() {
         let values: Vec<f64> = (0..200).map(|i| ((i * 37) % 23) as f64 * 0.7).collect();
         let mut everything = History::default();
-        let all: Vec<[f64; PER_METRIC]> = values.iter().map(|&v| everything.push(v, 5.0)).collect();
+        let all: Vec<[f64; PER_METRIC]> = values
+            .iter()
+            .map(|&v| everything.push(v, 5.0, true))
+            .collect();
         for start in [MEMORY, 97, 180] {
             let mut late = History::default();
             for &v in &values[start - MEMORY..start] {
-                late.push(v, 5.0);
+                late.push(v, 5.0, true);
             }
             for (r, &v) in values.iter().enumerate().skip(start) {
-                assert_eq!(late.push(v, 5.0), all[r], "row {r}, started at {start}");
+                assert_eq!(
+                    late.push(v, 5.0, true),
+                    all[r],
+                    "row {r}, started at {start}"
+                );
             }
         }
     }
@@ -277,11 +286,11 @@ mod tests {
     fn a_slow_rise_shows_as_a_trend_over_the_lag_and_the_way_back_does_not() {
         let mut h = History::default();
         for _ in 0..MEMORY {
-            assert_eq!(h.push(40.0, 40.0)[TREND], 0.0);
+            assert_eq!(h.push(40.0, 40.0, true)[TREND], 0.0);
         }
         // A leak: 0.2 a sample, too little for a step, 12 over a minute.
         let rise: Vec<[f64; PER_METRIC]> = (1..=TREND_LAG)
-            .map(|k| h.push(40.0 + 0.2 * k as f64, 40.0))
+            .map(|k| h.push(40.0 + 0.2 * k as f64, 40.0, true))
             .collect();
         let last = rise[TREND_LAG - 1];
         assert!(last[1] < 1.0, "no single step stands out: {last:?}");
@@ -289,7 +298,12 @@ mod tests {
         // (four flat readings and the first step of the rise: 0.04).
         assert!((last[TREND] - (11.6 - 0.04)).abs() < 1e-9, "{last:?}");
         // Back at once: the short mean still holds the leak, the reading does not.
-        assert_eq!(h.push(40.0, 40.0)[TREND], 0.0);
+        assert_eq!(h.push(40.0, 40.0, true)[TREND], 0.0);
+        // A metric whose trend the model does not judge is spared the work.
+        let mut unjudged = History::default();
+        for k in 0..2 * MEMORY {
+            assert_eq!(unjudged.push(0.2 * k as f64, 0.0, false)[TREND], 0.0);
+        }
     }
 
     #[test]
@@ -314,7 +328,7 @@ mod tests {
     #[test]
     fn deviation_is_measured_from_the_expected_value() {
         let mut h = History::default();
-        assert_eq!(h.push(95.0, 90.0)[0], 5.0);
+        assert_eq!(h.push(95.0, 90.0, true)[0], 5.0);
     }
 
     #[test]

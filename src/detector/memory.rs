@@ -191,8 +191,14 @@ impl Expected<'_> {
         deviation: f64,
     ) -> MetricFeatures {
         let deviation = self.adapted(memory, metric, raw, deviation);
+        // Training finds every trend, to fit the scales of those it judges.
+        let trend = self.adaptation.is_none_or(|a| {
+            a.scales
+                .get(metric * features::PER_METRIC + features::TREND)
+                .is_some_and(Scale::judged)
+        });
         MetricFeatures {
-            features: memory.history.push(at + deviation, at),
+            features: memory.history.push(at + deviation, at, trend),
             expected: at,
             reference: memory.level.reference(),
             run: memory.flat.push(filled(self.fill, metric, raw)),

@@ -102,6 +102,11 @@ impl Scale {
         }
     }
 
+    /// Whether the model judges by this feature: false for [`Scale::unjudged`].
+    pub fn judged(&self) -> bool {
+        self.tail != 0.0
+    }
+
     /// The robust z-score of `value`.
     pub fn z(&self, value: f64) -> f64 {
         (value - self.median) / self.spread
