@@ -21,7 +21,7 @@ use super::scaling::Scale;
 use super::season::Season;
 use super::transform::Transform;
 use super::zscore::ZEvidence;
-use crate::schema::MetricKind;
+use crate::schema::{self, MetricKind};
 
 /// Fewest training rows the detector accepts: fewer gives no usable baseline.
 pub const MIN_TRAIN_ROWS: usize = 32;
@@ -102,7 +102,12 @@ impl ValidDetectorParams {
         };
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let features = calibration_features(&columns, train.times.as_deref(), &expected);
-        let (flat_limit, lowest) = flat_limits(&columns, &expected);
+        let rests_low: Vec<bool> = train
+            .names
+            .iter()
+            .map(|name| !schema::describe(name).harm.towards(false))
+            .collect();
+        let (flat_limit, lowest) = flat_limits(&columns, &expected, &rests_low);
         let width = train.names.len() * features::PER_METRIC;
         let floors: Vec<f64> = (0..train.names.len())
             .map(|m| spread_floor(&train.names[m], transforms[m], fill[m]))
@@ -404,26 +409,40 @@ pub(super) fn calibration_features(
 }
 
 /// Each metric's frozen limit, from the flat runs of its training readings (missing
-/// ones filled, as [`Expected::step`] counts them), and its lowest reading.
-fn flat_limits(columns: &[&[f64]], expected: &Expected) -> (Vec<u64>, Vec<f64>) {
+/// ones filled, as [`Expected::step`] counts them), and its lowest reading. For a
+/// metric that `rests_low` (a low reading is no harm), runs at its lowest reading
+/// are left out: they are rest, which is never judged frozen (a CPU at its floor
+/// overnight), so they must not set the limit for the runs that are.
+fn flat_limits(
+    columns: &[&[f64]],
+    expected: &Expected,
+    rests_low: &[bool],
+) -> (Vec<u64>, Vec<f64>) {
     columns
         .par_iter()
         .enumerate()
         .map(|(m, column)| {
+            let lowest = column
+                .iter()
+                .map(|&raw| filled(expected.fill, m, raw))
+                .fold(f64::INFINITY, f64::min);
             let mut counts = RunCounts::default();
+            let mut count = |length: u64, value: f64| {
+                if !(rests_low[m] && value <= lowest) {
+                    counts.add(length);
+                }
+            };
             let mut flat = FlatRun::default();
-            let mut current = 0;
-            let mut lowest = f64::INFINITY;
+            let (mut current, mut at) = (0, f64::NAN);
             for &raw in column.iter() {
                 let value = filled(expected.fill, m, raw);
-                lowest = lowest.min(value);
                 let run = flat.push(value);
                 if run == 1 && current > 0 {
-                    counts.add(current);
+                    count(current, at);
                 }
-                current = run;
+                (current, at) = (run, value);
             }
-            counts.add(current);
+            count(current, at);
             (frozen_limit(&counts.by_length()), lowest)
         })
         .unzip()
@@ -601,6 +620,25 @@ mod tests {
         assert!(!fitted(&train).thresholds.fading);
         train.times = Some((0..500).map(|i| i * 1000).collect());
         assert!(fitted(&train).thresholds.fading);
+    }
+
+    #[test]
+    fn runs_at_rest_do_not_set_the_frozen_limit_of_a_metric_that_rests_low() {
+        // CPU and an unnamed metric with the same readings: noise, and every 1000
+        // rows 40 at the floor, the lowest reading (an idle host overnight).
+        let mut train = frame(2000, 3);
+        for r in 0..2000 {
+            if r % 1000 < 40 {
+                train.columns[0][r] = 20.0;
+            }
+        }
+        train.columns[1] = train.columns[0].clone();
+        train.names[1] = "queue_depth".into();
+        let model = fitted(&train);
+        // A CPU at rest is never judged frozen, so its rests do not count; a metric
+        // that may harm either way is frozen wherever it sits, so they do.
+        assert_eq!(model.flat_limit[0], MIN_FROZEN_RUN);
+        assert_eq!(model.flat_limit[1], 3 * 40);
     }
 
     #[test]
