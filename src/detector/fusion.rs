@@ -349,7 +349,6 @@ pub fn fading_levels(ev: &RowEvidence) -> Levels {
         if i % features::PER_METRIC == features::TREND {
             continue;
         }
-
         let sigma = scale.sigma(f).abs();
         let level = if ev.transforms[m] == Transform::Log1p && f != 0.0 {
             let d = f.min(MAX_LOG_EXCESS);

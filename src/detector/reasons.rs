@@ -209,6 +209,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_slow_move_says_how_far_it_went_over_the_lag() {
+        assert_eq!(
+            trended("memory_percent", 57.9, 15.5, "%", 60, 19.1),
+            "memory_percent 57.9 % rose by 15.5 % over the last 60 samples (19.1 sigma)"
+        );
+        assert_eq!(
+            trended("memory_available_gb", 6.7, -2.5, "GB", 60, 19.0),
+            "memory_available_gb 6.7 GB fell by 2.5 GB over the last 60 samples (19.0 sigma)"
+        );
+    }
+
+    #[test]
     fn one_sample_is_said_in_the_singular() {
         assert_eq!(held(1), "continues the anomaly that began 1 sample ago");
         assert_eq!(held(12), "continues the anomaly that began 12 samples ago");
