@@ -409,7 +409,7 @@ pub(super) fn calibration_features(
 }
 
 /// Each metric's frozen limit, from the flat runs of its training readings (missing
-/// ones filled, as [`Expected::step`] counts them), and its lowest reading. For a
+/// ones filled, as [`Expected::read`] counts them), and its lowest reading. For a
 /// metric that `rests_low` (a low reading is no harm), runs at its lowest reading
 /// are left out: they are rest, which is never judged frozen (a CPU at its floor
 /// overnight), so they must not set the limit for the runs that are.
