@@ -24,15 +24,22 @@ fn verdicts(history: &Path) -> Vec<(bool, String)> {
         .collect()
 }
 
-/// Replays `file` as fast as it goes with default flags (plus `extra`) and
-/// returns the verdicts it recorded, one per row of the file.
-async fn replay(file: &Path, extra: &[&str]) -> Vec<(bool, String)> {
+/// Replays `file` as fast as it goes with default flags (plus `extra`), to its
+/// end, and stops the session.
+async fn play(file: &Path, extra: &[&str]) -> Watch {
     let mut args = vec!["--replay", file.to_str().unwrap(), "--speed", "max"];
     args.extend_from_slice(extra);
     let mut watch = Watch::start(&args);
     let mut socket = connect(&watch).await;
     until_finished(&mut socket).await;
     assert!(watch.interrupt().0.success(), "{}", watch.stderr());
+    watch
+}
+
+/// Replays `file` as [`play`] does and returns the verdicts it recorded, one per
+/// row of the file.
+async fn replay(file: &Path, extra: &[&str]) -> Vec<(bool, String)> {
+    let watch = play(file, extra).await;
     verdicts(&watch.log_dir.join("metrics_history.csv"))
 }
 
@@ -137,5 +144,63 @@ async fn hours_of_a_host_replayed_live_from_a_heavy_start_never_lock_into_alarm(
         found as f64 >= 0.7 * anomalies.len() as f64,
         "{found} of {} labelled rows found",
         anomalies.len()
+    );
+}
+
+/// Replays `file` as fast as it goes with `--log-dir log_dir` (plus `extra`) and
+/// returns the verdicts of its own rows, the last of the history there.
+async fn replay_into(file: &Path, log_dir: &Path, extra: &[&str]) -> Vec<(bool, String)> {
+    let mut args = vec!["--log-dir", log_dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let rows = std::fs::read_to_string(file).unwrap().lines().count() - 1;
+    play(file, &args).await;
+    let all = verdicts(&log_dir.join("metrics_history.csv"));
+    all[all.len() - rows..].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_session_takes_up_its_history_and_judges_its_first_sample() {
+    // Two hours of a host at one sample a second, recorded by two sessions: the
+    // first runs for the first hour and stops, the second starts a second later
+    // in the same log folder. Started fresh, the second learns the host from two
+    // minutes and its young models flag ordinary bursts; taking up the first
+    // session's last hour, it judges from its first sample as a model of an hour.
+    let dir = tempfile::tempdir().unwrap();
+    let (file, rows) = labelled_datagen(dir.path(), 7200, 4);
+    let labels: Vec<bool> = rows.iter().map(|&(_, label)| label).collect();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let half = |range: std::ops::Range<usize>, name: &str| {
+        let path = dir.path().join(name);
+        let mut part = vec![lines[0]];
+        part.extend(&lines[1 + range.start..1 + range.end]);
+        std::fs::write(&path, part.join("\n") + "\n").unwrap();
+        path
+    };
+    let (first, second) = (half(0..3600, "first.csv"), half(3600..7200, "second.csv"));
+    let logs = dir.path().join("logs");
+    replay_into(&first, &logs, &[]).await;
+    let resumed = replay_into(&second, &logs, &[]).await;
+    let fresh = replay_into(&second, &dir.path().join("fresh"), &[]).await;
+    let again = replay_into(&second, &logs, &["--fresh"]).await;
+
+    assert!(!resumed[0].1.is_empty(), "the first sample is judged");
+    assert!(
+        fresh[..120].iter().all(|(_, s)| s.is_empty()),
+        "a baseline first"
+    );
+    assert_eq!(fresh, again, "--fresh learns a new baseline");
+    // The first quarter of an hour, where the fresh session's models are young.
+    let flagged = |verdicts: &[(bool, String)]| {
+        let normal: Vec<usize> = (0..900).filter(|&r| !labels[3600 + r]).collect();
+        let count = normal.iter().filter(|&&r| verdicts[r].0).count();
+        count as f64 / normal.len() as f64
+    };
+    let (resumed_share, fresh_share) = (flagged(&resumed), flagged(&fresh));
+    assert!(
+        resumed_share <= 0.02 && resumed_share < fresh_share,
+        "normal rows flagged in the first 15 minutes: {:.1} % resumed, {:.1} % fresh",
+        100.0 * resumed_share,
+        100.0 * fresh_share
     );
 }

@@ -22,10 +22,11 @@ use metrics::alerts::{AlertFlags, Alerts, AlertsConfig, Dispatcher, Message, Ori
 use metrics::detector::{MIN_TRAIN_ROWS, Severity};
 use metrics::monitor::SampleLayout;
 use metrics::monitor::collector::Collector;
-use metrics::monitor::logs::Logs;
+use metrics::monitor::logs::{HISTORY_FILE, Logs};
 use metrics::monitor::pipeline::{Pipeline, PipelineConfig};
 use metrics::monitor::record::history_header;
 use metrics::monitor::replay::{Replay, Speed};
+use metrics::monitor::resume::recent_past;
 use metrics::monitor::session::{self, SampleSource, SessionConfig};
 use metrics::monitor::text_log::init_text_log;
 use metrics::server::auth::Users;
@@ -80,6 +81,11 @@ pub struct WatchArgs {
     /// Replay a metrics CSV (any file `analyze` reads) instead of sampling this machine.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
+    /// Learn a fresh baseline even when --log-dir holds this source's history from
+    /// the last --train-window (by default a restarted session takes those samples
+    /// up and judges its first sample with a model of them).
+    #[arg(long)]
+    pub fresh: bool,
     /// Replay speed: a factor on the file's timestamps (10 = ten times faster) or `max`.
     #[arg(long, default_value = "1", requires = "replay", value_name = "X|max")]
     pub speed: Speed,
@@ -203,10 +209,13 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         retrain_every,
         rules: rules.clone(),
     };
-    let pipeline = match saved {
+    let mut pipeline = match saved {
         Some(model) => Pipeline::with_model(config, layout.clone(), model).context("--model")?,
         None => Pipeline::new(config, layout.clone()),
     };
+    if !args.fresh {
+        resume(&mut pipeline, &args, &source, &layout, window, interval)?;
+    }
 
     let web = match &args.web_config {
         Some(path) => WebConfig::load(path)?,
@@ -311,6 +320,36 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(STOP_GRACE / 2, server).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts `pipeline` from the samples an earlier session of this source recorded
+/// in the log folder within one training window before the first sample, when
+/// there are any; says what it found either way.
+fn resume(
+    pipeline: &mut Pipeline,
+    args: &WatchArgs,
+    source: &SampleSource,
+    layout: &SampleLayout,
+    window: usize,
+    interval: f64,
+) -> Result<()> {
+    let history = args.log_dir.join(HISTORY_FILE);
+    let span_ms = (window as f64 * interval * 1000.0).round() as i64;
+    match recent_past(&history, layout, window, source.start_time(), span_ms) {
+        Ok(past) => {
+            let taken = pipeline
+                .resume(past)
+                .with_context(|| format!("resuming from {}", history.display()))?;
+            let said = format!(
+                "resuming from the last {taken} samples of {} (--fresh learns a new baseline)",
+                history.display()
+            );
+            eprintln!("{said}");
+            tracing::info!("{said}");
+        }
+        Err(why) => tracing::info!("learning a fresh baseline: {why}"),
+    }
+    Ok(())
 }
 
 /// `--alert-test`: one test alert to every receiver, each result printed; exits

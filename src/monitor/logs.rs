@@ -237,7 +237,9 @@ impl Appender {
 /// Longest first line read when checking a history's header.
 const HEADER_LIMIT: u64 = 64 * 1024;
 
-fn first_line(path: &Path) -> std::io::Result<Option<String>> {
+/// The first line of the file at `path` (its header), without its line break;
+/// `None` when the file does not exist or is empty.
+pub(super) fn first_line(path: &Path) -> std::io::Result<Option<String>> {
     match File::open(path) {
         Ok(f) => {
             let mut line = String::new();

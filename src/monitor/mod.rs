@@ -2,14 +2,16 @@
 //! machine, [`replay`] for a recorded CSV), the baseline -> train -> monitor state
 //! machine they go through ([`pipeline`], judging with the same detector `analyze`
 //! uses), the [`session`] loop that runs it on its own thread and publishes every
-//! judged sample through a small trait, and the files it leaves ([`logs`],
-//! [`text_log`]). `metrics watch` only builds these pieces and waits.
+//! judged sample through a small trait, the files it leaves ([`logs`],
+//! [`text_log`]), and the recent past a restarted session takes up from them
+//! ([`resume`]). `metrics watch` only builds these pieces and waits.
 
 pub mod collector;
 pub mod logs;
 pub mod pipeline;
 pub mod record;
 pub mod replay;
+pub mod resume;
 pub mod session;
 pub mod text_log;
 

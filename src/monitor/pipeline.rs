@@ -21,6 +21,7 @@ use std::sync::mpsc::Receiver;
 
 use serde::Serialize;
 
+use super::resume::PastSample;
 use super::{Sample, SampleLayout};
 use crate::detector::{
     DetectorError, DetectorParams, Frame, MIN_TRAIN_ROWS, Model, RuleSet, Severity, Stream, Verdict,
@@ -178,6 +179,40 @@ impl Pipeline {
         Ok(pipeline)
     }
 
+    /// Takes the samples an earlier session recorded (oldest first, each with one
+    /// value per metric of this session's source; see [`super::resume`]) as the
+    /// start of the rolling window, so a restarted session does not learn its host
+    /// afresh: with at least a baseline of them, the first model is fitted on them
+    /// at the first sample (young only if they are few), and with a saved model in
+    /// use they warm its stream. As ever, the rows judged high or critical are not
+    /// learned from. Returns how many were taken.
+    pub fn resume(&mut self, past: Vec<PastSample>) -> Result<usize, DetectorError> {
+        let width = self.layout.names.len();
+        for p in past.into_iter().filter(|p| p.values.len() == width) {
+            self.remember_row(Row {
+                values: p.values,
+                time: p.time,
+                severity: p.severity,
+            });
+        }
+        let taken = self.window.len();
+        match self.status.state {
+            State::Collecting => {
+                self.status.collected = taken.min(self.config.baseline);
+                if taken >= self.config.baseline {
+                    self.status.state = State::Training;
+                }
+            }
+            State::Monitoring => {
+                if let Some(model) = self.model().cloned() {
+                    self.install(model, self.status.trained_at)?;
+                }
+            }
+            State::Training => {}
+        }
+        Ok(taken)
+    }
+
     /// The session's state now.
     pub fn status(&self) -> &Status {
         &self.status
@@ -291,14 +326,18 @@ impl Pipeline {
     }
 
     fn remember(&mut self, sample: &Sample, severity: Severity) {
-        if self.window.len() >= self.config.window.max(self.config.baseline).max(1) {
-            self.window.pop_front();
-        }
-        self.window.push_back(Row {
+        self.remember_row(Row {
             values: sample.values.clone(),
             time: sample.time,
             severity,
         });
+    }
+
+    fn remember_row(&mut self, row: Row) {
+        if self.window.len() >= self.config.window.max(self.config.baseline).max(1) {
+            self.window.pop_front();
+        }
+        self.window.push_back(row);
     }
 
     /// Whether a model fitted on the window now would be young (see
@@ -620,6 +659,45 @@ mod tests {
         let second = first + 29 + SWAP_AFTER + 1;
         assert_eq!(trained[..2], [first, second], "{trained:?}");
         assert_eq!(trained[2], second + 29 + SWAP_AFTER + 1, "{trained:?}");
+    }
+
+    #[test]
+    fn a_resumed_session_judges_its_first_sample_with_a_model_of_its_past() {
+        let past = |rows: std::ops::Range<usize>| -> Vec<PastSample> {
+            rows.map(|i| {
+                let s = sample(i, normal_cpu(i));
+                PastSample {
+                    time: s.time,
+                    values: s.values,
+                    // A spike the earlier session called critical is not learned.
+                    severity: if i == 150 {
+                        Severity::Critical
+                    } else {
+                        Severity::Normal
+                    },
+                }
+            })
+            .collect()
+        };
+        let mut p = growing_window();
+        // Five baselines of the past: the first model is not young.
+        assert_eq!(p.resume(past(0..250)).unwrap(), 200, "the window holds 200");
+        assert_eq!(p.status().state, State::Training);
+        let outcome = p.push(&sample(250, 95.0));
+        let verdict = outcome.verdict.expect("judged at once");
+        assert!(verdict.severity >= Severity::High, "{verdict:?}");
+        assert_eq!(p.status().trained_rows, 199, "the critical row is left out");
+        assert_eq!(p.status().trained_at, Some(sample(249, 0.0).time));
+
+        // A few samples of the past are a start, not a baseline.
+        let mut q = growing_window();
+        assert_eq!(q.resume(past(0..25)).unwrap(), 25);
+        assert_eq!(q.status().collected, 25);
+        for i in 25..39 {
+            assert!(q.push(&sample(i, normal_cpu(i))).verdict.is_none());
+        }
+        assert!(q.push(&sample(39, normal_cpu(39))).verdict.is_none());
+        assert!(q.push(&sample(40, normal_cpu(40))).verdict.is_some());
     }
 
     #[test]

@@ -90,6 +90,11 @@ impl Replay {
         self.len() == 0
     }
 
+    /// The time of the file's first row (Unix ms), when it has rows.
+    pub fn first_time(&self) -> Option<i64> {
+        (!self.is_empty()).then(|| self.time_of(0))
+    }
+
     /// The median gap between consecutive timestamps in seconds, when the file has
     /// them and they advance.
     pub fn median_spacing(&self) -> Option<f64> {

@@ -39,6 +39,17 @@ impl SampleSource {
         }
     }
 
+    /// When its first sample is taken (Unix ms): now for this machine, the first
+    /// row's time for a replay.
+    pub fn start_time(&self) -> i64 {
+        match self {
+            SampleSource::Live(_) => crate::timestamp::now_ms(),
+            SampleSource::Replay(replay) => {
+                replay.first_time().unwrap_or_else(crate::timestamp::now_ms)
+            }
+        }
+    }
+
     /// What the source is, in words, for the log.
     pub fn describe(&self) -> String {
         match self {

@@ -1,0 +1,207 @@
+//! A restarted session's recent past: the samples an earlier session of the same
+//! source recorded in `metrics_history.csv` within one training window before this
+//! session's first sample. A session that starts from them judges its first sample
+//! with a model that has seen the host's last hour, instead of learning it afresh
+//! from two minutes (whose first models flag 2-15 % of ordinary samples on the
+//! live replays of technical.md, "A session restarted").
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::SampleLayout;
+use super::logs::first_line;
+use super::record::history_header;
+use crate::detector::Severity;
+use crate::schema::VERDICT_COLUMNS;
+use crate::timestamp;
+
+/// Bytes read at a time, backwards from the end of the history, until the window's
+/// samples are in.
+const BLOCK: u64 = 1 << 20;
+
+/// One sample an earlier session recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastSample {
+    /// Unix time in milliseconds.
+    pub time: i64,
+    /// One value per metric of the source, NaN where the history has none.
+    pub values: Vec<f64>,
+    /// The severity it was judged (normal before the first model).
+    pub severity: Severity,
+}
+
+/// The last `window` samples (or fewer) of the history at `path` that lie within
+/// `span_ms` before `start_ms`, oldest first, when the history was written by a
+/// source of `layout` (the same header). `Err` says in words why there is nothing
+/// to resume from: no history, another source's, or none of it recent.
+pub fn recent_past(
+    path: &Path,
+    layout: &SampleLayout,
+    window: usize,
+    start_ms: i64,
+    span_ms: i64,
+) -> Result<Vec<PastSample>, String> {
+    let shown = path.display();
+    let header = match first_line(path) {
+        Ok(Some(line)) => line,
+        Ok(None) => return Err(format!("no history in {shown}")),
+        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+    };
+    if header != history_header(layout).trim_end() {
+        return Err(format!("{shown} was written for other metrics"));
+    }
+    let tail = read_tail(path, header.len() as u64 + 1, window)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let metrics = layout.names.len();
+    let severity_at = 1
+        + metrics
+        + layout.text_names.len()
+        + VERDICT_COLUMNS
+            .iter()
+            .position(|&c| c == "severity")
+            .unwrap_or(2);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(tail.as_slice());
+    let mut past: Vec<PastSample> = reader
+        .records()
+        .filter_map(Result::ok)
+        .filter_map(|record| parse_row(&record, metrics, severity_at))
+        .filter(|s| s.time < start_ms && s.time >= start_ms.saturating_sub(span_ms))
+        .collect();
+    if past.is_empty() {
+        return Err(format!(
+            "{shown} has no samples from the {} s before this session",
+            span_ms / 1000
+        ));
+    }
+    let keep = past.len().saturating_sub(window);
+    past.drain(..keep);
+    Ok(past)
+}
+
+/// The last lines of the file at `path` after its first `records_from` bytes (the
+/// header): at least `lines` whole ones when the file has them.
+fn read_tail(path: &Path, records_from: u64, lines: usize) -> std::io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let end = file.metadata()?.len();
+    let mut from = end;
+    let mut tail: Vec<u8> = Vec::new();
+    while from > records_from && memchr::memchr_iter(b'\n', &tail).count() <= lines {
+        let start = from.saturating_sub(BLOCK).max(records_from);
+        let mut block = vec![0; (from - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        block.extend_from_slice(&tail);
+        tail = block;
+        from = start;
+    }
+    // A block that starts inside a line leaves that line's end first: not a sample.
+    if from > records_from {
+        let cut = memchr::memchr(b'\n', &tail).map_or(tail.len(), |i| i + 1);
+        tail.drain(..cut);
+    }
+    Ok(tail)
+}
+
+/// One history row as a sample; `None` for a row cut short or without a time.
+fn parse_row(record: &csv::StringRecord, metrics: usize, severity_at: usize) -> Option<PastSample> {
+    if record.len() <= severity_at {
+        return None;
+    }
+    let time = timestamp::parse(record.get(0)?)?;
+    let values = (1..=metrics)
+        .map(|i| {
+            record
+                .get(i)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    let severity = Severity::ALL
+        .into_iter()
+        .find(|s| Some(s.as_str()) == record.get(severity_at))
+        .unwrap_or(Severity::Normal);
+    Some(PastSample {
+        time,
+        values,
+        severity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::Sample;
+    use crate::monitor::record::history_row;
+
+    fn layout() -> SampleLayout {
+        SampleLayout::of(
+            vec!["cpu_percent".into(), "memory_percent".into()],
+            Vec::new(),
+            true,
+        )
+    }
+
+    /// A history of `rows` samples a second apart from time 0, in `dir`.
+    fn history(dir: &Path, rows: i64) -> std::path::PathBuf {
+        let path = dir.join("metrics_history.csv");
+        let mut text = history_header(&layout());
+        for r in 0..rows {
+            let sample = Sample {
+                time: r * 1000,
+                values: vec![r as f64 + 0.25, if r == 3 { f64::NAN } else { 40.0 }],
+                texts: Vec::new(),
+                cores: Vec::new(),
+                processes: None,
+            };
+            text.push_str(&history_row(&sample, None, &[]));
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_last_samples_of_the_window_before_the_start_are_taken_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = history(dir.path(), 100);
+        let past = recent_past(&path, &layout(), 10, 100_000, 3_600_000).unwrap();
+        assert_eq!(past.len(), 10);
+        assert_eq!(past[0].time, 90_000);
+        assert_eq!(past[9].values, [99.25, 40.0]);
+        assert!(past.iter().all(|s| s.severity == Severity::Normal));
+        // Only what lies within the span before the start, and nothing after it.
+        let past = recent_past(&path, &layout(), 1000, 50_500, 5_000).unwrap();
+        let times: Vec<i64> = past.iter().map(|s| s.time).collect();
+        assert_eq!(times, [46_000, 47_000, 48_000, 49_000, 50_000]);
+        let all = recent_past(&path, &layout(), 1000, 100_000, 3_600_000).unwrap();
+        assert_eq!(all.len(), 100);
+        assert!(all[3].values[1].is_nan(), "a missing value stays missing");
+    }
+
+    #[test]
+    fn a_long_history_is_read_from_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        // About 3 MB: the tail takes more than one block.
+        let path = history(dir.path(), 120_000);
+        let past = recent_past(&path, &layout(), 50_000, 120_000_000, 3_600_000_000).unwrap();
+        assert_eq!(past.len(), 50_000);
+        assert_eq!(past[0].time, 70_000_000);
+        assert_eq!(past[0].values[0], 70_000.25);
+    }
+
+    #[test]
+    fn nothing_is_resumed_from_another_source_an_old_history_or_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = history(dir.path(), 100);
+        let other = SampleLayout::of(vec!["cpu_percent".into()], Vec::new(), true);
+        let err = recent_past(&path, &other, 10, 100_000, 3_600_000).unwrap_err();
+        assert!(err.contains("other metrics"), "{err}");
+        let err = recent_past(&path, &layout(), 10, 10_000_000, 3_600_000).unwrap_err();
+        assert!(err.contains("no samples from the 3600 s before"), "{err}");
+        let err = recent_past(&dir.path().join("none.csv"), &layout(), 10, 0, 1).unwrap_err();
+        assert!(err.contains("no history"), "{err}");
+    }
+}
