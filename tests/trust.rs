@@ -104,7 +104,8 @@ async fn hours_of_a_host_replayed_live_from_a_heavy_start_never_lock_into_alarm(
     // 93-99 % of the normal rows of such a replay were flagged, every hour; before
     // incidents faded at sub-minute rates, 6.6 % overall and 5.1 % in the third
     // hour (5.2 % and 3.7 % since; 4.3 % and 4.0 % with bars steadied across
-    // retrainings; 3.1 % and 2.7 % with fading smoothed).
+    // retrainings; 3.1 % and 2.7 % with fading smoothed; 1.9 % and 3.8 % with
+    // young models' bars raised).
     let dir = tempfile::tempdir().unwrap();
     let (file, rows) = labelled_datagen(dir.path(), 10_800, 4);
     let labels: Vec<bool> = rows.iter().map(|&(_, label)| label).collect();

@@ -166,6 +166,17 @@ impl Model {
         }
     }
 
+    /// Raises the opening bar and the hold level by `factor` (at least 1), for a
+    /// model fitted on too few rows to have seen its source's ordinary extremes:
+    /// its bars rest on the few highest of them, so it would open incidents on
+    /// the first ordinary burst it had not seen (technical.md, "Young models'
+    /// bars"). A saved model keeps the bars it judged with.
+    pub fn raise_bars(&mut self, factor: f64) {
+        let factor = factor.max(1.0);
+        self.thresholds.fused *= factor;
+        self.thresholds.hold *= factor;
+    }
+
     /// Steadies this model's bars by those of `previous`, the model it replaces in a
     /// live session ([`Thresholds::steadied_by`]), so a retraining does not move the
     /// bar by as much as its window's few highest rows differ from the last one's.
