@@ -35,7 +35,8 @@ pub struct PastSample {
 /// The last `window` samples (or fewer) of the history at `path` that lie within
 /// `span_ms` before `start_ms`, oldest first, when the history was written by a
 /// source of `layout` (the same header). `Err` says in words why there is nothing
-/// to resume from: no history, another source's, or none of it recent.
+/// to resume from: a source without timestamps (whose times are made up, so none
+/// is recent), no history, another source's, or none of it recent.
 pub fn recent_past(
     path: &Path,
     layout: &SampleLayout,
@@ -44,6 +45,9 @@ pub fn recent_past(
     span_ms: i64,
 ) -> Result<Vec<PastSample>, String> {
     let shown = path.display();
+    if !layout.timed {
+        return Err("the replayed file has no timestamps".into());
+    }
     let header = match first_line(path) {
         Ok(Some(line)) => line,
         Ok(None) => return Err(format!("no history in {shown}")),
@@ -194,7 +198,7 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_resumed_from_another_source_an_old_history_or_none() {
+    fn nothing_is_resumed_from_another_source_an_old_history_none_or_made_up_times() {
         let dir = tempfile::tempdir().unwrap();
         let path = history(dir.path(), 100);
         let other = SampleLayout::of(vec!["cpu_percent".into()], Vec::new(), true);
@@ -204,5 +208,8 @@ mod tests {
         assert!(err.contains("no samples from the 3600 s before"), "{err}");
         let err = recent_past(&dir.path().join("none.csv"), &layout(), 10, 0, 1).unwrap_err();
         assert!(err.contains("no history"), "{err}");
+        let untimed = SampleLayout::of(layout().names, Vec::new(), false);
+        let err = recent_past(&path, &untimed, 10, 100_000, 3_600_000).unwrap_err();
+        assert!(err.contains("no timestamps"), "{err}");
     }
 }
