@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// pages to disk (see [`Output`]).
 const WRITEBACK_STEP: u64 = 8 << 20;
 
-/// The temporary file an atomic write goes to. Every [`WRITEBACK_STEP`] bytes it
+/// The temporary file an atomic write goes to. Every `WRITEBACK_STEP` bytes it
 /// asks the kernel to start writing the pages just written out (on Linux,
 /// `sync_file_range` without waiting), so the disk works while the rest is made
 /// and the `fsync` before the rename waits for the last few megabytes, not for the

@@ -454,7 +454,7 @@ fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> Vec<bool> {
     counts.kinds(header)
 }
 
-/// What decides which columns hold numbers (see [`infer_numeric`]), counted over
+/// What decides which columns hold numbers (see `infer_numeric`), counted over
 /// the pieces of a file in order, each a CSV under the file's header: a piece
 /// after the first is needed only while a column has had no value.
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
 //! The trained forest: every tree's nodes in one flat arena, as stored
-//! ([`ForestData`], checked on load) and as scored ([`Forest`], with interleaved
+//! (`ForestData`, checked on load) and as scored ([`Forest`], with interleaved
 //! node records and the lane tables of each tree's top levels).
 
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ pub(super) struct ForestData {
 
 /// A trained forest. Scoring reads one interleaved record per node (its normal,
 /// bound, two children and leaf depth) so a step touches one cache line; the stored
-/// form is [`ForestData`], checked on load so no index can point outside the arena.
+/// form is `ForestData`, checked on load so no index can point outside the arena.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ForestData", into = "ForestData")]
 pub struct Forest {

@@ -3,7 +3,7 @@
 //! arena of nodes so scoring walks integers, not pointers, and is parallel over rows.
 //!
 //! [`params`] checks the settings and grows the trees ([`grow`]) into the
-//! [`arena`]; [`score`] walks rows down them, with the SIMD steps in [`kernels`].
+//! [`arena`]; [`score`] walks rows down them, with the SIMD steps in `kernels`.
 
 pub mod arena;
 pub mod grow;
