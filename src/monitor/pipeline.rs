@@ -3,9 +3,11 @@
 //! recent samples, leaving out the rows judged high or critical: whenever the
 //! window has doubled while it grows, then every so many samples. The first
 //! models (a window of fewer than [`YOUNG_BASELINES`] baselines) have seen
-//! minutes of the host, not its ordinary extremes, so what their statistics
-//! find is medium at most and its rows are learned from; a rule's high or
-//! critical stands, and its rows are left out. A retraining runs in the
+//! minutes of the host, not its ordinary extremes, so their bars are raised
+//! ([`young_bar_factor`]), what their statistics find is medium at most and its
+//! rows are learned from; a rule's high or critical stands, and its rows are
+//! left out. A restarted session may start from the samples its predecessor
+//! recorded ([`Pipeline::resume`]). A retraining runs in the
 //! background and its model goes into use a fixed number of samples after it
 //! started, so detection never pauses and a replay gives the same verdicts at
 //! any speed. Time here is counted in samples. A shift that persists is
@@ -476,7 +478,7 @@ impl Pipeline {
 /// has seen, the further out a row must be before it opens an incident, shrinking
 /// as the error of an estimate from `rows` samples does. At the defaults: 2.24 for
 /// the first model (120 samples), 1.58 at 240, 1.12 at 480. Measured on 87 sessions
-/// started two minutes before a planted anomaly (technical.md, "Young models'
+/// started 500 samples before a planted anomaly (technical.md, "Young models'
 /// bars").
 fn young_bar_factor(rows: usize, mature: usize) -> f64 {
     if rows >= mature || rows == 0 {
