@@ -4,7 +4,7 @@
 //! window has doubled while it grows, then every so many samples. The first
 //! models (a window of fewer than [`YOUNG_BASELINES`] baselines) have seen
 //! minutes of the host, not its ordinary extremes, so their bars are raised
-//! ([`young_bar_factor`]), what their statistics find is medium at most and its
+//! (`young_bar_factor`), what their statistics find is medium at most and its
 //! rows are learned from; a rule's high or critical stands, and its rows are
 //! left out. A restarted session may start from the samples its predecessor
 //! recorded ([`Pipeline::resume`]). A retraining runs in the
