@@ -239,6 +239,8 @@
       setState("training", "training");
     } else if (st.replay_finished) {
       setState("finished", "replay finished");
+    } else if (st.young) {
+      setState("monitoring", "monitoring (young model: still learning this host)");
     } else {
       setState("monitoring", "monitoring");
     }

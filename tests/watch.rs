@@ -78,6 +78,7 @@ async fn a_replay_streams_hello_the_status_sequence_and_the_planted_anomaly() {
         .find(|m| m["event"] == "trained")
         .expect("a status says the model was trained");
     assert_eq!(trained["trained_rows"], 100);
+    assert_eq!(trained["young"], true, "a model of one baseline is young");
     let planted = planted.expect("the spike at 10:03:20 is reported as an anomaly");
     assert_eq!(planted["verdict"]["severity"], "critical");
     // The spike is sample 201: an incident holding it opened, and every incident

@@ -88,6 +88,10 @@ pub struct Status {
     pub retrains: u64,
     /// Samples until the next retraining starts, when retraining is on.
     pub retrain_in: Option<usize>,
+    /// Whether the model in use is young (see [`YOUNG_BASELINES`]): its bars are
+    /// raised and what its statistics find is medium at most, so the page can say
+    /// it is still learning the host.
+    pub young: bool,
 }
 
 /// What happened to one sample.
@@ -149,6 +153,7 @@ impl Pipeline {
             trained_rows: 0,
             retrains: 0,
             retrain_in: None,
+            young: false,
         };
         Pipeline {
             config,
@@ -295,6 +300,7 @@ impl Pipeline {
             Ok(model) => {
                 self.status.state = State::Monitoring;
                 self.young = self.is_young_window();
+                self.status.young = self.young;
                 outcome.trained = Some(model);
             }
             Err(e) => {
@@ -454,6 +460,7 @@ impl Pipeline {
         match installed {
             Ok(model) => {
                 self.young = self.pending_young;
+                self.status.young = self.young;
                 self.status.retrains += 1;
                 outcome.trained = Some(model);
                 outcome.state_changed = true;
@@ -681,6 +688,7 @@ mod tests {
             p.push(&sample(i, normal_cpu(i)));
             i += 1;
         }
+        assert!(!p.status().young, "five baselines make a model mature");
         let retrains = p.status().retrains;
         let severe = |v: Option<Verdict>| v.is_some_and(|v| v.severity >= Severity::High);
         assert!(severe(p.push(&sample(i, 80.0)).verdict));
@@ -710,6 +718,7 @@ mod tests {
                 assert!(v.is_anomaly && v.severity == Severity::Medium, "{v:?}");
             }
         }
+        assert!(p.status().young, "the status says the model is young");
         p.finish_training();
         assert_eq!(p.status().retrains, 1);
         // Retrained 30 samples after the first training, on a window of 70 rows:
