@@ -135,10 +135,8 @@ pub struct Pipeline {
     pending_in: usize,
     /// Window length at the last training, while the window still grows.
     trained_window: usize,
-    /// Whether the model in use is young (see [`YOUNG_BASELINES`]); a saved model
-    /// is not.
-    young: bool,
-    /// The same for the model in training.
+    /// Whether the model in training is young (see [`YOUNG_BASELINES`]); whether
+    /// the model in use is, is in the status (a saved model is not).
     pending_young: bool,
 }
 
@@ -167,7 +165,6 @@ impl Pipeline {
             pending_time: 0,
             pending_in: 0,
             trained_window: 0,
-            young: false,
             pending_young: false,
         }
     }
@@ -262,7 +259,7 @@ impl Pipeline {
                     let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
                     let mut verdict = stream.judge(&values, &texts, time);
                     outcome.sigmas = stream.sigmas().to_vec();
-                    if self.young {
+                    if self.status.young {
                         verdict.severity = young_severity(verdict.severity, stream.rule_severity());
                     }
                     self.remember(sample, verdict.severity);
@@ -290,17 +287,14 @@ impl Pipeline {
         };
         let frame = self.training_frame();
         let trained_at = self.window.back().map(|r| r.time);
-        let raise = self.young_bar_factor();
-        let fitted = self.config.detector.check().and_then(|d| d.fit(&frame));
-        match fitted.and_then(|mut model| {
-            model.raise_bars(raise);
+        let fitted = fit_raised(&self.config.detector, &frame, self.young_bar_factor());
+        match fitted.and_then(|model| {
             let model = Arc::new(model);
             self.install(Arc::clone(&model), trained_at).map(|()| model)
         }) {
             Ok(model) => {
                 self.status.state = State::Monitoring;
-                self.young = self.is_young_window();
-                self.status.young = self.young;
+                self.status.young = self.is_young_window();
                 outcome.trained = Some(model);
             }
             Err(e) => {
@@ -424,12 +418,8 @@ impl Pipeline {
         let raise = self.young_bar_factor();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let fitted = detector.check().and_then(|d| d.fit(&frame));
             // The receiver may be gone when the session ended meanwhile.
-            let _ = tx.send(fitted.map(|mut model| {
-                model.raise_bars(raise);
-                model
-            }));
+            let _ = tx.send(fit_raised(&detector, &frame, raise));
         });
         self.pending = Some(rx);
         self.pending_time = time;
@@ -459,8 +449,7 @@ impl Pipeline {
         });
         match installed {
             Ok(model) => {
-                self.young = self.pending_young;
-                self.status.young = self.young;
+                self.status.young = self.pending_young;
                 self.status.retrains += 1;
                 outcome.trained = Some(model);
                 outcome.state_changed = true;
@@ -476,6 +465,18 @@ impl Pipeline {
         self.collect_retrained(&mut outcome);
         outcome
     }
+}
+
+/// A model fitted on `frame` with `detector`'s settings, its bars raised by
+/// `raise` (see [`young_bar_factor`]): the first training and every retraining.
+fn fit_raised(
+    detector: &DetectorParams,
+    frame: &Frame,
+    raise: f64,
+) -> Result<Model, DetectorError> {
+    let mut model = detector.check()?.fit(frame)?;
+    model.raise_bars(raise);
+    Ok(model)
 }
 
 /// The factor a young model's bars are raised by: √(mature / rows) for a model
