@@ -323,15 +323,14 @@ impl AlertsConfig {
         }
         let p = &file.policy;
         if let Some(s) = &p.min_severity {
-            config.policy.min_severity = match s.get_ref().as_str() {
-                "medium" => Severity::Medium,
-                "high" => Severity::High,
-                "critical" => Severity::Critical,
-                other => {
+            let word = s.get_ref().as_str();
+            config.policy.min_severity = match Severity::from_word(word) {
+                Some(severity) if severity > Severity::Normal => severity,
+                _ => {
                     return Err(invalid(
                         s.span(),
                         "min_severity",
-                        format!("{other:?} is not a severity; hint: medium, high or critical"),
+                        format!("{word:?} is not a severity; hint: medium, high or critical"),
                     ));
                 }
             };

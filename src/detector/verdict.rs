@@ -28,6 +28,11 @@ impl Severity {
         }
     }
 
+    /// The severity a word of [`Severity::as_str`] names, if any.
+    pub fn from_word(word: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
     /// All severities, mildest first.
     pub const ALL: [Severity; 4] = [
         Severity::Normal,

@@ -125,9 +125,9 @@ fn parse_row(record: &csv::StringRecord, metrics: usize, severity_at: usize) -> 
                 .unwrap_or(f64::NAN)
         })
         .collect();
-    let severity = Severity::ALL
-        .into_iter()
-        .find(|s| Some(s.as_str()) == record.get(severity_at))
+    let severity = record
+        .get(severity_at)
+        .and_then(Severity::from_word)
         .unwrap_or(Severity::Normal);
     Some(PastSample {
         time,
