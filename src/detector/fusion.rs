@@ -402,22 +402,14 @@ fn statistical_reasons(ev: &RowEvidence, score: f64, said: &mut Vec<String>) {
         };
         let baseline = reasons::fmt_value(reading(ev.scales[i].median), unit);
         let sigma = z.abs();
+        // For a feature that measures a move: how far the reading moved, from the
+        // reading it stood at before.
+        let moved_by = || value - reading(ev.row.features[base] - ev.row.features[i]);
         let sentence = match i % features::PER_METRIC {
             0 => reasons::off_baseline(name, value, unit, sigma, direction, &baseline),
-            1 => {
-                let before = reading(ev.row.features[base] - ev.row.features[i]);
-                reasons::moved(name, value, value - before, unit, sigma)
-            }
+            1 => reasons::moved(name, value, moved_by(), unit, sigma),
             features::TREND => {
-                let before = reading(ev.row.features[base] - ev.row.features[i]);
-                reasons::trended(
-                    name,
-                    value,
-                    value - before,
-                    unit,
-                    features::TREND_LAG,
-                    sigma,
-                )
+                reasons::trended(name, value, moved_by(), unit, features::TREND_LAG, sigma)
             }
             _ => reasons::averaged(
                 name,
