@@ -94,11 +94,13 @@ fn read_tail(path: &Path, records_from: u64, lines: usize) -> std::io::Result<Ve
     let end = file.metadata()?.len();
     let mut from = end;
     let mut tail: Vec<u8> = Vec::new();
-    while from > records_from && memchr::memchr_iter(b'\n', &tail).count() <= lines {
+    let mut breaks = 0;
+    while from > records_from && breaks <= lines {
         let start = from.saturating_sub(BLOCK).max(records_from);
         let mut block = vec![0; (from - start) as usize];
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut block)?;
+        breaks += memchr::memchr_iter(b'\n', &block).count();
         block.extend_from_slice(&tail);
         tail = block;
         from = start;
