@@ -24,8 +24,11 @@ pub struct FitSample {
     blocks: Vec<usize>,
     /// Training rows seen.
     seen: usize,
-    /// Of the blocks, every `step`-th is kept (a power of two).
+    /// Of the blocks, every `step`-th is kept (a power of two); 0 before the first
+    /// row.
     step: usize,
+    /// The step the first row starts at (see [`FitSample::expect`]); 0 for 1.
+    start_step: usize,
 }
 
 impl FitSample {
@@ -33,7 +36,7 @@ impl FitSample {
     /// frame given has the same columns.
     pub fn push(&mut self, frame: &Frame, rows: impl IntoIterator<Item = usize>) {
         if self.step == 0 {
-            self.step = 1;
+            self.step = self.start_step.max(1);
             self.frame = Frame {
                 names: frame.names.clone(),
                 columns: vec![Vec::new(); frame.columns.len()],
@@ -71,7 +74,11 @@ impl FitSample {
     /// keeps as it stands; a later thinning may still drop some. The rows outside
     /// them it never keeps: they need not be read (see [`FitSample::push_runs`]).
     pub fn wanted(&self, count: usize) -> Vec<std::ops::Range<usize>> {
-        let step = self.step.max(1);
+        let step = if self.step == 0 {
+            self.start_step.max(1)
+        } else {
+            self.step
+        };
         let (from, to) = (self.seen, self.seen + count);
         if count == 0 {
             return Vec::new();
@@ -93,6 +100,23 @@ impl FitSample {
             at = run.end;
         }
         self.seen += count - at;
+    }
+
+    /// Starts the sample at the step it would end at after `rows` training rows,
+    /// before any is taken: the blocks a later thinning would drop are then never
+    /// taken, nor read (see [`FitSample::wanted`]). The sample is the same as
+    /// without it when at least `rows` rows come, which [`FitSample::held`] says.
+    pub fn expect(&mut self, rows: usize) {
+        if self.seen == 0 {
+            self.start_step = final_step(rows);
+        }
+    }
+
+    /// Whether the rows seen are enough for the step the sample started at: when
+    /// fewer came than [`FitSample::expect`] was told, blocks a sample taken
+    /// without it would keep were left out, and it must be taken again.
+    pub fn held(&self) -> bool {
+        self.start_step <= final_step(self.seen)
     }
 
     /// Training rows seen, kept or not.
@@ -123,6 +147,20 @@ impl FitSample {
         }
         self.blocks.retain(|b| b.is_multiple_of(step));
     }
+}
+
+/// The step a sample ends at after `rows` training rows: the smallest power of two
+/// that keeps at most [`MAX_FIT_ROWS`], as thinning whenever it holds more reaches.
+fn final_step(rows: usize) -> usize {
+    let (blocks, rest) = (rows / FIT_BLOCK, rows % FIT_BLOCK);
+    let kept = |step: usize| {
+        blocks.div_ceil(step) * FIT_BLOCK + if blocks.is_multiple_of(step) { rest } else { 0 }
+    };
+    let mut step = 1;
+    while kept(step) > MAX_FIT_ROWS {
+        step *= 2;
+    }
+    step
 }
 
 fn retain_rows<T>(column: &mut Vec<T>, kept: impl Fn(usize) -> bool) {
@@ -196,6 +234,52 @@ mod tests {
             start += count;
         }
         assert_eq!(whole, sparse.finish());
+    }
+
+    #[test]
+    fn expecting_the_rows_reads_fewer_and_keeps_the_same_sample() {
+        for rows in [
+            5 * MAX_FIT_ROWS + 17,
+            8 * MAX_FIT_ROWS,
+            2 * MAX_FIT_ROWS - 1,
+        ] {
+            let (frame, whole) = whole_sample(rows);
+            for expected in [rows / 2, rows] {
+                let mut sparse = FitSample::default();
+                sparse.expect(expected);
+                let mut start = 0;
+                let mut read = 0;
+                while start < rows {
+                    let count = 300_000.min(rows - start);
+                    let runs = sparse.wanted(count);
+                    let at: Vec<usize> = runs
+                        .iter()
+                        .flat_map(|r| start + r.start..start + r.end)
+                        .collect();
+                    read += at.len();
+                    sparse.push_runs(count, &runs, &frame.select(&at));
+                    start += count;
+                }
+                assert!(sparse.held());
+                // Told the rows, it reads only the rows it keeps.
+                let bound = if expected == rows {
+                    MAX_FIT_ROWS
+                } else {
+                    2 * MAX_FIT_ROWS
+                };
+                assert!(
+                    read <= bound,
+                    "{rows} rows, {expected} expected: read {read}"
+                );
+                assert_eq!(whole, sparse.finish(), "{rows} rows, {expected} expected");
+            }
+        }
+        // Fewer rows than expected: it says so.
+        let mut short = FitSample::default();
+        short.expect(8 * MAX_FIT_ROWS);
+        let frame = column(2 * MAX_FIT_ROWS);
+        short.push(&frame, 0..frame.rows());
+        assert!(!short.held());
     }
 
     #[test]

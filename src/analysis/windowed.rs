@@ -67,69 +67,14 @@ pub fn prepare(
     let mut options = plan.options.clone();
     options.keep_empty = true;
     options.numeric = column_kinds(windows, &options)?;
-    let mut sample = FitSample::default();
-    let mut rows = 0;
-    let mut readings: Vec<bool> = Vec::new();
-    let mut first: Option<Table> = None;
-    let (mut header, mut names) = (Vec::new(), Vec::new());
-    let mut windows_read = 0;
-    while let Some(window) = windows.next_window()? {
-        progress(window.record_bytes());
-        // The first window's training rows go into the sample only once there is
-        // a second: a file of one window is fitted on its table (see `fit_whole`).
-        if let Some(kept) = first.take()
-            && plan.model.is_none()
-        {
-            sample.push(&kept.frame, training_rows(&kept, plan.fit, 0)?);
-        }
-        // Once every metric has shown a reading, a window only counts its rows
-        // and gives its sampled training rows: only those are read.
-        let settled = windows_read > 0
-            && readings.iter().all(|&r| r)
-            && matches!(plan.fit, FitRows::All | FitRows::First(_));
-        if let Some(starts) = settled.then(|| window.plain_records()).flatten() {
-            let count = starts.len() - 1;
-            let training = match (plan.model.is_some(), plan.fit) {
-                (true, _) => 0,
-                (false, FitRows::First(n)) => count.min(n.saturating_sub(sample.seen())),
-                (false, _) => count,
-            };
-            let runs = sample.wanted(training);
-            // A bad row is reported as reading the whole window reports it: the first
-            // in the window, not the first among the sampled.
-            let part = if runs.is_empty() {
-                Frame::default()
-            } else {
-                match read_window(windows.name(), window.part(&starts, &runs), &options) {
-                    Ok(part) => part.frame,
-                    Err(e) => {
-                        let whole = read_window(windows.name(), window, &options);
-                        return Err(whole.err().unwrap_or(e).into());
-                    }
-                }
-            };
-            sample.push_runs(training, &runs, &part);
-            rows += count;
-            windows_read += 1;
-            continue;
-        }
-        let table = read_window(windows.name(), window, &options)?;
-        if windows_read == 0 {
-            readings = vec![false; table.frame.names.len()];
-            header.clone_from(&table.header);
-            names.clone_from(&table.frame.names);
-        }
-        for (seen, column) in readings.iter_mut().zip(&table.frame.columns) {
-            *seen = *seen || column.iter().any(|v| !v.is_nan());
-        }
-        if plan.model.is_none() && windows_read > 0 {
-            let train = training_rows(&table, plan.fit, sample.seen())?;
-            sample.push(&table.frame, train);
-        }
-        rows += table.frame.rows();
-        windows_read += 1;
-        first = (windows_read == 1).then_some(table);
-    }
+    let FirstPass {
+        sample,
+        rows,
+        readings,
+        mut first,
+        header,
+        names,
+    } = sampled_pass(windows, &plan, &options, progress)?;
     let empty_at: Vec<usize> = (0..names.len()).filter(|&m| !readings[m]).collect();
     let mut names_only = Frame {
         names: names.clone(),
@@ -167,6 +112,138 @@ pub fn prepare(
     })
 }
 
+/// What the first pass through the windows found.
+struct FirstPass {
+    /// The training sample.
+    sample: FitSample,
+    /// Data rows in the file.
+    rows: usize,
+    /// For each metric column, whether any row has a reading.
+    readings: Vec<bool>,
+    /// The only window, as a table, when the file has one.
+    first: Option<Table>,
+    /// The header's names.
+    header: Vec<String>,
+    /// The metric columns' names.
+    names: Vec<String>,
+}
+
+/// The first pass, expecting the rows the file's size promises; read again
+/// without when far fewer came (the first window's rows much shorter than the
+/// rest), taking every block the sample may keep. Only the first reading reports
+/// `progress`.
+fn sampled_pass(
+    windows: &mut Windows,
+    plan: &Plan,
+    options: &ReadOptions,
+    progress: &dyn Fn(usize),
+) -> Result<FirstPass, AnalysisError> {
+    let pass = first_pass(windows, plan, options, progress, true)?;
+    if pass.first.is_some() || plan.model.is_some() || pass.sample.held() {
+        return Ok(pass);
+    }
+    windows.rewind()?;
+    first_pass(windows, plan, options, &|_| {}, false)
+}
+
+/// Goes through every window, counting the rows, noting which metrics have a
+/// reading and taking the training sample. With `expect`, the sample starts at the
+/// step that half the rows the file's size promises (at the first window's bytes
+/// per row) would need: the blocks it would later drop are not read.
+fn first_pass(
+    windows: &mut Windows,
+    plan: &Plan,
+    options: &ReadOptions,
+    progress: &dyn Fn(usize),
+    expect: bool,
+) -> Result<FirstPass, AnalysisError> {
+    let mut sample = FitSample::default();
+    let mut rows = 0;
+    let mut readings: Vec<bool> = Vec::new();
+    let mut first: Option<Table> = None;
+    let (mut header, mut names) = (Vec::new(), Vec::new());
+    let mut windows_read = 0;
+    while let Some(window) = windows.next_window()? {
+        progress(window.record_bytes());
+        // The first window's training rows go into the sample only once there is
+        // a second: a file of one window is fitted on its table (see `fit_whole`).
+        if let Some(kept) = first.take()
+            && plan.model.is_none()
+        {
+            sample.push(&kept.frame, training_rows(&kept, plan.fit, 0)?);
+        }
+        // Once every metric has shown a reading, a window only counts its rows
+        // and gives its sampled training rows: only those are read.
+        let settled = windows_read > 0
+            && readings.iter().all(|&r| r)
+            && matches!(plan.fit, FitRows::All | FitRows::First(_));
+        if let Some(count) = settled.then(|| window.plain_records()).flatten() {
+            let training = match (plan.model.is_some(), plan.fit) {
+                (true, _) => 0,
+                (false, FitRows::First(n)) => count.min(n.saturating_sub(sample.seen())),
+                (false, _) => count,
+            };
+            let runs = sample.wanted(training);
+            // A bad row is reported as reading the whole window reports it: the first
+            // in the window, not the first among the sampled.
+            let part = if runs.is_empty() {
+                Frame::default()
+            } else {
+                match read_window(windows.name(), window.part(&runs), options) {
+                    Ok(part) => part.frame,
+                    Err(e) => {
+                        let whole = read_window(windows.name(), window, options);
+                        return Err(whole.err().unwrap_or(e).into());
+                    }
+                }
+            };
+            sample.push_runs(training, &runs, &part);
+            rows += count;
+            windows_read += 1;
+            windows.recycle(window.bytes);
+            continue;
+        }
+        let window_bytes = window.bytes.len();
+        let table = read_window(windows.name(), window, options)?;
+        if windows_read == 0 {
+            readings = vec![false; table.frame.names.len()];
+            header.clone_from(&table.header);
+            names.clone_from(&table.frame.names);
+            let promised =
+                table.frame.rows() as f64 * windows.size() as f64 / window_bytes.max(1) as f64;
+            match plan.fit {
+                _ if !expect => {}
+                FitRows::All => sample.expect(promised as usize / 2),
+                FitRows::First(n) => sample.expect((promised as usize / 2).min(*n)),
+                // Which rows are training rows is only known as they are read.
+                FitRows::Where { .. } => {}
+            }
+        }
+        for (seen, column) in readings.iter_mut().zip(&table.frame.columns) {
+            *seen = *seen || column.iter().any(|v| !v.is_nan());
+        }
+        if plan.model.is_none() && windows_read > 0 {
+            let train = training_rows(&table, plan.fit, sample.seen())?;
+            sample.push(&table.frame, train);
+        }
+        rows += table.frame.rows();
+        windows_read += 1;
+        if windows_read == 1 {
+            first = Some(table);
+        } else {
+            windows.recycle(table.bytes);
+        }
+    }
+    Ok(FirstPass {
+        sample,
+        rows,
+        readings,
+        first,
+        header,
+        names,
+    })
+}
+
 /// What takes each judged part of a window, in order: the window's table, the row
 /// of it the part begins at, the part's verdicts and the model.
 pub type EachPart<'a> =
@@ -190,9 +267,8 @@ pub fn judge(
     let mut resume = Resume::default();
     let mut scoring = Duration::ZERO;
     let model = &prepared.model;
-    let mut judge_one = |table: Table| -> Result<(), AnalysisError> {
+    let mut judge_one = |table: &Table| -> Result<(), AnalysisError> {
         let rows = table.frame.rows();
-        let table = &table;
         let resume = &mut resume;
         let (judged, handed) = std::thread::scope(|s| {
             let (parts, received) = std::sync::mpsc::sync_channel(1);
@@ -228,14 +304,15 @@ pub fn judge(
         Ok(())
     };
     if let Some(table) = prepared.kept.take() {
-        judge_one(table)?;
+        judge_one(&table)?;
         return Ok(scoring);
     }
     windows.rewind()?;
     while let Some(window) = windows.next_window()? {
         let mut table = read_window(windows.name(), window, &prepared.options)?;
         drop_metrics(&mut table.frame, &prepared.empty);
-        judge_one(table)?;
+        judge_one(&table)?;
+        windows.recycle(table.bytes);
     }
     Ok(scoring)
 }
@@ -307,6 +384,58 @@ mod tests {
     use super::*;
     use crate::detector::test_data;
     use crate::io::text::CsvInput;
+
+    /// The training sample of `text` read in windows of the least size, with the
+    /// rows expected from the file's size or not, and the rows counted.
+    fn sample_of(text: &[u8], expect: bool) -> (Frame, usize) {
+        let mut windows = Windows::open(
+            CsvInput::Bytes {
+                name: "in.csv".into(),
+                bytes: text.to_vec(),
+            },
+            0,
+        )
+        .unwrap();
+        let rules = RuleSet::default();
+        let mut options = ReadOptions::default();
+        options.keep_empty = true;
+        let plan = Plan {
+            params: &DetectorParams::default(),
+            fit: &FitRows::All,
+            model: None,
+            rules: &rules,
+            options: &options,
+        };
+        let pass = if expect {
+            sampled_pass(&mut windows, &plan, &options, &|_| {}).unwrap()
+        } else {
+            first_pass(&mut windows, &plan, &options, &|_| {}, false).unwrap()
+        };
+        (pass.sample.finish(), pass.rows)
+    }
+
+    #[test]
+    fn expecting_the_rows_from_the_size_keeps_the_sample_of_every_row_read() {
+        // Rows of one length: the sample starts thinned, and is the same.
+        let mut even = b"x\n".to_vec();
+        for r in 0..2_500_000u32 {
+            even.extend_from_slice(format!("{}.5\n", 1000 + r % 9000).as_bytes());
+        }
+        let (sample, rows) = sample_of(&even, true);
+        assert_eq!(rows, 2_500_000);
+        assert!(sample.rows() > 1 << 19, "{}", sample.rows());
+        assert!(sample == sample_of(&even, false).0);
+        // The first window's rows far shorter than the rest: the size promises
+        // more rows than come, and the sample is taken again, the same.
+        let mut uneven = b"x\n".to_vec();
+        uneven.extend(std::iter::repeat_n(*b"1\n", 40_000).flatten());
+        for r in 0..1_200_000u32 {
+            uneven.extend_from_slice(format!("{}.125\n", 100_000 + r).as_bytes());
+        }
+        let (sample, rows) = sample_of(&uneven, true);
+        assert_eq!(rows, 1_240_000);
+        assert!(sample == sample_of(&uneven, false).0);
+    }
 
     #[test]
     fn a_window_judged_in_parts_gets_the_verdicts_of_one_pass() {

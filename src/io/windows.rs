@@ -45,6 +45,8 @@ pub struct Windows {
     held: Option<Window>,
     /// The input's size in bytes.
     size: u64,
+    /// A buffer given back by [`Windows::recycle`], for the next window to fill.
+    spare: Vec<u8>,
 }
 
 /// One window: a CSV of its own, the header and some of the file's records.
@@ -70,10 +72,10 @@ impl Window {
         self.bytes.len() - self.records_start
     }
 
-    /// Where each record begins in `bytes`, and where the last ends, when every
-    /// line is a record (no quote, no carriage return, no blank line): `None`
-    /// otherwise, for a reader that follows quotes to count them.
-    pub fn plain_records(&self) -> Option<Vec<usize>> {
+    /// How many records it holds, when every line is a record (no quote, no
+    /// carriage return, no blank line): `None` otherwise, for a reader that follows
+    /// quotes to count them.
+    pub fn plain_records(&self) -> Option<usize> {
         let records = &self.bytes[self.records_start..];
         if records.is_empty()
             || records[0] == b'\n'
@@ -82,22 +84,21 @@ impl Window {
         {
             return None;
         }
-        let mut starts = vec![self.records_start];
-        starts.extend(
-            memchr::memchr_iter(b'\n', records)
-                .map(|i| self.records_start + i + 1)
-                .filter(|&at| at < self.bytes.len()),
-        );
-        starts.push(self.bytes.len());
-        Some(starts)
+        let breaks = memchr::memchr_iter(b'\n', records).count();
+        Some(breaks + usize::from(records.last() != Some(&b'\n')))
     }
 
-    /// A window of the records from `runs` (ranges of record indices into
-    /// `starts`, from [`Window::plain_records`]), under the same header.
-    pub fn part(&self, starts: &[usize], runs: &[std::ops::Range<usize>]) -> Window {
+    /// A window of the records in `runs` (ranges of record indices, ascending) of a
+    /// window whose every line is a record ([`Window::plain_records`]), under the
+    /// same header. Only the line breaks before the last run's end are looked for.
+    pub fn part(&self, runs: &[std::ops::Range<usize>]) -> Window {
         let mut bytes = self.bytes[..self.records_start].to_vec();
+        let (mut at, mut record) = (self.records_start, 0);
         for run in runs {
-            bytes.extend_from_slice(&self.bytes[starts[run.start]..starts[run.end]]);
+            let start = skip_lines(&self.bytes, at, run.start - record);
+            at = skip_lines(&self.bytes, start, run.len());
+            record = run.end;
+            bytes.extend_from_slice(&self.bytes[start..at]);
             if bytes.last() != Some(&b'\n') {
                 bytes.push(b'\n');
             }
@@ -161,6 +162,7 @@ impl Windows {
             given: 0,
             held: None,
             size,
+            spare: Vec::new(),
         };
         windows.rewind()?;
         Ok(windows)
@@ -248,7 +250,8 @@ impl Windows {
             // The window takes the buffer over, its header already before its
             // records; what is left past them (less than a record) starts the
             // next one, after the header.
-            let mut next = Vec::with_capacity(self.pending.len() - end);
+            let mut next = std::mem::take(&mut self.spare);
+            next.clear();
             next.extend_from_slice(&self.header);
             next.extend_from_slice(&self.pending[lead + end..]);
             self.pending.truncate(lead + end);
@@ -269,6 +272,15 @@ impl Windows {
             self.next_line += lines;
             self.given += 1;
             return Ok(Some(window));
+        }
+    }
+
+    /// Takes back the bytes of a window done with, for a later window to be read
+    /// into: its memory is then neither returned to the system nor asked for and
+    /// cleared again, which cost a quarter of reading a large file.
+    pub fn recycle(&mut self, bytes: Vec<u8>) {
+        if bytes.capacity() > self.spare.capacity() {
+            self.spare = bytes;
         }
     }
 
@@ -315,6 +327,27 @@ fn spooled(
         .reopen()
         .map_err(|e| cannot("cannot read back the spooled input", e))?;
     Ok((file, spool))
+}
+
+/// Where the line `lines` lines down from `at` (a line's start) starts in `bytes`,
+/// or the end of `bytes`: the line breaks are counted a block at a time, and only
+/// found one by one in the block where the line starts.
+fn skip_lines(bytes: &[u8], mut at: usize, mut lines: usize) -> usize {
+    const BLOCK: usize = 1 << 14;
+    while lines > 0 && at < bytes.len() {
+        let block = &bytes[at..(at + BLOCK).min(bytes.len())];
+        let breaks = memchr::memchr_iter(b'\n', block).count();
+        if breaks < lines {
+            lines -= breaks;
+            at += block.len();
+            continue;
+        }
+        return match memchr::memchr_iter(b'\n', block).nth(lines - 1) {
+            Some(i) => at + i + 1,
+            None => bytes.len(),
+        };
+    }
+    at
 }
 
 /// Where the first (`first`) or the last whole record in `bytes` ends, just past
@@ -395,6 +428,29 @@ mod tests {
         let windows = windows_of("a,b", 8);
         assert_eq!(windows.len(), 1);
         assert_eq!(windows[0].bytes, b"a,b");
+    }
+
+    #[test]
+    fn a_part_holds_the_records_of_its_runs_under_the_header() {
+        let mut text = String::from("a,b\n");
+        for r in 0..40_000 {
+            text.push_str(&format!("{r},{}\n", r * 3));
+        }
+        text.push_str("40000,120000");
+        let window = Window {
+            bytes: text.into_bytes(),
+            line_shift: 0,
+            first_record_line: 2,
+            first: true,
+            records_start: 4,
+        };
+        assert_eq!(window.plain_records(), Some(40_001));
+        let part = window.part(&[0..2, 7_000..7_003, 39_999..40_001]);
+        assert_eq!(
+            String::from_utf8(part.bytes).unwrap(),
+            "a,b\n0,0\n1,3\n7000,21000\n7001,21003\n7002,21006\n39999,119997\n40000,120000\n"
+        );
+        assert_eq!(windows_of("a\n1\n\n2\n", 1 << 30)[0].plain_records(), None);
     }
 
     #[test]
