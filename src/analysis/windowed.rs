@@ -397,8 +397,10 @@ mod tests {
         )
         .unwrap();
         let rules = RuleSet::default();
-        let mut options = ReadOptions::default();
-        options.keep_empty = true;
+        let options = ReadOptions {
+            keep_empty: true,
+            ..ReadOptions::default()
+        };
         let plan = Plan {
             params: &DetectorParams::default(),
             fit: &FitRows::All,
