@@ -1,44 +1,68 @@
 //! Fast fixed-point formatting of floats for CSV output: the hot path of writing
 //! millions of rows, where `format!("{:.2}")` would dominate the run time.
 
-/// Appends `v` with exactly `decimals` digits after the point (at most 6), rounding
-/// half away from zero; non-finite values append nothing (an empty cell).
-pub fn push_fixed(out: &mut String, v: f64, decimals: u32) {
-    if !v.is_finite() {
-        return;
-    }
-    let scale = 10u64.pow(decimals.min(6));
-    let scaled = (v.abs() * scale as f64).round();
-    if scaled >= 9e18 {
-        use std::fmt::Write;
-        let _ = write!(out, "{v:.prec$}", prec = decimals as usize);
-        return;
-    }
-    let scaled = scaled as u64;
-    if v < 0.0 && scaled != 0 {
-        out.push('-');
-    }
-    push_digits(out, scaled / scale, 0);
-    if decimals > 0 {
-        out.push('.');
-        push_digits(out, scaled % scale, decimals as usize);
+/// Where formatted numbers go: text, or the bytes of a line being built. Only
+/// ASCII (digits, a sign, a point) is ever pushed.
+pub trait Ascii {
+    /// Appends `bytes`, all ASCII.
+    fn push_ascii(&mut self, bytes: &[u8]);
+}
+
+impl Ascii for String {
+    fn push_ascii(&mut self, bytes: &[u8]) {
+        // ASCII is UTF-8: the conversion never fails.
+        self.push_str(std::str::from_utf8(bytes).unwrap_or_default());
     }
 }
 
-/// Appends `n` in decimal, left-padded with zeros to `width` digits.
-fn push_digits(out: &mut String, mut n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut i = digits.len();
+impl Ascii for Vec<u8> {
+    fn push_ascii(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Appends `v` with exactly `decimals` digits after the point (at most 6), rounding
+/// half away from zero; non-finite values append nothing (an empty cell). The
+/// number is built on the stack and appended at once.
+pub fn push_fixed(out: &mut impl Ascii, v: f64, decimals: u32) {
+    if !v.is_finite() {
+        return;
+    }
+    let decimals = decimals.min(6);
+    let scale = 10u64.pow(decimals);
+    let scaled = (v.abs() * scale as f64).round();
+    if scaled >= 9e18 {
+        out.push_ascii(format!("{v:.prec$}", prec = decimals as usize).as_bytes());
+        return;
+    }
+    let scaled = scaled as u64;
+    // Filled from the end: the fraction's digits, the point, the whole part's
+    // digits, the sign.
+    let mut text = [b'0'; 32];
+    let mut at = text.len();
+    let mut push = |digit: u8| {
+        at -= 1;
+        text[at] = digit;
+    };
+    let (mut whole, mut fraction) = (scaled / scale, scaled % scale);
+    if decimals > 0 {
+        for _ in 0..decimals {
+            push(b'0' + (fraction % 10) as u8);
+            fraction /= 10;
+        }
+        push(b'.');
+    }
     loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+        push(b'0' + (whole % 10) as u8);
+        whole /= 10;
+        if whole == 0 {
             break;
         }
     }
-    let start = i.min(digits.len() - width.min(20));
-    out.extend(digits[start..].iter().map(|&d| d as char));
+    if v < 0.0 && scaled != 0 {
+        push(b'-');
+    }
+    out.push_ascii(&text[at..]);
 }
 
 #[cfg(test)]
@@ -78,5 +102,9 @@ mod tests {
             );
         }
         assert_eq!(fixed(f64::NAN, 2), "");
+        assert_eq!(fixed(1e300, 2), format!("{:.2}", 1e300));
+        let mut bytes = b"x=".to_vec();
+        push_fixed(&mut bytes, -0.25, 3);
+        assert_eq!(bytes, b"x=-0.250");
     }
 }

@@ -136,7 +136,7 @@ impl Chunk<'_> {
         let mut read = csv::ByteRecord::new();
         let mut record = csv::ByteRecord::new();
         let mut verdicts = self.verdicts.iter();
-        let mut cell = String::with_capacity(64);
+        let mut cell = Vec::with_capacity(64);
         let mut first = self.header;
         while reader.read_byte_record(&mut read)? {
             record.clear();
@@ -173,7 +173,7 @@ impl Chunk<'_> {
     fn write_plain(&self, out: &mut Vec<u8>) -> bool {
         let bytes = self.bytes;
         let mut verdicts = self.verdicts.iter();
-        let mut cell = String::with_capacity(64);
+        let mut cell = Vec::with_capacity(64);
         let mut first = self.header;
         let mut start = 0;
         let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
@@ -242,7 +242,7 @@ pub fn push_verdict(
     record: &mut csv::ByteRecord,
     verdict: Option<&Verdict>,
     metrics: &[String],
-    cell: &mut String,
+    cell: &mut Vec<u8>,
 ) {
     verdict_cells(verdict, metrics, cell, &mut |field| {
         record.push_field(field)
@@ -254,7 +254,7 @@ pub fn push_verdict(
 fn verdict_cells(
     verdict: Option<&Verdict>,
     metrics: &[String],
-    cell: &mut String,
+    cell: &mut Vec<u8>,
     field: &mut dyn FnMut(&[u8]),
 ) {
     let Some(v) = verdict else {
@@ -266,20 +266,20 @@ fn verdict_cells(
     field(if v.is_anomaly { b"true" } else { b"false" });
     cell.clear();
     push_fixed(cell, v.anomaly_score, 4);
-    field(cell.as_bytes());
+    field(cell);
     field(v.severity.as_str().as_bytes());
     cell.clear();
     push_fixed(cell, v.z_max, 2);
-    field(cell.as_bytes());
+    field(cell);
     field(v.top_metric_name(metrics).unwrap_or_default().as_bytes());
     cell.clear();
     for (i, r) in v.reasons.iter().enumerate() {
         if i > 0 {
-            cell.push_str(reasons::SEPARATOR);
+            cell.extend_from_slice(reasons::SEPARATOR.as_bytes());
         }
-        cell.push_str(r);
+        cell.extend_from_slice(r.as_bytes());
     }
-    field(cell.as_bytes());
+    field(cell);
 }
 
 #[cfg(test)]

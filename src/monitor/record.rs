@@ -173,7 +173,7 @@ pub fn history_row(sample: &Sample, verdict: Option<&Verdict>, model_metrics: &[
     for t in &sample.texts {
         record.push_field(t.as_bytes());
     }
-    push_verdict(&mut record, verdict, model_metrics, &mut cell);
+    push_verdict(&mut record, verdict, model_metrics, &mut Vec::new());
     csv_line(&record)
 }
 
