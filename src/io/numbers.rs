@@ -84,6 +84,7 @@ fn parse_chunk(text: &[u8], delimiter: u8, kinds: &[Kind]) -> Option<Parsed> {
         columns: vec![Vec::new(); numbers],
         times: kinds.contains(&Kind::Time).then(Vec::new),
     };
+    let mut recent = RecentTime::default();
     let mut at = 0;
     while at < text.len() {
         // A blank line is left to polars, which reads it as it always has.
@@ -108,8 +109,7 @@ fn parse_chunk(text: &[u8], delimiter: u8, kinds: &[Kind]) -> Option<Parsed> {
                     if cell.ends_with(b"\r") {
                         return None;
                     }
-                    let cell = std::str::from_utf8(cell).ok()?;
-                    parsed.times.as_mut()?.push(timestamp::parse(cell)?);
+                    parsed.times.as_mut()?.push(recent.parse(cell)?);
                     end
                 }
             };
@@ -125,6 +125,53 @@ fn parse_chunk(text: &[u8], delimiter: u8, kinds: &[Kind]) -> Option<Parsed> {
         }
     }
     Some(parsed)
+}
+
+/// The last time cell read and its time, so that the next, when it differs only in
+/// its seconds (`2025-01-01T00:00:07Z` after `...:06Z`), is that time moved by
+/// the seconds between them: the rest of the cell, read the same, gives the same.
+#[derive(Default)]
+struct RecentTime<'a> {
+    last: Option<(&'a [u8], i64)>,
+}
+
+impl<'a> RecentTime<'a> {
+    /// Where the seconds' two digits are in a date and time of day with seconds.
+    const SECONDS: std::ops::Range<usize> = 17..19;
+
+    /// The time of `cell` (UTF-8), as [`timestamp::parse`] reads it.
+    fn parse(&mut self, cell: &'a [u8]) -> Option<i64> {
+        let seconds = |c: &[u8]| -> Option<i64> {
+            let [tens @ b'0'..=b'9', ones @ b'0'..=b'9'] = c.get(Self::SECONDS)? else {
+                return None;
+            };
+            Some(i64::from((tens - b'0') * 10 + (ones - b'0')))
+        };
+        // A date and time of day with seconds, from its first byte (no space a
+        // trim would take off, which would move the seconds).
+        let shaped = |c: &[u8]| {
+            c.len() > Self::SECONDS.end
+                && c[0].is_ascii_digit()
+                && c[13] == b':'
+                && c[16] == b':'
+                && matches!(c[10], b'T' | b't' | b' ')
+        };
+        if let Some((last, time)) = self.last
+            && last.len() == cell.len()
+            && shaped(cell)
+            && last[..Self::SECONDS.start] == cell[..Self::SECONDS.start]
+            && last[Self::SECONDS.end..] == cell[Self::SECONDS.end..]
+            && let (Some(then), Some(now)) = (seconds(last), seconds(cell))
+            && now <= 60
+        {
+            let time = time + (now - then) * 1000;
+            self.last = Some((cell, time));
+            return Some(time);
+        }
+        let time = timestamp::parse(std::str::from_utf8(cell).ok()?)?;
+        self.last = Some((cell, time));
+        Some(time)
+    }
 }
 
 /// The number in the cell starting at `at` and where the cell ends (at the
@@ -285,6 +332,53 @@ mod tests {
             assert_eq!(
                 number_of(cell.as_bytes()).map(f64::to_bits),
                 Some(want.to_bits()),
+                "{cell}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_time_after_one_that_differs_in_its_seconds_reads_as_parsing_it_alone() {
+        let cells = [
+            "2025-01-01T00:00:00Z",
+            "2025-01-01T00:00:07Z",
+            "2025-01-01T00:00:60Z",
+            "2025-01-01T00:00:61Z",
+            "2025-01-01T00:00:05Z",
+            "2025-01-01T00:01:05Z",
+            "2025-01-01T00:01:09+02:00",
+            "2025-01-01T00:01:3x+02:00",
+            "2025-01-01T00:01:31+02:00",
+            "2025-01-01 00:01:31.250",
+            "2025-01-01 00:01:32.250",
+            " 2025-01-01 00:01:33.250",
+            "2025-01-01 00:01:34.250",
+            "1735689600.123456789",
+            "1735689601.123456789",
+        ];
+        let mut recent = RecentTime::default();
+        for cell in cells {
+            assert_eq!(
+                recent.parse(cell.as_bytes()),
+                timestamp::parse(cell),
+                "{cell}"
+            );
+        }
+        // Every second of a day, in order.
+        let mut text = String::new();
+        for s in 0..86_400 {
+            text.push_str(&format!(
+                "2025-03-04T{:02}:{:02}:{:02}Z\n",
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            ));
+        }
+        let mut recent = RecentTime::default();
+        for cell in text.lines() {
+            assert_eq!(
+                recent.parse(cell.as_bytes()),
+                timestamp::parse(cell),
                 "{cell}"
             );
         }
