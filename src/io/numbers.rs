@@ -183,35 +183,17 @@ fn number_at(text: &[u8], at: usize, delimiter: u8) -> Option<(f64, usize)> {
         Some(b'-') => (true, at + 1),
         _ => (false, at),
     };
-    // As in `number_of`: at most 15 digits and a point, one division.
-    let (mut mantissa, mut count, mut point, mut after) = (0u64, 0u32, false, 0usize);
-    let mut i = start;
-    while let Some(&b) = text.get(i) {
-        match b {
-            b'0'..=b'9' if count < 15 => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                count += 1;
-                after += usize::from(point);
-            }
-            b'.' if !point => point = true,
-            b'\n' => break,
-            _ if b == delimiter => break,
-            _ => {
-                let end =
-                    memchr::memchr2(delimiter, b'\n', &text[i..]).map_or(text.len(), |e| i + e);
-                return Some((number_of(&text[at..end])?, end));
-            }
+    match short_decimal(&text[start..], |b| b == delimiter || b == b'\n') {
+        Some((Some(value), len)) => Some((if negative { -value } else { value }, start + len)),
+        // Nothing at all: an empty cell.
+        Some((None, 0)) if start == at => Some((f64::NAN, at)),
+        Some((None, _)) => None,
+        None => {
+            let end =
+                memchr::memchr2(delimiter, b'\n', &text[start..]).map_or(text.len(), |e| start + e);
+            Some((number_of(&text[at..end])?, end))
         }
-        i += 1;
     }
-    if i == at {
-        return Some((f64::NAN, i));
-    }
-    if count == 0 {
-        return None;
-    }
-    let value = mantissa as f64 / POWERS_OF_TEN[after];
-    Some((if negative { -value } else { value }, i))
 }
 
 /// A plain decimal (`-12.5`, `3`, `1e-3`) as polars reads it, an empty cell as
@@ -224,11 +206,24 @@ fn number_of(cell: &[u8]) -> Option<f64> {
         Some(rest) => (true, rest),
         None => (false, cell),
     };
-    // The usual cell, at most 15 digits with a point and no exponent: its digits
-    // are an integer below 2^53 and 10^k is exact for k <= 22, so one division
-    // is correctly rounded, the same value any correct parser gives (the fast
-    // path of Clinger's algorithm, which polars' parser takes too).
+    match short_decimal(digits, |_| false) {
+        Some((Some(value), _)) => Some(if negative { -value } else { value }),
+        Some((None, _)) => None,
+        None => slow_number(cell, digits),
+    }
+}
+
+/// The usual cell, read from the start of `digits` (a cell without its sign) up
+/// to the first byte `ends` takes for the cell's end, or the end of `digits`: at
+/// most 15 digits with a point and no exponent. Its digits are an integer below
+/// 2^53 and 10^k is exact for k <= 22, so one division is correctly rounded, the
+/// same value any correct parser gives (the fast path of Clinger's algorithm,
+/// which polars' parser takes too). Gives the value (`None` without a digit) and
+/// the bytes read; `None` at a byte it does not take, for [`slow_number`].
+#[inline(always)]
+fn short_decimal(digits: &[u8], ends: impl Fn(u8) -> bool) -> Option<(Option<f64>, usize)> {
     let (mut mantissa, mut count, mut point, mut after) = (0u64, 0u32, false, 0usize);
+    let mut len = 0;
     for &b in digits {
         match b {
             b'0'..=b'9' if count < 15 => {
@@ -237,14 +232,13 @@ fn number_of(cell: &[u8]) -> Option<f64> {
                 after += usize::from(point);
             }
             b'.' if !point => point = true,
-            _ => return slow_number(cell, digits),
+            _ if ends(b) => break,
+            _ => return None,
         }
+        len += 1;
     }
-    if count == 0 {
-        return None;
-    }
-    let value = mantissa as f64 / POWERS_OF_TEN[after];
-    Some(if negative { -value } else { value })
+    let value = (count > 0).then(|| mantissa as f64 / POWERS_OF_TEN[after]);
+    Some((value, len))
 }
 
 /// 10^0 to 10^15, each exactly representable.
