@@ -127,7 +127,21 @@ fn scan_quoted(
                 content = false;
                 at_field_start = true;
             }
-            b'\r' => {}
+            // Only as part of a line's end (`\r\n`): elsewhere the parser takes it
+            // for text, so a quote after it would not open the field as the scan
+            // counted, and a field of one quote made the parser slice past it.
+            b'\r' => {
+                // The last of a run of them is the one before anything else.
+                if !matches!(bytes.get(i + 1), None | Some(b'\n' | b'\r')) {
+                    return Err(quote_error(
+                        bytes,
+                        i,
+                        name,
+                        "a carriage return inside a record, not before its line break",
+                        "save the file with LF or CRLF line endings",
+                    ));
+                }
+            }
             _ if b == delimiter => {
                 fields += 1;
                 at_field_start = true;
@@ -310,6 +324,22 @@ mod tests {
                 .records,
             2
         );
+        // A carriage return inside a record: the parser would take it for text
+        // before the quote (a fuzzed `NA\n\r"\x03\n"` made it slice past a field).
+        for (text, at) in [
+            (&b"NA\n\r\"\x03\n\""[..], "f.csv:2:1:"),
+            (b"a,b\n1,2\r\"x\",3\n", "f.csv:2:4:"),
+            (b"a,b\n\"1\"\r\r,2\n", "f.csv:2:5:"),
+        ] {
+            let err = scan_structure(text, b',', 2, "f.csv")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(at) && err.contains("carriage return"),
+                "{err}"
+            );
+        }
+        assert!(scan_structure(b"a,b\r\r\n\"1\",2\r\r\r\n", b',', 2, "f").is_ok());
     }
 
     #[test]
