@@ -57,7 +57,8 @@ pub struct Prepared {
 }
 
 /// Reads every window of `windows` and fits (unless `plan` brings a model);
-/// `progress` is called with the bytes of records each window held.
+/// `progress` is called after each window with the bytes of records read so far
+/// in the pass (from 0 again when the pass is read again).
 pub fn prepare(
     windows: &mut Windows,
     plan: Plan,
@@ -130,8 +131,7 @@ struct FirstPass {
 
 /// The first pass, expecting the rows the file's size promises; read again
 /// without when far fewer came (the first window's rows much shorter than the
-/// rest), taking every block the sample may keep. Only the first reading reports
-/// `progress`.
+/// rest), taking every block the sample may keep.
 fn sampled_pass(
     windows: &mut Windows,
     plan: &Plan,
@@ -143,7 +143,7 @@ fn sampled_pass(
         return Ok(pass);
     }
     windows.rewind()?;
-    first_pass(windows, plan, options, &|_| {}, false)
+    first_pass(windows, plan, options, progress, false)
 }
 
 /// Goes through every window, counting the rows, noting which metrics have a
@@ -163,8 +163,10 @@ fn first_pass(
     let mut first: Option<Table> = None;
     let (mut header, mut names) = (Vec::new(), Vec::new());
     let mut windows_read = 0;
+    let mut bytes_read = 0;
     while let Some(window) = windows.next_window()? {
-        progress(window.record_bytes());
+        bytes_read += window.record_bytes();
+        progress(bytes_read);
         // The first window's training rows go into the sample only once there is
         // a second: a file of one window is fitted on its table (see `fit_whole`).
         if let Some(kept) = first.take()
@@ -386,8 +388,9 @@ mod tests {
     use crate::io::text::CsvInput;
 
     /// The training sample of `text` read in windows of the least size, with the
-    /// rows expected from the file's size or not, and the rows counted.
-    fn sample_of(text: &[u8], expect: bool) -> (Frame, usize) {
+    /// rows expected from the file's size or not, the rows counted, and how many
+    /// times the reading started (its progress going back to the first window).
+    fn sample_of(text: &[u8], expect: bool) -> (Frame, usize, usize) {
         let mut windows = Windows::open(
             CsvInput::Bytes {
                 name: "in.csv".into(),
@@ -408,12 +411,18 @@ mod tests {
             rules: &rules,
             options: &options,
         };
+        let read = std::cell::RefCell::new(Vec::new());
+        let progress = |bytes| read.borrow_mut().push(bytes);
         let pass = if expect {
-            sampled_pass(&mut windows, &plan, &options, &|_| {}).unwrap()
+            sampled_pass(&mut windows, &plan, &options, &progress).unwrap()
         } else {
-            first_pass(&mut windows, &plan, &options, &|_| {}, false).unwrap()
+            first_pass(&mut windows, &plan, &options, &progress, false).unwrap()
         };
-        (pass.sample.finish(), pass.rows)
+        let read = read.into_inner();
+        // Each reading ends at every record's bytes: the file less its header.
+        assert_eq!(read.last(), Some(&(text.len() - 2)));
+        let starts = 1 + read.windows(2).filter(|w| w[1] < w[0]).count();
+        (pass.sample.finish(), pass.rows, starts)
     }
 
     #[test]
@@ -423,8 +432,8 @@ mod tests {
         for r in 0..2_500_000u32 {
             even.extend_from_slice(format!("{}.5\n", 1000 + r % 9000).as_bytes());
         }
-        let (sample, rows) = sample_of(&even, true);
-        assert_eq!(rows, 2_500_000);
+        let (sample, rows, starts) = sample_of(&even, true);
+        assert_eq!((rows, starts), (2_500_000, 1));
         assert!(sample.rows() > 1 << 19, "{}", sample.rows());
         assert!(sample == sample_of(&even, false).0);
         // The first window's rows far shorter than the rest: the size promises
@@ -434,8 +443,9 @@ mod tests {
         for r in 0..1_200_000u32 {
             uneven.extend_from_slice(format!("{}.125\n", 100_000 + r).as_bytes());
         }
-        let (sample, rows) = sample_of(&uneven, true);
-        assert_eq!(rows, 1_240_000);
+        let (sample, rows, starts) = sample_of(&uneven, true);
+        // Read twice, the progress starting over for the second reading.
+        assert_eq!((rows, starts), (1_240_000, 2));
         assert!(sample == sample_of(&uneven, false).0);
     }
 

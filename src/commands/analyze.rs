@@ -300,7 +300,7 @@ impl Job<'_> {
                 rules: &self.rules,
                 options: &self.options,
             },
-            &|bytes| reading.inc(bytes as u64),
+            &|bytes| reading.set_position(bytes as u64),
         )?;
         reading.finish_and_clear();
         // Said now, as it happens, even with --quiet; the summary repeats them.
