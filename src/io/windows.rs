@@ -64,6 +64,8 @@ pub struct Window {
     pub first: bool,
     /// Where its records begin in `bytes`, past the header.
     pub records_start: usize,
+    /// Line breaks among its records, counted as the window was cut.
+    pub breaks: usize,
 }
 
 impl Window {
@@ -84,8 +86,7 @@ impl Window {
         {
             return None;
         }
-        let breaks = memchr::memchr_iter(b'\n', records).count();
-        Some(breaks + usize::from(records.last() != Some(&b'\n')))
+        Some(self.breaks + usize::from(records.last() != Some(&b'\n')))
     }
 
     /// A window of the records in `runs` (ranges of record indices, ascending) of a
@@ -93,7 +94,7 @@ impl Window {
     /// same header. Only the line breaks before the last run's end are looked for.
     pub fn part(&self, runs: &[std::ops::Range<usize>]) -> Window {
         let mut bytes = self.bytes[..self.records_start].to_vec();
-        let (mut at, mut record) = (self.records_start, 0);
+        let (mut at, mut record, mut breaks) = (self.records_start, 0, 0);
         for run in runs {
             let start = skip_lines(&self.bytes, at, run.start - record);
             at = skip_lines(&self.bytes, start, run.len());
@@ -102,6 +103,7 @@ impl Window {
             if bytes.last() != Some(&b'\n') {
                 bytes.push(b'\n');
             }
+            breaks += run.len();
         }
         Window {
             bytes,
@@ -109,6 +111,7 @@ impl Window {
             first_record_line: self.first_record_line,
             first: false,
             records_start: self.records_start,
+            breaks,
         }
     }
 
@@ -245,7 +248,7 @@ impl Windows {
                 }
                 continue;
             }
-            let lines = memchr::memchr_iter(b'\n', records).count() as u64;
+            let breaks = memchr::memchr_iter(b'\n', records).count();
             let empty = records.is_empty();
             // The window takes the buffer over, its header already before its
             // records; what is left past them (less than a record) starts the
@@ -267,9 +270,10 @@ impl Windows {
                 first_record_line,
                 first,
                 records_start: lead + usize::from(gap),
+                breaks,
                 bytes,
             };
-            self.next_line += lines;
+            self.next_line += breaks as u64;
             self.given += 1;
             return Ok(Some(window));
         }
@@ -443,6 +447,7 @@ mod tests {
             first_record_line: 2,
             first: true,
             records_start: 4,
+            breaks: 40_000,
         };
         assert_eq!(window.plain_records(), Some(40_001));
         let part = window.part(&[0..2, 7_000..7_003, 39_999..40_001]);
