@@ -74,11 +74,8 @@ impl FitSample {
     /// keeps as it stands; a later thinning may still drop some. The rows outside
     /// them it never keeps: they need not be read (see [`FitSample::push_runs`]).
     pub fn wanted(&self, count: usize) -> Vec<std::ops::Range<usize>> {
-        let step = if self.step == 0 {
-            self.start_step.max(1)
-        } else {
-            self.step
-        };
+        // Before the first row, the step it will start at.
+        let step = self.step.max(self.start_step).max(1);
         let (from, to) = (self.seen, self.seen + count);
         if count == 0 {
             return Vec::new();
@@ -107,7 +104,7 @@ impl FitSample {
     /// taken, nor read (see [`FitSample::wanted`]). The sample is the same as
     /// without it when at least `rows` rows come, which [`FitSample::held`] says.
     pub fn expect(&mut self, rows: usize) {
-        if self.seen == 0 {
+        if self.step == 0 {
             self.start_step = final_step(rows);
         }
     }
