@@ -93,7 +93,8 @@ fn read_tail(path: &Path, records_from: u64, lines: usize) -> std::io::Result<Ve
     let mut file = File::open(path)?;
     let end = file.metadata()?.len();
     let mut from = end;
-    let mut tail: Vec<u8> = Vec::new();
+    // Read backwards, last block first; put in order once at the end.
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
     let mut breaks = 0;
     while from > records_from && breaks <= lines {
         let start = from.saturating_sub(BLOCK).max(records_from);
@@ -101,10 +102,11 @@ fn read_tail(path: &Path, records_from: u64, lines: usize) -> std::io::Result<Ve
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut block)?;
         breaks += memchr::memchr_iter(b'\n', &block).count();
-        block.extend_from_slice(&tail);
-        tail = block;
+        blocks.push(block);
         from = start;
     }
+    blocks.reverse();
+    let mut tail = blocks.concat();
     // A block that starts inside a line leaves that line's end first: not a sample.
     if from > records_from {
         let cut = memchr::memchr(b'\n', &tail).map_or(tail.len(), |i| i + 1);
