@@ -303,6 +303,30 @@ fn standard_input_to_standard_output() {
     );
 }
 
+/// `--output-file` naming a pipe (or `/dev/null`, `/dev/stdout`) streams into it:
+/// the pipe gets the same bytes a file would, and stays a pipe.
+#[test]
+fn an_output_that_is_a_pipe_is_streamed_into_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("verdicts.fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c_path` is a valid NUL-terminated string for the call's duration.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let streamed = analyze_seeded(&sample(), fifo.clone(), "7");
+    // Checked before waiting for the reader, which a replaced pipe would leave waiting.
+    assert!(
+        std::fs::metadata(&streamed).unwrap().file_type().is_fifo(),
+        "the pipe was replaced by a file"
+    );
+    let written = std::fs::read(analyze_seeded(&sample(), dir.path().join("o.csv"), "7")).unwrap();
+    assert_eq!(reader.join().unwrap(), written);
+}
+
 #[test]
 fn labels_give_quality_figures_in_the_summary_and_the_json_report() {
     let dir = tempfile::tempdir().unwrap();

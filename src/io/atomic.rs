@@ -80,8 +80,33 @@ fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
+/// Where a write to a path puts its bytes.
+#[derive(Debug, PartialEq)]
+enum Destination {
+    /// A regular file, new or old: written beside it and renamed over it. A symbolic
+    /// link is followed, so the link stays and the file it names is replaced.
+    Replace(PathBuf),
+    /// A device, pipe or socket (`/dev/null`, `/dev/stdout`, a named pipe): written
+    /// as it is. Renaming a file over it would replace the device itself (as root,
+    /// `/dev/null` became a regular file holding the output) or fail.
+    InPlace,
+}
+
+/// Where a write to `target` goes (see [`Destination`]).
+fn destination(target: &Path) -> Destination {
+    match std::fs::metadata(target) {
+        Ok(m) if !m.is_file() && !m.is_dir() => Destination::InPlace,
+        Ok(_) if target.is_symlink() => {
+            Destination::Replace(std::fs::canonicalize(target).unwrap_or_else(|_| target.into()))
+        }
+        _ => Destination::Replace(target.into()),
+    }
+}
+
 /// Runs `write` into a temporary file and renames it to `target` when it succeeds;
-/// on any error the temporary file is removed and `target` is untouched.
+/// on any error the temporary file is removed and `target` is untouched. A target
+/// that is not a file (a device or a pipe) is written as it is: what reached it
+/// before an error stays there, as with any stream.
 pub fn write_atomically<E>(
     target: &Path,
     write: impl FnOnce(&mut BufWriter<Output>) -> Result<(), E>,
@@ -89,13 +114,21 @@ pub fn write_atomically<E>(
 where
     E: From<std::io::Error>,
 {
-    let temp = temp_path(target);
+    let target = match destination(target) {
+        Destination::InPlace => {
+            let mut out = BufWriter::with_capacity(1 << 20, Output::new(File::create(target)?));
+            write(&mut out)?;
+            return Ok(out.flush()?);
+        }
+        Destination::Replace(target) => target,
+    };
+    let temp = temp_path(&target);
     let result = (|| {
         let mut out = BufWriter::with_capacity(1 << 20, Output::new(File::create(&temp)?));
         write(&mut out)?;
         out.flush()?;
         out.get_ref().file.sync_all()?;
-        std::fs::rename(&temp, target)?;
+        std::fs::rename(&temp, &target)?;
         Ok(())
     })();
     if result.is_err() {
@@ -146,6 +179,42 @@ mod tests {
         let written = std::fs::read(&path).unwrap();
         assert_eq!(written.len(), 20 << 20);
         assert!(written.chunks(1 << 20).all(|c| c == piece));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_stays_a_link_and_the_file_it_names_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.csv");
+        let link = dir.path().join("link.csv");
+        std::fs::write(&real, "old").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomically::<std::io::Error>(&link, |w| w.write_all(b"new")).unwrap();
+        assert!(link.is_symlink(), "the link was replaced by a file");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_is_written_as_it_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.fifo");
+        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: `path` is a valid NUL-terminated string for the call's duration.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_atomically::<std::io::Error>(&fifo, |w| w.write_all(b"streamed")).unwrap();
+        // Checked before waiting for the reader, which a replaced pipe would leave waiting.
+        assert!(
+            std::os::unix::fs::FileTypeExt::is_fifo(&std::fs::metadata(&fifo).unwrap().file_type()),
+            "the pipe was replaced by a file"
+        );
+        assert_eq!(reader.join().unwrap(), b"streamed");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
