@@ -18,8 +18,99 @@ pub const MIN_WINDOW_BYTES: usize = 1 << 16;
 pub const WHOLE_WINDOWS: u64 = 4;
 
 /// Where the bytes come from: anything that can be read from the start again.
-trait Source: Read + Seek + Send {}
-impl<T: Read + Seek + Send> Source for T {}
+trait Source: Read + Seek + Send {
+    /// Reads up to `len` bytes from the current position onto the end of `buf`,
+    /// which has room for them, and returns how many came.
+    fn read_onto(&mut self, buf: &mut Vec<u8>, len: usize) -> std::io::Result<usize> {
+        (&mut *self).take(len as u64).read_to_end(buf)
+    }
+}
+
+impl Source for std::io::Cursor<Vec<u8>> {}
+
+impl Source for File {
+    /// A large read is cut into pieces read at once, one per core (see
+    /// [`read_in_pieces`]).
+    #[cfg(unix)]
+    fn read_onto(&mut self, buf: &mut Vec<u8>, len: usize) -> std::io::Result<usize> {
+        if len < 2 * MIN_PIECE {
+            return (&mut *self).take(len as u64).read_to_end(buf);
+        }
+        read_in_pieces(self, buf, len)
+    }
+}
+
+/// The smallest piece of a read worth a core of its own.
+const MIN_PIECE: usize = 4 << 20;
+
+/// Reads up to `len` bytes of `file` from its position onto the end of `buf` (which
+/// has room for them) in pieces, one per core, each read where it lies in the file,
+/// and moves the position past them. Copying a file's bytes out of the page cache,
+/// and the kernel clearing the fresh pages they land on, took one core 0.16 s of
+/// the 1.27 s of `analyze` on 1M rows (70 MB), before any other work could start.
+#[cfg(unix)]
+fn read_in_pieces(file: &mut File, buf: &mut Vec<u8>, len: usize) -> std::io::Result<usize> {
+    use rayon::prelude::*;
+    use std::os::fd::AsRawFd;
+    let start = file.stream_position()?;
+    let fd = file.as_raw_fd();
+    let pieces = rayon::current_num_threads().clamp(1, len / MIN_PIECE);
+    let piece = len.div_ceil(pieces);
+    let spare = &mut buf.spare_capacity_mut()[..len];
+    let counts: Vec<std::io::Result<(usize, usize)>> = spare
+        .par_chunks_mut(piece)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let wanted = chunk.len();
+            read_at(fd, chunk, start + (i * piece) as u64).map(|n| (n, wanted))
+        })
+        .collect();
+    // The bytes read run up to the first piece that came short (the file ended).
+    let mut read = 0;
+    for count in counts {
+        let (n, wanted) = count?;
+        read += n;
+        if n < wanted {
+            break;
+        }
+    }
+    // SAFETY: the pieces up to `read` were written by the kernel, in order and
+    // without a gap, and lie within the spare capacity.
+    unsafe { buf.set_len(buf.len() + read) };
+    file.seek(SeekFrom::Start(start + read as u64))?;
+    Ok(read)
+}
+
+/// Reads into `chunk` from `offset` of the file `fd` until it is full or the file
+/// ends; returns how many bytes came.
+#[cfg(unix)]
+fn read_at(
+    fd: std::os::fd::RawFd,
+    chunk: &mut [std::mem::MaybeUninit<u8>],
+    offset: u64,
+) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < chunk.len() {
+        let at = libc::off_t::try_from(offset + done as u64)
+            .map_err(|_| std::io::Error::other("read past the largest file offset"))?;
+        let rest = &mut chunk[done..];
+        // SAFETY: pread writes at most `rest.len()` bytes into `rest`, memory this
+        // call holds exclusively, and the descriptor stays open while `file` is
+        // borrowed by the caller.
+        let n = unsafe { libc::pread(fd, rest.as_mut_ptr().cast(), rest.len(), at) };
+        match n {
+            0 => break,
+            n if n > 0 => done += n as usize,
+            _ => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    Ok(done)
+}
 
 /// A CSV read window by window, from its start as often as asked.
 pub struct Windows {
@@ -303,9 +394,9 @@ impl Windows {
     fn fill(&mut self, more: usize) -> Result<(), InputError> {
         // Room for a line break after the header too (see `next_window`).
         self.pending.reserve(more + 1);
-        let read = (&mut *self.input)
-            .take(more as u64)
-            .read_to_end(&mut self.pending)
+        let read = self
+            .input
+            .read_onto(&mut self.pending, more)
             .map_err(|e| read_error(&self.name, e))?;
         if read < more {
             self.eof = true;
@@ -384,6 +475,31 @@ fn record_end(bytes: &[u8], first: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_large_read_in_pieces_gets_the_bytes_of_a_plain_read_and_moves_past_them() {
+        use std::io::Write;
+        let bytes: Vec<u8> = (0..(3 * MIN_PIECE + 12_345) as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&bytes).unwrap();
+        // From an offset, for less than the rest of the file; then past its end.
+        file.seek(SeekFrom::Start(100)).unwrap();
+        let mut buf = b"head".to_vec();
+        let len = 2 * MIN_PIECE + 7;
+        buf.reserve(len);
+        assert_eq!(file.read_onto(&mut buf, len).unwrap(), len);
+        assert_eq!(&buf[..4], b"head");
+        assert_eq!(&buf[4..], &bytes[100..100 + len]);
+        assert_eq!(file.stream_position().unwrap(), (100 + len) as u64);
+        let rest = bytes.len() - 100 - len;
+        let mut tail = Vec::with_capacity(4 * MIN_PIECE);
+        assert_eq!(file.read_onto(&mut tail, 4 * MIN_PIECE).unwrap(), rest);
+        assert_eq!(tail, &bytes[100 + len..]);
+        assert_eq!(file.stream_position().unwrap(), bytes.len() as u64);
+    }
 
     fn windows_of(text: &str, target: usize) -> Vec<Window> {
         let mut windows = Windows::open(
