@@ -81,7 +81,6 @@ fn temp_path(target: &Path) -> PathBuf {
 }
 
 /// Where a write to a path puts its bytes.
-#[derive(Debug, PartialEq)]
 enum Destination {
     /// A regular file, new or old: written beside it and renamed over it. A symbolic
     /// link is followed, so the link stays and the file it names is replaced.
