@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
 
+use super::train::finite_values;
+
 /// MAD times this estimates the standard deviation of a normal distribution.
 const MAD_TO_SIGMA: f64 = 1.482_602_218_505_602;
 /// The interquartile range divided by this estimates the same.
@@ -39,7 +41,7 @@ impl Scale {
     /// matters for the metric (a near-constant process count must not make two new
     /// processes 2000 sigma).
     pub fn fit(values: &[f64], floor: f64) -> Scale {
-        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let finite = finite_values(values);
         if finite.is_empty() {
             return Scale {
                 median: 0.0,

@@ -210,8 +210,17 @@ fn spread_floor(name: &str, transform: Transform, level: f64) -> f64 {
     }
 }
 
+/// The finite ones of `values`, in order, in a vector sized for all of them at once
+/// (a million readings collected by growing it cost their copies and page faults
+/// again at each doubling).
+pub(super) fn finite_values(values: &[f64]) -> Vec<f64> {
+    let mut finite = Vec::with_capacity(values.len());
+    finite.extend(values.iter().copied().filter(|v| v.is_finite()));
+    finite
+}
+
 pub(super) fn median_of_finite(values: &[f64]) -> f64 {
-    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let finite = finite_values(values);
     if finite.is_empty() {
         0.0
     } else {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
 
+use super::train::finite_values;
 use crate::schema::{self, MetricKind};
 
 /// How a metric's readings are mapped before the statistics.
@@ -26,7 +27,7 @@ impl Transform {
         if schema::describe(name).kind == MetricKind::Rate {
             return Transform::Log1p;
         }
-        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let finite = finite_values(values);
         if finite.is_empty() || finite.iter().any(|&v| v < 0.0) {
             return Transform::Identity;
         }
