@@ -45,9 +45,10 @@ pub enum AnalysisError {
         /// What the detector said.
         error: DetectorError,
     },
-    /// Writing the verdicts failed.
+    /// Writing the verdicts failed. The cause is in the message, not also a
+    /// source, so a chain of errors names it once.
     #[error("cannot write the verdicts: {0}")]
-    Write(#[source] csv::Error),
+    Write(csv::Error),
 }
 
 /// A finished analysis.
@@ -156,4 +157,25 @@ pub(crate) fn fit_on(
     let detector = params.check().map_err(detector_error)?;
     let rows = train.rows();
     Ok((detector.fit(train).map_err(detector_error)?, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_names_its_cause_once_in_a_chain_of_errors() {
+        let io = std::io::Error::other("No space left on device");
+        let error = anyhow::Error::new(AnalysisError::Write(csv::Error::from(io)))
+            .context("--output-file /dev/full: cannot write");
+        let shown = format!("{error:#}");
+        assert_eq!(
+            shown.matches("No space left on device").count(),
+            1,
+            "{shown}"
+        );
+        assert!(
+            shown.starts_with("--output-file /dev/full: cannot write: cannot write the verdicts: ")
+        );
+    }
 }
