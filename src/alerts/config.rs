@@ -31,13 +31,14 @@ pub const OWN_LABELS: [&str; 3] = ["alertname", "severity", "metric"];
 /// Why the alert settings cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertsError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    /// The file could not be read. The system's words are in the message, not a
+    /// source too, so a chain of errors says them once.
+    #[error("{path}: cannot read: {error}")]
     Read {
         /// The file.
         path: String,
         /// What the system said.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not TOML of the expected shape (the message names line and
     /// column).
@@ -242,9 +243,9 @@ impl AlertsConfig {
     /// Reads the TOML file at `path`.
     pub fn load(path: &Path) -> Result<AlertsConfig, AlertsError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| AlertsError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| AlertsError::Read {
             path: shown.clone(),
-            source,
+            error,
         })?;
         AlertsConfig::parse(&shown, &text)
     }
@@ -431,6 +432,23 @@ fn duration_hint(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_file_is_named_with_the_systems_words_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.toml");
+        let error = AlertsConfig::load(&path).unwrap_err();
+        let shown = format!("{:#}", anyhow::Error::new(error));
+        assert!(
+            shown.starts_with(&format!("{}: cannot read: ", path.display())),
+            "{shown}"
+        );
+        assert_eq!(
+            shown.matches("No such file or directory").count(),
+            1,
+            "{shown}"
+        );
+    }
 
     #[test]
     fn a_full_file_is_read() {
