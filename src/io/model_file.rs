@@ -10,13 +10,14 @@ use crate::detector::{DetectorError, Model};
 /// Why a model file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
-    /// The file could not be read.
-    #[error("{}: cannot read; hint: save one first with --save-model", path.display())]
+    /// The file could not be read. The system's words come before the hint, in
+    /// the message, not after it as a source.
+    #[error("{}: cannot read: {error}; hint: save one first with --save-model", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// What the system said.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not a model this build reads.
     #[error("{}", path.display())]
@@ -38,9 +39,9 @@ pub enum ModelFileError {
 
 /// Reads a model saved by [`save_model`], checking its format version.
 pub fn load_model(path: &Path) -> Result<Model, ModelFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ModelFileError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ModelFileError::Read {
         path: path.into(),
-        source,
+        error,
     })?;
     Model::from_json(&text).map_err(|source| ModelFileError::Model {
         path: path.into(),
@@ -56,4 +57,24 @@ pub fn save_model(model: &Model, path: &Path) -> Result<(), ModelFileError> {
             source,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_model_says_why_before_the_hint_and_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        let error = load_model(&path).unwrap_err();
+        let shown = format!("{:#}", anyhow::Error::new(error));
+        assert_eq!(
+            shown,
+            format!(
+                "{}: cannot read: No such file or directory (os error 2); hint: save one first with --save-model",
+                path.display()
+            )
+        );
+    }
 }
