@@ -53,10 +53,10 @@ impl Source for File {
 const MIN_PIECE: usize = 4 << 20;
 
 /// Reads up to `len` bytes of `file` from its position onto the end of `buf` in
-/// pieces, one per core, each read where it lies in the file,
-/// and moves the position past them. Copying a file's bytes out of the page cache,
-/// and the kernel clearing the fresh pages they land on, took one core 0.16 s of
-/// the 1.27 s of `analyze` on 1M rows (70 MB), before any other work could start.
+/// pieces, one per core, each read where it lies in the file, and moves the
+/// position past them. Copying a file's bytes out of the page cache, and the kernel
+/// clearing the fresh pages they land on, took one core 0.16 s of the 1.27 s of
+/// `analyze` on 1M rows (70 MB), before any other work could start.
 #[cfg(unix)]
 fn read_in_pieces(file: &mut File, buf: &mut Vec<u8>, len: usize) -> std::io::Result<usize> {
     use rayon::prelude::*;
