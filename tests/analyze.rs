@@ -303,6 +303,34 @@ fn standard_input_to_standard_output() {
     );
 }
 
+/// A detector setting out of range is refused by the flag's name, before any work,
+/// with exit 2 and no output file.
+#[test]
+fn a_setting_out_of_range_is_refused_by_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.csv");
+    for (flag, value, says) in [
+        ("--contamination", "0.7", "must be in (0, 0.5], got 0.7"),
+        ("--contamination", "nan", "must be in (0, 0.5], got NaN"),
+        ("--trees", "0", "must be at least 1, got 0"),
+        ("--sample-size", "1", "must be at least 2, got 1"),
+    ] {
+        metrics()
+            .args(["analyze", "--quiet", "--csv-file"])
+            .arg(sample())
+            .arg("--output-file")
+            .arg(&out)
+            .args([flag, value])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!(
+                "invalid value '{value}' for '{flag} "
+            )))
+            .stderr(predicate::str::contains(says));
+        assert!(!out.exists(), "{flag} {value} left an output");
+    }
+}
+
 /// `--output-file` naming a pipe (or `/dev/null`, `/dev/stdout`) streams into it:
 /// the pipe gets the same bytes a file would, and stays a pipe.
 #[test]

@@ -19,16 +19,16 @@ pub struct DetectorFlags {
     /// bar that opens an anomaly is set so that anomalies, held while they last,
     /// flag at most that share of them, and fewer when a few outliers stand far
     /// beyond the rest.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = contamination)]
     pub contamination: f64,
     /// Seed of the forest: the same input and seed give the same verdicts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Number of trees in the forest.
-    #[arg(long, default_value_t = DEFAULT_TREES)]
+    #[arg(long, default_value_t = DEFAULT_TREES, value_parser = at_least::<1>)]
     pub trees: usize,
     /// Rows drawn to grow each tree.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = at_least::<2>)]
     pub sample_size: usize,
     /// Samples a metric's shift from its baseline must persist before it is taken
     /// as the metric's new level and no longer flagged (it is dropped at once when
@@ -45,6 +45,34 @@ pub struct DetectorFlags {
     /// TOML file of rules that add to or override the built-in ones.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
+}
+
+/// `--contamination`: a share in (0, 0.5], refused by the flag's name when outside.
+fn contamination(text: &str) -> Result<f64, String> {
+    let share: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number; hint: a share such as 0.05"))?;
+    if share > 0.0 && share <= 0.5 {
+        Ok(share)
+    } else {
+        Err(format!(
+            "must be in (0, 0.5], got {share}; hint: 0.05 expects at most one training row in twenty to be anomalous"
+        ))
+    }
+}
+
+/// A count of at least `MIN`, refused by the flag's name when smaller.
+fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number"))?;
+    if n >= MIN {
+        Ok(n)
+    } else {
+        Err(format!("must be at least {MIN}, got {n}"))
+    }
 }
 
 impl DetectorFlags {
