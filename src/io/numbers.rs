@@ -175,9 +175,10 @@ impl<'a> RecentTime<'a> {
 }
 
 /// The number in the cell starting at `at` and where the cell ends (at the
-/// delimiter, the line break or the end of `text`); `None` when it is not a plain
-/// decimal. The usual cell is read in one pass; any other is cut out first and
-/// read by [`number_of`].
+/// delimiter, the line break or the end of `text`): a plain decimal (`-12.5`, `3`,
+/// `1e-3`) as polars reads it, an empty cell as NaN; `None` for anything else. The
+/// usual cell is read in one pass; any other is cut out first and read by
+/// [`slow_number`].
 fn number_at(text: &[u8], at: usize, delimiter: u8) -> Option<(f64, usize)> {
     let (negative, start) = match text.get(at) {
         Some(b'-') => (true, at + 1),
@@ -191,25 +192,8 @@ fn number_at(text: &[u8], at: usize, delimiter: u8) -> Option<(f64, usize)> {
         None => {
             let end =
                 memchr::memchr2(delimiter, b'\n', &text[start..]).map_or(text.len(), |e| start + e);
-            Some((number_of(&text[at..end])?, end))
+            Some((slow_number(&text[at..end], &text[start..end])?, end))
         }
-    }
-}
-
-/// A plain decimal (`-12.5`, `3`, `1e-3`) as polars reads it, an empty cell as
-/// NaN; `None` for anything else.
-fn number_of(cell: &[u8]) -> Option<f64> {
-    if cell.is_empty() {
-        return Some(f64::NAN);
-    }
-    let (negative, digits) = match cell.strip_prefix(b"-") {
-        Some(rest) => (true, rest),
-        None => (false, cell),
-    };
-    match short_decimal(digits, |_| false) {
-        Some((Some(value), _)) => Some(if negative { -value } else { value }),
-        Some((None, _)) => None,
-        None => slow_number(cell, digits),
     }
 }
 
@@ -276,6 +260,13 @@ fn slow_number(cell: &[u8], digits: &[u8]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A whole cell as [`number_at`] reads it.
+    fn number_of(cell: &[u8]) -> Option<f64> {
+        number_at(cell, 0, b',')
+            .filter(|&(_, end)| end == cell.len())
+            .map(|(value, _)| value)
+    }
 
     #[test]
     fn plain_decimals_parse_and_anything_else_is_left_to_polars() {
