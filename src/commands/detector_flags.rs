@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use metrics::detector::{
-    DEFAULT_ADAPT_AFTER, DEFAULT_TREES, DetectorParams, ForestParams, Model, RuleSet,
+    DEFAULT_ADAPT_AFTER, DEFAULT_TREES, DetectorParams, ForestParams, MIN_SAMPLE_SIZE, MIN_TREES,
+    Model, RuleSet, contamination_fits,
 };
 use metrics::io::model_file::load_model;
 use metrics::io::rules_file::load_rules;
@@ -25,10 +26,10 @@ pub struct DetectorFlags {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Number of trees in the forest.
-    #[arg(long, default_value_t = DEFAULT_TREES, value_parser = at_least::<1>)]
+    #[arg(long, default_value_t = DEFAULT_TREES, value_parser = at_least::<MIN_TREES>)]
     pub trees: usize,
     /// Rows drawn to grow each tree.
-    #[arg(long, default_value_t = 256, value_parser = at_least::<2>)]
+    #[arg(long, default_value_t = 256, value_parser = at_least::<MIN_SAMPLE_SIZE>)]
     pub sample_size: usize,
     /// Samples a metric's shift from its baseline must persist before it is taken
     /// as the metric's new level and no longer flagged (it is dropped at once when
@@ -47,13 +48,14 @@ pub struct DetectorFlags {
     pub rules: Option<PathBuf>,
 }
 
-/// `--contamination`: a share in (0, 0.5], refused by the flag's name when outside.
+/// `--contamination`: a share the detector takes ([`contamination_fits`]), refused
+/// by the flag's name when outside; the library's check stays behind it.
 fn contamination(text: &str) -> Result<f64, String> {
     let share: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a number; hint: a share such as 0.05"))?;
-    if share > 0.0 && share <= 0.5 {
+    if contamination_fits(share) {
         Ok(share)
     } else {
         Err(format!(
@@ -62,7 +64,8 @@ fn contamination(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A count of at least `MIN`, refused by the flag's name when smaller.
+/// A count of at least `MIN` (one of the forest's bounds), refused by the flag's
+/// name when smaller.
 fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
     let n: usize = text
         .trim()

@@ -39,12 +39,12 @@ pub(crate) mod test_data;
 
 pub use error::DetectorError;
 pub use features::History;
-pub use forest::{DEFAULT_TREES, Forest, ForestError, ForestParams};
+pub use forest::{DEFAULT_TREES, Forest, ForestError, ForestParams, MIN_SAMPLE_SIZE, MIN_TREES};
 pub use frame::Frame;
 pub use fusion::{Mode, Thresholds};
 pub use incidents::{Change, Incident, IncidentTracker};
 pub use model::{MODEL_FORMAT, Model};
-pub use params::{DEFAULT_ADAPT_AFTER, DetectorParams, ValidDetectorParams};
+pub use params::{DEFAULT_ADAPT_AFTER, DetectorParams, ValidDetectorParams, contamination_fits};
 pub use rules::{BoundRules, RuleSet, RulesError};
 pub use stream::Stream;
 pub use train::{MIN_FROZEN_RUN, MIN_TRAIN_ROWS};

@@ -42,7 +42,7 @@ impl Default for DetectorParams {
 impl DetectorParams {
     /// Validates every setting before any work.
     pub fn check(&self) -> Result<ValidDetectorParams, DetectorError> {
-        if !(self.contamination > 0.0 && self.contamination <= 0.5) {
+        if !contamination_fits(self.contamination) {
             return Err(DetectorError::Contamination(self.contamination));
         }
         self.forest.check()?;
@@ -50,6 +50,11 @@ impl DetectorParams {
             params: self.clone(),
         })
     }
+}
+
+/// Whether `share` is a contamination the detector takes: in (0, 0.5].
+pub fn contamination_fits(share: f64) -> bool {
+    share > 0.0 && share <= 0.5
 }
 
 /// Settings that passed [`DetectorParams::check`]; the only way to fit a model

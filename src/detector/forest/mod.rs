@@ -16,7 +16,10 @@ mod tests;
 
 pub use arena::Forest;
 pub use grow::average_path_length;
-pub use params::{DEFAULT_TREES, ForestError, ForestParams, MAX_DEPTH_LIMIT, ValidForestParams};
+pub use params::{
+    DEFAULT_TREES, ForestError, ForestParams, MAX_DEPTH_LIMIT, MIN_SAMPLE_SIZE, MIN_TREES,
+    ValidForestParams,
+};
 
 /// Floats in one SIMD chunk: rows are padded to a multiple of it.
 const LANES: usize = 8;

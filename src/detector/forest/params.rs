@@ -11,14 +11,20 @@ use super::arena::Forest;
 use super::grow::{Grower, TreeNodes};
 use super::padded;
 
+/// The fewest trees a forest may have.
+pub const MIN_TREES: usize = 1;
+
+/// The fewest rows a tree may grow from: fewer cannot isolate anything.
+pub const MIN_SAMPLE_SIZE: usize = 2;
+
 /// Why a forest could not be configured or trained.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ForestError {
     /// `n_trees` was zero.
-    #[error("n_trees must be at least 1, got {0}")]
+    #[error("n_trees must be at least {MIN_TREES}, got {0}")]
     NoTrees(usize),
     /// `sample_size` was below 2, which cannot isolate anything.
-    #[error("sample_size must be at least 2, got {0}")]
+    #[error("sample_size must be at least {MIN_SAMPLE_SIZE}, got {0}")]
     SampleTooSmall(usize),
     /// `max_depth` was zero or beyond what a tree of 2^16 leaves can use.
     #[error("max_depth must be between 1 and {MAX_DEPTH_LIMIT}, got {0}")]
@@ -89,10 +95,10 @@ impl Default for ForestParams {
 impl ForestParams {
     /// Validates the parameters that do not depend on the data.
     pub fn check(&self) -> Result<ValidForestParams, ForestError> {
-        if self.n_trees == 0 {
+        if self.n_trees < MIN_TREES {
             return Err(ForestError::NoTrees(self.n_trees));
         }
-        if self.sample_size < 2 {
+        if self.sample_size < MIN_SAMPLE_SIZE {
             return Err(ForestError::SampleTooSmall(self.sample_size));
         }
         if let Some(depth) = self.max_depth
