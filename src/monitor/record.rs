@@ -173,7 +173,8 @@ pub fn history_row(sample: &Sample, verdict: Option<&Verdict>, model_metrics: &[
     for t in &sample.texts {
         record.push_field(t.as_bytes());
     }
-    push_verdict(&mut record, verdict, model_metrics, &mut Vec::new());
+    // The same scratch buffer, as bytes: the verdict cells clear it before each use.
+    push_verdict(&mut record, verdict, model_metrics, &mut cell.into_bytes());
     csv_line(&record)
 }
 
