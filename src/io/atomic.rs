@@ -114,18 +114,12 @@ where
     E: From<std::io::Error>,
 {
     let target = match destination(target) {
-        Destination::InPlace => {
-            let mut out = BufWriter::with_capacity(1 << 20, Output::new(File::create(target)?));
-            write(&mut out)?;
-            return Ok(out.flush()?);
-        }
+        Destination::InPlace => return written(target, write).map(drop),
         Destination::Replace(target) => target,
     };
     let temp = temp_path(&target);
     let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, Output::new(File::create(&temp)?));
-        write(&mut out)?;
-        out.flush()?;
+        let out = written(&temp, write)?;
         out.get_ref().file.sync_all()?;
         std::fs::rename(&temp, &target)?;
         Ok(())
@@ -134,6 +128,20 @@ where
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+/// Creates `path` and runs `write` into it through a 1 MB buffer, flushed.
+fn written<E>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<Output>) -> Result<(), E>,
+) -> Result<BufWriter<Output>, E>
+where
+    E: From<std::io::Error>,
+{
+    let mut out = BufWriter::with_capacity(1 << 20, Output::new(File::create(path)?));
+    write(&mut out)?;
+    out.flush()?;
+    Ok(out)
 }
 
 #[cfg(test)]
