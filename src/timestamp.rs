@@ -21,6 +21,11 @@ pub fn median_step_ms(times: &[i64]) -> Option<i64> {
     Some(*steps.select_nth_unstable(middle).1)
 }
 
+/// The times an ISO 8601 timestamp of four-digit years can say, in Unix
+/// milliseconds: from 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z. A time
+/// outside them is written in a form [`parse`] does not read back.
+pub const WRITABLE_MS: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
+
 /// Parses one timestamp to Unix milliseconds; `None` if it is in no known form.
 pub fn parse(text: &str) -> Option<i64> {
     let t = text.trim();

@@ -331,6 +331,30 @@ fn a_setting_out_of_range_is_refused_by_its_flag() {
     }
 }
 
+/// A missing source is named as the choice it is: a CSV or Prometheus, and for
+/// Prometheus a query or an instance. Before, `metrics analyze` alone asked for
+/// both `--csv-file` and `--query`.
+#[test]
+fn a_missing_source_is_named_as_a_choice() {
+    let missing = |args: &[&str]| {
+        let assert = metrics().arg("analyze").args(args).assert().code(2);
+        let err = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        // What is missing is said before the usage line.
+        err.split("Usage:").next().unwrap_or_default().to_string()
+    };
+    let alone = missing(&[]);
+    assert!(
+        alone.contains("<--csv-file <IN>|--prometheus <URL>>"),
+        "{alone}"
+    );
+    assert!(!alone.contains("--query"), "{alone}");
+    let no_series = missing(&["--prometheus", "http://127.0.0.1:9", "--start", "now-1h"]);
+    assert!(
+        no_series.contains("<--query <PROMQL>|--instance <INSTANCE>>"),
+        "{no_series}"
+    );
+}
+
 /// `--output-file` naming a pipe (or `/dev/null`, `/dev/stdout`) streams into it:
 /// the pipe gets the same bytes a file would, and stays a pipe.
 #[test]

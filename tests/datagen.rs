@@ -158,6 +158,55 @@ fn bad_arguments_are_refused_with_a_reason() {
         .stderr(predicate::str::contains("is not a timestamp"));
 }
 
+/// Every time `datagen` writes is one `analyze` reads back: a run that would pass
+/// the year 9999 (or start beyond it) is refused, and nothing is written, where it
+/// used to write times such as `-292275000-05-17T16:47:04.191Z`.
+#[test]
+fn times_past_the_year_9999_are_refused_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g.csv");
+    for (args, says) in [
+        (
+            &["-n", "10", "--interval", "1e300"][..],
+            "would end after the year 9999",
+        ),
+        (
+            &["-n", "2", "--start", "9999-12-31T23:59:59Z"][..],
+            "would end after the year 9999",
+        ),
+        (
+            &["-n", "1", "--start", "999999999999999"][..],
+            "outside the years 0000-9999",
+        ),
+    ] {
+        metrics()
+            .arg("datagen")
+            .args(args)
+            .arg("-o")
+            .arg(&out)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says));
+        assert!(!out.exists(), "{args:?} wrote a file");
+    }
+    // The last second that can be written still is.
+    metrics()
+        .args([
+            "datagen",
+            "-n",
+            "1",
+            "--quiet",
+            "--start",
+            "9999-12-31T23:59:59Z",
+            "-o",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("\n9999-12-31T23:59:59Z,"), "{text}");
+}
+
 /// What `analyze` at default settings makes of a generated file: its F1, the share
 /// of normal rows it flags, and its recall per anomaly type.
 struct Quality {

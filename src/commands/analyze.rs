@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::detector_flags::DetectorFlags;
@@ -32,22 +32,21 @@ use metrics::timestamp::{now_ms, parse_duration, parse_moment};
 #[derive(Debug, Args)]
 // A saved model brings its own settings: fitting flags beside it would be ignored.
 #[command(mut_arg("model", |a| a.conflicts_with_all(["contamination", "trees", "sample_size", "adapt_after"])))]
+// Rows come from a CSV or from Prometheus, and Prometheus's from a query or an
+// instance: a missing source is named as the choice it is.
+#[command(group(ArgGroup::new("source").required(true).args(["csv_file", "prometheus"])))]
+#[command(group(ArgGroup::new("series").args(["query", "instance"])))]
 pub struct AnalyzeArgs {
     /// The metrics CSV to analyse (`-` for standard input).
-    #[arg(
-        long,
-        value_name = "IN",
-        required_unless_present = "prometheus",
-        conflicts_with = "prometheus"
-    )]
+    #[arg(long, value_name = "IN")]
     pub csv_file: Option<PathBuf>,
     /// Analyse history Prometheus holds instead of a CSV: the server's base URL
     /// (http://127.0.0.1:9090), with --query or --instance, and --start.
-    #[arg(long, value_name = "URL", requires = "start")]
+    #[arg(long, value_name = "URL", requires = "start", requires = "series")]
     pub prometheus: Option<String>,
     /// PromQL whose series (of one instance) become the columns, named from their
     /// labels.
-    #[arg(long, value_name = "PROMQL", requires = "prometheus", conflicts_with = "instance", required_unless_present_any = ["instance", "csv_file"])]
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
     pub query: Option<String>,
     /// The node_exporter metrics of this instance, as the native columns (CPU %,
     /// memory %, disk and network MB/s, load).

@@ -69,6 +69,28 @@ pub fn run(args: DatagenArgs) -> Result<ExitCode> {
             timestamp::FORMS
         );
     };
+    // Every sample's time must be one `analyze` reads back.
+    let end_ms = start_ms as f64 + args.rows.saturating_sub(1) as f64 * args.interval * 1000.0;
+    if !timestamp::WRITABLE_MS.contains(&start_ms) {
+        bail!(
+            "--start {:?} is outside the years 0000-9999 that timestamps are written in",
+            args.start
+        );
+    }
+    if end_ms > *timestamp::WRITABLE_MS.end() as f64 {
+        bail!(
+            "-n {} samples {} s apart from {} would end after the year 9999, which no \
+             timestamp can say; hint: lower -n or --interval, or start earlier",
+            args.rows,
+            if args.interval < 1e9 {
+                args.interval.to_string()
+            } else {
+                format!("{:e}", args.interval)
+            },
+            timestamp::to_iso(start_ms)
+        );
+    }
+    let end_ms = end_ms.round() as i64;
     if args.output.as_os_str() == DEFAULT_OUTPUT
         && let Some(folder) = args.output.parent()
     {
@@ -121,8 +143,6 @@ pub fn run(args: DatagenArgs) -> Result<ExitCode> {
             .with_context(|| format!("-o {}: cannot write", args.output.display()))?;
     }
     if !args.quiet {
-        let end_ms = start_ms
-            + ((args.rows.saturating_sub(1)) as f64 * args.interval * 1000.0).round() as i64;
         eprintln!(
             "{} rows from {} to {}",
             args.rows,
