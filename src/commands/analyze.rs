@@ -81,7 +81,8 @@ pub struct AnalyzeArgs {
     /// Fit on the first N rows only (e.g. a known-good period), then score every row.
     #[arg(long, value_name = "N", conflicts_with_all = ["fit_where", "model"])]
     pub fit_rows: Option<usize>,
-    /// Fit on the rows where COLUMN has VALUE (e.g. split=train), then score every row.
+    /// Fit on the rows where COLUMN has VALUE (e.g. split=train; label=0 fits on the
+    /// rows labelled normal), then score every row.
     #[arg(long, value_name = "COLUMN=VALUE", value_parser = parse_fit_where, conflicts_with = "model")]
     pub fit_where: Option<(String, String)>,
     /// Column of ground-truth labels (0/1) to measure quality against [default: label, if present].

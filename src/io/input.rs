@@ -64,7 +64,21 @@ pub struct Table {
 
 impl Table {
     /// Indices of the rows whose `column` reads `value` (compared as trimmed text).
+    /// The label column counts too, its value read as a label is (`0` or `1`,
+    /// `false` or `true`...): `--fit-where label=0` fits on the rows labelled normal.
     pub fn rows_where(&self, column: &str, value: &str) -> Result<Vec<usize>, InputError> {
+        if let (Some(labels), true) = (&self.labels, self.label_column.as_deref() == Some(column)) {
+            let Some(wanted) = label_value(value) else {
+                return Err(InputError::at(
+                    &self.source,
+                    Some(1),
+                    None,
+                    &format!("--fit-where {column}={value}: '{column}' is the label column, whose cells read as 0 or 1"),
+                )
+                .hint(&format!("fit on the rows labelled normal with --fit-where {column}=0")));
+            };
+            return Ok((0..labels.len()).filter(|&i| labels[i] == wanted).collect());
+        }
         let Some(c) = self.frame.text_names.iter().position(|n| n == column) else {
             return Err(InputError::at(
                 &self.source,
@@ -690,20 +704,38 @@ fn read_labels(column: &Column) -> Vec<bool> {
     match column.str() {
         Ok(text) => text
             .iter()
-            .map(|v| {
-                matches!(
-                    v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
-                    Some("1" | "true" | "yes" | "anomaly")
-                )
-            })
+            .map(|v| v.and_then(label_value).unwrap_or(false))
             .collect(),
         Err(_) => vec![false; column.len()],
+    }
+}
+
+/// A label cell's meaning: `Some(true)` for an anomaly (`1`, `true`, `yes`,
+/// `anomaly`), `Some(false)` for a normal row (`0`, `false`, `no`, `normal`), in
+/// any case; `None` for anything else, which a label column reads as normal.
+fn label_value(cell: &str) -> Option<bool> {
+    match cell.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "anomaly" => Some(true),
+        "0" | "false" | "no" | "normal" => Some(false),
+        _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_where_on_the_label_column_takes_the_rows_of_that_label() {
+        let csv = "cpu,label\n1,0\n2,1\n3,normal\n4,true\n";
+        let table = table_of("f.csv".into(), csv.into(), &ReadOptions::default()).unwrap();
+        assert_eq!(table.label_column.as_deref(), Some("label"));
+        assert_eq!(table.rows_where("label", "0").unwrap(), [0, 2]);
+        assert_eq!(table.rows_where("label", " True ").unwrap(), [1, 3]);
+        let err = table.rows_where("label", "maybe").unwrap_err().to_string();
+        assert!(err.contains("'label' is the label column"), "{err}");
+        assert!(err.contains("--fit-where label=0"), "{err}");
+    }
 
     #[test]
     fn delimiter_is_detected_from_the_header() {
