@@ -187,11 +187,16 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         )?,
     };
     if frame.names.is_empty() {
-        return Err(InputError::at(&name, Some(1), None, &format!(
-            "no numeric metric columns; expected at least one column of numbers, found [{}]",
-            header.join(", ")
-        ))
-        .hint("metrics are read from columns whose cells are numbers; label and timestamp columns do not count"));
+        return Err(InputError::at(
+            &name,
+            Some(1),
+            None,
+            &format!(
+                "no numeric metric columns; expected at least one column of numbers, found [{}]",
+                header.join(", ")
+            ),
+        )
+        .hint(&no_metrics_hint(&header, delimiter)));
     }
     let warnings = if options.keep_empty {
         Vec::new()
@@ -697,6 +702,24 @@ fn parse_times(
     Ok(times)
 }
 
+/// What to try when a file has no metric column: when its header reads as one
+/// column that holds another delimiter, the delimiter is the likely cause.
+fn no_metrics_hint(header: &[String], delimiter: u8) -> String {
+    let other = [b',', b';', b'\t']
+        .into_iter()
+        .find(|&d| d != delimiter && header.len() == 1 && header[0].as_bytes().contains(&d));
+    match other {
+        Some(d) => format!(
+            "the header reads as one column with the delimiter {:?}; try --delimiter {:?}",
+            char::from(delimiter),
+            char::from(d)
+        ),
+        None => "metrics are read from columns whose cells are numbers; label and timestamp \
+                 columns do not count"
+            .to_string(),
+    }
+}
+
 fn read_labels(column: &Column) -> Vec<bool> {
     if let Ok(values) = column.f64() {
         return values.iter().map(|v| v.is_some_and(|x| x != 0.0)).collect();
@@ -724,6 +747,19 @@ fn label_value(cell: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_header_read_as_one_column_with_another_delimiter_in_it_hints_at_it() {
+        let csv = "timestamp,cpu\n2025-01-01T00:00:00Z,1\n";
+        let options = ReadOptions {
+            delimiter: Some(b';'),
+            ..ReadOptions::default()
+        };
+        let err = table_of("f.csv".into(), csv.into(), &options)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("try --delimiter ','"), "{err}");
+    }
 
     #[test]
     fn fit_where_on_the_label_column_takes_the_rows_of_that_label() {
