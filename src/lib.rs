@@ -16,3 +16,4 @@ pub mod report;
 pub mod schema;
 pub mod server;
 pub mod timestamp;
+pub mod toml_errors;

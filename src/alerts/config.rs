@@ -42,12 +42,10 @@ pub enum AlertsError {
     },
     /// The file is not TOML of the expected shape (the message names line and
     /// column).
-    #[error("{path}: {message}")]
+    #[error("{located}")]
     Syntax {
-        /// The file.
-        path: String,
-        /// What the parser said, on one line.
-        message: String,
+        /// The file, line and column, and what the parser said there.
+        located: String,
     },
     /// A field holds a value that cannot be used.
     #[error("{path}:{line}: field {field}: {message}")]
@@ -253,8 +251,7 @@ impl AlertsConfig {
     /// Parses the TOML `text` of the file named `path`.
     pub fn parse(path: &str, text: &str) -> Result<AlertsConfig, AlertsError> {
         let file: AlertsFile = toml::from_str(text).map_err(|e| AlertsError::Syntax {
-            path: path.into(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            located: crate::toml_errors::located(path, text, &e),
         })?;
         let invalid = |span: Range<usize>, field: &str, message: String| AlertsError::Invalid {
             path: path.into(),

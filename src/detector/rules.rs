@@ -13,12 +13,10 @@ use crate::schema::{self, MetricKind};
 pub enum RulesError {
     /// The TOML did not parse or a field had the wrong type; the message carries
     /// the line, column and field.
-    #[error("{path}: {message}")]
+    #[error("{located}")]
     Syntax {
-        /// The rules file.
-        path: String,
-        /// What the TOML reader said, with line and column.
-        message: String,
+        /// The rules file, line and column, and what the TOML reader said there.
+        located: String,
     },
     /// A rule was well-formed TOML but made no sense.
     #[error("{path}:{line}: rule {index} ({name}): {message}")]
@@ -195,8 +193,7 @@ impl RuleSet {
     /// where a name matches, replacing them.
     pub fn with_file(path: &str, text: &str) -> Result<RuleSet, RulesError> {
         let file: RulesFile = toml::from_str(text).map_err(|e| RulesError::Syntax {
-            path: path.into(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            located: crate::toml_errors::located(path, text, &e),
         })?;
         let line_of = |span: std::ops::Range<usize>| {
             text[..span.start.min(text.len())].matches('\n').count() + 1
