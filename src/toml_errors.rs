@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn a_bad_field_is_named_with_its_line_and_column_on_one_line() {
         let said = error_of("metric = \"cpu\"\n  above = 3\n");
-        assert!(said.starts_with("r.toml:2:3: unknown field `above`"), "{said}");
+        assert!(
+            said.starts_with("r.toml:2:3: unknown field `above`"),
+            "{said}"
+        );
         assert!(!said.contains('\n') && !said.contains('|'), "{said}");
         // Columns count characters, not bytes: the `x` is the 14th.
         let after_accent = error_of("metric = \"é\" x\n");

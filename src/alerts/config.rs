@@ -516,7 +516,10 @@ instance = "web-1"
                 "[policy]\nrate_limit_per_hour = 0\n",
                 "field rate_limit_per_hour",
             ),
-            ("[policy]\nwait = \"1s\"\n", "line 2"),
+            (
+                "[policy]\nwait = \"1s\"\n",
+                "alerts.toml:2:1: unknown field `wait`",
+            ),
         ];
         for (text, expected) in cases {
             let err = AlertsConfig::parse("alerts.toml", text)
