@@ -251,11 +251,11 @@ impl AlertsConfig {
     /// Parses the TOML `text` of the file named `path`.
     pub fn parse(path: &str, text: &str) -> Result<AlertsConfig, AlertsError> {
         let file: AlertsFile = toml::from_str(text).map_err(|e| AlertsError::Syntax {
-            located: crate::toml_errors::located(path, text, &e),
+            located: crate::located::toml_error(path, text, &e),
         })?;
         let invalid = |span: Range<usize>, field: &str, message: String| AlertsError::Invalid {
             path: path.into(),
-            line: text[..span.start.min(text.len())].matches('\n').count() + 1,
+            line: crate::located::line_of(text, span.start),
             field: field.into(),
             message,
         };

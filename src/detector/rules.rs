@@ -193,11 +193,9 @@ impl RuleSet {
     /// where a name matches, replacing them.
     pub fn with_file(path: &str, text: &str) -> Result<RuleSet, RulesError> {
         let file: RulesFile = toml::from_str(text).map_err(|e| RulesError::Syntax {
-            located: crate::toml_errors::located(path, text, &e),
+            located: crate::located::toml_error(path, text, &e),
         })?;
-        let line_of = |span: std::ops::Range<usize>| {
-            text[..span.start.min(text.len())].matches('\n').count() + 1
-        };
+        let line_of = |span: std::ops::Range<usize>| crate::located::line_of(text, span.start);
         let mut set = RuleSet::default();
         for (i, written) in file.rule.into_iter().enumerate() {
             let invalid = |span: std::ops::Range<usize>, message: &str| RulesError::Invalid {

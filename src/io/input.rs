@@ -64,10 +64,12 @@ pub struct Table {
 
 impl Table {
     /// Indices of the rows whose `column` reads `value` (compared as trimmed text).
-    /// The label column counts too, its value read as a label is (`0` or `1`,
+    /// The label column counts too, `value` read as a label cell is (`0` or `1`,
     /// `false` or `true`...): `--fit-where label=0` fits on the rows labelled normal.
     pub fn rows_where(&self, column: &str, value: &str) -> Result<Vec<usize>, InputError> {
-        if let (Some(labels), true) = (&self.labels, self.label_column.as_deref() == Some(column)) {
+        if self.label_column.as_deref() == Some(column)
+            && let Some(labels) = &self.labels
+        {
             let Some(wanted) = label_value(value) else {
                 return Err(InputError::at(
                     &self.source,

@@ -69,25 +69,3 @@ impl InputError {
         }
     }
 }
-
-/// 1-based line and column (in characters) of byte offset `at`.
-pub fn line_col(bytes: &[u8], at: usize) -> (u64, u64) {
-    let before = &bytes[..at];
-    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    let start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let col = String::from_utf8_lossy(&bytes[start..at]).chars().count() as u64 + 1;
-    (line, col)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_and_column_count_characters() {
-        assert_eq!(line_col("ab\ncé,x".as_bytes(), 6), (2, 3));
-    }
-}

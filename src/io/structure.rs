@@ -4,7 +4,8 @@
 
 use rayon::prelude::*;
 
-use super::{InputError, line_col};
+use super::InputError;
+use crate::located::line_col;
 
 /// Data records per chunk of the file, the unit in which rows are written back in
 /// parallel.

@@ -5,7 +5,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{InputError, line_col};
+use super::InputError;
+use crate::located::line_col;
 
 /// Where a CSV comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
