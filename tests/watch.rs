@@ -476,3 +476,27 @@ fn bad_flags_are_refused_before_anything_starts() {
         "{err}"
     );
 }
+
+/// A replay too short for a baseline says so on standard error: before, it ended
+/// with "replay finished; still serving" and a page with no verdicts.
+#[test]
+fn a_replay_too_short_for_a_baseline_says_nothing_was_judged() {
+    // The fixture has 240 rows; a 300-sample baseline is never complete.
+    let mut watch = Watch::replay("max", &["--window-size", "300"]);
+    watch.wait_until_replayed();
+    watch.interrupt();
+    let err = watch.stderr();
+    assert!(
+        err.contains("the replay ended after 240 samples, before the 300 a baseline needs: nothing was judged"),
+        "{err}"
+    );
+    // One that trains says nothing of the kind.
+    let mut enough = Watch::replay("max", &["--window-size", "100"]);
+    enough.wait_until_replayed();
+    enough.interrupt();
+    assert!(
+        !enough.stderr().contains("nothing was judged"),
+        "{}",
+        enough.stderr()
+    );
+}

@@ -199,6 +199,16 @@ impl Session {
                         if let Some(event) = self.after_training(&outcome) {
                             self.publish_status(Some(event), false);
                         }
+                        let status = self.pipeline.status();
+                        if status.state == State::Collecting {
+                            tracing::warn!(
+                                "the replay ended after {} samples, before the {} a baseline \
+                                 needs: nothing was judged; hint: replay a longer file, or \
+                                 lower --window-size",
+                                status.collected,
+                                status.baseline
+                            );
+                        }
                         self.publish_status(Some("replay_finished".into()), true);
                         tracing::info!("replay finished; still serving");
                         let _ = stop.recv();
