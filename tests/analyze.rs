@@ -332,8 +332,9 @@ fn a_setting_out_of_range_is_refused_by_its_flag() {
 }
 
 /// A missing source is named as the choice it is: a CSV or Prometheus, and for
-/// Prometheus a query or an instance. Before, `metrics analyze` alone asked for
-/// both `--csv-file` and `--query`.
+/// Prometheus a query or an instance; a CSV with a query is refused as the mix it
+/// is. Before, `metrics analyze` alone asked for both `--csv-file` and `--query`,
+/// and `--csv-file` with `--query` for `--prometheus` and `--start`.
 #[test]
 fn a_missing_source_is_named_as_a_choice() {
     let missing = |args: &[&str]| {
@@ -352,6 +353,11 @@ fn a_missing_source_is_named_as_a_choice() {
     assert!(
         no_series.contains("<--query <PROMQL>|--instance <INSTANCE>>"),
         "{no_series}"
+    );
+    let both = missing(&["--csv-file", "a.csv", "--query", "up"]);
+    assert!(
+        both.contains("'--csv-file <IN>' cannot be used with") && both.contains("--query"),
+        "{both}"
     );
 }
 

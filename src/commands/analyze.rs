@@ -33,9 +33,10 @@ use metrics::timestamp::{now_ms, parse_duration, parse_moment};
 // A saved model brings its own settings: fitting flags beside it would be ignored.
 #[command(mut_arg("model", |a| a.conflicts_with_all(["contamination", "trees", "sample_size", "adapt_after"])))]
 // Rows come from a CSV or from Prometheus, and Prometheus's from a query or an
-// instance: a missing source is named as the choice it is.
+// instance: a missing source is named as the choice it is, and a CSV with a query
+// as the mix it is.
 #[command(group(ArgGroup::new("source").required(true).args(["csv_file", "prometheus"])))]
-#[command(group(ArgGroup::new("series").args(["query", "instance"])))]
+#[command(group(ArgGroup::new("series").args(["query", "instance"]).conflicts_with("csv_file")))]
 pub struct AnalyzeArgs {
     /// The metrics CSV to analyse (`-` for standard input).
     #[arg(long, value_name = "IN")]
