@@ -5,7 +5,14 @@
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
 
-use super::train::finite_values;
+/// The finite ones of `values`, in order, in a vector sized for all of them at once
+/// (a million readings collected by growing it cost their copies and page faults
+/// again at each doubling).
+pub(super) fn finite_values(values: &[f64]) -> Vec<f64> {
+    let mut finite = Vec::with_capacity(values.len());
+    finite.extend(values.iter().copied().filter(|v| v.is_finite()));
+    finite
+}
 
 /// MAD times this estimates the standard deviation of a normal distribution.
 const MAD_TO_SIGMA: f64 = 1.482_602_218_505_602;

@@ -17,7 +17,7 @@ use super::level::AdaptAfter;
 use super::memory::{Expected, FeatureTable, filled};
 use super::model::{MODEL_FORMAT, Model, forest_matrix};
 use super::params::ValidDetectorParams;
-use super::scaling::Scale;
+use super::scaling::{Scale, finite_values};
 use super::season::Season;
 use super::transform::Transform;
 use super::zscore::ZEvidence;
@@ -208,15 +208,6 @@ fn spread_floor(name: &str, transform: Transform, level: f64) -> f64 {
         MetricKind::Amount => (0.02 * transform.apply(level).abs()).max(0.1),
         MetricKind::Other => 0.0,
     }
-}
-
-/// The finite ones of `values`, in order, in a vector sized for all of them at once
-/// (a million readings collected by growing it cost their copies and page faults
-/// again at each doubling).
-pub(super) fn finite_values(values: &[f64]) -> Vec<f64> {
-    let mut finite = Vec::with_capacity(values.len());
-    finite.extend(values.iter().copied().filter(|v| v.is_finite()));
-    finite
 }
 
 pub(super) fn median_of_finite(values: &[f64]) -> f64 {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
 
-use super::train::finite_values;
+use super::scaling::finite_values;
 use crate::schema::{self, MetricKind};
 
 /// How a metric's readings are mapped before the statistics.
