@@ -7,8 +7,8 @@ use rayon::prelude::*;
 use super::error::DetectorError;
 use super::features;
 use super::frame::Frame;
-use super::fusion::{self, RowInput};
-use super::hold::{Hold, Levels};
+use super::fusion::{self, Pending, RowInput};
+use super::hold::Hold;
 use super::memory::{Carried, FeatureTable, Standing};
 use super::model::Model;
 use super::rules::RuleSet;
@@ -166,7 +166,7 @@ impl Model {
                         if !self.thresholds.holds(judged.verdict.anomaly_score) {
                             hold = Some(Hold::default());
                         } else {
-                            unplaced.push((r - context, judged.if_held, judged.levels));
+                            unplaced.push((r - context, judged.pending));
                         }
                     }
                     slot.write(judged.verdict);
@@ -183,11 +183,11 @@ impl Model {
         unsafe { verdicts.set_len(rows) };
         let mut hold = first_hold;
         for BlockIncidents { unplaced, end } in blocks {
-            for (r, if_held, levels) in unplaced {
-                let place = self
-                    .thresholds
-                    .step(&mut hold, verdicts[r].anomaly_score, &levels);
-                fusion::place_in_incident(&mut verdicts[r], place, if_held);
+            for (r, pending) in unplaced {
+                let place =
+                    self.thresholds
+                        .step(&mut hold, verdicts[r].anomaly_score, &pending.levels);
+                fusion::place_in_incident(&mut verdicts[r], place, pending);
             }
             if let Some(end) = end {
                 hold = end;
@@ -204,9 +204,8 @@ impl Model {
 /// What placing a batch block's rows among incidents leaves for the pass in order.
 struct BlockIncidents {
     /// The rows before the block's first row below the hold level, whose place
-    /// depends on the blocks before: each row with the reasons it adds if held and
-    /// its fading levels.
-    unplaced: Vec<(usize, Vec<String>, Levels)>,
+    /// depends on the blocks before: each row with what placing it needs.
+    unplaced: Vec<(usize, Pending)>,
     /// The incident state at the block's end, when the block had such a row.
     end: Option<Hold>,
 }

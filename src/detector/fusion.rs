@@ -138,29 +138,54 @@ pub struct Judged {
     /// The verdict: final when the row was placed as it was judged, else from the
     /// row alone.
     pub verdict: Verdict,
+    /// What placing it needs, when it was judged unplaced.
+    pub pending: Pending,
+}
+
+/// What placing a row among incidents needs beyond its verdict from the row alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pending {
     /// The reasons the row adds if it turns out to be held: filled only for a row
-    /// judged unplaced that would otherwise be normal and reaches the hold level.
+    /// that would otherwise be normal and reaches the hold level.
     pub if_held: Vec<String>,
     /// What the row brings to an open incident's fading: filled only for a row
     /// judged unplaced that reaches the hold level, where incidents fade.
     pub levels: Levels,
+    /// The severity the rules and frozen sensors give the row, apart from its
+    /// score: what it keeps if it is quelled.
+    pub ruled: Severity,
 }
 
-/// Completes a row's `verdict` with its `place` among incidents: a held row is at
-/// least a medium anomaly, and its first reason names the incident it continues,
-/// followed by `if_held` (see [`Judged::if_held`]).
-pub fn place_in_incident(verdict: &mut Verdict, place: Place, if_held: Vec<String>) {
-    if let Place::Held { began } = place {
-        let held = reasons::held(began);
-        if verdict.severity == Severity::Normal {
-            verdict
-                .reasons
-                .splice(0..0, std::iter::once(held).chain(if_held));
-        } else {
-            verdict.reasons.push(held);
+/// Completes a row's `verdict` with its `place` among incidents and what placing
+/// it needs (`pending`). A held row is at least a medium anomaly, and its first
+/// reason names the incident it continues, followed by the reasons it adds if held.
+/// A quelled row keeps only the severity the rules and frozen sensors give it: its
+/// score is the faded incident's tail, which the incident already told.
+pub fn place_in_incident(verdict: &mut Verdict, place: Place, pending: Pending) {
+    match place {
+        Place::Held { began } => {
+            let held = reasons::held(began);
+            if verdict.severity == Severity::Normal {
+                verdict
+                    .reasons
+                    .splice(0..0, std::iter::once(held).chain(pending.if_held));
+            } else {
+                verdict.reasons.push(held);
+            }
+            verdict.severity = verdict.severity.max(Severity::Medium);
+            verdict.is_anomaly = true;
         }
-        verdict.severity = verdict.severity.max(Severity::Medium);
-        verdict.is_anomaly = true;
+        Place::Quelled if verdict.severity > pending.ruled => {
+            verdict.severity = pending.ruled;
+            verdict.is_anomaly = pending.ruled > Severity::Normal;
+            let at = if verdict.is_anomaly {
+                verdict.reasons.len()
+            } else {
+                0
+            };
+            verdict.reasons.insert(at, reasons::quelled().to_string());
+        }
+        _ => {}
     }
 }
 
@@ -255,9 +280,10 @@ pub fn fuse(
     let mut said = Vec::new();
     let top_z_metric = ev.z.top_feature.map(|f| f / features::PER_METRIC);
     let mut top_metric = top_z_metric;
+    let mut ruled = Severity::Normal;
     if mode == Mode::Fused {
         if let Some(hit) = ev.row.hits.first() {
-            severity = severity.max(hit.severity);
+            ruled = hit.severity;
             if hit.column < ev.names.len() {
                 top_metric = Some(hit.column);
             }
@@ -265,7 +291,7 @@ pub fn fuse(
         said.extend(ev.row.hits.iter().map(|h| h.reason.clone()));
         for m in 0..ev.row.runs.len() {
             if let Some(run) = ev.frozen(m) {
-                severity = severity.max(Severity::Medium);
+                ruled = ruled.max(Severity::Medium);
                 let unit = schema::describe(&ev.names[m]).unit;
                 said.push(reasons::frozen(&ev.names[m], ev.row.raw[m], unit, run));
                 if top_metric == top_z_metric && ev.z.z_max < REASON_Z {
@@ -274,6 +300,7 @@ pub fn fuse(
             }
         }
     }
+    severity = severity.max(ruled);
     // Levels are only read in an open incident or one the row opens; a row placed
     // later may find either. About half the rows reach the hold level, so the rest
     // are spared the work.
@@ -307,20 +334,20 @@ pub fn fuse(
         top_metric,
         reasons: said,
     };
+    let pending = Pending {
+        if_held,
+        levels,
+        ruled,
+    };
     match place {
         Some(place) => {
-            place_in_incident(&mut verdict, place, if_held);
+            place_in_incident(&mut verdict, place, pending);
             Judged {
                 verdict,
-                if_held: Vec::new(),
-                levels: Levels::default(),
+                pending: Pending::default(),
             }
         }
-        None => Judged {
-            verdict,
-            if_held,
-            levels,
-        },
+        None => Judged { verdict, pending },
     }
 }
 
@@ -478,5 +505,36 @@ mod tests {
             "{levels:?}"
         );
         assert_eq!(levels.per_metric[1], 2.0);
+    }
+
+    #[test]
+    fn a_quelled_row_keeps_only_what_the_rules_and_frozen_sensors_say() {
+        let by_score = || Verdict {
+            anomaly_score: 0.62,
+            is_anomaly: true,
+            severity: Severity::High,
+            z_max: 6.0,
+            top_metric: Some(0),
+            reasons: vec!["disk_write_mb 40.0 MB/s is 6.0 sigma above".into()],
+        };
+        let mut tail = by_score();
+        place_in_incident(&mut tail, Place::Quelled, Pending::default());
+        assert_eq!(tail.severity, Severity::Normal);
+        assert!(!tail.is_anomaly);
+        assert_eq!(tail.reasons[0], reasons::quelled(), "{:?}", tail.reasons);
+        assert_eq!(tail.reasons.len(), 2, "the metric's reason stays");
+        let mut ruled = by_score();
+        let frozen = Pending {
+            ruled: Severity::Medium,
+            ..Pending::default()
+        };
+        place_in_incident(&mut ruled, Place::Quelled, frozen);
+        assert_eq!(ruled.severity, Severity::Medium);
+        assert!(ruled.is_anomaly);
+        assert_eq!(ruled.reasons.last().unwrap(), reasons::quelled());
+        // A row placed anywhere else keeps its verdict.
+        let mut outside = by_score();
+        place_in_incident(&mut outside, Place::Opening, Pending::default());
+        assert_eq!(outside, by_score());
     }
 }

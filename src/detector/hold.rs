@@ -8,6 +8,14 @@
 //! largest sigma, and from [`FADE_AFTER`] rows after each row at the bar on, the
 //! metric of that row's largest sigma. A burst on another metric then neither
 //! closes a plateau nor sets the peak it is measured against.
+//!
+//! A fading incident that closes while its rows still reach the hold level leaves
+//! its tail behind: until a row falls below the hold level, a row at the bar whose
+//! largest sigma is on the metric that incident followed, and whose level there is
+//! no higher than the incident's peak, is [`Place::Quelled`] rather than opening a
+//! new incident. A backup's throughput that wavers as it ebbs is one incident, not
+//! one per wave; a level past the peak (a flood after a burst on the same link)
+//! opens one. Measured in technical.md ("The tail of a faded incident").
 
 /// Most rows an incident is held open after its last row at the opening bar.
 pub const HOLD_ROWS: u64 = 60;
@@ -48,12 +56,37 @@ pub enum Place {
         /// Rows since the incident's first row.
         began: u64,
     },
+    /// At or above the opening bar, but the tail of the incident that faded last:
+    /// its largest sigma is on the metric that incident followed, no higher than
+    /// the incident's peak, and no row has fallen below the hold level since. It
+    /// opens nothing.
+    Quelled,
 }
 
-/// The open incident, if any, as a pass over rows in order carries it.
+impl Place {
+    /// Whether the row is part of an incident.
+    pub fn in_incident(self) -> bool {
+        matches!(self, Place::Opening | Place::Held { .. })
+    }
+}
+
+/// The open incident, if any, as a pass over rows in order carries it, and the
+/// tail of the last one to fade.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Hold {
     open: Option<Incident>,
+    /// The incident that faded while its rows still reached the hold level, until
+    /// a row falls below it.
+    faded: Option<Faded>,
+}
+
+/// What the tail of a faded incident is measured against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Faded {
+    /// The metric the incident followed when it closed.
+    metric: usize,
+    /// Its peak level on that metric, or its level when it closed if higher.
+    peak: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,6 +148,7 @@ impl Hold {
     pub fn step(&mut self, row: Step) -> Place {
         let next = self.open.map(|i| i.next(row.fading));
         match next {
+            None if row.opens && self.in_tail(row.fading) => Place::Quelled,
             _ if row.opens => {
                 self.open = Some(match next {
                     Some(mut i) => {
@@ -141,10 +175,26 @@ impl Hold {
                 Place::Held { began: i.age }
             }
             _ => {
+                self.faded = match (next, row.fading) {
+                    _ if !row.holds => None,
+                    (Some(i), Some(_)) => Some(Faded {
+                        metric: i.metric,
+                        peak: i.peak.max(i.level),
+                    }),
+                    _ => self.faded,
+                };
                 self.open = None;
                 Place::Outside
             }
         }
+    }
+
+    /// Whether a row with these fading levels is in the tail of the incident that
+    /// faded last: its largest sigma on the metric it followed, no higher than its
+    /// peak.
+    fn in_tail(&self, fading: Option<&Levels>) -> bool {
+        matches!((self.faded, fading),
+            (Some(f), Some(l)) if l.top == f.metric && l.of(f.metric) <= f.peak)
     }
 
     /// How many of a sequence's rows, given in order, incidents flag, counting from
@@ -153,7 +203,7 @@ impl Hold {
     pub fn flagged_from<'a>(rows: impl Iterator<Item = Step<'a>>, from: usize) -> usize {
         let mut hold = Hold::default();
         rows.enumerate()
-            .filter(|&(i, row)| hold.step(row) != Place::Outside && i >= from)
+            .filter(|&(i, row)| hold.step(row).in_incident() && i >= from)
             .count()
     }
 }
@@ -394,5 +444,89 @@ mod tests {
         }
         let closed = places.iter().position(|p| *p == Place::Outside).unwrap();
         assert_eq!(closed, 12 + FADE_AFTER as usize, "{places:?}");
+    }
+
+    /// A hold fed twelve rows at the bar at 9 sigma on metric 0, then rows held at
+    /// 2.5 until the incident fades: the state a faded incident's tail starts from.
+    fn after_a_faded_plateau() -> Hold {
+        let mut hold = Hold::default();
+        for k in 0..=12 + FADE_AFTER as usize {
+            let l = Levels {
+                per_metric: vec![if k < 12 { 9.0 } else { 2.5 }, 0.0],
+                top: 0,
+            };
+            hold.step(Step {
+                opens: k < 12,
+                holds: true,
+                fading: Some(&l),
+            });
+        }
+        assert!(!hold.is_open());
+        hold
+    }
+
+    /// A row at the bar with fading levels `l`.
+    fn at_bar(l: &Levels) -> Step<'_> {
+        Step {
+            opens: true,
+            holds: true,
+            fading: Some(l),
+        }
+    }
+
+    /// A row with level `level` on metric `top` (and none on the other).
+    fn on(top: usize, level: f64) -> Levels {
+        let mut per_metric = vec![0.0; 2];
+        per_metric[top] = level;
+        Levels { per_metric, top }
+    }
+
+    #[test]
+    fn the_tail_of_a_faded_incident_opens_nothing_until_a_row_falls_below_the_hold_level() {
+        let mut hold = after_a_faded_plateau();
+        // The same metric back at the bar, under the peak: the tail, not news.
+        let wave = on(0, 7.0);
+        assert_eq!(hold.step(at_bar(&wave)), Place::Quelled);
+        assert_eq!(hold.step(at_bar(&wave)), Place::Quelled);
+        assert!(!hold.is_open());
+        // A held row between waves keeps the tail.
+        let between = on(0, 2.0);
+        let held = Step {
+            opens: false,
+            holds: true,
+            fading: Some(&between),
+        };
+        assert_eq!(hold.step(held), Place::Outside);
+        assert_eq!(hold.step(at_bar(&wave)), Place::Quelled);
+        // A row below the hold level ends it: the next wave opens an incident.
+        let quiet = on(0, 0.0);
+        let below = Step {
+            opens: false,
+            holds: false,
+            fading: Some(&quiet),
+        };
+        assert_eq!(hold.step(below), Place::Outside);
+        assert_eq!(hold.step(at_bar(&wave)), Place::Opening);
+    }
+
+    #[test]
+    fn past_the_peak_or_on_another_metric_a_row_at_the_bar_opens_an_incident() {
+        let higher = on(0, 9.5);
+        assert_eq!(
+            after_a_faded_plateau().step(at_bar(&higher)),
+            Place::Opening
+        );
+        let elsewhere = on(1, 5.0);
+        assert_eq!(
+            after_a_faded_plateau().step(at_bar(&elsewhere)),
+            Place::Opening
+        );
+        // Where incidents are held to the end, nothing is quelled.
+        let mut hold = Hold::default();
+        let places: Vec<Place> = [true, false, false, true]
+            .into_iter()
+            .map(|opens| hold.step(step(opens, true)))
+            .collect();
+        assert!(places.iter().all(|p| p.in_incident()), "{places:?}");
     }
 }

@@ -25,6 +25,12 @@ pub fn held(began: u64) -> String {
     format!("{HELD}{} ago", Samples(began))
 }
 
+/// A row at the opening bar in the tail of the incident that faded last (see
+/// [`super::hold::Place::Quelled`]).
+pub fn quelled() -> &'static str {
+    "the tail of the incident that just faded, no higher than its peak: not a new one"
+}
+
 /// A count of samples as a person writes it: `1 sample`, `12 samples`.
 struct Samples(u64);
 

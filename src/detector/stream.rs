@@ -115,6 +115,7 @@ mod tests {
     use super::*;
     use crate::detector::batch::SCORE_BLOCK;
     use crate::detector::frame::Frame;
+    use crate::detector::reasons;
     use crate::detector::test_data::{fitted, frame};
     use crate::detector::verdict::Severity;
 
@@ -122,15 +123,28 @@ mod tests {
     fn stream_and_batch_give_identical_verdicts() {
         let train = frame(800, 9);
         let model = fitted(&train);
-        // Batch judges blocks of rows in parallel; a spike, a frozen stretch and an
-        // incident straddle block boundaries.
-        let mut test = frame(2 * SCORE_BLOCK + 600, 10);
+        // Batch judges blocks of rows in parallel; a spike, a frozen stretch, an
+        // incident and a faded incident's tail straddle block boundaries.
+        let mut test = frame(3 * SCORE_BLOCK + 600, 10);
         test.columns[0][SCORE_BLOCK] = 99.0;
         for v in &mut test.columns[1][SCORE_BLOCK - 40..SCORE_BLOCK + 40] {
             *v = 50.5;
         }
         let opens = 2 * SCORE_BLOCK - 2;
         test.columns[0][opens] = 70.0;
+        // A disk plateau at 40 MB/s, then 4 MB/s with a burst to 15 MB/s every
+        // eighth row, across the third boundary, and a last burst to 400 MB/s.
+        let ebb = 3 * SCORE_BLOCK - 40;
+        test.columns[2][ebb - 30..ebb].fill(40.0);
+        for (k, v) in test.columns[2][ebb..ebb + 80].iter_mut().enumerate() {
+            *v = if k == 72 {
+                400.0
+            } else if k > 0 && k % 8 == 0 {
+                15.0
+            } else {
+                4.0 + 0.1 * (k % 2) as f64
+            };
+        }
         let batch = same_in_batch_and_stream(&model, &test);
         assert!(
             batch[SCORE_BLOCK + 20]
@@ -176,6 +190,26 @@ mod tests {
             flagged(&batch)
         );
         assert!(faded.iter().any(held));
+        // With the bar raised so that 4 MB/s sits between the hold level and the
+        // bar, the disk plateau's incident fades while its rows are held at
+        // 4 MB/s, and the bursts to 15 MB/s after it, each at the bar but under
+        // the plateau's peak, are its tail: none opens an incident, across the
+        // third boundary too. A last burst past the peak opens one.
+        let mut tail = fading.clone();
+        tail.thresholds.fused *= 6.3;
+        tail.thresholds.hold = tail.thresholds.fused * 0.3 / 0.7;
+        let tail = same_in_batch_and_stream(&tail, &test);
+        for r in (ebb + 8..ebb + 72).step_by(8) {
+            let v = &tail[r];
+            assert!(v.anomaly_score >= 0.5, "row {r}: {v:?}");
+            assert!(!v.is_anomaly, "row {r}: {v:?}");
+            assert_eq!(v.reasons[0], reasons::quelled());
+        }
+        let past = &tail[ebb + 72];
+        assert!(
+            past.is_anomaly && past.severity == Severity::Critical,
+            "{past:?}"
+        );
     }
 
     /// `model`'s verdicts on `test` in batch, checked equal to a stream's row by row.

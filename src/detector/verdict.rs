@@ -4,10 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 /// How bad an anomaly is. Ordered: `Normal < Medium < High < Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Nothing to report.
+    #[default]
     Normal,
     /// Unusual; worth a look.
     Medium,
