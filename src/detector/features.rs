@@ -3,6 +3,8 @@
 //! sudden jumps inside the normal range, slow rises and frozen sensors; these
 //! features catch them.
 
+use crate::schema::Harm;
+
 /// Features derived per metric, in the order [`History::push`] returns them.
 pub const FEATURE_NAMES: [&str; 4] = ["deviation", "change", "mean", "trend"];
 
@@ -87,9 +89,12 @@ impl History {
     /// far the mean of the last [`RECENT_WINDOW`] deviations moved away from the
     /// expected value since [`TREND_LAG`] samples before, held no further than the
     /// latest deviation (0 until [`MEMORY`] readings are in, and for a move back).
-    /// Without `trend` (a model that does not judge this metric's trend) the trend
-    /// is 0 and costs nothing.
-    pub fn push(&mut self, value: f64, expected: f64, trend: bool) -> [f64; PER_METRIC] {
+    /// `trend` is the way a move is harm for this metric: the trend counts only a
+    /// move that way, for it is there to tell a leak or a load creeping up, and a
+    /// slow fall towards idle is what every job winding down looks like. Without
+    /// `trend` (a model that does not judge this metric's trend) the trend is 0 and
+    /// costs nothing.
+    pub fn push(&mut self, value: f64, expected: f64, trend: Option<Harm>) -> [f64; PER_METRIC] {
         let deviation = value - expected;
         let change = if self.len == 0 || deviation.abs() <= self.recent.abs() {
             0.0
@@ -112,22 +117,28 @@ impl History {
         } else {
             mean_and_median(&self.ring[end - self.len..end])
         };
-        let trend = if trend && self.len == MEMORY {
-            let now = short_mean(&self.ring[end - RECENT_WINDOW..end]);
-            let then = short_mean(&self.ring[end - MEMORY..end - MEMORY + RECENT_WINDOW]);
-            // Only a move away from the expected value is news: a metric coming
-            // back from a spike or a leak is not a second anomaly, nor is the
-            // reading after it, while the short mean still holds the leak.
-            let latest = deviation - then;
-            if now.abs() <= then.abs() {
-                0.0
-            } else if now > then {
-                (now - then).min(latest.max(0.0))
-            } else {
-                (now - then).max(latest.min(0.0))
+        let trend = match trend {
+            Some(harm) if self.len == MEMORY => {
+                let now = short_mean(&self.ring[end - RECENT_WINDOW..end]);
+                let then = short_mean(&self.ring[end - MEMORY..end - MEMORY + RECENT_WINDOW]);
+                // Only a move away from the expected value is news: a metric coming
+                // back from a spike or a leak is not a second anomaly, nor is the
+                // reading after it, while the short mean still holds the leak.
+                let latest = deviation - then;
+                let moved = if now.abs() <= then.abs() {
+                    0.0
+                } else if now > then {
+                    (now - then).min(latest.max(0.0))
+                } else {
+                    (now - then).max(latest.min(0.0))
+                };
+                if harm.towards(moved > 0.0) {
+                    moved
+                } else {
+                    0.0
+                }
             }
-        } else {
-            0.0
+            _ => 0.0,
         };
         self.recent = recent;
         // A sustained shift keeps the recent median away from the baseline; once a
@@ -223,16 +234,19 @@ fn total_value(key: i64) -> f64 {
 mod tests {
     use super::*;
 
+    /// A metric a move either way may harm: every trend counts.
+    const ANY: Option<Harm> = Some(Harm::Either);
+
     #[test]
     fn a_spike_shows_as_a_change_and_the_return_does_not() {
         let mut h = History::default();
         for v in [10.0, 11.0, 10.0, 9.0, 10.0] {
-            h.push(v, 10.0, true);
+            h.push(v, 10.0, ANY);
         }
-        assert_eq!(h.push(60.0, 10.0, true), [50.0, 50.0, 0.0, 0.0]);
-        assert_eq!(h.push(62.0, 10.0, true), [52.0, 52.0, 0.0, 0.0]);
-        assert_eq!(h.push(61.0, 10.0, true), [51.0, 51.0, 153.0 / 8.0, 0.0]);
-        let [deviation, change, _, _] = h.push(10.0, 10.0, true);
+        assert_eq!(h.push(60.0, 10.0, ANY), [50.0, 50.0, 0.0, 0.0]);
+        assert_eq!(h.push(62.0, 10.0, ANY), [52.0, 52.0, 0.0, 0.0]);
+        assert_eq!(h.push(61.0, 10.0, ANY), [51.0, 51.0, 153.0 / 8.0, 0.0]);
+        let [deviation, change, _, _] = h.push(10.0, 10.0, ANY);
         assert_eq!((deviation, change), (0.0, 0.0));
     }
 
@@ -240,12 +254,12 @@ mod tests {
     fn the_mean_stops_reporting_a_short_spike_once_the_recent_median_is_back() {
         let mut h = History::default();
         for _ in 0..5 {
-            h.push(10.0, 10.0, true);
+            h.push(10.0, 10.0, ANY);
         }
         for v in [60.0, 60.0, 60.0] {
-            h.push(v, 10.0, true);
+            h.push(v, 10.0, ANY);
         }
-        let means: Vec<f64> = (0..4).map(|_| h.push(10.0, 10.0, true)[2]).collect();
+        let means: Vec<f64> = (0..4).map(|_| h.push(10.0, 10.0, ANY)[2]).collect();
         assert_eq!(means, [150.0 / 9.0, 15.0, 0.0, 0.0]);
     }
 
@@ -253,9 +267,9 @@ mod tests {
     fn a_sustained_shift_keeps_its_mean() {
         let mut h = History::default();
         for _ in 0..5 {
-            h.push(10.0, 10.0, true);
+            h.push(10.0, 10.0, ANY);
         }
-        let last = (0..10).map(|_| h.push(30.0, 10.0, true)[2]).last().unwrap();
+        let last = (0..10).map(|_| h.push(30.0, 10.0, ANY)[2]).last().unwrap();
         assert_eq!(last, 20.0);
     }
 
@@ -265,16 +279,16 @@ mod tests {
         let mut everything = History::default();
         let all: Vec<[f64; PER_METRIC]> = values
             .iter()
-            .map(|&v| everything.push(v, 5.0, true))
+            .map(|&v| everything.push(v, 5.0, ANY))
             .collect();
         for start in [MEMORY, 97, 180] {
             let mut late = History::default();
             for &v in &values[start - MEMORY..start] {
-                late.push(v, 5.0, true);
+                late.push(v, 5.0, ANY);
             }
             for (r, &v) in values.iter().enumerate().skip(start) {
                 assert_eq!(
-                    late.push(v, 5.0, true),
+                    late.push(v, 5.0, ANY),
                     all[r],
                     "row {r}, started at {start}"
                 );
@@ -286,11 +300,11 @@ mod tests {
     fn a_slow_rise_shows_as_a_trend_over_the_lag_and_the_way_back_does_not() {
         let mut h = History::default();
         for _ in 0..MEMORY {
-            assert_eq!(h.push(40.0, 40.0, true)[TREND], 0.0);
+            assert_eq!(h.push(40.0, 40.0, ANY)[TREND], 0.0);
         }
         // A leak: 0.2 a sample, too little for a step, 12 over a minute.
         let rise: Vec<[f64; PER_METRIC]> = (1..=TREND_LAG)
-            .map(|k| h.push(40.0 + 0.2 * k as f64, 40.0, true))
+            .map(|k| h.push(40.0 + 0.2 * k as f64, 40.0, ANY))
             .collect();
         let last = rise[TREND_LAG - 1];
         assert!(last[1] < 1.0, "no single step stands out: {last:?}");
@@ -298,12 +312,47 @@ mod tests {
         // (four flat readings and the first step of the rise: 0.04).
         assert!((last[TREND] - (11.6 - 0.04)).abs() < 1e-9, "{last:?}");
         // Back at once: the short mean still holds the leak, the reading does not.
-        assert_eq!(h.push(40.0, 40.0, true)[TREND], 0.0);
+        assert_eq!(h.push(40.0, 40.0, ANY)[TREND], 0.0);
         // A metric whose trend the model does not judge is spared the work.
         let mut unjudged = History::default();
         for k in 0..2 * MEMORY {
-            assert_eq!(unjudged.push(0.2 * k as f64, 0.0, false)[TREND], 0.0);
+            assert_eq!(unjudged.push(0.2 * k as f64, 0.0, None)[TREND], 0.0);
         }
+    }
+
+    #[test]
+    fn a_slow_move_counts_as_a_trend_only_towards_harm() {
+        // The same slow fall, then the same slow rise, of a metric that harms when
+        // high (a CPU winding down after a job, then a load creeping up).
+        let trends = |harm: Harm| {
+            let mut h = History::default();
+            for _ in 0..MEMORY {
+                h.push(40.0, 40.0, Some(harm));
+            }
+            let fall = (1..=TREND_LAG)
+                .map(|k| h.push(40.0 - 0.2 * k as f64, 40.0, Some(harm))[TREND])
+                .last()
+                .unwrap();
+            let mut h = History::default();
+            for _ in 0..MEMORY {
+                h.push(40.0, 40.0, Some(harm));
+            }
+            let rise = (1..=TREND_LAG)
+                .map(|k| h.push(40.0 + 0.2 * k as f64, 40.0, Some(harm))[TREND])
+                .last()
+                .unwrap();
+            (fall, rise)
+        };
+        let (fall, rise) = trends(Harm::High);
+        assert_eq!(fall, 0.0, "winding down is no trend");
+        assert!(rise > 11.0, "{rise}");
+        // Memory left harms when low: its fall is the leak.
+        let (fall, rise) = trends(Harm::Low);
+        assert!(fall < -11.0, "{fall}");
+        assert_eq!(rise, 0.0);
+        // A metric either way may harm keeps both.
+        let (fall, rise) = trends(Harm::Either);
+        assert_eq!(fall, -rise);
     }
 
     #[test]
@@ -328,7 +377,7 @@ mod tests {
     #[test]
     fn deviation_is_measured_from_the_expected_value() {
         let mut h = History::default();
-        assert_eq!(h.push(95.0, 90.0, true)[0], 5.0);
+        assert_eq!(h.push(95.0, 90.0, ANY)[0], 5.0);
     }
 
     #[test]

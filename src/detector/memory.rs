@@ -9,6 +9,7 @@ use super::level::{AdaptAfter, Level, Reference};
 use super::scaling::Scale;
 use super::season::Season;
 use super::transform::Transform;
+use crate::schema::{self, Harm};
 
 /// What a pass over rows, batch or live, remembers of one metric.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +78,15 @@ pub(super) fn filled(fill: &[f64], metric: usize, raw: f64) -> f64 {
     if raw.is_nan() { fill[metric] } else { raw }
 }
 
+/// Per metric of `names`, the way a move is harm, from the catalogue: what
+/// [`Expected::harm`] holds.
+pub(super) fn harms(names: &[String]) -> Vec<Harm> {
+    names
+        .iter()
+        .map(|name| schema::describe(name).harm)
+        .collect()
+}
+
 /// What each metric is expected to read, in model space: its time-of-day profile
 /// when one was learned and the row has a time, else its baseline median; plus the
 /// shift it has been adapted to (see [`super::level`]).
@@ -89,6 +99,12 @@ pub(super) struct Expected<'a> {
     pub season: Option<&'a Season>,
     /// How each metric's level adapts; `None` while training, when nothing does.
     pub adaptation: Option<Adaptation<'a>>,
+    /// Per metric, the way a move is harm (see [`schema::Harm`]): the only way a
+    /// judged trend counts. Empty while training, which finds every trend either
+    /// way: a trend's scale is the size of the slow moves a metric makes, and the
+    /// bar calibrated on them all stays a bound (leaving out a fall only lowers a
+    /// row's ratio). Measured in technical.md ("A slow fall is no trend").
+    pub harm: Vec<Harm>,
 }
 
 /// How each metric's level adapts (see [`super::level`]).
@@ -192,11 +208,14 @@ impl Expected<'_> {
     ) -> MetricFeatures {
         let deviation = self.adapted(memory, metric, raw, deviation);
         // Training finds every trend, to fit the scales of those it judges.
-        let trend = self.adaptation.is_none_or(|a| {
-            a.scales
+        let trend = match self.adaptation {
+            None => Some(Harm::Either),
+            Some(a) => a
+                .scales
                 .get(metric * features::PER_METRIC + features::TREND)
                 .is_some_and(Scale::judged)
-        });
+                .then(|| self.harm.get(metric).copied().unwrap_or(Harm::Either)),
+        };
         MetricFeatures {
             features: memory.history.push(at + deviation, at, trend),
             expected: at,

@@ -9,7 +9,7 @@ use super::forest::Forest;
 use super::fusion::{self, Judged, Mode, RowInput, Thresholds};
 use super::hold::Hold;
 use super::level::AdaptAfter;
-use super::memory::{Adaptation, Expected};
+use super::memory::{Adaptation, Expected, harms};
 use super::scaling::Scale;
 use super::season::Season;
 use super::transform::Transform;
@@ -125,6 +125,7 @@ impl Model {
                 scales: &self.scales,
                 after: &self.adapt_after,
             }),
+            harm: harms(&self.metrics),
         }
     }
 

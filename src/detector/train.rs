@@ -99,6 +99,7 @@ impl ValidDetectorParams {
             transforms: &transforms,
             season: season.as_ref(),
             adaptation: None,
+            harm: Vec::new(),
         };
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let features = calibration_features(&columns, train.times.as_deref(), &expected);
@@ -524,6 +525,7 @@ mod tests {
             transforms: &transforms,
             season: None,
             adaptation: None,
+            harm: Vec::new(),
         };
         let rows = train.rows();
         let deviations = expected.deviations(&columns, None, 0..rows);
