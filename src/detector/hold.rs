@@ -455,23 +455,24 @@ mod tests {
                 per_metric: vec![if k < 12 { 9.0 } else { 2.5 }, 0.0],
                 top: 0,
             };
-            hold.step(Step {
-                opens: k < 12,
-                holds: true,
-                fading: Some(&l),
-            });
+            hold.step(with(k < 12, true, &l));
         }
         assert!(!hold.is_open());
         hold
     }
 
-    /// A row at the bar with fading levels `l`.
-    fn at_bar(l: &Levels) -> Step<'_> {
+    /// A row that `opens` and `holds` or not, with fading levels `l`.
+    fn with(opens: bool, holds: bool, l: &Levels) -> Step<'_> {
         Step {
-            opens: true,
-            holds: true,
+            opens,
+            holds,
             fading: Some(l),
         }
+    }
+
+    /// A row at the bar with fading levels `l`.
+    fn at_bar(l: &Levels) -> Step<'_> {
+        with(true, true, l)
     }
 
     /// A row with level `level` on metric `top` (and none on the other).
@@ -491,21 +492,11 @@ mod tests {
         assert!(!hold.is_open());
         // A held row between waves keeps the tail.
         let between = on(0, 2.0);
-        let held = Step {
-            opens: false,
-            holds: true,
-            fading: Some(&between),
-        };
-        assert_eq!(hold.step(held), Place::Outside);
+        assert_eq!(hold.step(with(false, true, &between)), Place::Outside);
         assert_eq!(hold.step(at_bar(&wave)), Place::Quelled);
         // A row below the hold level ends it: the next wave opens an incident.
         let quiet = on(0, 0.0);
-        let below = Step {
-            opens: false,
-            holds: false,
-            fading: Some(&quiet),
-        };
-        assert_eq!(hold.step(below), Place::Outside);
+        assert_eq!(hold.step(with(false, false, &quiet)), Place::Outside);
         assert_eq!(hold.step(at_bar(&wave)), Place::Opening);
     }
 
