@@ -597,3 +597,51 @@ fn a_metric_column_without_readings_is_left_out_with_a_warning_the_summary_repea
         );
     }
 }
+
+/// A file whose times go backwards (here two recordings joined, the later first)
+/// is judged in file order, and the user is told where the order breaks, once as
+/// it happens and again in the summary; a file in order says nothing of it.
+#[test]
+fn times_that_go_backwards_are_told_with_the_row_where_they_first_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let sorted = dir.path().join("sorted.csv");
+    metrics()
+        .args(["datagen", "-n", "400", "--seed", "3", "--quiet", "-o"])
+        .arg(&sorted)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&sorted).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    let joined = dir.path().join("joined.csv");
+    std::fs::write(
+        &joined,
+        format!(
+            "{header}\n{}\n{}\n",
+            rows[200..].join("\n"),
+            rows[..200].join("\n")
+        ),
+    )
+    .unwrap();
+    let told = |file: &Path| {
+        let out = dir.path().join("out.csv");
+        let assert = metrics()
+            .args(["analyze", "--csv-file"])
+            .arg(file)
+            .arg("--output-file")
+            .arg(&out)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    };
+    let err = told(&joined);
+    let first = rows[0].split(',').next().unwrap();
+    let last = rows[399].split(',').next().unwrap();
+    let warning = format!("the times go backwards at data row 201 ({first} after {last}):");
+    assert_eq!(err.matches(&warning).count(), 2, "{err}");
+    assert!(
+        err.contains("hint: sort the file by its time column"),
+        "{err}"
+    );
+    assert!(!told(&sorted).contains("backwards"));
+}

@@ -1,11 +1,13 @@
 //! One batch analysis, shared by `metrics analyze`, the web upload and the quality
 //! bench: choose the training rows, fit (or take a saved model) and judge every
-//! row (`report::Tally` groups the anomalous rows into incidents). [`analyze`] does
+//! row (`report::Tally` groups the anomalous rows into incidents; [`time_order`]
+//! tells when the rows' times go backwards). [`analyze`] does
 //! it on a table
 //! held whole; [`windowed`] on a file read window by window, with the same
 //! verdicts.
 
 pub mod fit_sample;
+pub mod time_order;
 pub mod windowed;
 
 use std::time::{Duration, Instant};

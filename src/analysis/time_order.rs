@@ -1,0 +1,83 @@
+//! Whether a file's times run forward. The detector reads rows in file order: a
+//! row's features come from the rows above it, its expected value from its time of
+//! day, an incident's duration from its first and last rows' times. A file whose
+//! times go backwards (sorted by another column, two files joined) is judged in
+//! that order all the same, so the user is told once, with where it first happens.
+
+use crate::timestamp;
+
+/// Rows' times taken in file order, and where they first went backwards.
+#[derive(Debug, Default)]
+pub struct TimeOrder {
+    /// Rows taken so far.
+    rows: usize,
+    /// The last row's time.
+    last: Option<i64>,
+    /// How many rows had a time earlier than the row before.
+    backward: usize,
+    /// The first such row: its 1-based data row, the time before it and its own.
+    first: Option<(usize, i64, i64)>,
+}
+
+impl TimeOrder {
+    /// Takes the times of the next rows, in file order.
+    pub fn add(&mut self, times: &[i64]) {
+        for (r, &t) in times.iter().enumerate() {
+            if let Some(before) = self.last
+                && t < before
+            {
+                self.backward += 1;
+                self.first.get_or_insert((self.rows + r + 1, before, t));
+            }
+            self.last = Some(t);
+        }
+        self.rows += times.len();
+    }
+
+    /// What to tell the user, when the times went backwards.
+    pub fn warning(&self) -> Option<String> {
+        let (row, before, at) = self.first?;
+        let more = match self.backward - 1 {
+            0 => String::new(),
+            1 => " and at 1 more row".to_string(),
+            n => format!(" and at {n} more rows"),
+        };
+        Some(format!(
+            "the times go backwards at data row {row} ({} after {}){more}: rows are judged \
+             in file order, so their features, expected values and incident durations \
+             follow that order; hint: sort the file by its time column",
+            timestamp::to_iso(at),
+            timestamp::to_iso(before),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_that_only_run_forward_or_repeat_say_nothing() {
+        let mut order = TimeOrder::default();
+        order.add(&[0, 1000, 1000]);
+        order.add(&[2000, 3000]);
+        assert_eq!(order.warning(), None);
+    }
+
+    #[test]
+    fn the_first_step_back_is_named_by_its_row_and_the_rest_counted() {
+        let mut order = TimeOrder::default();
+        order.add(&[0, 5000, 6000]);
+        // The first window's last time is carried into the next.
+        order.add(&[1000, 2000, 500]);
+        let warning = order.warning().unwrap();
+        assert!(
+            warning.starts_with(
+                "the times go backwards at data row 4 (1970-01-01T00:00:01Z after \
+                 1970-01-01T00:00:06Z) and at 1 more row: "
+            ),
+            "{warning}"
+        );
+        assert!(warning.ends_with("hint: sort the file by its time column"));
+    }
+}
