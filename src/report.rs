@@ -8,6 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
+use crate::analysis::time_order::TimeOrder;
 use crate::detector::{Change, Incident, IncidentTracker, Severity, Verdict, reasons};
 use crate::evaluation::{Quality, evaluate};
 use crate::io::input::Table;
@@ -271,11 +272,17 @@ impl Summary {
     pub fn new(table: &Table, analysis: &Analysis, top: usize, read_seconds: f64) -> Summary {
         let mut tally = Tally::new(top);
         tally.add(table, 0, &analysis.verdicts, &analysis.model.metrics);
+        let mut warnings = table.warnings.clone();
+        let mut order = TimeOrder::default();
+        if let Some(times) = &table.frame.times {
+            order.add(times);
+        }
+        warnings.extend(order.warning());
         let run = Run {
             source: table.source.clone(),
             fit_rows: analysis.fit_rows,
             metrics: analysis.model.metrics.clone(),
-            warnings: table.warnings.clone(),
+            warnings,
             seconds: BTreeMap::from([
                 ("read", read_seconds),
                 ("fit", analysis.fit_time.as_secs_f64()),

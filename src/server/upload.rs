@@ -194,4 +194,28 @@ mod tests {
         assert!(points.contains(&(4322, 0.9)));
         assert_eq!(decimate(&[0.2, 0.3], 100), vec![(1, 0.2), (2, 0.3)]);
     }
+
+    #[test]
+    fn an_upload_whose_times_go_backwards_is_told_so() {
+        let app = AppState {
+            hub: Arc::new(Hub::new(json!({}))),
+            units: Arc::default(),
+            detector: DetectorParams::default(),
+            rules: Arc::new(RuleSet::default()),
+            uploads: Arc::new(tokio::sync::Semaphore::new(1)),
+            alerts: None,
+        };
+        let mut csv = String::from("timestamp,cpu_percent\n");
+        for (k, t) in (60..120).chain(0..60).enumerate() {
+            csv.push_str(&format!("{},{}\n", 1_700_000_000 + t, 30 + k % 7));
+        }
+        let answer: serde_json::Value =
+            serde_json::from_str(&analyse(&app, "up.csv".into(), csv.into_bytes()).unwrap())
+                .unwrap();
+        let warnings = answer["summary"]["warnings"].to_string();
+        assert!(
+            warnings.contains("the times go backwards at data row 61 (2023-11-14T22:13:20Z after 2023-11-14T22:15:19Z)"),
+            "{warnings}"
+        );
+    }
 }
