@@ -44,9 +44,11 @@ pub struct Incident {
 
 impl Incident {
     /// How long it has lasted in seconds (last row's time minus the first's), when
-    /// the rows have times.
+    /// the rows have times that run forward: in a file whose times go backwards
+    /// (told by `analysis::time_order`) the difference is no duration.
     pub fn duration_s(&self) -> Option<f64> {
-        Some((self.end_ms? - self.start_ms?) as f64 / 1000.0)
+        let ms = self.end_ms? - self.start_ms?;
+        (ms >= 0).then(|| ms as f64 / 1000.0)
     }
 
     /// Takes one more of its rows. The metrics and the summary are brought up to
@@ -304,5 +306,14 @@ mod tests {
             ]
         );
         assert!(tracker.open().is_none());
+    }
+
+    #[test]
+    fn times_that_go_backwards_give_no_duration() {
+        let metrics = vec!["cpu_percent".to_string()];
+        let medium = verdict(0.55, Severity::Medium, Some(0), "cpu_percent 60.0 % ...");
+        let found = incidents_of(&[medium.clone(), medium], &[5000, 1000], &metrics);
+        assert_eq!(found[0].duration_s(), None);
+        assert!(!found[0].summary.contains(" s)"), "{}", found[0].summary);
     }
 }
