@@ -168,17 +168,22 @@ mod tests {
     use crate::detector::{DetectorParams, RuleSet};
     use crate::server::hub::Hub;
 
-    #[tokio::test]
-    async fn an_upload_while_another_is_analysed_is_told_when_to_retry() {
-        let app = AppState {
+    /// A server's state with default settings and `permits` uploads free.
+    fn app_with(permits: usize) -> AppState {
+        AppState {
             hub: Arc::new(Hub::new(json!({}))),
             units: Arc::default(),
             detector: DetectorParams::default(),
             rules: Arc::new(RuleSet::default()),
-            // Every permit taken, as by an upload being analysed.
-            uploads: Arc::new(tokio::sync::Semaphore::new(0)),
+            uploads: Arc::new(tokio::sync::Semaphore::new(permits)),
             alerts: None,
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_while_another_is_analysed_is_told_when_to_retry() {
+        // Every permit taken, as by an upload being analysed.
+        let app = app_with(0);
         let body = Bytes::from_static(b"cpu_percent\n1\n2\n");
         let response = analyze(State(app), Query(UploadQuery { name: None }), Ok(body)).await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -197,14 +202,7 @@ mod tests {
 
     #[test]
     fn an_upload_whose_times_go_backwards_is_told_so() {
-        let app = AppState {
-            hub: Arc::new(Hub::new(json!({}))),
-            units: Arc::default(),
-            detector: DetectorParams::default(),
-            rules: Arc::new(RuleSet::default()),
-            uploads: Arc::new(tokio::sync::Semaphore::new(1)),
-            alerts: None,
-        };
+        let app = app_with(1);
         let mut csv = String::from("timestamp,cpu_percent\n");
         for (k, t) in (60..120).chain(0..60).enumerate() {
             csv.push_str(&format!("{},{}\n", 1_700_000_000 + t, 30 + k % 7));
