@@ -43,7 +43,7 @@ pub struct Summary {
     pub fit_rows: usize,
     /// Metrics judged.
     pub metrics: Vec<String>,
-    /// What the reader left out and why.
+    /// What the reader left out and why, and whether the rows' times went backwards.
     pub warnings: Vec<String>,
     /// Rows flagged as anomalies.
     pub anomalies: usize,
@@ -119,6 +119,8 @@ pub struct Tally {
     /// Every flagged row, when asked for: each as JSON in a spool on disk, with
     /// what orders it in memory (severity, score, row).
     every: Option<(Spool, Vec<RankKey>)>,
+    /// Whether the rows' times ran forward.
+    order: TimeOrder,
 }
 
 impl Tally {
@@ -144,6 +146,9 @@ impl Tally {
     pub fn add(&mut self, table: &Table, from: usize, verdicts: &[Verdict], metrics: &[String]) {
         let rows = from..from + verdicts.len();
         let times = table.frame.times.as_ref().map(|t| &t[rows.clone()]);
+        if let Some(times) = times {
+            self.order.add(times);
+        }
         let mut flagged: Vec<(usize, &Verdict)> = Vec::new();
         let rank = |r: usize, v: &Verdict| (v.severity, v.anomaly_score, self.rows + r + 1);
         for (r, v) in verdicts.iter().enumerate() {
@@ -192,6 +197,12 @@ impl Tally {
         all
     }
 
+    /// What to tell the user when the times of the rows taken went backwards (see
+    /// [`TimeOrder`]); the summary lists it after the run's own warnings.
+    pub fn time_warning(&self) -> Option<String> {
+        self.order.warning()
+    }
+
     /// The summary of every row taken, listing the `top` worst rows and incidents
     /// of `incidents` (from [`Tally::incidents`]).
     pub fn summary(&self, run: &Run, incidents: &[Incident], top: usize) -> Summary {
@@ -209,7 +220,12 @@ impl Tally {
             rows: self.rows,
             fit_rows: run.fit_rows,
             metrics: run.metrics.clone(),
-            warnings: run.warnings.clone(),
+            warnings: run
+                .warnings
+                .iter()
+                .cloned()
+                .chain(self.time_warning())
+                .collect(),
             anomalies,
             by_severity: self.by_severity.clone(),
             rate: anomalies as f64 / self.rows.max(1) as f64,
@@ -272,17 +288,11 @@ impl Summary {
     pub fn new(table: &Table, analysis: &Analysis, top: usize, read_seconds: f64) -> Summary {
         let mut tally = Tally::new(top);
         tally.add(table, 0, &analysis.verdicts, &analysis.model.metrics);
-        let mut warnings = table.warnings.clone();
-        let mut order = TimeOrder::default();
-        if let Some(times) = &table.frame.times {
-            order.add(times);
-        }
-        warnings.extend(order.warning());
         let run = Run {
             source: table.source.clone(),
             fit_rows: analysis.fit_rows,
             metrics: analysis.model.metrics.clone(),
-            warnings,
+            warnings: table.warnings.clone(),
             seconds: BTreeMap::from([
                 ("read", read_seconds),
                 ("fit", analysis.fit_time.as_secs_f64()),

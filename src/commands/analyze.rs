@@ -14,7 +14,6 @@ use super::paths::check_output;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use metrics::analysis::time_order::TimeOrder;
 use metrics::analysis::windowed::{Plan, judge, prepare};
 use metrics::analysis::{AnalysisError, FitRows};
 use metrics::detector::{DetectorParams, Model, RuleSet};
@@ -320,7 +319,6 @@ impl Job<'_> {
         } else {
             Tally::new(args.top)
         };
-        let mut order = TimeOrder::default();
         let started = Instant::now();
         let mut first = true;
         let mut judge_into = |mut out: Option<&mut dyn Write>| -> Result<Duration> {
@@ -335,9 +333,6 @@ impl Job<'_> {
                             .map_err(AnalysisError::Write)?;
                     }
                     first = false;
-                    if let Some(times) = &table.frame.times {
-                        order.add(&times[from..from + verdicts.len()]);
-                    }
                     tally.add(table, from, verdicts, &model.metrics);
                     Ok(())
                 },
@@ -371,10 +366,9 @@ impl Job<'_> {
             None => judge_into(None)?,
         };
         bar.finish_and_clear();
-        let mut warnings = prepared.warnings.clone();
-        if let Some(warning) = order.warning() {
+        // Said as it happens, even with --quiet; the summary repeats it.
+        if let Some(warning) = tally.time_warning() {
             eprintln!("warning: {}: {warning}", windows.name());
-            warnings.push(warning);
         }
         let total = started.elapsed().as_secs_f64();
         let score = scoring.as_secs_f64();
@@ -383,7 +377,7 @@ impl Job<'_> {
             source: windows.name().to_string(),
             fit_rows: prepared.fit_rows,
             metrics: prepared.model.metrics.clone(),
-            warnings,
+            warnings: prepared.warnings.clone(),
             seconds: BTreeMap::from([
                 ("read", prepared.read_time.as_secs_f64()),
                 ("fit", prepared.fit_time.as_secs_f64()),
