@@ -79,7 +79,7 @@ pub(super) fn filled(fill: &[f64], metric: usize, raw: f64) -> f64 {
 }
 
 /// Per metric of `names`, the way a move is harm, from the catalogue: what
-/// [`Expected::harm`] holds.
+/// [`Adaptation::harm`] holds.
 pub(super) fn harms(names: &[String]) -> Vec<Harm> {
     names
         .iter()
@@ -97,14 +97,9 @@ pub(super) struct Expected<'a> {
     pub transforms: &'a [Transform],
     /// The time-of-day profile, when one was learned.
     pub season: Option<&'a Season>,
-    /// How each metric's level adapts; `None` while training, when nothing does.
+    /// How each metric's level adapts, and which way its trend counts; `None`
+    /// while training, when nothing adapts and every trend is found either way.
     pub adaptation: Option<Adaptation<'a>>,
-    /// Per metric, the way a move is harm (see [`schema::Harm`]): the only way a
-    /// judged trend counts. Empty while training, which finds every trend either
-    /// way: a trend's scale is the size of the slow moves a metric makes, and the
-    /// bar calibrated on them all stays a bound (leaving out a fall only lowers a
-    /// row's ratio). Measured in technical.md ("A slow fall is no trend").
-    pub harm: Vec<Harm>,
 }
 
 /// How each metric's level adapts (see [`super::level`]).
@@ -115,6 +110,12 @@ pub(super) struct Adaptation<'a> {
     pub scales: &'a [Scale],
     /// Per metric, samples a shift must persist before it is absorbed.
     pub after: &'a [AdaptAfter],
+    /// Per metric, the way a move is harm (see [`schema::Harm`]): the only way a
+    /// judged trend counts. Training finds every trend either way: a trend's scale
+    /// is the size of the slow moves a metric makes, and the bar calibrated on them
+    /// all stays a bound (leaving out a fall only lowers a row's ratio). Measured
+    /// in technical.md ("A slow fall is no trend").
+    pub harm: &'a [Harm],
 }
 
 /// One reading turned into features by [`Expected::read`].
@@ -214,7 +215,7 @@ impl Expected<'_> {
                 .scales
                 .get(metric * features::PER_METRIC + features::TREND)
                 .is_some_and(Scale::judged)
-                .then(|| self.harm.get(metric).copied().unwrap_or(Harm::Either)),
+                .then(|| a.harm.get(metric).copied().unwrap_or(Harm::Either)),
         };
         MetricFeatures {
             features: memory.history.push(at + deviation, at, trend),

@@ -14,6 +14,7 @@ use super::scaling::Scale;
 use super::season::Season;
 use super::transform::Transform;
 use super::zscore::ZEvidence;
+use crate::schema::Harm;
 
 /// The version of the saved-model format; bumped whenever its meaning changes.
 pub const MODEL_FORMAT: u32 = 4;
@@ -48,6 +49,11 @@ pub struct Model {
     /// Per metric, samples a shift from the baseline must persist before it is
     /// absorbed (see [`super::level`]).
     pub(super) adapt_after: Vec<AdaptAfter>,
+    /// Per metric, the way a move is harm: the catalogue's word on its name, kept
+    /// from when the model is fitted or read so that judging a row looks up no
+    /// names. Not saved; [`Model::from_json`] finds it again.
+    #[serde(skip)]
+    pub(super) harm: Vec<Harm>,
 }
 
 /// The scaled forest-bound features of every row of `features` (row-major, one
@@ -74,9 +80,10 @@ impl Model {
                 expected: MODEL_FORMAT,
             });
         }
-        let model: Model =
+        let mut model: Model =
             serde_json::from_str(text).map_err(|e| DetectorError::ModelSyntax(e.to_string()))?;
         model.check()?;
+        model.harm = harms(&model.metrics);
         Ok(model)
     }
 
@@ -124,8 +131,8 @@ impl Model {
             adaptation: Some(Adaptation {
                 scales: &self.scales,
                 after: &self.adapt_after,
+                harm: &self.harm,
             }),
-            harm: harms(&self.metrics),
         }
     }
 

@@ -14,7 +14,7 @@ use super::frame::Frame;
 use super::fusion::Thresholds;
 use super::hold::{HOLD_ROWS, Hold, Step};
 use super::level::AdaptAfter;
-use super::memory::{Expected, FeatureTable, filled};
+use super::memory::{Expected, FeatureTable, filled, harms};
 use super::model::{MODEL_FORMAT, Model, forest_matrix};
 use super::params::ValidDetectorParams;
 use super::scaling::{Scale, finite_values};
@@ -99,7 +99,6 @@ impl ValidDetectorParams {
             transforms: &transforms,
             season: season.as_ref(),
             adaptation: None,
-            harm: Vec::new(),
         };
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let features = calibration_features(&columns, train.times.as_deref(), &expected);
@@ -177,6 +176,7 @@ impl ValidDetectorParams {
                 .iter()
                 .map(|name| AdaptAfter::for_metric(name, self.params.adapt_after))
                 .collect(),
+            harm: harms(&train.names),
         };
         let forest_scores = model.forest_scores(&features);
         let zs: Vec<f64> = features
@@ -525,7 +525,6 @@ mod tests {
             transforms: &transforms,
             season: None,
             adaptation: None,
-            harm: Vec::new(),
         };
         let rows = train.rows();
         let deviations = expected.deviations(&columns, None, 0..rows);
