@@ -22,8 +22,10 @@ impl Ascii for Vec<u8> {
 }
 
 /// Appends `v` with exactly `decimals` digits after the point (at most 6), rounding
-/// half away from zero; non-finite values append nothing (an empty cell). The
-/// number is built on the stack and appended at once.
+/// half away from zero; non-finite values append nothing (an empty cell). A value
+/// too large for that in 19 digits (a corrupt reading's sigma) is written as
+/// `1.645e300`, which CSV readers take as the same number, rather than as 300
+/// digits of noise. The number is built on the stack and appended at once.
 pub fn push_fixed(out: &mut impl Ascii, v: f64, decimals: u32) {
     if !v.is_finite() {
         return;
@@ -32,7 +34,7 @@ pub fn push_fixed(out: &mut impl Ascii, v: f64, decimals: u32) {
     let scale = 10u64.pow(decimals);
     let scaled = (v.abs() * scale as f64).round();
     if scaled >= 9e18 {
-        out.push_ascii(format!("{v:.prec$}", prec = decimals as usize).as_bytes());
+        out.push_ascii(format!("{v:.3e}").as_bytes());
         return;
     }
     let scaled = scaled as u64;
@@ -102,7 +104,7 @@ mod tests {
             );
         }
         assert_eq!(fixed(f64::NAN, 2), "");
-        assert_eq!(fixed(1e300, 2), format!("{:.2}", 1e300));
+        assert_eq!(fixed(1.6449e300, 2), "1.645e300");
         let mut bytes = b"x=".to_vec();
         push_fixed(&mut bytes, -0.25, 3);
         assert_eq!(bytes, b"x=-0.250");

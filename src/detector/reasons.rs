@@ -7,13 +7,33 @@ use super::verdict::Severity;
 /// How a row's reasons are joined into one cell or line.
 pub const SEPARATOR: &str = " | ";
 
-/// A value with its unit, as reasons print it: `97.2 %`, `41.3 MB/s`, `0.042`.
+/// A value with its unit, as reasons print it: `97.2 %`, `41.3 MB/s`, `0.042`, and
+/// from [`SCIENTIFIC_FROM`] on `1.000e308 MB/s`: past that an `f64`'s digits are
+/// noise, and a corrupt reading would otherwise fill a line with 300 of them.
 pub fn fmt_value(v: f64, unit: &str) -> String {
-    let digits = if v.abs() >= 1.0 || v == 0.0 { 1 } else { 3 };
-    if unit.is_empty() {
-        format!("{v:.digits$}")
+    let number = if v.abs() >= SCIENTIFIC_FROM {
+        format!("{v:.3e}")
     } else {
-        format!("{v:.digits$} {unit}")
+        let digits = if v.abs() >= 1.0 || v == 0.0 { 1 } else { 3 };
+        format!("{v:.digits$}")
+    };
+    if unit.is_empty() {
+        number
+    } else {
+        format!("{number} {unit}")
+    }
+}
+
+/// Magnitude from which [`fmt_value`] writes a value in scientific notation.
+const SCIENTIFIC_FROM: f64 = 1e15;
+
+/// A number of sigmas, as reasons print it: `12.3`, or `1.645e300` for a corrupt
+/// reading's, as [`fmt_value`] writes a huge value.
+fn fmt_sigma(sigma: f64) -> String {
+    if sigma.abs() >= SCIENTIFIC_FROM {
+        format!("{sigma:.3e}")
+    } else {
+        format!("{sigma:.1}")
     }
 }
 
@@ -158,18 +178,20 @@ pub fn off_baseline(
     baseline: &str,
 ) -> String {
     format!(
-        "{name} {} is {sigma:.1} sigma {direction} its baseline {baseline}",
-        fmt_value(value, unit)
+        "{name} {} is {} sigma {direction} its baseline {baseline}",
+        fmt_value(value, unit),
+        fmt_sigma(sigma)
     )
 }
 
 /// A metric that moved by `step` from its recent level.
 pub fn moved(name: &str, value: f64, step: f64, unit: &str, sigma: f64) -> String {
     format!(
-        "{name} {} {} by {} from its recent level ({sigma:.1} sigma)",
+        "{name} {} {} by {} from its recent level ({} sigma)",
         fmt_value(value, unit),
         if step > 0.0 { "jumped" } else { "dropped" },
-        fmt_value(step.abs(), unit)
+        fmt_value(step.abs(), unit),
+        fmt_sigma(sigma)
     )
 }
 
@@ -177,10 +199,11 @@ pub fn moved(name: &str, value: f64, step: f64, unit: &str, sigma: f64) -> Strin
 /// samples: a slow rise that no single step shows.
 pub fn trended(name: &str, value: f64, step: f64, unit: &str, lag: usize, sigma: f64) -> String {
     format!(
-        "{name} {} {} by {} over the last {lag} samples ({sigma:.1} sigma)",
+        "{name} {} {} by {} over the last {lag} samples ({} sigma)",
         fmt_value(value, unit),
         if step > 0.0 { "rose" } else { "fell" },
-        fmt_value(step.abs(), unit)
+        fmt_value(step.abs(), unit),
+        fmt_sigma(sigma)
     )
 }
 
@@ -195,8 +218,9 @@ pub fn averaged(
     baseline: &str,
 ) -> String {
     format!(
-        "{name} averaged {} over the last {window} samples, {sigma:.1} sigma {direction} its baseline {baseline}",
-        fmt_value(mean, unit)
+        "{name} averaged {} over the last {window} samples, {} sigma {direction} its baseline {baseline}",
+        fmt_value(mean, unit),
+        fmt_sigma(sigma)
     )
 }
 
@@ -223,6 +247,19 @@ mod tests {
         assert_eq!(
             trended("memory_available_gb", 6.7, -2.5, "GB", 60, 19.0),
             "memory_available_gb 6.7 GB fell by 2.5 GB over the last 60 samples (19.0 sigma)"
+        );
+    }
+
+    #[test]
+    fn a_huge_reading_is_written_in_scientific_notation_not_300_digits() {
+        assert_eq!(fmt_value(1e308, "MB/s"), "1.000e308 MB/s");
+        assert_eq!(fmt_value(-2.5e15, ""), "-2.500e15");
+        assert_eq!(fmt_value(999_999_999_999.0, ""), "999999999999.0");
+        assert_eq!(fmt_value(97.25, "%"), "97.2 %");
+        assert_eq!(fmt_value(0.0421, ""), "0.042");
+        assert_eq!(
+            moved("disk_read_mb", 1e308, 1e308, "MB/s", 1.6449e300),
+            "disk_read_mb 1.000e308 MB/s jumped by 1.000e308 MB/s from its recent level (1.645e300 sigma)"
         );
     }
 

@@ -24,6 +24,21 @@ pub use params::{
 /// Floats in one SIMD chunk: rows are padded to a multiple of it.
 const LANES: usize = 8;
 
+/// Furthest from 0 a coordinate is taken to lie, growing or scoring.
+const EDGE: f32 = 1e30;
+
+/// A coordinate as the forest takes it: a missing one (NaN) at 0, an infinite or
+/// huge one at [`EDGE`]. Growing would otherwise draw a cut from an infinite box
+/// (which `rand` refuses), and scoring would leave every cut undecided; both take
+/// the same value, so a row scores as the rows it was grown with.
+fn at_edge(v: f32) -> f32 {
+    if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(-EDGE, EDGE)
+    }
+}
+
 /// Dimensions rounded up to a whole number of 8-lane chunks, so dot products vectorise.
 fn padded(dims: usize) -> usize {
     dims.div_ceil(LANES) * LANES

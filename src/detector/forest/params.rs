@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arena::Forest;
 use super::grow::{Grower, TreeNodes};
-use super::padded;
+use super::{at_edge, padded};
 
 /// The fewest trees a forest may have.
 pub const MIN_TREES: usize = 1;
@@ -141,6 +141,13 @@ impl ValidForestParams {
             .max_depth
             .unwrap_or_else(|| (sample_size as f64).log2().ceil().max(1.0) as usize);
         let stride = padded(dims);
+        let edged: Vec<f32>;
+        let rows = if rows.iter().all(|&v| v == at_edge(v)) {
+            rows
+        } else {
+            edged = rows.iter().map(|&v| at_edge(v)).collect();
+            &edged
+        };
         let grower = Grower {
             rows,
             dims,

@@ -3,11 +3,11 @@
 
 use rayon::prelude::*;
 
-use super::LANES;
 use super::arena::{Forest, TOP_FLOATS, TOP_LEVELS, TREE_FLOATS, WIDE_LEVELS};
 use super::grow::{average_path_length, dot_padded};
 #[cfg(target_arch = "x86_64")]
 use super::kernels::{step8, top_records8, top_step8, wide_records8, wide_step8};
+use super::{LANES, at_edge};
 
 /// The code that walks blocks of rows down the trees. All give bit-identical scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -146,12 +146,7 @@ impl Forest {
         };
         for (r, row) in rows.chunks_exact(dims).take(n).enumerate() {
             for (dst, &v) in buf[r * stride..].iter_mut().zip(row) {
-                // A non-finite input would make every cut undecided; clamp it to the edge.
-                *dst = if v.is_nan() {
-                    0.0
-                } else {
-                    v.clamp(-1e30, 1e30)
-                };
+                *dst = at_edge(v);
             }
         }
         let mut total = [0f64; BLOCK];

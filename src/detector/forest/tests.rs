@@ -97,6 +97,31 @@ fn a_constant_column_does_not_break_scoring() {
 }
 
 #[test]
+fn rows_that_are_infinite_huge_or_missing_grow_and_score_like_rows_at_the_edge() {
+    // Every sample of 2 rows draws these rows into some trees, where a cut drawn
+    // from an infinite (or overflowing) box used to panic.
+    let dims = 3;
+    let mut rows = blobs(400, dims, 4);
+    rows[..dims].copy_from_slice(&[f32::INFINITY, f32::NAN, 0.0]);
+    rows[dims..2 * dims].copy_from_slice(&[-3e38, 3e38, f32::NEG_INFINITY]);
+    for sample_size in [2, 256] {
+        let params = ForestParams {
+            seed: 3,
+            sample_size,
+            ..ForestParams::default()
+        };
+        let forest = fit_with(params, &rows, dims);
+        let scores = forest.score(&rows);
+        assert!(
+            scores.iter().all(|s| *s > 0.0 && *s <= 1.0),
+            "{sample_size}"
+        );
+        let edged = forest.score(&[1e30, 0.0, 0.0, -1e30, 1e30, -1e30]);
+        assert_eq!(scores[..2], edged[..], "{sample_size}");
+    }
+}
+
+#[test]
 fn classic_axis_parallel_forest_still_isolates_outliers() {
     let mut rows = blobs(1000, 2, 6);
     rows.extend_from_slice(&[40.0, 40.0]);
