@@ -415,6 +415,47 @@ fn labels_give_quality_figures_in_the_summary_and_the_json_report() {
 }
 
 #[test]
+fn a_corrupt_reading_is_one_anomaly_not_an_alarm_that_stays() {
+    // Twenty minutes at 1 s of a quiet host whose memory reading is once 1e308. That
+    // reading used to become the level the metric had shifted to, after which every
+    // ordinary row was flagged critical ("6.3 GB is 1.371e307 sigma below").
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("corrupt.csv");
+    let mut text = String::from("timestamp,cpu_percent,memory_available_gb\n");
+    for i in 0..1200u64 {
+        let memory = if i == 150 {
+            "1e308".to_string()
+        } else {
+            format!("{:.1}", 6.0 + (i * 7 % 5) as f64 * 0.1)
+        };
+        let cpu = 12 + (i * 3 + i / 7) % 7;
+        text += &format!("{},{cpu},{memory}\n", 1_700_000_000 + i);
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("out.csv");
+    metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(&input)
+        .arg("--output-file")
+        .arg(&out)
+        .assert()
+        .success();
+    let written = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<&str> = written.lines().skip(1).collect();
+    assert!(
+        rows[150].contains(",true,") && rows[150].contains("memory_available_gb 1.000e308 GB"),
+        "{}",
+        rows[150]
+    );
+    let flagged_after = rows[151..].iter().filter(|r| r.contains(",true,")).count();
+    assert!(
+        flagged_after * 100 <= rows[151..].len(),
+        "{flagged_after} of the {} rows after the corrupt one flagged",
+        rows.len() - 151
+    );
+}
+
+#[test]
 fn the_summary_lists_the_worst_anomalies_with_reasons() {
     metrics()
         .args(["analyze", "--top", "3", "--csv-file"])

@@ -24,6 +24,14 @@ pub const BACK_SIGMA: f64 = 1.0;
 /// quick enough that a metric back at its baseline is seen so within seconds.
 const SMOOTHING: f64 = 0.25;
 
+/// A deviation this large (model space) is no reading of any metric but a corrupt
+/// one (a 1e308 in a file): it does not step the level. Counted, one such reading
+/// stayed in the smoothed deviation for thousands of samples and became the centre
+/// of a shift, after which every ordinary reading was flagged. Real deviations are
+/// far below it: a rate is modelled as log(1 + x), and a percent, an amount or
+/// bytes per second of any machine stay under 1e13.
+const BEYOND_MEASURE: f64 = 1e15;
+
 /// Most samples a shift towards idle (see [`schema::Harm`]) must persist before
 /// it is absorbed: a machine at rest is told once, as one short incident, and then
 /// taken as it is, so an alarm never outlasts the load that caused it by more than
@@ -139,7 +147,7 @@ impl Level {
     /// Returns whether the level changed, after which the deviations remembered
     /// must be measured again (see [`super::features::History::remeasure`]).
     pub fn step(&mut self, deviation: f64, scale: &Scale, after: AdaptAfter) -> bool {
-        if after == AdaptAfter::default() || !deviation.is_finite() {
+        if after == AdaptAfter::default() || !(deviation.abs() < BEYOND_MEASURE) {
             return false;
         }
         let smoothed = match self.smoothed {
@@ -216,6 +224,19 @@ mod tests {
             .filter(|&(_, &d)| level.step(d, &unit(), after))
             .map(|(i, _)| i)
             .collect()
+    }
+
+    #[test]
+    fn a_corrupt_reading_neither_starts_nor_becomes_a_shift() {
+        let mut level = Level::default();
+        let mut deviations = vec![0.0; 5];
+        deviations.extend([1e308, f64::INFINITY, f64::NAN]);
+        deviations.extend([0.0; 100]);
+        assert!(changes(&mut level, &deviations, 10).is_empty());
+        assert_eq!(level.reference(), Reference::default());
+        // An ordinary shift after it is absorbed as ever, at its own level.
+        assert_eq!(changes(&mut level, &[8.0; 10], 10), [9]);
+        assert_eq!(level.reference().feature(8.0, 0.0), 0.0);
     }
 
     #[test]

@@ -220,12 +220,17 @@ pub(super) fn median_of_finite(values: &[f64]) -> f64 {
     }
 }
 
-/// The `q` quantile (statrs' R-8 estimator); 0 for no values.
+/// The `q` quantile (statrs' R-8 estimator) of the finite values; 0 for none. A
+/// training row beyond measure (an infinite sigma, from a reading of 1e308) says
+/// nothing about where the rows' tail stands: counted, it made the opening bar
+/// infinite and the hold level NaN, so no later row could open an incident and
+/// every row after it was held in the one it opened.
 pub(super) fn quantile(values: &[f64], q: f64) -> f64 {
-    if values.is_empty() {
+    let finite = finite_values(values);
+    if finite.is_empty() {
         return 0.0;
     }
-    Data::new(values.to_vec()).quantile(q)
+    Data::new(finite).quantile(q)
 }
 
 /// The combined ratios that open and hold an incident, from the calibration rows'
@@ -585,6 +590,17 @@ mod tests {
         let flagged = Hold::flagged_from(held_to_the_end(&ratios, open, hold), 0);
         let share = flagged as f64 / ratios.len() as f64;
         assert!((0.045..=0.05).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn a_training_row_beyond_measure_leaves_the_bars_finite() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut ratios: Vec<f64> = (0..200).map(|_| rng.random_range(0.0..1.0)).collect();
+        ratios[150] = f64::INFINITY;
+        let (open, hold) = incident_bars(&ratios, calibration_layout(ratios.len()), 0.05);
+        // Counted, the row made the bar infinite and the hold level NaN.
+        assert!(open.is_finite() && open < 2.0, "{open}");
+        assert!(hold.is_finite() && hold < open, "{hold}");
     }
 
     #[test]
