@@ -147,7 +147,8 @@ impl Level {
     /// Returns whether the level changed, after which the deviations remembered
     /// must be measured again (see [`super::features::History::remeasure`]).
     pub fn step(&mut self, deviation: f64, scale: &Scale, after: AdaptAfter) -> bool {
-        if after == AdaptAfter::default() || !(deviation.abs() < BEYOND_MEASURE) {
+        if after == AdaptAfter::default() || deviation.is_nan() || deviation.abs() >= BEYOND_MEASURE
+        {
             return false;
         }
         let smoothed = match self.smoothed {
