@@ -35,12 +35,20 @@ fuzz_target!(|data: &[u8]| {
     // The fuzzed readings, repeated to fill the frame, each column from its own
     // offset; one second apart.
     let columns: Vec<Vec<f64>> = (0..metrics)
-        .map(|m| (0..ROWS).map(|r| values[(r * metrics + m) % values.len()]).collect())
+        .map(|m| {
+            (0..ROWS)
+                .map(|r| values[(r * metrics + m) % values.len()])
+                .collect()
+        })
         .collect();
     let frame = Frame {
         names: NAMES[..metrics].iter().map(|n| n.to_string()).collect(),
         columns,
-        times: Some((0..ROWS as i64).map(|r| 1_700_000_000_000 + 1000 * r).collect()),
+        times: Some(
+            (0..ROWS as i64)
+                .map(|r| 1_700_000_000_000 + 1000 * r)
+                .collect(),
+        ),
         ..Frame::default()
     };
     let params = DetectorParams {
