@@ -8,15 +8,9 @@ use super::verdict::Severity;
 pub const SEPARATOR: &str = " | ";
 
 /// A value with its unit, as reasons print it: `97.2 %`, `41.3 MB/s`, `0.042`, and
-/// from [`SCIENTIFIC_FROM`] on `1.000e308 MB/s`: past that an `f64`'s digits are
-/// noise, and a corrupt reading would otherwise fill a line with 300 of them.
+/// from [`SCIENTIFIC_FROM`] on `1.000e308 MB/s`.
 pub fn fmt_value(v: f64, unit: &str) -> String {
-    let number = if v.abs() >= SCIENTIFIC_FROM {
-        format!("{v:.3e}")
-    } else {
-        let digits = if v.abs() >= 1.0 || v == 0.0 { 1 } else { 3 };
-        format!("{v:.digits$}")
-    };
+    let number = fmt_number(v, if v.abs() >= 1.0 || v == 0.0 { 1 } else { 3 });
     if unit.is_empty() {
         number
     } else {
@@ -24,18 +18,25 @@ pub fn fmt_value(v: f64, unit: &str) -> String {
     }
 }
 
-/// Magnitude from which [`fmt_value`] writes a value in scientific notation.
-const SCIENTIFIC_FROM: f64 = 1e15;
-
 /// A number of sigmas, as reasons print it: `12.3`, or `1.645e300` for a corrupt
-/// reading's, as [`fmt_value`] writes a huge value.
+/// reading's.
 fn fmt_sigma(sigma: f64) -> String {
-    if sigma.abs() >= SCIENTIFIC_FROM {
-        format!("{sigma:.3e}")
+    fmt_number(sigma, 1)
+}
+
+/// `v` with `decimals` digits after the point, or from [`SCIENTIFIC_FROM`] on in
+/// scientific notation: past that an `f64`'s digits are noise, and a corrupt
+/// reading would otherwise fill a line with 300 of them.
+fn fmt_number(v: f64, decimals: usize) -> String {
+    if v.abs() >= SCIENTIFIC_FROM {
+        format!("{v:.3e}")
     } else {
-        format!("{sigma:.1}")
+        format!("{v:.decimals$}")
     }
 }
+
+/// Magnitude from which reasons write a number in scientific notation.
+const SCIENTIFIC_FROM: f64 = 1e15;
 
 /// How a held row's reason begins.
 const HELD: &str = "continues the anomaly that began ";
