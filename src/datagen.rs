@@ -185,6 +185,18 @@ pub fn plan(params: &GenParams, rng: &mut StdRng) -> Vec<Episode> {
     for k in (1..episodes.len()).rev() {
         episodes.swap(k, rng.random_range(0..=k));
     }
+    // A file too short for one shortest episode of every type within twice the
+    // rate (69 rows for all nine: about 1,200 rows at 0.03) keeps the episodes that fit
+    // the rate, in the shuffled order, so its anomalous share stays the one asked.
+    if total > 2 * target {
+        let mut kept = 0;
+        episodes.retain(|e| {
+            let fits = kept + e.len <= target;
+            kept += if fits { e.len } else { 0 };
+            fits
+        });
+        total = kept;
+    }
     let warmup = n / 10;
     let free = n.saturating_sub(total + warmup);
     let mut cuts: Vec<usize> = (0..episodes.len())
@@ -508,6 +520,26 @@ mod tests {
         for t in AnomalyType::ALL {
             assert!(e.iter().any(|e| e.kind == t), "{t} missing");
         }
+    }
+
+    #[test]
+    fn a_short_file_keeps_the_rate_with_fewer_types() {
+        for rows in [100, 300, 1000] {
+            let e = Generator::new(params(rows)).episodes().to_vec();
+            let total: usize = e.iter().map(|e| e.len).sum();
+            let target = (0.03 * rows as f64).round() as usize;
+            assert!(
+                !e.is_empty() && total <= target,
+                "{rows} rows: {total} planted"
+            );
+        }
+        // Long enough for every type within twice the rate: all nine, as before.
+        let e = Generator::new(params(2000)).episodes().to_vec();
+        assert!(
+            AnomalyType::ALL
+                .iter()
+                .all(|&t| e.iter().any(|e| e.kind == t))
+        );
     }
 
     #[test]
