@@ -456,6 +456,44 @@ fn a_corrupt_reading_is_one_anomaly_not_an_alarm_that_stays() {
 }
 
 #[test]
+fn a_file_of_steady_noise_does_not_open_with_an_alarm() {
+    // Three metrics of independent noise around fixed levels. The first rows' means
+    // of one, two, three readings used to be judged as 10-sample means, which swing
+    // √10 times less: the first row was flagged in file after file like this one.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("noise.csv");
+    let mut state = 0x2545_F491_4F6C_DD1D_u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut text = String::from("timestamp,queue_depth,latency_ms,temperature\n");
+    for i in 0..3000u64 {
+        let mut noise = || (0..12).map(|_| uniform()).sum::<f64>() - 6.0;
+        let (a, b, c) = (40.0 + 5.0 * noise(), 120.0 + 10.0 * noise(), 55.0 + noise());
+        text += &format!("{},{a:.2},{b:.2},{c:.2}\n", 1_700_000_000 + i);
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("out.csv");
+    metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(&input)
+        .arg("--output-file")
+        .arg(&out)
+        .assert()
+        .success();
+    let written = std::fs::read_to_string(&out).unwrap();
+    let first: Vec<&str> = written.lines().skip(1).take(10).collect();
+    assert!(
+        first.iter().all(|r| !r.contains(",true,")),
+        "{}",
+        first.join("\n")
+    );
+}
+
+#[test]
 fn the_summary_lists_the_worst_anomalies_with_reasons() {
     metrics()
         .args(["analyze", "--top", "3", "--csv-file"])

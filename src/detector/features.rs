@@ -83,7 +83,8 @@ impl History {
     /// metric usually reads at this moment: the deviation from it; the step away
     /// from it relative to the median of the previous [`RECENT_WINDOW`] deviations
     /// (a step back towards the expected value is no news and counts as zero); and
-    /// the mean deviation over the last [`MEAN_WINDOW`] samples, held no further from
+    /// the mean deviation over the last [`MEAN_WINDOW`] samples (fewer at a stream's
+    /// start, scaled to the full window's swing), held no further from
     /// the baseline than the median of the last [`RECENT_WINDOW`], so it reports a
     /// sustained shift and not the tail of a spike that is over; and the trend: how
     /// far the mean of the last [`RECENT_WINDOW`] deviations moved away from the
@@ -115,7 +116,13 @@ impl History {
         let (mean, recent) = if self.len >= MEAN_WINDOW {
             mean_and_median(&self.ring[end - MEAN_WINDOW..end])
         } else {
-            mean_and_median(&self.ring[end - self.len..end])
+            // The first readings of a stream: a mean of fewer samples swings
+            // wider, √(MEAN_WINDOW / len) times for independent noise, so it is
+            // scaled to the full window's swing. Unscaled, the first reading of a
+            // noisy metric was judged as a 10-sample mean, and files of white
+            // noise opened with a critical row.
+            let (mean, recent) = mean_and_median(&self.ring[end - self.len..end]);
+            (mean * (self.len as f64 / MEAN_WINDOW as f64).sqrt(), recent)
         };
         let trend = match trend {
             Some(harm) if self.len == MEMORY => {
@@ -245,7 +252,9 @@ mod tests {
         }
         assert_eq!(h.push(60.0, 10.0, ANY), [50.0, 50.0, 0.0, 0.0]);
         assert_eq!(h.push(62.0, 10.0, ANY), [52.0, 52.0, 0.0, 0.0]);
-        assert_eq!(h.push(61.0, 10.0, ANY), [51.0, 51.0, 153.0 / 8.0, 0.0]);
+        // Eight readings in: their mean, scaled to a full window's swing.
+        let mean = 153.0 / 8.0 * (8.0_f64 / 10.0).sqrt();
+        assert_eq!(h.push(61.0, 10.0, ANY), [51.0, 51.0, mean, 0.0]);
         let [deviation, change, _, _] = h.push(10.0, 10.0, ANY);
         assert_eq!((deviation, change), (0.0, 0.0));
     }
@@ -260,7 +269,24 @@ mod tests {
             h.push(v, 10.0, ANY);
         }
         let means: Vec<f64> = (0..4).map(|_| h.push(10.0, 10.0, ANY)[2]).collect();
-        assert_eq!(means, [150.0 / 9.0, 15.0, 0.0, 0.0]);
+        assert_eq!(
+            means,
+            [150.0 / 9.0 * (9.0_f64 / 10.0).sqrt(), 15.0, 0.0, 0.0]
+        );
+    }
+
+    #[test]
+    fn a_streams_first_readings_average_to_no_more_than_a_full_window_would() {
+        // One reading 3 away from the expected value: as a mean of one it would
+        // read as 3 on the scale of 10-sample means, where a full window of the
+        // same noise averages √10 times less.
+        let mut h = History::default();
+        let [deviation, _, mean, _] = h.push(13.0, 10.0, ANY);
+        assert_eq!(deviation, 3.0);
+        assert!((mean - 3.0 / 10.0_f64.sqrt()).abs() < 1e-12, "{mean}");
+        // A shift that stays reaches its whole size once the window is full.
+        let last = (0..9).map(|_| h.push(13.0, 10.0, ANY)[2]).last().unwrap();
+        assert_eq!(last, 3.0);
     }
 
     #[test]
