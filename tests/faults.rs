@@ -223,3 +223,67 @@ fn a_full_disk_is_reported_and_detection_and_serving_go_on() {
         watch.stderr().contains("No space left on device")
     });
 }
+
+#[test]
+fn a_session_left_running_keeps_two_bounded_files_of_each_log() {
+    // Hours at one sample a second, with the size limit at 1 MB: the history is
+    // rotated into metrics_history.1.csv and begun anew, twice or more, and what
+    // is left is the newest two files, each whole, with its header, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("host.csv");
+    common::datagen(20_000, 2, &input);
+    let logs = dir.path().join("logs");
+    let mut watch = Watch::start(&[
+        "--replay",
+        input.to_str().unwrap(),
+        "--speed",
+        "max",
+        "--log-max-mb",
+        "1",
+        "--log-dir",
+        logs.to_str().unwrap(),
+    ]);
+    watch.wait_until_replayed();
+    let (status, _) = watch.interrupt();
+    assert!(status.success());
+    let read = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap();
+    let (older, newest) = (read("metrics_history.1.csv"), read("metrics_history.csv"));
+    let header = newest.lines().next().unwrap();
+    assert!(header.starts_with("timestamp,cpu_percent"), "{header}");
+    assert_eq!(older.lines().next(), Some(header));
+    for file in [&older, &newest] {
+        assert!(file.len() <= (1 << 20) + 1024, "{} bytes", file.len());
+    }
+    // The rows kept are the replay's last ones, each once, in order.
+    let kept: Vec<&str> = older
+        .lines()
+        .skip(1)
+        .chain(newest.lines().skip(1))
+        .collect();
+    let replayed: Vec<String> = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    assert!(
+        kept.len() > 5_000 && kept.len() < replayed.len(),
+        "{} rows kept",
+        kept.len()
+    );
+    let times: Vec<&str> = kept.iter().map(|l| l.split(',').next().unwrap()).collect();
+    let tail: Vec<&str> = replayed[replayed.len() - times.len()..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(times, tail);
+    let histories = std::fs::read_dir(&logs)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("metrics_history")
+        })
+        .count();
+    assert_eq!(histories, 2, "only the newest two history files are kept");
+    assert!(watch.stderr().contains("reached 1 MB; moved it to"));
+}

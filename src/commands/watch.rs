@@ -78,6 +78,13 @@ pub struct WatchArgs {
     /// Folder for the text log, metrics_history.csv and anomalies.jsonl.
     #[arg(long, default_value = "logs", value_name = "DIR")]
     pub log_dir: PathBuf,
+    /// Megabytes at which metrics_history.csv, anomalies.jsonl and incidents.jsonl
+    /// are each renamed with .1 before the extension (replacing the one before) and
+    /// begun anew, so a session left running keeps at most two of each (256 MB:
+    /// about 25 days of history at one sample a second); 0 never rotates. The
+    /// daily text logs keep the last 30 days.
+    #[arg(long, value_name = "MB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
+    pub log_max_mb: u64,
     /// Replay a metrics CSV (any file `analyze` reads) instead of sampling this machine.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
@@ -282,7 +289,8 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         source.describe()
     );
 
-    let logs = Logs::open(&args.log_dir, history_header(&layout));
+    let limit = (args.log_max_mb > 0).then_some(args.log_max_mb << 20);
+    let logs = Logs::open(&args.log_dir, history_header(&layout), limit);
     let session = session::start(
         source,
         pipeline,

@@ -4,8 +4,10 @@
 //! them, so a slow or full disk never delays the collector: lines are handed over
 //! without waiting and dropped (and counted) when the writer falls behind. Each line
 //! goes out in one `write` to a file opened for appending, so a crash never leaves a
-//! torn line in the middle of the file. The text log is tracing's (set up by the
-//! command).
+//! torn line in the middle of the file. A file that reaches the size limit is
+//! renamed with `.1` before its extension (replacing the one before) and a new one
+//! is begun, so a session left running keeps at most two of each. The text log is
+//! tracing's (set up by the command).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -24,6 +26,9 @@ pub const ANOMALIES_FILE: &str = "anomalies.jsonl";
 pub const INCIDENTS_FILE: &str = "incidents.jsonl";
 /// Lines the writer may be behind before new ones are dropped.
 const QUEUE: usize = 4096;
+/// Bytes in a megabyte, as the size limit is given (`--log-max-mb`, like
+/// `analyze --window-mb`, counts 2^20).
+const MB: f64 = (1u64 << 20) as f64;
 
 enum Line {
     History(String),
@@ -41,14 +46,16 @@ pub struct Logs {
 impl Logs {
     /// Opens (or creates) the files in `dir`, whose history has `header` (with its
     /// newline). An existing history with another header is set aside as
-    /// `metrics_history.<unix seconds>.csv` first. Never fails: a folder that cannot
-    /// be written is reported once and the session goes on without files.
-    pub fn open(dir: &Path, header: String) -> Logs {
+    /// `metrics_history.<unix seconds>.csv` first. Each file is rotated (see
+    /// [`rotated`]) once it holds `limit` bytes; `None` never rotates. Never fails:
+    /// a folder that cannot be written is reported once and the session goes on
+    /// without files.
+    pub fn open(dir: &Path, header: String, limit: Option<u64>) -> Logs {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let dir = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("metrics-logs".into())
-            .spawn(move || Writer::new(dir, header).run(rx))
+            .spawn(move || Writer::new(dir, header, limit).run(rx))
             .ok();
         Logs {
             tx: Some(tx),
@@ -98,6 +105,15 @@ impl Logs {
 /// How often a writer checks that its file is still the one at its path.
 const RECHECK: Duration = Duration::from_secs(1);
 
+/// Where a log file at `path` goes when it is rotated: `metrics_history.csv`
+/// becomes `metrics_history.1.csv`, `anomalies.jsonl` `anomalies.1.jsonl`.
+pub fn rotated(path: &Path) -> PathBuf {
+    match path.extension() {
+        Some(ext) => path.with_extension(format!("1.{}", ext.to_string_lossy())),
+        None => path.with_extension("1"),
+    }
+}
+
 /// One appendable file, opened lazily and reopened after a failure, or when the
 /// file at its path was deleted or replaced (the folder removed, a rotation).
 struct Appender {
@@ -108,15 +124,19 @@ struct Appender {
     warned: bool,
     checked: Instant,
     recheck: Duration,
+    /// Bytes at which the file is rotated; `None` never rotates.
+    limit: Option<u64>,
+    /// Bytes in the open file, when it is a regular one (a device is never rotated).
+    size: Option<u64>,
 }
 
 impl Appender {
     /// A file of JSON lines, without header.
-    fn jsonl(path: PathBuf) -> Appender {
-        Appender::new(path, None)
+    fn jsonl(path: PathBuf, limit: Option<u64>) -> Appender {
+        Appender::new(path, None, limit)
     }
 
-    fn new(path: PathBuf, header: Option<String>) -> Appender {
+    fn new(path: PathBuf, header: Option<String>, limit: Option<u64>) -> Appender {
         Appender {
             path,
             file: None,
@@ -124,6 +144,8 @@ impl Appender {
             warned: false,
             checked: Instant::now(),
             recheck: RECHECK,
+            limit,
+            size: None,
         }
     }
 
@@ -146,16 +168,41 @@ impl Appender {
         }
         if let Some(f) = self.file.as_mut() {
             match f.write_all(line.as_bytes()) {
-                Ok(()) if self.warned => {
-                    self.warned = false;
-                    tracing::info!("writing {} again", self.path.display());
+                Ok(()) => {
+                    if self.warned {
+                        self.warned = false;
+                        tracing::info!("writing {} again", self.path.display());
+                    }
+                    self.size = self.size.map(|s| s + line.len() as u64);
+                    self.rotate_when_full();
                 }
-                Ok(()) => {}
                 Err(e) => {
                     self.file = None;
                     self.warn(&e);
                 }
             }
+        }
+    }
+
+    /// Renames a file that reached the limit to [`rotated`] (replacing the one
+    /// before); the next line begins a new file, with its header.
+    fn rotate_when_full(&mut self) {
+        let (Some(limit), Some(size)) = (self.limit, self.size) else {
+            return;
+        };
+        if size < limit {
+            return;
+        }
+        let aside = rotated(&self.path);
+        self.file = None;
+        match std::fs::rename(&self.path, &aside) {
+            Ok(()) => tracing::info!(
+                "{} reached {} MB; moved it to {}",
+                self.path.display(),
+                limit as f64 / MB,
+                aside.display()
+            ),
+            Err(e) => self.warn(&e),
         }
     }
 
@@ -217,9 +264,11 @@ impl Appender {
             .read(true)
             .open(&self.path)?;
         let len = file.metadata()?.len();
+        self.size = regular.then_some(len);
         if len == 0 || !regular {
             if let Some(header) = &self.header {
                 file.write_all(header.as_bytes())?;
+                self.size = self.size.map(|s| s + header.len() as u64);
             }
         } else {
             // A line cut short by power loss would glue onto the next one.
@@ -228,6 +277,7 @@ impl Appender {
             file.read_exact(&mut last)?;
             if last[0] != b'\n' {
                 file.write_all(b"\n")?;
+                self.size = self.size.map(|s| s + 1);
             }
         }
         Ok(file)
@@ -259,11 +309,11 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(dir: PathBuf, header: String) -> Writer {
+    fn new(dir: PathBuf, header: String, limit: Option<u64>) -> Writer {
         Writer {
-            history: Appender::new(dir.join(HISTORY_FILE), Some(header)),
-            anomalies: Appender::jsonl(dir.join(ANOMALIES_FILE)),
-            incidents: Appender::jsonl(dir.join(INCIDENTS_FILE)),
+            history: Appender::new(dir.join(HISTORY_FILE), Some(header), limit),
+            anomalies: Appender::jsonl(dir.join(ANOMALIES_FILE), limit),
+            incidents: Appender::jsonl(dir.join(INCIDENTS_FILE), limit),
         }
     }
 
@@ -294,14 +344,14 @@ mod tests {
     #[test]
     fn a_restart_appends_below_one_header_and_mends_a_torn_last_line() {
         let dir = tempfile::tempdir().unwrap();
-        let logs = Logs::open(dir.path(), "a,b\n".into());
+        let logs = Logs::open(dir.path(), "a,b\n".into(), None);
         logs.history("1,2\n".into());
         logs.anomaly("{\"x\":1}".into());
         logs.close();
         let path = dir.path().join(HISTORY_FILE);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"3,").unwrap();
-        let logs = Logs::open(dir.path(), "a,b\n".into());
+        let logs = Logs::open(dir.path(), "a,b\n".into(), None);
         logs.history("5,6\n".into());
         logs.close();
         assert_eq!(
@@ -315,10 +365,10 @@ mod tests {
     #[test]
     fn another_schema_sets_the_old_history_aside() {
         let dir = tempfile::tempdir().unwrap();
-        let logs = Logs::open(dir.path(), "a,b\n".into());
+        let logs = Logs::open(dir.path(), "a,b\n".into(), None);
         logs.history("1,2\n".into());
         logs.close();
-        let logs = Logs::open(dir.path(), "c\n".into());
+        let logs = Logs::open(dir.path(), "c\n".into(), None);
         logs.history("9\n".into());
         logs.close();
         let path = dir.path().join(HISTORY_FILE);
@@ -328,10 +378,37 @@ mod tests {
     }
 
     #[test]
+    fn a_full_file_is_rotated_keeping_one_before_it_each_with_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(HISTORY_FILE);
+        // Header (4 bytes) and rows of 4 bytes: a 20-byte file holds four rows.
+        let mut history = Appender::new(path.clone(), Some("a,b\n".into()), Some(20));
+        for r in 0..10 {
+            history.write(&format!("{r},{r}\n"));
+        }
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        let aside = rotated(&path);
+        assert_eq!(aside, dir.path().join("metrics_history.1.csv"));
+        assert_eq!(read(&aside), "a,b\n4,4\n5,5\n6,6\n7,7\n");
+        assert_eq!(read(&path), "a,b\n8,8\n9,9\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        assert_eq!(
+            rotated(&dir.path().join(ANOMALIES_FILE)),
+            dir.path().join("anomalies.1.jsonl")
+        );
+        // A restart appends to the newest file and rotates it when it is full.
+        let mut history = Appender::new(path.clone(), Some("a,b\n".into()), Some(20));
+        history.write("x,x\n");
+        history.write("y,y\n");
+        assert_eq!(read(&aside), "a,b\n8,8\n9,9\nx,x\ny,y\n");
+        assert!(!path.exists(), "begun again with the next line");
+    }
+
+    #[test]
     fn a_deleted_folder_is_made_again_with_the_header() {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs");
-        let mut history = Appender::new(logs.join(HISTORY_FILE), Some("a,b\n".into()));
+        let mut history = Appender::new(logs.join(HISTORY_FILE), Some("a,b\n".into()), None);
         history.recheck = Duration::ZERO;
         history.write("1,2\n");
         std::fs::remove_dir_all(&logs).unwrap();
@@ -349,7 +426,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(ANOMALIES_FILE);
         std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-        let mut anomalies = Appender::jsonl(path.clone());
+        let mut anomalies = Appender::jsonl(path.clone(), None);
         anomalies.recheck = Duration::ZERO;
         anomalies.write("{}\n");
         assert!(anomalies.warned && anomalies.file.is_none());
@@ -364,7 +441,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blocker = dir.path().join("file");
         std::fs::write(&blocker, "").unwrap();
-        let logs = Logs::open(&blocker.join("logs"), "a\n".into());
+        let logs = Logs::open(&blocker.join("logs"), "a\n".into(), None);
         logs.history("1\n".into());
         logs.anomaly("{}".into());
         logs.close();

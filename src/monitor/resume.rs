@@ -11,7 +11,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::SampleLayout;
-use super::logs::first_line;
+use super::logs::{first_line, rotated};
 use super::record::history_header;
 use crate::detector::Severity;
 use crate::schema::VERDICT_COLUMNS;
@@ -34,9 +34,11 @@ pub struct PastSample {
 
 /// The last `window` samples (or fewer) of the history at `path` that lie within
 /// `span_ms` before `start_ms`, oldest first, when the history was written by a
-/// source of `layout` (the same header). `Err` says in words why there is nothing
-/// to resume from: a source without timestamps (whose times are made up, so none
-/// is recent), no history, another source's, or none of it recent.
+/// source of `layout` (the same header). A history rotated within the window
+/// (see [`rotated`]) is read on into the file before it. `Err` says in words why
+/// there is nothing to resume from: a source without timestamps (whose times are
+/// made up, so none is recent), no history, another source's, or none of it
+/// recent.
 pub fn recent_past(
     path: &Path,
     layout: &SampleLayout,
@@ -48,16 +50,8 @@ pub fn recent_past(
     if !layout.timed {
         return Err("the replayed file has no timestamps".into());
     }
-    let header = match first_line(path) {
-        Ok(Some(line)) => line,
-        Ok(None) => return Err(format!("no history in {shown}")),
-        Err(e) => return Err(format!("cannot read {shown}: {e}")),
-    };
-    if header != history_header(layout).trim_end() {
-        return Err(format!("{shown} was written for other metrics"));
-    }
-    let tail = read_tail(path, header.len() as u64 + 1, window)
-        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let expected = history_header(layout);
+    let expected = expected.trim_end();
     let metrics = layout.names.len();
     let severity_at = 1
         + metrics
@@ -66,16 +60,45 @@ pub fn recent_past(
             .iter()
             .position(|&c| c == "severity")
             .unwrap_or(2);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(tail.as_slice());
-    let mut past: Vec<PastSample> = reader
-        .records()
-        .filter_map(Result::ok)
-        .filter_map(|record| parse_row(&record, metrics, severity_at))
-        .filter(|s| s.time < start_ms && s.time >= start_ms.saturating_sub(span_ms))
-        .collect();
+    let mut past: Vec<PastSample> = Vec::new();
+    // Whether any history was found, and any of this source.
+    let (mut any, mut ours) = (false, false);
+    // The newest file first; the rotated one only for what the newest lacks.
+    for file in [path.to_path_buf(), rotated(path)] {
+        if past.len() >= window {
+            break;
+        }
+        let header = match first_line(&file) {
+            Ok(Some(line)) => line,
+            Ok(None) => continue,
+            Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+        };
+        any = true;
+        if header != expected {
+            continue;
+        }
+        ours = true;
+        let tail = read_tail(&file, header.len() as u64 + 1, window - past.len())
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(tail.as_slice());
+        let mut earlier: Vec<PastSample> = reader
+            .records()
+            .filter_map(Result::ok)
+            .filter_map(|record| parse_row(&record, metrics, severity_at))
+            .filter(|s| s.time < start_ms && s.time >= start_ms.saturating_sub(span_ms))
+            .collect();
+        earlier.append(&mut past);
+        past = earlier;
+    }
+    if !any {
+        return Err(format!("no history in {shown}"));
+    }
+    if !ours {
+        return Err(format!("{shown} was written for other metrics"));
+    }
     if past.is_empty() {
         return Err(format!(
             "{shown} has no samples from the {} s before this session",
@@ -188,6 +211,29 @@ mod tests {
         let all = recent_past(&path, &layout(), 1000, 100_000, 3_600_000).unwrap();
         assert_eq!(all.len(), 100);
         assert!(all[3].values[1].is_nan(), "a missing value stays missing");
+    }
+
+    #[test]
+    fn a_history_rotated_within_the_window_is_read_on_into_the_file_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = history(dir.path(), 100);
+        let expected = recent_past(&whole, &layout(), 50, 100_000, 3_600_000).unwrap();
+        // Split after row 80, as the writer rotates: both files with the header.
+        let text = std::fs::read_to_string(&whole).unwrap();
+        let (header, rows) = text.split_once('\n').unwrap();
+        let lines: Vec<&str> = rows.lines().collect();
+        let file = |rows: &[&str]| format!("{header}\n{}\n", rows.join("\n"));
+        std::fs::write(rotated(&whole), file(&lines[..80])).unwrap();
+        std::fs::write(&whole, file(&lines[80..])).unwrap();
+        assert_eq!(
+            recent_past(&whole, &layout(), 50, 100_000, 3_600_000),
+            Ok(expected)
+        );
+        // Stopped just after a rotation: the newest file is not begun yet.
+        std::fs::remove_file(&whole).unwrap();
+        let past = recent_past(&whole, &layout(), 50, 100_000, 3_600_000).unwrap();
+        assert_eq!(past.len(), 50);
+        assert_eq!(past[49].time, 79_000);
     }
 
     #[test]

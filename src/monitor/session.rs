@@ -401,7 +401,7 @@ mod tests {
             source.layout(),
         );
         let logs_dir = tempfile::tempdir().unwrap();
-        let logs = Logs::open(logs_dir.path(), "timestamp\n".into());
+        let logs = Logs::open(logs_dir.path(), "timestamp\n".into(), None);
         let (tx, rx) = std::sync::mpsc::sync_channel(1024);
         let publisher = Arc::new(Collect {
             verdicts: Mutex::new(tx),

@@ -1,6 +1,7 @@
 //! The session's text log: standard error and a daily file in the log folder, both
 //! filtered by `RUST_LOG` (default `info`), the file written off the caller's
-//! thread so a slow disk never delays a sample.
+//! thread so a slow disk never delays a sample. The last [`TEXT_LOG_DAYS`] daily
+//! files are kept, so a session left running does not fill the disk.
 
 use std::path::Path;
 
@@ -8,6 +9,9 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
+
+/// Daily text log files kept; older ones are removed as a new day begins.
+pub const TEXT_LOG_DAYS: usize = 30;
 
 /// Sets up the text log for the process; keep the guard until the end, which
 /// flushes the file. A folder that cannot be written is reported once, and the
@@ -21,6 +25,7 @@ pub fn init_text_log(dir: &Path) -> Option<WorkerGuard> {
                 .rotation(tracing_appender::rolling::Rotation::DAILY)
                 .filename_prefix("system_monitor")
                 .filename_suffix("log")
+                .max_log_files(TEXT_LOG_DAYS)
                 .build(dir)
                 .map_err(|e| e.to_string())
         });
