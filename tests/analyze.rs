@@ -82,6 +82,7 @@ fn every_invalid_fixture_fails_with_its_message_exit_2_and_no_output() {
         let sub = |a: &str| {
             a.replace("{input}", &input.to_string_lossy())
                 .replace("{dir}", &dir.to_string_lossy())
+                .replace("{out}", &out.to_string_lossy())
         };
         let mut args: Vec<String> = vec!["analyze".into()];
         if !extra.iter().any(|a| a == "--csv-file") {

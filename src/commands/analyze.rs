@@ -10,7 +10,7 @@ use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::detector_flags::DetectorFlags;
-use super::paths::check_output;
+use super::paths::{check_distinct, check_output};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -139,16 +139,19 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     one_heap();
     let inputs: Vec<&Path> = args.csv_file.as_deref().into_iter().collect();
-    for (out, flag) in [
+    let outputs: Vec<(&Path, &str)> = [
         (&args.output_file, "--output-file"),
         (&args.json, "--json"),
         (&args.events, "--events"),
         (&args.detector.save_model, "--save-model"),
-    ] {
-        if let Some(out) = out {
-            check_output(out, flag, &inputs)?;
-        }
+    ]
+    .into_iter()
+    .filter_map(|(out, flag)| Some((out.as_deref()?, flag)))
+    .collect();
+    for &(out, flag) in &outputs {
+        check_output(out, flag, &inputs)?;
     }
+    check_distinct(&outputs)?;
     let rules = args.detector.rules()?;
     let saved = args.detector.saved_model()?;
     let params = args.detector.params()?;

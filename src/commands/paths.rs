@@ -52,3 +52,60 @@ pub fn check_output(output: &Path, what: &str, inputs: &[&Path]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Fails when two of `outputs` (each a path and the flag that names it) are the
+/// same file, or both standard output: the one written last would replace or
+/// interleave with the other.
+pub fn check_distinct(outputs: &[(&Path, &str)]) -> Result<()> {
+    let key = |p: &Path| {
+        if p.as_os_str() == "-" {
+            Some(PathBuf::from("-"))
+        } else {
+            resolved(p)
+        }
+    };
+    for (i, (a, first)) in outputs.iter().enumerate() {
+        for (b, second) in &outputs[i + 1..] {
+            if key(a).is_some() && key(a) == key(b) {
+                let same = if b.as_os_str() == "-" {
+                    "writes to standard output as".to_string()
+                } else {
+                    format!("{} is also the file of", b.display())
+                };
+                bail!(
+                    "{second} {same} {first}: each output needs its own; hint: give {second} another name"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_outputs_naming_one_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.csv");
+        let same = dir.path().join(".").join("out.csv");
+        let err = check_distinct(&[(&out, "--output-file"), (&same, "--events")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is also the file of --output-file"),
+            "{err}"
+        );
+        let dash = Path::new("-");
+        assert!(check_distinct(&[(dash, "--output-file"), (dash, "--json")]).is_err());
+        let other = dir.path().join("events.csv");
+        assert!(
+            check_distinct(&[
+                (&out, "--output-file"),
+                (&other, "--events"),
+                (dash, "--json")
+            ])
+            .is_ok()
+        );
+    }
+}
