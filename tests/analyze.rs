@@ -415,13 +415,26 @@ fn labels_give_quality_figures_in_the_summary_and_the_json_report() {
     assert_eq!(json["summary"]["rows"], 100);
 }
 
+/// The annotated CSV `analyze --quiet` writes for the CSV `text`.
+fn analyzed(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+    std::fs::write(&input, text).unwrap();
+    metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(&input)
+        .arg("--output-file")
+        .arg(&out)
+        .assert()
+        .success();
+    std::fs::read_to_string(&out).unwrap()
+}
+
 #[test]
 fn a_corrupt_reading_is_one_anomaly_not_an_alarm_that_stays() {
     // Twenty minutes at 1 s of a quiet host whose memory reading is once 1e308. That
     // reading used to become the level the metric had shifted to, after which every
     // ordinary row was flagged critical ("6.3 GB is 1.371e307 sigma below").
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("corrupt.csv");
     let mut text = String::from("timestamp,cpu_percent,memory_available_gb\n");
     for i in 0..1200u64 {
         let memory = if i == 150 {
@@ -432,16 +445,7 @@ fn a_corrupt_reading_is_one_anomaly_not_an_alarm_that_stays() {
         let cpu = 12 + (i * 3 + i / 7) % 7;
         text += &format!("{},{cpu},{memory}\n", 1_700_000_000 + i);
     }
-    std::fs::write(&input, text).unwrap();
-    let out = dir.path().join("out.csv");
-    metrics()
-        .args(["analyze", "--quiet", "--csv-file"])
-        .arg(&input)
-        .arg("--output-file")
-        .arg(&out)
-        .assert()
-        .success();
-    let written = std::fs::read_to_string(&out).unwrap();
+    let written = analyzed(&text);
     let rows: Vec<&str> = written.lines().skip(1).collect();
     assert!(
         rows[150].contains(",true,") && rows[150].contains("memory_available_gb 1.000e308 GB"),
@@ -461,8 +465,6 @@ fn a_file_of_steady_noise_does_not_open_with_an_alarm() {
     // Three metrics of independent noise around fixed levels. The first rows' means
     // of one, two, three readings used to be judged as 10-sample means, which swing
     // √10 times less: the first row was flagged in file after file like this one.
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("noise.csv");
     let mut state = 0x2545_F491_4F6C_DD1D_u64;
     let mut uniform = move || {
         state ^= state << 13;
@@ -476,16 +478,7 @@ fn a_file_of_steady_noise_does_not_open_with_an_alarm() {
         let (a, b, c) = (40.0 + 5.0 * noise(), 120.0 + 10.0 * noise(), 55.0 + noise());
         text += &format!("{},{a:.2},{b:.2},{c:.2}\n", 1_700_000_000 + i);
     }
-    std::fs::write(&input, text).unwrap();
-    let out = dir.path().join("out.csv");
-    metrics()
-        .args(["analyze", "--quiet", "--csv-file"])
-        .arg(&input)
-        .arg("--output-file")
-        .arg(&out)
-        .assert()
-        .success();
-    let written = std::fs::read_to_string(&out).unwrap();
+    let written = analyzed(&text);
     let first: Vec<&str> = written.lines().skip(1).take(10).collect();
     assert!(
         first.iter().all(|r| !r.contains(",true,")),
