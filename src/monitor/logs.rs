@@ -202,7 +202,15 @@ impl Appender {
                 limit as f64 / MB,
                 aside.display()
             ),
-            Err(e) => self.warn(&e),
+            Err(e) => {
+                // Tried again at every line, it would report at every line.
+                self.limit = None;
+                tracing::warn!(
+                    "cannot move {} to {}: {e}; it grows on without rotation",
+                    self.path.display(),
+                    aside.display()
+                );
+            }
         }
     }
 
@@ -402,6 +410,20 @@ mod tests {
         history.write("y,y\n");
         assert_eq!(read(&aside), "a,b\n8,8\n9,9\nx,x\ny,y\n");
         assert!(!path.exists(), "begun again with the next line");
+    }
+
+    #[test]
+    fn a_rotation_that_cannot_be_made_leaves_the_file_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(ANOMALIES_FILE);
+        // A folder where the rotated file would go: the rename fails.
+        std::fs::create_dir(rotated(&path)).unwrap();
+        let mut anomalies = Appender::jsonl(path.clone(), Some(4));
+        for _ in 0..3 {
+            anomalies.write("{}\n");
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n{}\n{}\n");
+        assert_eq!(anomalies.limit, None);
     }
 
     #[test]
