@@ -438,7 +438,7 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
         .filter(|d| !d.is_zero())
         .with_context(|| {
             format!(
-                "--step {:?}: not a duration; hint: 15s, 1m or 1h",
+                "--step {:?}: not a duration longer than 0; hint: 15s, 1m or 1h",
                 args.step
             )
         })?;
