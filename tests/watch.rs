@@ -457,6 +457,19 @@ fn bad_flags_are_refused_before_anything_starts() {
     let (code, err) = run(&["--interval", "0.01", "--port", "0"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--interval"), "{err}");
+    // An interval no wait can hold used to panic (exit 101) after binding.
+    let (code, err) = run(&[
+        "--interval",
+        "1e20",
+        "--window-size",
+        "4e21",
+        "--train-window",
+        "4e21",
+        "--port",
+        "0",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("at most 86400 s (a day)"), "{err}");
     let (code, err) = run(&["--replay", "/nonexistent.csv", "--port", "0"]);
     assert_eq!(code, Some(2));
     assert!(

@@ -48,7 +48,7 @@ pub struct WatchArgs {
     /// not surprised by the next quarter hour.
     #[arg(long, default_value_t = 3600.0, value_name = "SECONDS")]
     pub train_window: f64,
-    /// Seconds between samples (at least 0.2) [default: 1; with --replay, the file's
+    /// Seconds between samples (0.2 to 86400) [default: 1; with --replay, the file's
     /// median spacing].
     #[arg(long, value_name = "SECONDS")]
     pub interval: Option<f64>,
@@ -443,14 +443,18 @@ fn samples_in(seconds: f64, interval: f64, flag: &str) -> Result<usize> {
     Ok((seconds / interval).round() as usize)
 }
 
+/// Longest `--interval`: a sample a day. Longer ones are no monitoring, and
+/// beyond about 10^19 s no wait can be said at all.
+const LONGEST_INTERVAL_S: f64 = 86_400.0;
+
 /// The source the flags name, and the interval between its samples.
 fn open_source(args: &WatchArgs) -> Result<(SampleSource, f64)> {
+    let shortest = sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.as_secs_f64();
     if let Some(i) = args.interval
-        && !(i.is_finite() && i >= sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.as_secs_f64())
+        && !(i >= shortest && i <= LONGEST_INTERVAL_S)
     {
         bail!(
-            "--interval {i}: must be at least {} s (CPU usage needs that long between readings)",
-            sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.as_secs_f64()
+            "--interval {i}: must be at least {shortest} s (CPU usage needs that long between readings) and at most {LONGEST_INTERVAL_S} s (a day)"
         );
     }
     match &args.replay {

@@ -121,7 +121,9 @@ impl Replay {
             (Speed::Max, _) | (_, 0) => Duration::ZERO,
             (Speed::Factor(f), _) => {
                 let gap = (self.time_of(row) - self.time_of(row - 1)).max(0) as f64;
-                Duration::from_secs_f64(gap / 1000.0 / f)
+                // A tiny factor (--speed 1e-300) makes a wait no Duration holds:
+                // it is then as long as one can be, not a panic.
+                Duration::try_from_secs_f64(gap / 1000.0 / f).unwrap_or(Duration::MAX)
             }
         };
         let sample = Sample {
@@ -188,5 +190,16 @@ mod tests {
         assert_eq!((s0.time, s1.time, w1), (5000, 6000, Duration::ZERO));
         assert_eq!("MAX".parse::<Speed>(), Ok(Speed::Max));
         assert!("0".parse::<Speed>().is_err());
+    }
+
+    #[test]
+    fn a_factor_too_small_for_any_wait_waits_as_long_as_one_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, "timestamp,cpu\n0,1\n1,2\n").unwrap();
+        let speed = "1e-300".parse::<Speed>().unwrap();
+        let mut replay = Replay::open(&path, speed, 1000, 0).unwrap();
+        replay.next_sample().unwrap();
+        assert_eq!(replay.next_sample().unwrap().0, Duration::MAX);
     }
 }
