@@ -314,6 +314,11 @@ fn a_setting_out_of_range_is_refused_by_its_flag() {
         ("--contamination", "0.7", "must be in (0, 0.5], got 0.7"),
         ("--contamination", "nan", "must be in (0, 0.5], got NaN"),
         ("--trees", "0", "must be at least 1, got 0"),
+        (
+            "--trees",
+            "100000000",
+            "must be at most 10000, got 100000000",
+        ),
         ("--sample-size", "1", "must be at least 2, got 1"),
     ] {
         metrics()

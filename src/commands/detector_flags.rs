@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use metrics::detector::{
-    DEFAULT_ADAPT_AFTER, DEFAULT_TREES, DetectorParams, ForestParams, MIN_SAMPLE_SIZE, MIN_TREES,
-    Model, RuleSet, contamination_fits,
+    DEFAULT_ADAPT_AFTER, DEFAULT_TREES, DetectorParams, ForestParams, MAX_TREES, MIN_SAMPLE_SIZE,
+    MIN_TREES, Model, RuleSet, contamination_fits,
 };
 use metrics::io::model_file::load_model;
 use metrics::io::rules_file::load_rules;
@@ -25,11 +25,11 @@ pub struct DetectorFlags {
     /// Seed of the forest: the same input and seed give the same verdicts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Number of trees in the forest.
-    #[arg(long, default_value_t = DEFAULT_TREES, value_parser = at_least::<MIN_TREES>)]
+    /// Number of trees in the forest (at most 10000).
+    #[arg(long, default_value_t = DEFAULT_TREES, value_parser = between::<MIN_TREES, MAX_TREES>)]
     pub trees: usize,
     /// Rows drawn to grow each tree.
-    #[arg(long, default_value_t = 256, value_parser = at_least::<MIN_SAMPLE_SIZE>)]
+    #[arg(long, default_value_t = 256, value_parser = between::<MIN_SAMPLE_SIZE, { usize::MAX }>)]
     pub sample_size: usize,
     /// Samples a metric's shift from its baseline must persist before it is taken
     /// as the metric's new level and no longer flagged (it is dropped at once when
@@ -64,17 +64,19 @@ fn contamination(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A count of at least `MIN` (one of the forest's bounds), refused by the flag's
-/// name when smaller.
-fn at_least<const MIN: usize>(text: &str) -> Result<usize, String> {
+/// A count from `MIN` to `MAX` (the forest's bounds), refused by the flag's
+/// name when outside them.
+fn between<const MIN: usize, const MAX: usize>(text: &str) -> Result<usize, String> {
     let n: usize = text
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a whole number"))?;
-    if n >= MIN {
-        Ok(n)
-    } else {
+    if n < MIN {
         Err(format!("must be at least {MIN}, got {n}"))
+    } else if n > MAX {
+        Err(format!("must be at most {MAX}, got {n}"))
+    } else {
+        Ok(n)
     }
 }
 

@@ -39,7 +39,9 @@ pub(crate) mod test_data;
 
 pub use error::DetectorError;
 pub use features::History;
-pub use forest::{DEFAULT_TREES, Forest, ForestError, ForestParams, MIN_SAMPLE_SIZE, MIN_TREES};
+pub use forest::{
+    DEFAULT_TREES, Forest, ForestError, ForestParams, MAX_TREES, MIN_SAMPLE_SIZE, MIN_TREES,
+};
 pub use frame::Frame;
 pub use fusion::{Mode, Thresholds};
 pub use incidents::{Change, Incident, IncidentTracker};

@@ -14,6 +14,11 @@ use super::{at_edge, padded};
 /// The fewest trees a forest may have.
 pub const MIN_TREES: usize = 1;
 
+/// The most trees a forest may have: path lengths settle well before 100, and
+/// each tree costs memory (10,000 trees of 256 rows take about 200 MB), so a
+/// count beyond this is a typo, not a setting.
+pub const MAX_TREES: usize = 10_000;
+
 /// The fewest rows a tree may grow from: fewer cannot isolate anything.
 pub const MIN_SAMPLE_SIZE: usize = 2;
 
@@ -23,6 +28,9 @@ pub enum ForestError {
     /// `n_trees` was zero.
     #[error("n_trees must be at least {MIN_TREES}, got {0}")]
     NoTrees(usize),
+    /// `n_trees` was beyond [`MAX_TREES`].
+    #[error("n_trees must be at most {MAX_TREES}, got {0}")]
+    TooManyTrees(usize),
     /// `sample_size` was below 2, which cannot isolate anything.
     #[error("sample_size must be at least {MIN_SAMPLE_SIZE}, got {0}")]
     SampleTooSmall(usize),
@@ -97,6 +105,9 @@ impl ForestParams {
     pub fn check(&self) -> Result<ValidForestParams, ForestError> {
         if self.n_trees < MIN_TREES {
             return Err(ForestError::NoTrees(self.n_trees));
+        }
+        if self.n_trees > MAX_TREES {
+            return Err(ForestError::TooManyTrees(self.n_trees));
         }
         if self.sample_size < MIN_SAMPLE_SIZE {
             return Err(ForestError::SampleTooSmall(self.sample_size));

@@ -145,6 +145,12 @@ fn invalid_parameters_are_named_before_any_work() {
         ..ForestParams::default()
     };
     assert_eq!(bad.check(), Err(ForestError::NoTrees(0)));
+    // A hundred million trees asked the system for terabytes and was killed.
+    let bad = ForestParams {
+        n_trees: 100_000_000,
+        ..ForestParams::default()
+    };
+    assert_eq!(bad.check(), Err(ForestError::TooManyTrees(100_000_000)));
     let bad = ForestParams {
         sample_size: 1,
         ..ForestParams::default()
