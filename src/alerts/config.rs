@@ -20,6 +20,11 @@ use crate::timestamp::parse_duration as duration;
 /// default: longer is a failure, retried.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest `for`, `keep_firing_for` or `repeat_interval`: a year. Longer ones
+/// are typos, and beyond about 292 million years their milliseconds overflowed
+/// the policy's clock arithmetic.
+const LONGEST_POLICY_TIME: Duration = Duration::from_secs(365 * 86_400);
+
 /// Notifications of firing alerts each receiver gets per hour at most, by
 /// default; resolutions always go through, so nothing told firing is left open.
 pub const DEFAULT_RATE_PER_HOUR: u32 = 12;
@@ -337,6 +342,16 @@ impl AlertsConfig {
             if let Some(v) = value {
                 let d = duration(v.get_ref())
                     .ok_or_else(|| invalid(v.span(), field, duration_hint(v.get_ref())))?;
+                if d > LONGEST_POLICY_TIME {
+                    return Err(invalid(
+                        v.span(),
+                        field,
+                        format!(
+                            "{:?} is longer than a year; hint: \"4h\" or \"7d\"",
+                            v.get_ref()
+                        ),
+                    ));
+                }
                 *slot = d.as_millis() as i64;
             }
             Ok::<(), AlertsError>(())
@@ -506,6 +521,11 @@ instance = "web-1"
             ),
             ("[[receiver]]\ntype = \"exec\"\n", "field command: missing"),
             ("[policy]\n\nfor = \"soon\"\n", "alerts.toml:3: field for"),
+            // Milliseconds past i64 used to wrap into a negative time.
+            (
+                "[policy]\nrepeat_interval = \"3000000000000h\"\n",
+                "alerts.toml:2: field repeat_interval: \"3000000000000h\" is longer than a year",
+            ),
             (
                 "[policy]\nmin_severity = \"urgent\"\n",
                 "field min_severity",
