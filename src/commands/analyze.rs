@@ -442,7 +442,8 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
                 args.step
             )
         })?;
-    let step_ms = step.as_millis() as i64;
+    // Beyond i64 (290 million years) it is longer than any range, and said so.
+    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
     let queries = match (&args.query, &args.instance) {
         (Some(q), _) => vec![(None, q.clone())],
         (None, Some(instance)) => node_exporter_queries(instance, step_ms),

@@ -239,6 +239,13 @@ impl RangeQuery {
                 to_iso(self.end_ms)
             )));
         }
+        if self.step_ms > self.end_ms - self.start_ms {
+            return Err(PrometheusError::Range(format!(
+                "--step {} s is longer than --start to --end ({} s), which would give one row; hint: a shorter --step",
+                self.step_ms as f64 / 1000.0,
+                (self.end_ms - self.start_ms) as f64 / 1000.0
+            )));
+        }
         let steps = (self.end_ms - self.start_ms) / self.step_ms + 1;
         if steps > MAX_STEPS {
             return Err(PrometheusError::TooLong {
@@ -451,6 +458,16 @@ mod tests {
         };
         let err = q.fetch().await.unwrap_err().to_string();
         assert!(err.contains("raise --step"), "{err}");
+        let long = RangeQuery {
+            end_ms: 3_600_000,
+            step_ms: i64::MAX,
+            ..q.clone()
+        };
+        let err = long.fetch().await.unwrap_err().to_string();
+        assert!(
+            err.contains("is longer than --start to --end (3600 s)"),
+            "{err}"
+        );
         let q = RangeQuery { end_ms: -1, ..q };
         assert!(
             q.fetch()
