@@ -212,6 +212,9 @@ impl RuleSet {
                     "field value: op \"in\" needs a list, e.g. value = [\"failed\", \"error\"]",
                 ),
                 (_, RuleValue::List(_)) => Some("field value: a list needs op = \"in\""),
+                (_, RuleValue::Number(v)) if !v.is_finite() => Some(
+                    "field value: nan and inf never match or always match; give a number, e.g. value = 95",
+                ),
                 (Comparison::Eq | Comparison::Ne, _) => None,
                 (_, RuleValue::Text(_)) => Some(
                     "field value: text only works with op ==, != or in; use a number for >, >=, < and <=",
@@ -490,5 +493,20 @@ message = "check the backup job"
             err.starts_with("r.toml:5: rule 1 (s): field value: op \"in\" needs a list"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_value_of_nan_or_inf_is_refused() {
+        // `cpu >= nan` never fired and `cpu != nan` always did, without a word.
+        for (op, value) in [(">=", "nan"), ("!=", "nan"), ("<", "inf"), (">", "-inf")] {
+            let text = format!(
+                "[[rule]]\nname = \"c\"\nmetric = \"cpu\"\nop = \"{op}\"\nvalue = {value}\nseverity = \"high\"\n"
+            );
+            let err = RuleSet::with_file("r.toml", &text).unwrap_err().to_string();
+            assert!(
+                err.starts_with("r.toml:5: rule 1 (c): field value: nan and inf"),
+                "{op} {value}: {err}"
+            );
+        }
     }
 }
