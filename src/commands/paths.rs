@@ -57,16 +57,20 @@ pub fn check_output(output: &Path, what: &str, inputs: &[&Path]) -> Result<()> {
 /// same file, or both standard output: the one written last would replace or
 /// interleave with the other.
 pub fn check_distinct(outputs: &[(&Path, &str)]) -> Result<()> {
-    let key = |p: &Path| {
-        if p.as_os_str() == "-" {
-            Some(PathBuf::from("-"))
-        } else {
-            resolved(p)
-        }
-    };
-    for (i, (a, first)) in outputs.iter().enumerate() {
-        for (b, second) in &outputs[i + 1..] {
-            if key(a).is_some() && key(a) == key(b) {
+    // Each path resolved once (it asks the file system), not once per pair.
+    let keys: Vec<Option<PathBuf>> = outputs
+        .iter()
+        .map(|(p, _)| {
+            if p.as_os_str() == "-" {
+                Some(PathBuf::from("-"))
+            } else {
+                resolved(p)
+            }
+        })
+        .collect();
+    for (i, ((_, first), a)) in outputs.iter().zip(&keys).enumerate() {
+        for ((b, second), b_key) in outputs[i + 1..].iter().zip(&keys[i + 1..]) {
+            if a.is_some() && a == b_key {
                 let same = if b.as_os_str() == "-" {
                     "writes to standard output as".to_string()
                 } else {
