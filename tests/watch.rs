@@ -242,8 +242,7 @@ async fn a_replay_with_a_saved_model_gives_the_verdicts_analyze_gives() {
     let verdicts = |path: &std::path::Path| -> Vec<String> {
         let mut reader = csv::Reader::from_path(path).unwrap();
         let header = reader.headers().unwrap().clone();
-        // The last six are the verdict columns (a re-analysed file keeps its old
-        // ones as text before them).
+        // The last six are the verdict columns.
         let from = header.len() - 6;
         reader
             .records()
@@ -262,6 +261,34 @@ async fn a_replay_with_a_saved_model_gives_the_verdicts_analyze_gives() {
     analyze(&history, &reanalysed, &["--model", model.to_str().unwrap()]);
     let again: Vec<String> = verdicts(&reanalysed);
     assert_eq!(again, batch);
+
+    // The recorded session replayed: its old verdicts are not replayed as text
+    // columns, so the new history has the same columns and the same verdicts.
+    let recorded = dir.path().join("recorded.csv");
+    std::fs::copy(&history, &recorded).unwrap();
+    let (model, recorded) = (model.to_str().unwrap(), recorded.to_str().unwrap());
+    let args = ["--replay", recorded, "--speed", "max", "--model", model];
+    let mut replayed = Watch::start(&[&args[..], &["--retrain-every", "0"]].concat());
+    replayed.wait_until_replayed();
+    assert!(replayed.interrupt().0.success());
+    let rewritten = std::fs::read_to_string(replayed.log_dir.join("metrics_history.csv")).unwrap();
+    assert_eq!(rewritten, std::fs::read_to_string(recorded).unwrap());
+
+    // Replayed into the folder whose history it is, it would be appended to itself.
+    let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["watch", "--port", "0", "--replay"])
+        .arg(&history)
+        .arg("--log-dir")
+        .arg(&watch.log_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the history this session writes"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&history).unwrap(),
+        std::fs::read_to_string(recorded).unwrap()
+    );
 }
 
 #[test]

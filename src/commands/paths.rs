@@ -85,9 +85,46 @@ pub fn check_distinct(outputs: &[(&Path, &str)]) -> Result<()> {
     Ok(())
 }
 
+/// Fails when `input` is a file the session in `log_dir` appends to, its history
+/// (`written`, each the file's path and what it holds): the rows replayed would be
+/// written again after themselves, each time twice over, and the session's
+/// resumption would read them as its own recent past.
+pub fn check_not_appended(input: &Path, written: &[(PathBuf, &str)]) -> Result<()> {
+    let Some(input_key) = resolved(input) else {
+        return Ok(());
+    };
+    for (path, what) in written {
+        if resolved(path).as_ref() == Some(&input_key) {
+            bail!(
+                "--replay {} is the {what} this session writes; replaying it would append its rows after themselves; hint: copy it elsewhere first, or give --log-dir another folder",
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replay_of_the_history_the_session_appends_to_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = dir.path().join("metrics_history.csv");
+        std::fs::write(&history, "timestamp,cpu\n").unwrap();
+        let written = [(history.clone(), "history")];
+        let roundabout = dir.path().join(".").join("metrics_history.csv");
+        let err = check_not_appended(&roundabout, &written).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is the history this session writes"),
+            "{err}"
+        );
+        let copy = dir.path().join("yesterday.csv");
+        std::fs::write(&copy, "timestamp,cpu\n").unwrap();
+        check_not_appended(&copy, &written).unwrap();
+    }
 
     #[test]
     fn two_outputs_naming_one_file_are_refused() {

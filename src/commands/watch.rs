@@ -16,13 +16,13 @@ use clap::Args;
 use serde_json::json;
 
 use super::detector_flags::DetectorFlags;
-use super::paths::check_output;
+use super::paths::{check_not_appended, check_output};
 use metrics::alerts::delivery::test_all;
 use metrics::alerts::{AlertFlags, Alerts, AlertsConfig, Dispatcher, Message, Origin};
 use metrics::detector::{MIN_TRAIN_ROWS, Severity};
 use metrics::monitor::SampleLayout;
 use metrics::monitor::collector::Collector;
-use metrics::monitor::logs::{HISTORY_FILE, Logs};
+use metrics::monitor::logs::{HISTORY_FILE, Logs, rotated};
 use metrics::monitor::pipeline::{Pipeline, PipelineConfig};
 use metrics::monitor::record::history_header;
 use metrics::monitor::replay::{Replay, Speed};
@@ -463,6 +463,11 @@ fn open_source(args: &WatchArgs) -> Result<(SampleSource, f64)> {
             args.interval.unwrap_or(1.0),
         )),
         Some(path) => {
+            let history = args.log_dir.join(HISTORY_FILE);
+            check_not_appended(
+                path,
+                &[(rotated(&history), "rotated history"), (history, "history")],
+            )?;
             let given = args.interval.unwrap_or(1.0);
             let replay = Replay::open(path, args.speed, (given * 1000.0) as i64, now_ms())?;
             let interval = args

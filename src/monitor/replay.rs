@@ -10,6 +10,7 @@ use crate::detector::Frame;
 use crate::io::InputError;
 use crate::io::input::{ReadOptions, read_table};
 use crate::io::text::CsvInput;
+use crate::schema::VERDICT_COLUMNS;
 
 /// How fast a replay runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,7 +60,8 @@ impl Replay {
         for warning in &table.warnings {
             tracing::warn!("{}: {warning}", table.source);
         }
-        let frame = table.frame;
+        let mut frame = table.frame;
+        drop_verdicts(&mut frame);
         let layout = SampleLayout::of(
             frame.names.clone(),
             frame.text_names.clone(),
@@ -142,6 +144,20 @@ impl Replay {
     }
 }
 
+/// Drops the verdict columns of a file `metrics` wrote (an analysed CSV, a
+/// session's history): they are the results of that run, which the session judges
+/// anew and writes beside each row. Kept, they were replayed as text columns and the
+/// history got them twice, a file `analyze` then refused for its duplicate names.
+fn drop_verdicts(frame: &mut Frame) {
+    let names = std::mem::take(&mut frame.text_names);
+    let columns = std::mem::take(&mut frame.text_columns);
+    (frame.text_names, frame.text_columns) = names
+        .into_iter()
+        .zip(columns)
+        .filter(|(name, _)| !VERDICT_COLUMNS.contains(&name.as_str()))
+        .unzip();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +192,23 @@ mod tests {
         assert!(s2.values[0].is_nan());
         assert_eq!(s2.texts, ["down"]);
         assert_eq!(replay.median_spacing(), Some(20.0));
+    }
+
+    #[test]
+    fn a_file_metrics_wrote_is_replayed_without_its_verdicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.csv");
+        std::fs::write(
+            &path,
+            "timestamp,cpu,status,is_anomaly,anomaly_score,severity,z_max,top_metric,reasons\n\
+             0,1,ok,false,0.31,normal,0.5,cpu,\n\
+             1,2,ok,true,0.72,high,6.1,cpu,cpu 2 is 6.1 sigma above its baseline\n",
+        )
+        .unwrap();
+        let mut replay = Replay::open(&path, Speed::Max, 1000, 0).unwrap();
+        assert_eq!(replay.layout().names, ["cpu"]);
+        assert_eq!(replay.layout().text_names, ["status"]);
+        assert_eq!(replay.next_sample().unwrap().1.texts, ["ok"]);
     }
 
     #[test]
