@@ -185,10 +185,12 @@ pub fn plan(params: &GenParams, rng: &mut StdRng) -> Vec<Episode> {
     for k in (1..episodes.len()).rev() {
         episodes.swap(k, rng.random_range(0..=k));
     }
-    // A file too short for one shortest episode of every type within twice the
-    // rate (69 rows for all nine: about 1,200 rows at 0.03) keeps the episodes that fit
-    // the rate, in the shuffled order, so its anomalous share stays the one asked.
-    if total > 2 * target {
+    // A file too short for one shortest episode of every type within a quarter over
+    // the rate (69 rows for all nine: about 2,000 rows at 0.03), or whose second round
+    // of episodes cannot shrink back to it (200 rows at 0.5 planted 76 %), keeps the
+    // episodes that fit the rate, in the shuffled order, so its anomalous share stays
+    // the one asked.
+    if total > target + target / 4 {
         let mut kept = 0;
         episodes.retain(|e| {
             let fits = kept + e.len <= target;
@@ -533,13 +535,34 @@ mod tests {
                 "{rows} rows: {total} planted"
             );
         }
-        // Long enough for every type within twice the rate: all nine, as before.
+        // Long enough for every type within a quarter over the rate: all nine.
         let e = Generator::new(params(2000)).episodes().to_vec();
         assert!(
             AnomalyType::ALL
                 .iter()
                 .all(|&t| e.iter().any(|e| e.kind == t))
         );
+    }
+
+    #[test]
+    fn no_rate_on_any_length_plants_more_than_a_quarter_over_it() {
+        for rate in [0.01, 0.03, 0.1, 0.2, 0.3, 0.5] {
+            for rows in [100, 200, 500, 1000, 1200, 2000, 5000, 20_000] {
+                for seed in 0..4 {
+                    let p = GenParams {
+                        anomaly_rate: rate,
+                        seed,
+                        ..params(rows)
+                    };
+                    let planted: usize = Generator::new(p).episodes().iter().map(|e| e.len).sum();
+                    let target = (rate * rows as f64).round() as usize;
+                    assert!(
+                        planted <= target + target / 4,
+                        "{rows} rows at {rate}, seed {seed}: {planted} planted for {target}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

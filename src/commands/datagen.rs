@@ -34,9 +34,10 @@ pub struct DatagenArgs {
     /// Time of the first sample (any form `analyze` reads).
     #[arg(long, default_value = "2025-01-01T00:00:00Z")]
     pub start: String,
-    /// Share of rows inside anomaly episodes, in [0, 0.5]. Every type is planted
-    /// when the file is long enough (about 1,200 rows at 0.03); a shorter one gets
-    /// fewer types, drawn at random, rather than a larger share.
+    /// Share of rows inside anomaly episodes, in [0, 0.5], held to within a quarter
+    /// over. Every type is planted when the file is long enough (about 2,000 rows at
+    /// 0.03); a shorter one gets fewer types, drawn at random, rather than a larger
+    /// share, and a file under 100 rows none.
     #[arg(long, default_value_t = 0.03)]
     pub anomaly_rate: f64,
     /// Anomaly types to plant, comma-separated [default: all of them].
