@@ -283,7 +283,17 @@ fn frame_with_polars(
         if Some(i) == timestamp_col {
             frame.times = Some(parse_times(column, bytes, delimiter, name, column_name, i)?);
         } else if Some(i) == label_col {
-            labels = Some(read_labels(column));
+            labels = Some(read_labels(column).map_err(|(row, cell)| {
+                InputError::at(
+                    name,
+                    line_of_record(bytes, delimiter, row),
+                    Some(i as u64 + 1),
+                    &format!(
+                        "label column '{column_name}': {cell:?} is not a label; a label is 0 or 1 (true or false, yes or no, anomaly or normal), or empty for normal"
+                    ),
+                )
+                .hint("name the column of 0/1 labels with --label-column, or leave it out")
+            })?);
         } else if let Some(values) = metrics[i].take() {
             frame.names.push(column_name.clone());
             frame.columns.push(values);
@@ -630,18 +640,30 @@ fn first_bad_number(
     for record in reader.records().flatten() {
         for (i, cell) in record.iter().enumerate() {
             let trimmed = cell.trim();
-            if numeric.get(i) == Some(&true)
-                && Some(i) != timestamp_col
-                && !MISSING.contains(&trimmed)
-                && trimmed.parse::<f64>().is_err()
+            if numeric.get(i) != Some(&true)
+                || Some(i) == timestamp_col
+                || MISSING.contains(&trimmed)
             {
-                let line = record.position().map(|p| p.line());
-                return Some(InputError::at(name, line, Some(i as u64 + 1), &format!(
-                    "column '{}': expected a number, found {cell:?}",
-                    header[i]
-                ))
-                .hint("fix the cell, or leave it empty to have it scored with the baseline median"));
+                continue;
             }
+            // The parser takes spaces before a number but not after it.
+            let hint = if trimmed.parse::<f64>().is_err() {
+                "fix the cell, or leave it empty to have it scored with the baseline median"
+            } else if cell.trim_end() != cell {
+                "remove the spaces after the number"
+            } else {
+                continue;
+            };
+            let line = record.position().map(|p| p.line());
+            return Some(
+                InputError::at(
+                    name,
+                    line,
+                    Some(i as u64 + 1),
+                    &format!("column '{}': expected a number, found {cell:?}", header[i]),
+                )
+                .hint(hint),
+            );
         }
     }
     None
@@ -682,14 +704,9 @@ fn parse_times(
             Err(i) => {
                 let row = offset + i;
                 let cell = chunk.value(i);
-                let line = csv_reader(bytes, delimiter)
-                    .records()
-                    .nth(row)
-                    .and_then(|r| r.ok())
-                    .and_then(|r| r.position().map(|p| p.line()));
                 return Err(InputError::at(
                     name,
-                    line,
+                    line_of_record(bytes, delimiter, row),
                     Some(index as u64 + 1),
                     &format!("column '{column_name}': expected a timestamp, found {cell:?}"),
                 )
@@ -722,22 +739,48 @@ fn no_metrics_hint(header: &[String], delimiter: u8) -> String {
     }
 }
 
-fn read_labels(column: &Column) -> Vec<bool> {
+/// The line of the file (1-based) where data record `row` (0-based) begins.
+fn line_of_record(bytes: &[u8], delimiter: u8, row: usize) -> Option<u64> {
+    csv_reader(bytes, delimiter)
+        .records()
+        .nth(row)
+        .and_then(|r| r.ok())
+        .and_then(|r| r.position().map(|p| p.line()))
+}
+
+/// Each row's label (an empty cell is normal), or the first row whose cell is no
+/// label, with that cell. A column of other numbers or words (`--label-column
+/// cpu_percent`, `--label-column anomaly_type`) was read as labels anyway: every
+/// non-zero reading an anomaly, every word normal, and the quality figures made
+/// of that.
+fn read_labels(column: &Column) -> Result<Vec<bool>, (usize, String)> {
     if let Ok(values) = column.f64() {
-        return values.iter().map(|v| v.is_some_and(|x| x != 0.0)).collect();
+        return values
+            .iter()
+            .enumerate()
+            .map(|(row, v)| match v {
+                None => Ok(false),
+                Some(x) if x == 0.0 || x == 1.0 => Ok(x == 1.0),
+                Some(x) => Err((row, x.to_string())),
+            })
+            .collect();
     }
     match column.str() {
         Ok(text) => text
             .iter()
-            .map(|v| v.and_then(label_value).unwrap_or(false))
+            .enumerate()
+            .map(|(row, v)| match v.map(str::trim) {
+                None | Some("") => Ok(false),
+                Some(cell) => label_value(cell).ok_or((row, cell.to_string())),
+            })
             .collect(),
-        Err(_) => vec![false; column.len()],
+        Err(_) => Ok(vec![false; column.len()]),
     }
 }
 
 /// A label cell's meaning: `Some(true)` for an anomaly (`1`, `true`, `yes`,
 /// `anomaly`), `Some(false)` for a normal row (`0`, `false`, `no`, `normal`), in
-/// any case; `None` for anything else, which a label column reads as normal.
+/// any case; `None` for anything else.
 fn label_value(cell: &str) -> Option<bool> {
     match cell.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "anomaly" => Some(true),
