@@ -723,3 +723,58 @@ fn times_that_go_backwards_are_told_with_the_row_where_they_first_do() {
     );
     assert!(!told(&sorted).contains("backwards"));
 }
+
+#[test]
+fn a_rules_file_switches_a_builtin_off_by_name_adds_its_own_and_names_one_that_never_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out, rules) = (
+        dir.path().join("in.csv"),
+        dir.path().join("out.csv"),
+        dir.path().join("rules.toml"),
+    );
+    let mut text = String::from("timestamp,cpu_percent,memory_percent\n");
+    for i in 0..600u64 {
+        let cpu = if (300..310).contains(&i) {
+            88.0
+        } else {
+            20.0 + (i * 7 % 5) as f64 * 0.4
+        };
+        let memory = if (400..406).contains(&i) {
+            70.0
+        } else {
+            40.0 + (i * 3 % 4) as f64 * 0.3
+        };
+        text.push_str(&format!("{i},{cpu:.1},{memory:.1}\n"));
+    }
+    std::fs::write(&input, text).unwrap();
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"cpu-high\"\nenabled = false\n\n\
+         [[rule]]\nname = \"memory-busy\"\nmetric = \"memory_percent\"\nop = \">=\"\nvalue = 60\nseverity = \"high\"\nmessage = \"check the cache\"\n\n\
+         [[rule]]\nname = \"load\"\nmetric = \"load_avg\"\nop = \">\"\nvalue = 4\nseverity = \"high\"\n",
+    )
+    .unwrap();
+    let assert = metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(&input)
+        .arg("--output-file")
+        .arg(&out)
+        .arg("--rules")
+        .arg(&rules)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("rule load never fires: load_avg is not a column here"),
+        "{stderr}"
+    );
+    let found = reasons(&std::fs::read_to_string(&out).unwrap());
+    assert!(found.iter().all(|r| !r.contains("cpu-high")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|r| r
+                .contains("memory_percent 70.0 % >= 60.0 % (rule memory-busy): check the cache")),
+        "{found:?}"
+    );
+}

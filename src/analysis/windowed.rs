@@ -82,7 +82,7 @@ pub fn prepare(
         columns: vec![Vec::new(); names.len()],
         ..Frame::default()
     };
-    let warnings =
+    let mut warnings =
         leave_out_empty_metrics(&mut names_only, &empty_at, rows, &header, windows.name())?;
     let empty: Vec<String> = empty_at.iter().map(|&m| names[m].clone()).collect();
     if let Some(t) = first.as_mut() {
@@ -100,6 +100,12 @@ pub fn prepare(
             fit_on(&train, plan.params, plan.fit, windows.name())?
         }
     };
+    let text: Vec<String> = header
+        .iter()
+        .filter(|h| !names.contains(h))
+        .cloned()
+        .collect();
+    warnings.extend(plan.rules.idle(&names, &text));
     Ok(Prepared {
         model,
         fit_rows,

@@ -191,6 +191,9 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
 
     let (source, interval) = open_source(&args)?;
     let layout = source.layout();
+    for idle in rules.idle(&layout.names, &layout.text_names) {
+        tracing::warn!("--rules: {idle}");
+    }
     let baseline = samples_in(args.window_size, interval, "--window-size")?;
     if baseline < MIN_TRAIN_ROWS {
         bail!(

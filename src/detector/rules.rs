@@ -103,21 +103,25 @@ pub struct Rule {
     pub message: Option<String>,
     /// False switches the rule (e.g. a built-in) off.
     pub enabled: bool,
+    /// Whether a rules file wrote it: a built-in sits idle on a table without its
+    /// column, as it should, but a written rule that can never fire is said.
+    pub written: bool,
 }
 
 fn enabled() -> bool {
     true
 }
 
-/// A rule as written, with where its checked fields stand in the file.
+/// A rule as written, with where its checked fields stand in the file. A rule
+/// switched off (`enabled = false`) needs only its name.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WrittenRule {
-    name: String,
-    metric: toml::Spanned<String>,
-    op: Comparison,
-    value: toml::Spanned<RuleValue>,
-    severity: Severity,
+    name: toml::Spanned<String>,
+    metric: Option<toml::Spanned<String>>,
+    op: Option<Comparison>,
+    value: Option<toml::Spanned<RuleValue>>,
+    severity: Option<toml::Spanned<Severity>>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default = "enabled")]
@@ -157,6 +161,7 @@ fn number_rule(name: &str, metric: &str, threshold: f64, severity: Severity) -> 
         severity,
         message: None,
         enabled: true,
+        written: false,
     }
 }
 
@@ -182,6 +187,7 @@ impl Default for RuleSet {
                     severity: Severity::Critical,
                     message: None,
                     enabled: true,
+                    written: false,
                 },
             ],
         }
@@ -198,15 +204,49 @@ impl RuleSet {
         let line_of = |span: std::ops::Range<usize>| crate::located::line_of(text, span.start);
         let mut set = RuleSet::default();
         for (i, written) in file.rule.into_iter().enumerate() {
+            let name = written.name.get_ref().clone();
             let invalid = |span: std::ops::Range<usize>, message: &str| RulesError::Invalid {
                 path: path.into(),
                 line: line_of(span),
                 index: i + 1,
-                name: written.name.clone(),
+                name: name.clone(),
                 message: message.into(),
             };
-            let value_span = written.value.span();
-            let problem = match (written.op, written.value.get_ref()) {
+            let name_span = written.name.span();
+            if !written.enabled {
+                // Switched off: it takes the place of the rule of its name. One
+                // written whole is a rule kept for later; a name alone must name one.
+                if written.metric.is_none() && !set.rules.iter().any(|r| r.name == name) {
+                    let known: Vec<&str> = set.rules.iter().map(|r| r.name.as_str()).collect();
+                    return Err(invalid(
+                        name_span,
+                        &format!(
+                            "enabled = false switches off a rule by name, and no rule before it is called that; the rules so far: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                set.rules.retain(|r| r.name != name);
+                continue;
+            }
+            let missing = |field: &str, example: &str| {
+                invalid(
+                    name_span.clone(),
+                    &format!("field {field} is missing; e.g. {example}"),
+                )
+            };
+            let metric = written
+                .metric
+                .ok_or_else(|| missing("metric", "metric = \"cpu_percent\""))?;
+            let op = written.op.ok_or_else(|| missing("op", "op = \">=\""))?;
+            let value = written
+                .value
+                .ok_or_else(|| missing("value", "value = 95"))?;
+            let severity = written
+                .severity
+                .ok_or_else(|| missing("severity", "severity = \"high\""))?;
+            let value_span = value.span();
+            let problem = match (op, value.get_ref()) {
                 (Comparison::In, RuleValue::List(_)) => None,
                 (Comparison::In, _) => Some(
                     "field value: op \"in\" needs a list, e.g. value = [\"failed\", \"error\"]",
@@ -224,25 +264,69 @@ impl RuleSet {
             if let Some(problem) = problem {
                 return Err(invalid(value_span, problem));
             }
-            if written.metric.get_ref().trim().is_empty() {
+            if metric.get_ref().trim().is_empty() {
                 return Err(invalid(
-                    written.metric.span(),
+                    metric.span(),
                     "field metric: empty; name the column the rule reads",
                 ));
             }
+            if *severity.get_ref() == Severity::Normal {
+                return Err(invalid(
+                    severity.span(),
+                    "field severity: normal would flag nothing; use medium, high or critical, or enabled = false to switch a rule off",
+                ));
+            }
             let rule = Rule {
-                name: written.name,
-                metric: written.metric.into_inner(),
-                comparison: written.op,
-                value: written.value.into_inner(),
-                severity: written.severity,
+                name,
+                metric: metric.into_inner(),
+                comparison: op,
+                value: value.into_inner(),
+                severity: severity.into_inner(),
                 message: written.message,
-                enabled: written.enabled,
+                enabled: true,
+                written: true,
             };
             set.rules.retain(|r| r.name != rule.name);
             set.rules.push(rule);
         }
         Ok(set)
+    }
+
+    /// Why each rule a file wrote would never fire on a table whose numeric and
+    /// text columns are `numeric` and `text`: its column is absent, or holds numbers
+    /// where the rule compares texts, or texts where it compares numbers. One
+    /// sentence per such rule, naming it; built-ins are expected to sit idle where
+    /// their column is absent and are not listed.
+    pub fn idle(&self, numeric: &[String], text: &[String]) -> Vec<String> {
+        let has = |names: &[String], metric: &str| {
+            let want = schema::canonical(metric);
+            names.iter().any(|n| schema::canonical(n) == want)
+        };
+        self.rules
+            .iter()
+            .filter(|r| r.enabled && r.written)
+            .filter_map(|rule| {
+                let by_number = matches!(rule.value, RuleValue::Number(_));
+                let (wanted, other) = if by_number {
+                    (numeric, text)
+                } else {
+                    (text, numeric)
+                };
+                let why = if has(wanted, &rule.metric) {
+                    return None;
+                } else if has(other, &rule.metric) && by_number {
+                    "holds text, and a number never matches it; compare with == or in and texts"
+                } else if has(other, &rule.metric) {
+                    "holds numbers, and a text never matches them; compare with a number"
+                } else {
+                    "is not a column here"
+                };
+                Some(format!(
+                    "rule {} never fires: {} {why}",
+                    rule.name, rule.metric
+                ))
+            })
+            .collect()
     }
 
     /// Binds the rules to the columns of a table: `numeric` and `text` are its
@@ -493,6 +577,76 @@ message = "check the backup job"
             err.starts_with("r.toml:5: rule 1 (s): field value: op \"in\" needs a list"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_rule_switched_off_needs_only_its_name_and_must_name_one() {
+        let set = RuleSet::with_file("r.toml", "[[rule]]\nname = \"cpu-high\"\nenabled = false\n")
+            .unwrap();
+        let bound = set.bind(&native(), &[]);
+        assert!(bound.check(&[90.0, 10.0, 1.0], &[]).is_empty());
+        assert_eq!(
+            bound.check(&[97.0, 10.0, 1.0], &[])[0].severity,
+            Severity::Critical
+        );
+        let err = RuleSet::with_file(
+            "r.toml",
+            "\n[[rule]]\nname = \"cpu-hgih\"\nenabled = false\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "r.toml:3: rule 1 (cpu-hgih): enabled = false switches off a rule by name"
+            ) && err.contains("cpu-high"),
+            "{err}"
+        );
+        let err = RuleSet::with_file(
+            "r.toml",
+            "[[rule]]\nname = \"x\"\nop = \">\"\nvalue = 1\nseverity = \"high\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("r.toml:2: rule 1 (x): field metric is missing"),
+            "{err}"
+        );
+        // A whole rule kept switched off for later is no mistake.
+        let kept = "[[rule]]\nname = \"later\"\nmetric = \"cpu\"\nop = \">\"\nvalue = 1\nseverity = \"high\"\nenabled = false\n";
+        assert_eq!(
+            RuleSet::with_file("r.toml", kept).unwrap(),
+            RuleSet::default()
+        );
+    }
+
+    #[test]
+    fn a_rule_of_severity_normal_is_refused() {
+        let text = "[[rule]]\nname = \"x\"\nmetric = \"cpu\"\nop = \">\"\nvalue = 1\nseverity = \"normal\"\n";
+        let err = RuleSet::with_file("r.toml", text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("r.toml:6: rule 1 (x): field severity: normal would flag nothing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_written_rule_that_can_never_fire_is_named_and_an_idle_builtin_is_not() {
+        let text = "[[rule]]\nname = \"typo\"\nmetric = \"cpu_pct\"\nop = \">\"\nvalue = 1\nseverity = \"high\"\n\
+                    [[rule]]\nname = \"words\"\nmetric = \"status\"\nop = \">\"\nvalue = 1\nseverity = \"high\"\n\
+                    [[rule]]\nname = \"list\"\nmetric = \"cpu\"\nop = \"in\"\nvalue = [\"a\"]\nseverity = \"high\"\n\
+                    [[rule]]\nname = \"fine\"\nmetric = \"cpu\"\nop = \">\"\nvalue = 1\nseverity = \"high\"\n";
+        let set = RuleSet::with_file("r.toml", text).unwrap();
+        let idle = set.idle(&native(), &["status".into()]);
+        assert_eq!(
+            idle,
+            [
+                "rule typo never fires: cpu_pct is not a column here",
+                "rule words never fires: status holds text, and a number never matches it; compare with == or in and texts",
+                "rule list never fires: cpu holds numbers, and a text never matches them; compare with a number",
+            ]
+        );
+        // memory-critical and task-failed have no column in a CPU-only table: built-ins, not said.
+        assert!(RuleSet::default().idle(&["cpu".into()], &[]).is_empty());
     }
 
     #[test]
