@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::socket::{connect, next, until_finished};
-use common::{Watch, http, planted_spike};
+use common::{Watch, http, planted_spike, request};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,6 +411,22 @@ async fn an_upload_is_analysed_and_bad_ones_get_the_command_lines_words() {
     assert_eq!(refused.status, 422);
     let message = refused.json()["error"].as_str().unwrap().to_string();
     assert!(message.starts_with("bad.csv:3:2:"), "{message}");
+
+    // A form upload is told how to send the file, not that line 2 has a stray quote.
+    let form = b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\ntimestamp,cpu_percent\n0,1\n\r\n--x--\r\n";
+    let refused = request(
+        &watch.address,
+        "POST",
+        "/api/analyze",
+        "multipart/form-data; boundary=x",
+        Some(form),
+    );
+    assert_eq!(refused.status, 415);
+    let message = refused.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("curl --data-binary @FILE.csv"),
+        "{message}"
+    );
 
     let huge = vec![b'1'; 50 * 1024 * 1024 + 1];
     let too_big = http(&watch.address, "POST", "/api/analyze", Some(&huge));

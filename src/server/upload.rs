@@ -8,7 +8,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
@@ -37,8 +37,25 @@ const RETRY_AFTER_S: u64 = 5;
 pub async fn analyze(
     State(app): State<AppState>,
     Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // A form upload (`curl -F file=@x.csv`) wraps the file in boundaries, which the
+    // CSV reader would only report as a stray quote on line 2.
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if form {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the CSV itself as the request body, not as a form: curl --data-binary @FILE.csv -H 'Content-Type: text/csv' URL".into(),
+        );
+    }
     let body = match body {
         Ok(b) => b,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -185,7 +202,13 @@ mod tests {
         // Every permit taken, as by an upload being analysed.
         let app = app_with(0);
         let body = Bytes::from_static(b"cpu_percent\n1\n2\n");
-        let response = analyze(State(app), Query(UploadQuery { name: None }), Ok(body)).await;
+        let response = analyze(
+            State(app),
+            Query(UploadQuery { name: None }),
+            HeaderMap::new(),
+            Ok(body),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::RETRY_AFTER], "5");
     }
