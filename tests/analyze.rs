@@ -778,3 +778,45 @@ fn a_rules_file_switches_a_builtin_off_by_name_adds_its_own_and_names_one_that_n
         "{found:?}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_not_the_command_in_error() {
+    // `metrics analyze ... --output-file - | head -2`: the reader closes the pipe.
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let mut text = String::from("timestamp,cpu_percent,memory_percent\n");
+    for i in 0..200_000u64 {
+        text.push_str(&format!(
+            "{i},{:.1},{:.1}\n",
+            20.0 + (i * 7 % 5) as f64,
+            40.0 + (i * 3 % 4) as f64
+        ));
+    }
+    std::fs::write(&input, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["analyze", "--quiet", "--output-file", "-", "--csv-file"])
+        .arg(&input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .starts_with("timestamp,cpu_percent")
+    );
+    assert!(lines.next().unwrap().is_ok());
+    drop(lines);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}: {stderr}",
+        output.status
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+}

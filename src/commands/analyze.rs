@@ -466,13 +466,15 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
 /// Whether `e` is standard output closed by its reader (`| head`), which ends the
 /// output, not the command, in error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let csv_broken = |csv: &csv::Error| matches!(csv.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe);
     e.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || cause.downcast_ref::<csv::Error>().is_some_and(|csv| {
-                matches!(csv.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
-            })
+            || cause.downcast_ref::<csv::Error>().is_some_and(csv_broken)
+            // A failed write carries its cause inside, not as a source (so a chain
+            // names it once).
+            || matches!(cause.downcast_ref::<AnalysisError>(), Some(AnalysisError::Write(csv)) if csv_broken(csv))
     })
 }
 
