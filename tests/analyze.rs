@@ -820,3 +820,42 @@ fn a_reader_that_stops_early_ends_the_output_not_the_command_in_error() {
     );
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn a_dash_writes_the_events_or_the_json_report_to_standard_output_and_no_file_named_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixtures("valid").join("task_status.csv");
+    let run = |flag: &str| -> String {
+        let out = metrics()
+            .current_dir(dir.path())
+            .args(["analyze", "--quiet", flag, "-", "--csv-file"])
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{flag} -: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let events = run("--events");
+    assert!(
+        events.starts_with("id,start,end,open,duration_s,"),
+        "{events}"
+    );
+    assert!(events.lines().count() >= 2, "{events}");
+    let report: serde_json::Value = serde_json::from_str(&run("--json")).unwrap();
+    assert!(report["summary"]["rows"].as_u64().unwrap() > 0);
+    assert!(
+        !dir.path().join("-").exists(),
+        "a file named '-' was written"
+    );
+    metrics()
+        .current_dir(dir.path())
+        .args(["analyze", "--quiet", "--save-model", "-", "--csv-file"])
+        .arg(&input)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("a model is saved to a file"));
+}

@@ -18,7 +18,7 @@ use metrics::analysis::windowed::{Plan, judge, prepare};
 use metrics::analysis::{AnalysisError, FitRows};
 use metrics::detector::{DetectorParams, Model, RuleSet};
 use metrics::io::atomic::write_atomically;
-use metrics::io::events::write_events;
+use metrics::io::events::{is_json, write_events};
 use metrics::io::input::ReadOptions;
 use metrics::io::model_file::save_model;
 use metrics::io::output::write_annotated;
@@ -95,11 +95,12 @@ pub struct AnalyzeArgs {
     /// Field delimiter [default: detected among ',', ';' and tab].
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
-    /// Also write the summary, quality figures and flagged rows as JSON.
+    /// Also write the summary, quality figures and flagged rows as JSON (`-` for
+    /// standard output).
     #[arg(long, value_name = "REPORT.json")]
     pub json: Option<PathBuf>,
     /// Also write one line per incident (a run of anomalous rows): CSV, or JSON when
-    /// the name ends in .json.
+    /// the name ends in .json (`-` for standard output, as CSV).
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
     /// Megabytes of CSV read, judged and written at a time: memory follows this
@@ -398,7 +399,7 @@ impl Job<'_> {
             }))
             .unwrap_or_default();
             let open = head.strip_suffix("\n}").unwrap_or(&head);
-            write_atomically(path, |w| {
+            written(path, |w| {
                 w.write_all(open.as_bytes())?;
                 w.write_all(b",\n  \"flagged\": [")?;
                 tally.write_every_flagged("    ", w)?;
@@ -407,7 +408,7 @@ impl Job<'_> {
             .with_context(|| format!("--json {}: cannot write", path.display()))?;
         }
         if let Some(path) = &outputs.events {
-            write_events(path, &incidents)
+            written(path, |w| write_events(w, is_json(path), &incidents))
                 .with_context(|| format!("--events {}: cannot write", path.display()))?;
         }
         if !args.quiet {
@@ -461,6 +462,23 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
         .build()
         .context("cannot start the async runtime")?;
     Ok(runtime.block_on(range.fetch())?)
+}
+
+/// Runs `write` into the file `path`, atomically, or for `-` into standard
+/// output, where a reader that stopped early (`| head`) ends the output, not the
+/// command, in error.
+fn written(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if path.as_os_str() != "-" {
+        return write_atomically(path, |w| write(w));
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result,
+    }
 }
 
 /// Whether `e` is standard output closed by its reader (`| head`), which ends the

@@ -41,7 +41,7 @@ pub struct DetectorFlags {
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
     /// Save every model fitted (JSON), for later --model runs.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = model_file)]
     pub save_model: Option<PathBuf>,
     /// TOML file of rules that add to or override the built-in ones.
     #[arg(long, value_name = "FILE")]
@@ -62,6 +62,18 @@ fn contamination(text: &str) -> Result<f64, String> {
             "must be in (0, 0.5], got {share}; hint: 0.05 expects at most one training row in twenty to be anomalous"
         ))
     }
+}
+
+/// `--save-model`: a file (a model is read back from one; `-` would have made a
+/// file of that name).
+fn model_file(text: &str) -> Result<PathBuf, String> {
+    if text == "-" {
+        return Err(
+            "a model is saved to a file, not to standard output; hint: give a file name, e.g. model.json"
+                .into(),
+        );
+    }
+    Ok(PathBuf::from(text))
 }
 
 /// A count from `MIN` to `MAX` (the forest's bounds), refused by the flag's

@@ -1,10 +1,9 @@
 //! The incidents file `analyze --events` writes: one row (CSV) or one object (JSON)
-//! per incident, chosen by the file's extension, written atomically.
+//! per incident, chosen by the file's extension.
 
 use std::io::Write;
 use std::path::Path;
 
-use super::atomic::write_atomically;
 use crate::detector::Incident;
 use crate::timestamp;
 
@@ -30,18 +29,16 @@ pub fn is_json(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }
 
-/// Writes `incidents` to `path`: a JSON array for a `.json` file, else CSV with
-/// [`EVENT_COLUMNS`]. A failure leaves any earlier file whole.
-pub fn write_events(path: &Path, incidents: &[Incident]) -> std::io::Result<()> {
-    write_atomically(path, |w| {
-        if is_json(path) {
-            let json = serde_json::to_string_pretty(incidents).map_err(std::io::Error::other)?;
-            w.write_all(json.as_bytes())?;
-            w.write_all(b"\n")
-        } else {
-            write_csv(w, incidents)
-        }
-    })
+/// Writes `incidents` to `w`: a JSON array when `json` (a file named `.json`, see
+/// [`is_json`]), else CSV with [`EVENT_COLUMNS`].
+pub fn write_events(w: &mut dyn Write, json: bool, incidents: &[Incident]) -> std::io::Result<()> {
+    if json {
+        let json = serde_json::to_string_pretty(incidents).map_err(std::io::Error::other)?;
+        w.write_all(json.as_bytes())?;
+        w.write_all(b"\n")
+    } else {
+        write_csv(w, incidents)
+    }
 }
 
 fn write_csv(w: &mut dyn Write, incidents: &[Incident]) -> std::io::Result<()> {
