@@ -96,6 +96,45 @@ pub fn read_error(name: &str, e: std::io::Error) -> InputError {
         .hint("check the file is readable")
 }
 
+/// What a compressed file or an archive is, by its first bytes, and how to read
+/// it instead: `metrics` reads CSV text, and a decompressor can feed it standard
+/// input.
+fn packed(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    const KINDS: [(&[u8], &str, &str); 4] = [
+        (
+            &[0x1F, 0x8B],
+            "a gzip-compressed file",
+            "decompress it on the way in: zcat FILE | metrics analyze --csv-file - ...",
+        ),
+        (
+            &[0x28, 0xB5, 0x2F, 0xFD],
+            "a zstd-compressed file",
+            "decompress it on the way in: zstdcat FILE | metrics analyze --csv-file - ...",
+        ),
+        (
+            &[0xFD, b'7', b'z', b'X', b'Z', 0x00],
+            "an xz-compressed file",
+            "decompress it on the way in: xzcat FILE | metrics analyze --csv-file - ...",
+        ),
+        (
+            b"PK\x03\x04",
+            "a zip archive (a spreadsheet workbook is one)",
+            "export the sheet as CSV, or unzip the CSV out of it",
+        ),
+    ];
+    // bzip2: `BZh`, the block size (1 to 9), then the first block's magic.
+    if bytes.len() >= 10 && bytes.starts_with(b"BZh") && bytes[4..10] == *b"1AY&SY" {
+        return Some((
+            "a bzip2-compressed file",
+            "decompress it on the way in: bzcat FILE | metrics analyze --csv-file - ...",
+        ));
+    }
+    KINDS
+        .iter()
+        .find(|(magic, _, _)| bytes.starts_with(magic))
+        .map(|&(_, what, hint)| (what, hint))
+}
+
 /// Rejects empty, binary and non-UTF-8 input and drops a byte-order mark.
 pub fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError> {
     if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
@@ -109,6 +148,11 @@ pub fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError>
             "the file is empty; expected a header line such as 'timestamp,cpu_percent,...'",
         )
         .hint("check that the export that made the file succeeded"));
+    }
+    if let Some((what, hint)) = packed(&bytes) {
+        return Err(
+            InputError::at(name, None, None, &format!("{what}; expected CSV text")).hint(hint),
+        );
     }
     if let Some(at) = memchr::memchr(0, &bytes) {
         let (line, col) = line_col(&bytes, at);
