@@ -101,8 +101,6 @@ pub struct Rule {
     pub severity: Severity,
     /// Optional words appended to the reason.
     pub message: Option<String>,
-    /// False switches the rule (e.g. a built-in) off.
-    pub enabled: bool,
     /// Whether a rules file wrote it: a built-in sits idle on a table without its
     /// column, as it should, but a written rule that can never fire is said.
     pub written: bool,
@@ -160,7 +158,6 @@ fn number_rule(name: &str, metric: &str, threshold: f64, severity: Severity) -> 
         value: RuleValue::Number(threshold),
         severity,
         message: None,
-        enabled: true,
         written: false,
     }
 }
@@ -186,7 +183,6 @@ impl Default for RuleSet {
                     value: RuleValue::List(statuses),
                     severity: Severity::Critical,
                     message: None,
-                    enabled: true,
                     written: false,
                 },
             ],
@@ -283,7 +279,6 @@ impl RuleSet {
                 value: value.into_inner(),
                 severity: severity.into_inner(),
                 message: written.message,
-                enabled: true,
                 written: true,
             };
             set.rules.retain(|r| r.name != rule.name);
@@ -298,13 +293,10 @@ impl RuleSet {
     /// sentence per such rule, naming it; built-ins are expected to sit idle where
     /// their column is absent and are not listed.
     pub fn idle(&self, numeric: &[String], text: &[String]) -> Vec<String> {
-        let has = |names: &[String], metric: &str| {
-            let want = schema::canonical(metric);
-            names.iter().any(|n| schema::canonical(n) == want)
-        };
+        let has = |names: &[String], metric: &str| column_of(names, metric).is_some();
         self.rules
             .iter()
-            .filter(|r| r.enabled && r.written)
+            .filter(|r| r.written)
             .filter_map(|rule| {
                 let by_number = matches!(rule.value, RuleValue::Number(_));
                 let (wanted, other) = if by_number {
@@ -332,20 +324,16 @@ impl RuleSet {
     /// Binds the rules to the columns of a table: `numeric` and `text` are its
     /// column names. Rules whose column is absent are left out.
     pub fn bind(&self, numeric: &[String], text: &[String]) -> BoundRules {
-        let find = |names: &[String], metric: &str| {
-            let want = schema::canonical(metric);
-            names.iter().position(|n| schema::canonical(n) == want)
-        };
         let mut bound = BoundRules::default();
-        for rule in self.rules.iter().filter(|r| r.enabled) {
+        for rule in &self.rules {
             match &rule.value {
                 RuleValue::Number(_) => {
-                    if let Some(c) = find(numeric, &rule.metric) {
+                    if let Some(c) = column_of(numeric, &rule.metric) {
                         bound.numeric.push((c, rule.clone()));
                     }
                 }
                 _ => {
-                    if let Some(c) = find(text, &rule.metric) {
+                    if let Some(c) = column_of(text, &rule.metric) {
                         bound.text.push((c, rule.clone()));
                     }
                 }
@@ -356,6 +344,12 @@ impl RuleSet {
         bound.text_names = text.to_vec();
         bound
     }
+}
+
+/// The position among `names` of the column `metric` names (aliases allowed).
+fn column_of(names: &[String], metric: &str) -> Option<usize> {
+    let want = schema::canonical(metric);
+    names.iter().position(|n| schema::canonical(n) == want)
 }
 
 /// Rules bound to column positions, ready to check rows.
