@@ -126,6 +126,11 @@ async fn rest_and_prometheus_answer_and_sigint_exits_cleanly_with_complete_logs(
         .map(|s| status["counts"]["anomalies"][s].as_u64().unwrap())
         .sum();
     assert_eq!(anomalies.len() as u64, flagged);
+    let incidents = watch.get("/api/incidents").json();
+    let last = watch.get("/api/incidents?limit=1").json();
+    let incidents = incidents.as_array().unwrap();
+    assert!(!incidents.is_empty());
+    assert_eq!(last.as_array().unwrap(), &incidents[incidents.len() - 1..]);
     assert_eq!(watch.get("/healthz").body, "ok\n");
     assert_eq!(watch.get("/../../etc/passwd").status, 404);
     assert_eq!(watch.get("/static/../Cargo.toml").status, 404);

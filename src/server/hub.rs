@@ -94,7 +94,12 @@ impl LatestById {
 
     /// Appends the messages, comma-separated.
     fn join_into(&self, out: &mut String) {
-        join_into(out, self.0.iter().map(|(_, m)| m));
+        self.join_last_into(out, usize::MAX);
+    }
+
+    /// Appends the last `limit` messages, comma-separated, oldest first.
+    fn join_last_into(&self, out: &mut String, limit: usize) {
+        join_into(out, self.0.iter().rev().take(limit).rev().map(|(_, m)| m));
     }
 }
 
@@ -185,11 +190,11 @@ impl Hub {
         out
     }
 
-    /// The recent incidents, each in its latest state, oldest first, as a JSON
-    /// array of `incident` messages.
-    pub fn incidents_json(&self) -> String {
+    /// The last `limit` recent incidents (of up to [`INCIDENTS_KEEP`]), each in its
+    /// latest state, oldest first, as a JSON array of `incident` messages.
+    pub fn incidents_json(&self, limit: usize) -> String {
         let mut out = String::from("[");
-        self.lock().incidents.join_into(&mut out);
+        self.lock().incidents.join_last_into(&mut out, limit);
         out.push(']');
         out
     }
@@ -345,6 +350,22 @@ mod tests {
             processes: None,
         };
         Record::new(seq, &layout, &sample, None, &[], &[])
+    }
+
+    #[test]
+    fn the_latest_by_id_keep_one_state_each_and_give_the_last_n_oldest_first() {
+        let mut kept = LatestById::default();
+        for (id, state) in [(1, "a"), (2, "b"), (1, "a2"), (3, "c")] {
+            kept.keep(id, Utf8Bytes::from(format!("\"{state}\"")));
+        }
+        let joined = |limit: usize| {
+            let mut out = String::new();
+            kept.join_last_into(&mut out, limit);
+            out
+        };
+        assert_eq!(joined(usize::MAX), "\"a2\",\"b\",\"c\"");
+        assert_eq!(joined(2), "\"b\",\"c\"");
+        assert_eq!(joined(0), "");
     }
 
     #[test]

@@ -154,8 +154,9 @@ async fn anomalies(State(app): State<AppState>, Query(q): Query<Limit>) -> Respo
     json_response(StatusCode::OK, app.hub.recent_json(true, limit))
 }
 
-async fn incidents(State(app): State<AppState>) -> Response {
-    json_response(StatusCode::OK, app.hub.incidents_json())
+async fn incidents(State(app): State<AppState>, Query(q): Query<Limit>) -> Response {
+    let limit = q.limit.unwrap_or(hub::INCIDENTS_KEEP);
+    json_response(StatusCode::OK, app.hub.incidents_json(limit))
 }
 
 /// The alerts: pending, firing and recently resolved (each in its latest state),
