@@ -226,6 +226,12 @@ fn prometheus_errors_are_told_in_the_words_of_the_source() {
     assert!(empty.contains("returned no series"), "{empty}");
     let long = run("cpu_percent", "now-10000d", &url);
     assert!(long.contains("raise --step"), "{long}");
+    let short = run("vector(1)", "now-10m", &url);
+    assert!(
+        short.contains("rows at this --step, but training needs at least 32")
+            && short.contains("hint: an earlier --start or a shorter --step"),
+        "{short}"
+    );
     let closed = format!("http://127.0.0.1:{}", common::free_port());
     let unreachable = run("cpu_percent", "now-1d", &closed);
     assert!(

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use metrics::analysis::windowed::{Plan, judge, prepare};
 use metrics::analysis::{AnalysisError, FitRows};
-use metrics::detector::{DetectorParams, Model, RuleSet};
+use metrics::detector::{DetectorError, DetectorParams, Model, RuleSet};
 use metrics::io::atomic::write_atomically;
 use metrics::io::events::{is_json, write_events};
 use metrics::io::input::ReadOptions;
@@ -209,7 +209,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                         bytes: history.csv.into_bytes(),
                     },
                     &outputs,
-                )?;
+                )
+                .map_err(|e| match job.fit {
+                    FitRows::All => too_few_steps(e),
+                    _ => e,
+                })?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -478,6 +482,20 @@ fn written(
     match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         result => result,
+    }
+}
+
+/// Too few rows to learn from, said in the terms of a range query: the rows are
+/// the steps from --start to --end, which the user can change.
+fn too_few_steps(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<AnalysisError>() {
+        Some(AnalysisError::Detector {
+            source_name,
+            error: DetectorError::TooFewRows { needed, found },
+        }) => anyhow::anyhow!(
+            "{source_name}: --start to --end gives {found} rows at this --step, but training needs at least {needed}; hint: an earlier --start or a shorter --step"
+        ),
+        _ => e,
     }
 }
 
