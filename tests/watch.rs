@@ -297,6 +297,15 @@ async fn a_replay_with_a_saved_model_gives_the_verdicts_analyze_gives() {
 }
 
 #[test]
+fn a_host_in_the_brackets_of_a_url_is_served_on() {
+    // `[::1]` as a URL writes it; the brackets are taken off before the lookup.
+    let file = planted_spike();
+    let watch = Watch::start(&["--replay", file.to_str().unwrap(), "--host", "[127.0.0.1]"]);
+    assert!(watch.address.starts_with("127.0.0.1:"), "{}", watch.address);
+    assert_eq!(watch.get("/healthz").body, "ok\n");
+}
+
+#[test]
 fn a_port_in_use_is_named_with_a_hint() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
@@ -500,6 +509,12 @@ fn bad_flags_are_refused_before_anything_starts() {
     assert_eq!(code, Some(2));
     assert!(
         err.contains("--train-window 60 s is shorter than --window-size 120 s"),
+        "{err}"
+    );
+    let (code, err) = run(&["--host", "", "--port", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("invalid value '' for '--host <HOST>': empty"),
         "{err}"
     );
     let (code, err) = run(&["--interval", "0.01", "--port", "0"]);

@@ -57,7 +57,7 @@ pub struct WatchArgs {
     pub retrain_every: f64,
     /// Address to serve on; the default keeps the dashboard on this machine. Any
     /// other address should come with --web-config.
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", value_parser = listen_host)]
     pub host: String,
     /// Port to serve on; 0 lets the system choose (the address is printed).
     #[arg(long, default_value_t = 5000)]
@@ -371,7 +371,11 @@ async fn test_alerts(alerts: &AlertsConfig, args: &WatchArgs) -> Result<ExitCode
             "--alert-test: no receivers to test; hint: give --alertmanager URL, --alert-webhook URL, --alert-exec CMD or --alerts FILE"
         );
     }
-    let dashboard = format!("http://{}:{}/", args.host, args.port);
+    let dashboard = if args.host.contains(':') {
+        format!("http://[{}]:{}/", args.host, args.port)
+    } else {
+        format!("http://{}:{}/", args.host, args.port)
+    };
     let message = Message::test(&origin(alerts, dashboard), now_ms());
     let mut failed = 0;
     for ((name, outcome), receiver) in test_all(alerts, &message)
@@ -511,6 +515,22 @@ fn url_host(address: SocketAddr) -> String {
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         SocketAddr::V4(a) => a.to_string(),
     }
+}
+
+/// `--host`: a name or an address; an IPv6 address may come in the brackets a URL
+/// puts it in (`[::1]`), which the system's lookup does not take.
+fn listen_host(text: &str) -> Result<String, String> {
+    let host = text.trim();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() {
+        return Err(
+            "empty; hint: 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)".into(),
+        );
+    }
+    Ok(host.to_string())
 }
 
 async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener> {
