@@ -859,3 +859,49 @@ fn a_dash_writes_the_events_or_the_json_report_to_standard_output_and_no_file_na
         .code(2)
         .stderr(predicate::str::contains("a model is saved to a file"));
 }
+
+#[test]
+fn a_baseline_too_short_for_the_trend_does_not_read_every_move_as_hundreds_of_sigma() {
+    // Three metrics of steady noise at 1 s, fitted on their first 80 rows: too few
+    // for the minute-long trend, which was 0 on all of them and so taken for a
+    // constant. Every later move then read `fell by 0.7 over the last 60 samples
+    // (700.0 sigma)`: a third of the rows flagged, 18 critical.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut noise = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (0..12)
+            .map(|k| ((state >> (5 * k)) & 31) as f64 / 31.0)
+            .sum::<f64>()
+            - 6.0
+    };
+    let mut text = String::from("timestamp,a,b,c\n");
+    for i in 0..480u64 {
+        let (a, b, c) = (30.0 + 3.0 * noise(), 50.0 + 2.0 * noise(), 5.0 + noise());
+        text.push_str(&format!("{},{a:.1},{b:.1},{c:.2}\n", 1_735_689_600 + i));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+    std::fs::write(&input, text).unwrap();
+    metrics()
+        .args(["analyze", "--quiet", "--fit-rows", "80", "--csv-file"])
+        .arg(&input)
+        .arg("--output-file")
+        .arg(&out)
+        .assert()
+        .success();
+    let written = std::fs::read_to_string(&out).unwrap();
+    let found = reasons(&written);
+    assert!(
+        found
+            .iter()
+            .all(|r| !r.contains("over the last 60 samples")),
+        "{:?}",
+        &found[..found.len().min(5)]
+    );
+    assert!(
+        !written.contains(",critical,"),
+        "a row of noise judged critical"
+    );
+}

@@ -117,7 +117,7 @@ impl ValidDetectorParams {
             .into_par_iter()
             .map(|f| {
                 if f % features::PER_METRIC == features::TREND
-                    && !trend_judged(transforms[f / features::PER_METRIC], sub_minute)
+                    && !trend_judged(transforms[f / features::PER_METRIC], sub_minute, rows)
                 {
                     return Scale::unjudged();
                 }
@@ -361,9 +361,13 @@ fn sub_minute_rate(times: Option<&[i64]>) -> bool {
 /// log(1 + x) already shows a burst as a step, and its trend only adds a heavy
 /// tail that lifts the bar; at a minute or slower the lag spans hours, and a test
 /// period drifting from its training period was flagged wholesale (technical.md,
-/// "A slow rise over a minute").
-fn trend_judged(transform: Transform, sub_minute: bool) -> bool {
-    sub_minute && transform == Transform::Identity
+/// "A slow rise over a minute"). And only when at least [`MIN_TRAIN_ROWS`] of the
+/// `rows` training rows come after a full [`features::MEMORY`]: before, the trend
+/// is 0, and a training set of no other value (`--fit-rows 80`, `watch
+/// --window-size 60`) took it for a constant, so that every move after it read
+/// hundreds of sigma (a third of the rows of pure noise flagged, some critical).
+fn trend_judged(transform: Transform, sub_minute: bool, rows: usize) -> bool {
+    sub_minute && transform == Transform::Identity && rows >= features::MEMORY + MIN_TRAIN_ROWS
 }
 
 /// The calibration rows of a file of `rows` training rows: all of them in one run
