@@ -67,7 +67,8 @@ pub fn prepare(
     let started = Instant::now();
     let mut options = plan.options.clone();
     options.keep_empty = true;
-    options.numeric = column_kinds(windows, &options)?;
+    let (numeric, dressed) = column_kinds(windows, &options)?;
+    options.numeric = numeric;
     let FirstPass {
         sample,
         rows,
@@ -82,8 +83,14 @@ pub fn prepare(
         columns: vec![Vec::new(); names.len()],
         ..Frame::default()
     };
-    let mut warnings =
-        leave_out_empty_metrics(&mut names_only, &empty_at, rows, &header, windows.name())?;
+    let mut warnings = dressed;
+    warnings.extend(leave_out_empty_metrics(
+        &mut names_only,
+        &empty_at,
+        rows,
+        &header,
+        windows.name(),
+    )?);
     let empty: Vec<String> = empty_at.iter().map(|&m| names[m].clone()).collect();
     if let Some(t) = first.as_mut() {
         drop_metrics(&mut t.frame, &empty);
@@ -327,11 +334,12 @@ pub fn judge(
 
 /// Which header columns hold numbers, decided as for a file held whole, from as
 /// many windows as it takes (nearly always the first); `None` when the first
-/// window cannot be read, for reading it to say why.
+/// window cannot be read, for reading it to say why; and the warnings for columns of
+/// numbers written as text (see [`KindCounts::dressed_numbers`]).
 fn column_kinds(
     windows: &mut Windows,
     options: &ReadOptions,
-) -> Result<Option<Vec<bool>>, InputError> {
+) -> Result<(Option<Vec<bool>>, Vec<String>), InputError> {
     let mut kinds: Option<(Vec<String>, KindCounts)> = None;
     let mut first = None;
     while let Some(window) = windows.next_window()? {
@@ -362,7 +370,10 @@ fn column_kinds(
         Some(window) if !windows.past_first() => windows.put_back(window),
         _ => windows.rewind()?,
     }
-    Ok(kinds.map(|(header, counts)| counts.kinds(&header)))
+    Ok(match kinds {
+        Some((header, counts)) => (Some(counts.kinds(&header)), counts.dressed_numbers(&header)),
+        None => (None, Vec::new()),
+    })
 }
 
 /// One window read as a table, its errors placed at their lines in the file.

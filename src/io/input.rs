@@ -143,8 +143,8 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         &name,
         "--label-column",
     )?;
-    let mut numeric = match &options.numeric {
-        Some(kinds) if kinds.len() == header.len() => kinds.clone(),
+    let (mut numeric, dressed) = match &options.numeric {
+        Some(kinds) if kinds.len() == header.len() => (kinds.clone(), Vec::new()),
         _ => infer_numeric(&bytes, delimiter, &header),
     };
     // Excluded columns are kept as text, so rows can be selected by their value. A
@@ -200,15 +200,16 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         )
         .hint(&no_metrics_hint(&header, delimiter)));
     }
-    let warnings = if options.keep_empty {
-        Vec::new()
-    } else {
+    let mut warnings = dressed;
+    if !options.keep_empty {
         let empty: Vec<usize> = (0..frame.names.len())
             .filter(|&m| frame.columns[m].iter().all(|v| v.is_nan()))
             .collect();
         let rows = frame.rows();
-        leave_out_empty_metrics(&mut frame, &empty, rows, &header, &name)?
-    };
+        warnings.extend(leave_out_empty_metrics(
+            &mut frame, &empty, rows, &header, &name,
+        )?);
+    }
     let label_column = label_col.map(|i| header[i].clone());
     Ok(Table {
         source: name,
@@ -479,10 +480,10 @@ fn check_required(header: &[String], name: &str) -> Result<(), InputError> {
 /// does when at least 90 % of the non-missing cells in its first rows are numbers,
 /// so one bad cell is reported as an error rather than turning a metric into text;
 /// a column with no value in those rows is decided by its first value further down.
-fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> Vec<bool> {
+fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> (Vec<bool>, Vec<String>) {
     let mut counts = KindCounts::new(header.len());
     counts.scan(bytes, delimiter);
-    counts.kinds(header)
+    (counts.kinds(header), counts.dressed_numbers(header))
 }
 
 /// What decides which columns hold numbers (see `infer_numeric`), counted over
@@ -492,6 +493,10 @@ fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> Vec<bool> {
 pub struct KindCounts {
     numbers: Vec<usize>,
     texts: Vec<usize>,
+    /// Text cells that are numbers written with something more (see
+    /// [`number_with_extras`]), and the first of them.
+    dressed: Vec<usize>,
+    dressed_example: Vec<Option<String>>,
     /// Data rows counted so far.
     rows: usize,
 }
@@ -502,6 +507,8 @@ impl KindCounts {
         KindCounts {
             numbers: vec![0; width],
             texts: vec![0; width],
+            dressed: vec![0; width],
+            dressed_example: vec![None; width],
             rows: 0,
         }
     }
@@ -527,6 +534,10 @@ impl KindCounts {
                     self.numbers[i] += 1;
                 } else {
                     self.texts[i] += 1;
+                    if number_with_extras(cell) {
+                        self.dressed[i] += 1;
+                        self.dressed_example[i].get_or_insert_with(|| cell.to_string());
+                    }
                 }
             }
         }
@@ -546,6 +557,60 @@ impl KindCounts {
             .map(|(i, name)| is_catalogued(name) || self.numbers[i] >= 9 * self.texts[i])
             .collect()
     }
+}
+
+impl KindCounts {
+    /// A warning for each column read as text although most of its cells are
+    /// numbers written with something more (`"4,257"`, `45%`, `1,5`, `3.2 GB`):
+    /// such a column is not judged, and the user most likely meant it to be.
+    pub fn dressed_numbers(&self, header: &[String]) -> Vec<String> {
+        let kinds = self.kinds(header);
+        header
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !kinds[i] && self.dressed[i] > 0 && 2 * self.dressed[i] > self.texts[i])
+            .map(|(i, name)| {
+                let example = self.dressed_example[i].as_deref().unwrap_or_default();
+                format!(
+                    "column '{name}' is read as text, not judged as a metric: its cells are numbers written with something more, such as {example:?}; hint: write plain numbers (4257, 1.5) without separators, a decimal comma or a unit"
+                )
+            })
+            .collect()
+    }
+}
+
+/// Whether `cell` (not a number as it stands) is a number with thousands
+/// separators or a decimal comma (`4,257`, `1 234`, `1,5`) or a unit after it
+/// (`45%`, `3.2 GB`, `10ms`, `12 req/s`). A date (`2025-01-01`), a time (`12:30`)
+/// or a version (`1.2.3`) is none of these.
+fn number_with_extras(cell: &str) -> bool {
+    let unsigned = cell.trim().trim_start_matches(['+', '-']);
+    if !unsigned.starts_with(|c: char| c.is_ascii_digit()) {
+        return false;
+    }
+    let separated: String = unsigned
+        .chars()
+        .filter(|c| !matches!(c, ',' | '\'' | '_' | ' '))
+        .collect();
+    if separated.len() < unsigned.len()
+        && unsigned
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ',' | '\'' | '_' | ' ' | '.'))
+        && separated.parse::<f64>().is_ok()
+    {
+        return true;
+    }
+    let split = unsigned
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(unsigned.len());
+    let (number, unit) = unsigned.split_at(split);
+    let unit = unit.trim();
+    number.parse::<f64>().is_ok()
+        && !unit.is_empty()
+        && unit.len() <= 8
+        && unit
+            .chars()
+            .all(|c| c.is_ascii_alphabetic() || matches!(c, '%' | '/'))
 }
 
 fn is_catalogued(name: &str) -> bool {
@@ -792,6 +857,52 @@ fn label_value(cell: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_written_with_separators_or_units_are_told_apart_from_dates_and_words() {
+        for dressed in [
+            "4,257",
+            "1 234 567",
+            "1,5",
+            "-1,000.5",
+            "45%",
+            "3.2 GB",
+            "10ms",
+            "12 req/s",
+        ] {
+            assert!(number_with_extras(dressed), "{dressed}");
+        }
+        for other in [
+            "2025-01-01",
+            "12:30",
+            "1.2.3",
+            "0x1F",
+            "ok",
+            "",
+            "3e5x",
+            "v2",
+            "1,2,3a",
+        ] {
+            assert!(!number_with_extras(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_column_of_numbers_with_units_is_named_in_a_warning() {
+        let mut csv = String::from("timestamp,cpu,load,status\n");
+        for i in 0..50 {
+            csv.push_str(&format!("{i},{},{}%,ok\n", i % 7, i % 9));
+        }
+        let table = table_of("u.csv".into(), csv.into(), &ReadOptions::default()).unwrap();
+        assert_eq!(table.frame.names, ["cpu"]);
+        assert_eq!(table.warnings.len(), 1, "{:?}", table.warnings);
+        assert!(
+            table.warnings[0].starts_with("column 'load' is read as text, not judged as a metric")
+                && table.warnings[0].contains("\"0%\""),
+            "{:?}",
+            table.warnings
+        );
+    }
 
     #[test]
     fn a_header_read_as_one_column_with_another_delimiter_in_it_hints_at_it() {
