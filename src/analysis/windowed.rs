@@ -371,7 +371,11 @@ fn column_kinds(
         _ => windows.rewind()?,
     }
     Ok(match kinds {
-        Some((header, counts)) => (Some(counts.kinds(&header)), counts.dressed_numbers(&header)),
+        Some((header, counts)) => {
+            let kinds = counts.kinds(&header);
+            let dressed = counts.dressed_numbers(&header, &kinds);
+            (Some(kinds), dressed)
+        }
         None => (None, Vec::new()),
     })
 }

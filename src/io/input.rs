@@ -483,7 +483,9 @@ fn check_required(header: &[String], name: &str) -> Result<(), InputError> {
 fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> (Vec<bool>, Vec<String>) {
     let mut counts = KindCounts::new(header.len());
     counts.scan(bytes, delimiter);
-    (counts.kinds(header), counts.dressed_numbers(header))
+    let kinds = counts.kinds(header);
+    let dressed = counts.dressed_numbers(header, &kinds);
+    (kinds, dressed)
 }
 
 /// What decides which columns hold numbers (see `infer_numeric`), counted over
@@ -557,14 +559,12 @@ impl KindCounts {
             .map(|(i, name)| is_catalogued(name) || self.numbers[i] >= 9 * self.texts[i])
             .collect()
     }
-}
 
-impl KindCounts {
-    /// A warning for each column read as text although most of its cells are
-    /// numbers written with something more (`"4,257"`, `45%`, `1,5`, `3.2 GB`):
-    /// such a column is not judged, and the user most likely meant it to be.
-    pub fn dressed_numbers(&self, header: &[String]) -> Vec<String> {
-        let kinds = self.kinds(header);
+    /// A warning for each column read as text (`kinds`, from [`KindCounts::kinds`])
+    /// although most of its cells are numbers written with something more
+    /// (`"4,257"`, `45%`, `1,5`, `3.2 GB`): such a column is not judged, and the
+    /// user most likely meant it to be.
+    pub fn dressed_numbers(&self, header: &[String], kinds: &[bool]) -> Vec<String> {
         header
             .iter()
             .enumerate()
