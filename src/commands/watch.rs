@@ -371,11 +371,7 @@ async fn test_alerts(alerts: &AlertsConfig, args: &WatchArgs) -> Result<ExitCode
             "--alert-test: no receivers to test; hint: give --alertmanager URL, --alert-webhook URL, --alert-exec CMD or --alerts FILE"
         );
     }
-    let dashboard = if args.host.contains(':') {
-        format!("http://[{}]:{}/", args.host, args.port)
-    } else {
-        format!("http://{}:{}/", args.host, args.port)
-    };
+    let dashboard = format!("http://{}/", host_port(&args.host, args.port));
     let message = Message::test(&origin(alerts, dashboard), now_ms());
     let mut failed = 0;
     for ((name, outcome), receiver) in test_all(alerts, &message)
@@ -511,9 +507,15 @@ fn session_config(
 }
 
 fn url_host(address: SocketAddr) -> String {
-    match address {
-        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-        SocketAddr::V4(a) => a.to_string(),
+    host_port(&address.ip().to_string(), address.port())
+}
+
+/// `host:port` as a URL writes it: an IPv6 address in brackets.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
