@@ -719,7 +719,7 @@ fn first_bad_number(
             } else {
                 continue;
             };
-            let line = record.position().map(|p| p.line());
+            let line = record_line(bytes, &record);
             return Some(
                 InputError::at(
                     name,
@@ -810,7 +810,21 @@ fn line_of_record(bytes: &[u8], delimiter: u8, row: usize) -> Option<u64> {
         .records()
         .nth(row)
         .and_then(|r| r.ok())
-        .and_then(|r| r.position().map(|p| p.line()))
+        .and_then(|r| record_line(bytes, &r))
+}
+
+/// The line of `bytes` where `record` begins. The csv reader places a record where
+/// its reading began: at the blank lines before it, or, in a file of `\r\n` line
+/// breaks, at the `\n` ending the line above; so errors named the line before.
+fn record_line(bytes: &[u8], record: &csv::StringRecord) -> Option<u64> {
+    let from = usize::try_from(record.position()?.byte())
+        .ok()?
+        .min(bytes.len());
+    let start = bytes[from..]
+        .iter()
+        .position(|&b| b != b'\n' && b != b'\r')
+        .map_or(bytes.len(), |k| from + k);
+    Some(1 + memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64)
 }
 
 /// Each row's label (an empty cell is normal), or the first row whose cell is no
