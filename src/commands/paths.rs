@@ -85,6 +85,23 @@ pub fn check_distinct(outputs: &[(&Path, &str)]) -> Result<()> {
     Ok(())
 }
 
+/// Makes the log folder of a session, or fails saying why: a session whose folder
+/// cannot be made or written to (a typo under a folder of another user's, a file of
+/// that name) would otherwise run for days keeping no history, warned once. Faults
+/// that come later (a full disk, a folder made read-only) are survived instead.
+pub fn check_log_dir(dir: &Path) -> Result<()> {
+    let why = std::fs::create_dir_all(dir)
+        .and_then(|()| tempfile::tempfile_in(dir).map(drop))
+        .err();
+    if let Some(e) = why {
+        bail!(
+            "--log-dir {}: cannot keep the session's logs there: {e}; hint: give --log-dir a folder this user can write to",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Fails when `input` is a file the session in `log_dir` appends to, its history
 /// (`written`, each the file's path and what it holds): the rows replayed would be
 /// written again after themselves, each time twice over, and the session's
@@ -124,6 +141,31 @@ mod tests {
         let copy = dir.path().join("yesterday.csv");
         std::fs::write(&copy, "timestamp,cpu\n").unwrap();
         check_not_appended(&copy, &written).unwrap();
+    }
+
+    #[test]
+    fn a_log_folder_that_cannot_be_made_is_refused_and_a_new_one_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("afile");
+        std::fs::write(&file, "").unwrap();
+        let err = check_log_dir(&file.join("logs")).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot keep the session's logs there"),
+            "{err}"
+        );
+        let err = check_log_dir(&file).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("--log-dir {}", file.display())),
+            "{err}"
+        );
+        let logs = dir.path().join("a/b/logs");
+        check_log_dir(&logs).unwrap();
+        assert!(logs.is_dir());
+        assert_eq!(
+            std::fs::read_dir(&logs).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
     }
 
     #[test]
