@@ -7,12 +7,18 @@ use reqwest::Url;
 /// `text` as an http:// or https:// URL with a host; otherwise what is wrong,
 /// with a hint.
 pub fn http_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text)
-        .map_err(|e| format!("not a URL ({e}); hint: give http://host:port/path"))?;
+    // `localhost:9093` and `127.0.0.1:9093`, written as a host and port are, read as
+    // a scheme and as no URL: the hint then gives the text with its scheme.
+    let hint = if text.contains("://") {
+        "http://127.0.0.1:9093".to_string()
+    } else {
+        format!("http://{text}")
+    };
+    let url = Url::parse(text).map_err(|e| format!("not a URL ({e}); hint: {hint}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(
-            "needs an http:// or https:// URL with a host; hint: http://127.0.0.1:9093".into(),
-        );
+        return Err(format!(
+            "needs an http:// or https:// URL with a host; hint: {hint}"
+        ));
     }
     Ok(url)
 }
@@ -42,6 +48,16 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_and_port_without_a_scheme_is_refused_with_the_url_it_meant() {
+        for text in ["localhost:9093", "127.0.0.1:9093"] {
+            let err = http_url(text).unwrap_err();
+            assert!(err.ends_with(&format!("hint: http://{text}")), "{err}");
+        }
+        let err = http_url("ftp://h").unwrap_err();
+        assert!(err.ends_with("hint: http://127.0.0.1:9093"), "{err}");
+    }
 
     #[test]
     fn api_paths_keep_the_base_path_prefix() {
