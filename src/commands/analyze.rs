@@ -9,14 +9,14 @@ use anyhow::{Context, Result, bail};
 use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::detector_flags::DetectorFlags;
+use super::detector_flags::{DetectorFlags, between};
 use super::paths::{check_distinct, check_output};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use metrics::analysis::windowed::{Plan, judge, prepare};
 use metrics::analysis::{AnalysisError, FitRows};
-use metrics::detector::{DetectorError, DetectorParams, Model, RuleSet};
+use metrics::detector::{DetectorError, DetectorParams, MIN_TRAIN_ROWS, Model, RuleSet};
 use metrics::io::atomic::write_atomically;
 use metrics::io::events::{is_json, write_events};
 use metrics::io::input::ReadOptions;
@@ -79,8 +79,10 @@ pub struct AnalyzeArgs {
     /// The detector's settings, a saved model and the rules.
     #[command(flatten)]
     pub detector: DetectorFlags,
-    /// Fit on the first N rows only (e.g. a known-good period), then score every row.
-    #[arg(long, value_name = "N", conflicts_with_all = ["fit_where", "model"])]
+    /// Fit on the first N rows only (e.g. a known-good period, at least 32 rows),
+    /// then score every row.
+    #[arg(long, value_name = "N", conflicts_with_all = ["fit_where", "model"],
+          value_parser = between::<MIN_TRAIN_ROWS, { usize::MAX }>)]
     pub fit_rows: Option<usize>,
     /// Fit on the rows where COLUMN has VALUE (e.g. split=train; label=0 fits on the
     /// rows labelled normal), then score every row.

@@ -78,7 +78,7 @@ fn model_file(text: &str) -> Result<PathBuf, String> {
 
 /// A count from `MIN` to `MAX` (the forest's bounds), refused by the flag's
 /// name when outside them.
-fn between<const MIN: usize, const MAX: usize>(text: &str) -> Result<usize, String> {
+pub(super) fn between<const MIN: usize, const MAX: usize>(text: &str) -> Result<usize, String> {
     let n: usize = text
         .trim()
         .parse()
