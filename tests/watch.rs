@@ -576,3 +576,26 @@ fn a_replay_too_short_for_a_baseline_says_nothing_was_judged() {
         enough.stderr()
     );
 }
+
+/// A replayed file whose times go backwards (two recordings joined, a file sorted
+/// by another column) is told so as `analyze` tells it: it was replayed in file
+/// order without a word.
+#[test]
+fn a_replay_whose_times_go_backwards_is_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(common::planted_spike()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // The 11th row moved to the end: the file steps back once, at its last row.
+    let moved = lines.remove(11);
+    lines.push(moved);
+    let joined = dir.path().join("joined.csv");
+    std::fs::write(&joined, lines.join("\n") + "\n").unwrap();
+    let mut watch = Watch::start(&["--replay", joined.to_str().unwrap(), "--speed", "max"]);
+    watch.wait_until_replayed();
+    watch.interrupt();
+    let err = watch.stderr();
+    assert!(
+        err.contains("joined.csv: the times go backwards at data row 240"),
+        "{err}"
+    );
+}

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::{Sample, SampleLayout};
+use crate::analysis::time_order::TimeOrder;
 use crate::detector::Frame;
 use crate::io::InputError;
 use crate::io::input::{ReadOptions, read_table};
@@ -57,7 +58,9 @@ impl Replay {
         start_ms: i64,
     ) -> Result<Replay, InputError> {
         let table = read_table(&CsvInput::from_arg(path), &ReadOptions::default())?;
-        for warning in &table.warnings {
+        let mut order = TimeOrder::default();
+        order.add(table.frame.times.as_deref().unwrap_or_default());
+        for warning in table.warnings.iter().cloned().chain(order.warning()) {
             tracing::warn!("{}: {warning}", table.source);
         }
         let mut frame = table.frame;
