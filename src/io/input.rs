@@ -572,12 +572,16 @@ impl KindCounts {
             .map(|(i, name)| {
                 let example = self.dressed_example[i].as_deref().unwrap_or_default();
                 format!(
-                    "column '{name}' is read as text, not judged as a metric: its cells are numbers written with something more, such as {example:?}; hint: write plain numbers (4257, 1.5) without separators, a decimal comma or a unit"
+                    "column '{name}' is read as text, not judged as a metric: its cells are numbers written with something more, such as {example:?}; hint: {PLAIN_NUMBERS}"
                 )
             })
             .collect()
     }
 }
+
+/// What to do with numbers written with separators, a decimal comma or a unit.
+const PLAIN_NUMBERS: &str =
+    "write plain numbers (4257, 1.5) without separators, a decimal comma or a unit";
 
 /// Whether `cell` (not a number as it stands) is a number with thousands
 /// separators or a decimal comma (`4,257`, `1 234`, `1,5`) or a unit after it
@@ -712,7 +716,9 @@ fn first_bad_number(
                 continue;
             }
             // The parser takes spaces before a number but not after it.
-            let hint = if trimmed.parse::<f64>().is_err() {
+            let hint = if number_with_extras(trimmed) {
+                PLAIN_NUMBERS
+            } else if trimmed.parse::<f64>().is_err() {
                 "fix the cell, or leave it empty to have it scored with the baseline median"
             } else if cell.trim_end() != cell {
                 "remove the spaces after the number"
