@@ -342,8 +342,14 @@ impl Summary {
         if let Some(q) = &self.quality {
             let _ = writeln!(
                 s,
-                "against labels: precision {:.3}, recall {:.3}, F1 {:.3}, events caught {:.3} of {}, AUC-PR {:.3}, ROC-AUC {:.3}",
-                q.precision, q.recall, q.f1, q.event_recall, q.events, q.auc_pr, q.roc_auc
+                "against labels: precision {:.3}, recall {:.3}, F1 {:.3}, events caught {} of {}, AUC-PR {:.3}, ROC-AUC {:.3}",
+                q.precision,
+                q.recall,
+                q.f1,
+                (q.event_recall * q.events as f64).round(),
+                q.events,
+                q.auc_pr,
+                q.roc_auc
             );
         }
         if !self.worst_incidents.is_empty() {
