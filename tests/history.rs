@@ -323,7 +323,7 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
     let out_file = dir.path().join("web-1.csv");
     let (server, start, end) = (url(&prometheus), to_iso(start), to_iso(end));
-    analyze_ok(&over_range(
+    let stderr = analyze_ok(&over_range(
         &server,
         &start,
         &end,
@@ -335,6 +335,7 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
             "--quiet",
         ],
     ));
+    assert!(!stderr.contains("is a counter"), "{stderr}");
     let text = std::fs::read_to_string(&out_file).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
@@ -360,4 +361,25 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     for ((name, got), want) in native.iter().zip(&middle).zip(expected) {
         assert!((got - want).abs() < 1e-6, "{name}: {got}, expected {want}");
     }
+
+    // A counter asked for as it stands is judged as asked, and named once, with
+    // the rate that was likely meant; its rate is not named.
+    let raw = |query: &str| {
+        analyze_ok(&over_range(
+            &server,
+            &start,
+            &end,
+            &["--query", query, "--step", "15s", "--quiet"],
+        ))
+    };
+    let stderr = raw("node_network_transmit_bytes_total");
+    assert_eq!(stderr.matches("is a counter").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "node_network_transmit_bytes_total is a counter, read as it stands: it only rises"
+        ) && stderr.contains("hint: --query 'rate(node_network_transmit_bytes_total[5m])'"),
+        "{stderr}"
+    );
+    let stderr = raw("rate(node_network_transmit_bytes_total[1m])");
+    assert!(!stderr.contains("is a counter"), "{stderr}");
 }

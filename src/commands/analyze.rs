@@ -205,6 +205,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                 if several && !args.quiet {
                     eprintln!("== {name}");
                 }
+                for warning in history.counter_warnings() {
+                    eprintln!("warning: {name}: {warning}");
+                }
                 job.run(
                     CsvInput::Bytes {
                         name,

@@ -165,12 +165,46 @@ pub struct History {
     pub instance: Option<String>,
     /// The CSV.
     pub csv: String,
+    /// The names of the counters among its columns, read raw (see
+    /// [`counter_name`]), each once.
+    pub counters: Vec<String>,
+}
+
+impl History {
+    /// What to tell the user of each counter read raw: it only rises (and falls to
+    /// 0 at a restart), so its level is how long the process has run, judged as a
+    /// drift, and `rate()` is what was meant.
+    pub fn counter_warnings(&self) -> Vec<String> {
+        self.counters
+            .iter()
+            .map(|name| {
+                format!(
+                    "{name} is a counter, read as it stands: it only rises, so its level tells how long the process has run, not how it is doing; hint: --query 'rate({name}[5m])'"
+                )
+            })
+            .collect()
+    }
+}
+
+/// A series' metric name when it is a counter's by Prometheus' naming rules
+/// (`_total`; a summary's or histogram's `_count`, `_sum` and `_bucket`).
+fn counter_name(labels: &[(String, String)]) -> Option<&str> {
+    labels
+        .iter()
+        .find(|(k, _)| k == "__name__")
+        .map(|(_, v)| v.as_str())
+        .filter(|v| {
+            ["_total", "_count", "_sum", "_bucket"]
+                .iter()
+                .any(|end| v.ends_with(end))
+        })
 }
 
 /// One host's columns as they are read, and each step's cells by column.
 #[derive(Debug, Default)]
 struct Host {
     columns: Vec<String>,
+    counters: Vec<String>,
     cells: BTreeMap<i64, BTreeMap<usize, String>>,
 }
 
@@ -302,6 +336,11 @@ impl RangeQuery {
                         column,
                     });
                 }
+                if let Some(counter) = counter_name(&labels)
+                    && !host.counters.iter().any(|c| c == counter)
+                {
+                    host.counters.push(counter.to_string());
+                }
                 host.columns.push(column);
                 let at = host.columns.len() - 1;
                 for (t, v) in values {
@@ -314,10 +353,12 @@ impl RangeQuery {
         }
         hosts
             .into_iter()
-            .map(|(instance, host)| {
+            .map(|(instance, mut host)| {
+                let counters = std::mem::take(&mut host.counters);
                 Ok(History {
                     instance,
                     csv: host.csv()?,
+                    counters,
                 })
             })
             .collect()
