@@ -138,8 +138,9 @@ pub const LIVE_EXTRA: [Metric; 5] = [
     },
 ];
 
-/// Columns a file in the native schema must have: the ones the Python tool's users
-/// always had, so a file missing one is a mistake rather than another schema.
+/// Columns a file in the native schema is expected to have: the ones the Python
+/// tool's users always had, so a file missing one is told (it may be a misspelt
+/// name), though judged on what it has.
 pub const REQUIRED_NATIVE: [&str; 4] = [
     "cpu_percent",
     "memory_percent",
@@ -215,7 +216,7 @@ pub fn describe(name: &str) -> Metric {
 /// or two (`cpu`, `mem`) are common in any file; three mean the file is ours.
 const NATIVE_SCHEMA_MIN: usize = 3;
 
-/// True when `columns` looks like the native schema, so its required columns apply.
+/// True when `columns` looks like the native schema, so its expected columns are looked for.
 pub fn uses_native_schema(columns: &[String]) -> bool {
     NATIVE
         .iter()

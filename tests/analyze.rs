@@ -905,3 +905,29 @@ fn a_baseline_too_short_for_the_trend_does_not_read_every_move_as_hundreds_of_si
         "a row of noise judged critical"
     );
 }
+
+/// A host without some native metric (no disk counters, an empty network column)
+/// is judged on what it has, with the gap named: such a file was refused as a
+/// mistake, leaving no way to analyse it.
+#[test]
+fn a_native_file_without_some_metric_is_judged_on_what_it_has_and_told_so() {
+    let dir = fixtures("valid");
+    for (file, said) in [
+        (
+            "native_without_memory.csv",
+            "the header names native metrics but not memory_percent: the file is judged without them",
+        ),
+        (
+            "native_column_empty.csv",
+            "column 'network_sent_mb' left out: every one of its 40 cells is empty",
+        ),
+    ] {
+        let out = metrics()
+            .args(["analyze", "--quiet", "--csv-file"])
+            .arg(dir.join(file))
+            .assert()
+            .success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert_eq!(stderr.matches(said).count(), 1, "{file}: {stderr}");
+    }
+}

@@ -14,7 +14,7 @@ use crate::detector::batch::Resume;
 use crate::detector::{DetectorParams, Frame, Model, RuleSet, Verdict};
 use crate::io::InputError;
 use crate::io::input::{
-    KindCounts, ReadOptions, Table, leave_out_empty_metrics, read_header, table_of,
+    KindCounts, ReadOptions, Table, leave_out_empty_metrics, missing_natives, read_header, table_of,
 };
 use crate::io::structure::WRITE_CHUNK;
 use crate::io::text::detect_delimiter;
@@ -84,6 +84,7 @@ pub fn prepare(
         ..Frame::default()
     };
     let mut warnings = dressed;
+    warnings.extend(missing_natives(&header));
     warnings.extend(leave_out_empty_metrics(
         &mut names_only,
         &empty_at,

@@ -155,7 +155,6 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
             numeric[i] = false;
         }
     }
-    check_required(&header, &name)?;
     let plain = plain_kinds(
         structure.quoted,
         &header,
@@ -201,6 +200,7 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         .hint(&no_metrics_hint(&header, delimiter)));
     }
     let mut warnings = dressed;
+    warnings.extend(missing_natives(&header));
     if !options.keep_empty {
         let empty: Vec<usize> = (0..frame.names.len())
             .filter(|&m| frame.columns[m].iter().all(|v| v.is_nan()))
@@ -313,7 +313,7 @@ fn frame_with_polars(
 /// the `rows` rows of the file (every cell empty, NaN or infinite), out of `frame`,
 /// with a warning each: there is nothing to learn a baseline from, and scoring them
 /// against an invented one would flag or excuse rows at random. An error when
-/// nothing would be left, or when the column is one the native schema requires.
+/// nothing would be left.
 pub fn leave_out_empty_metrics(
     frame: &mut Frame,
     empty: &[usize],
@@ -327,12 +327,7 @@ pub fn leave_out_empty_metrics(
             .position(|h| *h == frame.names[m])
             .map(|i| i as u64 + 1)
     };
-    let required = schema::uses_native_schema(header);
-    if let Some(&m) = empty.iter().find(|&&m| {
-        empty.len() == frame.names.len()
-            || (required
-                && schema::REQUIRED_NATIVE.contains(&schema::canonical(&frame.names[m]).as_str()))
-    }) {
+    if let Some(&m) = empty.first().filter(|_| empty.len() == frame.names.len()) {
         return Err(InputError::at(
             name,
             Some(1),
@@ -342,11 +337,7 @@ pub fn leave_out_empty_metrics(
                 frame.names[m],
             ),
         )
-        .hint(if empty.len() == frame.names.len() {
-            "the file needs at least one metric column with readings"
-        } else {
-            "it is a required column of the native schema: fill in its readings"
-        }));
+        .hint("the file needs at least one metric column with readings"));
     }
     let warnings = empty
         .iter()
@@ -446,9 +437,14 @@ fn pick_column(
     }
 }
 
-fn check_required(header: &[String], name: &str) -> Result<(), InputError> {
+/// A warning when the header names the native schema (three or more of its
+/// metrics) but not all of [`schema::REQUIRED_NATIVE`]: a host that exports no disk
+/// or network counters is judged on what it has, and a misspelt native name
+/// (`cpu_pct`) is told, as it is judged as a metric of its own, without the native
+/// rules. Such a file used to be refused, leaving no way to analyse it.
+pub fn missing_natives(header: &[String]) -> Option<String> {
     if !schema::uses_native_schema(header) {
-        return Ok(());
+        return None;
     }
     let present: Vec<String> = header.iter().map(|h| schema::canonical(h)).collect();
     let missing: Vec<&str> = schema::REQUIRED_NATIVE
@@ -456,24 +452,12 @@ fn check_required(header: &[String], name: &str) -> Result<(), InputError> {
         .copied()
         .filter(|r| !present.iter().any(|p| p == r))
         .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(InputError::at(
-        name,
-        Some(1),
-        None,
-        &format!(
-            "required column{} {} missing; the header has [{}]",
-            if missing.len() > 1 { "s" } else { "" },
-            missing.join(", "),
-            header.join(", ")
-        ),
-    )
-    .hint(&format!(
-        "files in the native schema need {}",
-        schema::REQUIRED_NATIVE.join(", ")
-    )))
+    (!missing.is_empty()).then(|| {
+        format!(
+            "the header names native metrics but not {}: the file is judged without them and without the rules made for them; hint: if another column holds one of them, give it the native name",
+            missing.join(", ")
+        )
+    })
 }
 
 /// Which columns hold numbers. Metrics from the catalogue always do. Another column
