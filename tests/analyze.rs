@@ -931,3 +931,25 @@ fn a_native_file_without_some_metric_is_judged_on_what_it_has_and_told_so() {
         assert_eq!(stderr.matches(said).count(), 1, "{file}: {stderr}");
     }
 }
+
+/// `--output-file out.json` writes the rows as CSV, as it always does; a user who
+/// meant the JSON report is told which flag gives it, and the file is still CSV.
+#[test]
+fn an_output_file_named_json_is_told_it_gets_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let assert = metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(sample())
+        .arg("--output-file")
+        .arg(&out)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("are written as CSV, whatever the name; hint: --json FILE"),
+        "{stderr}"
+    );
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(written.starts_with("timestamp,"), "{written}");
+}

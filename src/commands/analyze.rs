@@ -155,6 +155,12 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         check_output(out, flag, &inputs)?;
     }
     check_distinct(&outputs)?;
+    if let Some(out) = args.output_file.as_deref().filter(|o| is_json(o)) {
+        eprintln!(
+            "warning: --output-file {}: the rows and their verdicts are written as CSV, whatever the name; hint: --json FILE writes the report as JSON",
+            out.display()
+        );
+    }
     let rules = args.detector.rules()?;
     let saved = args.detector.saved_model()?;
     let params = args.detector.params()?;
