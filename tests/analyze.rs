@@ -953,3 +953,29 @@ fn an_output_file_named_json_is_told_it_gets_csv() {
     let written = std::fs::read_to_string(&out).unwrap();
     assert!(written.starts_with("timestamp,"), "{written}");
 }
+
+/// `--csv-file -` at a terminal waits for the CSV to be typed in: it says so, where
+/// it looked like a hang. Piped, it says nothing of the kind. (`script` gives the
+/// command a terminal, and ends its input at once.)
+#[test]
+fn standard_input_at_a_terminal_says_what_it_waits_for() {
+    let bin = env!("CARGO_BIN_EXE_metrics");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{bin} analyze --csv-file -"), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("reading the CSV from the terminal: paste it and end with Ctrl-D"),
+        "{text}"
+    );
+    let piped = metrics()
+        .args(["analyze", "--quiet", "--csv-file", "-"])
+        .pipe_stdin(sample())
+        .unwrap()
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&piped.get_output().stderr).into_owned();
+    assert!(!stderr.contains("from the terminal"), "{stderr}");
+}

@@ -155,6 +155,15 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         check_output(out, flag, &inputs)?;
     }
     check_distinct(&outputs)?;
+    // `--csv-file -` typed at a terminal waits for the file to be typed in, which
+    // looks like a hang: say what it waits for.
+    if args.csv_file.as_deref() == Some(Path::new("-"))
+        && std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        eprintln!(
+            "reading the CSV from the terminal: paste it and end with Ctrl-D; hint: pipe a file in (metrics analyze --csv-file - < FILE), or name it with --csv-file FILE"
+        );
+    }
     if let Some(out) = args.output_file.as_deref().filter(|o| is_json(o)) {
         eprintln!(
             "warning: --output-file {}: the rows and their verdicts are written as CSV, whatever the name; hint: --json FILE writes the report as JSON",
