@@ -370,6 +370,32 @@ async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
     assert_eq!(model["format"], metrics::detector::MODEL_FORMAT);
     let rows = model["trained_rows"].as_u64().unwrap();
     assert!((41..=100).contains(&rows), "{rows}");
+
+    // The session's history replayed through the same flags retrains at the same
+    // samples and writes the same verdicts again: how a retraining session is
+    // reproduced offline, where `analyze` (one model) is not.
+    let history = watch.log_dir.join("metrics_history.csv");
+    let recorded = dir.path().join("recorded.csv");
+    std::fs::copy(&history, &recorded).unwrap();
+    let mut again = Watch::start(&[
+        "--replay",
+        recorded.to_str().unwrap(),
+        "--speed",
+        "max",
+        "--window-size",
+        "40",
+        "--train-window",
+        "100",
+        "--retrain-every",
+        "60",
+    ]);
+    again.wait_until_replayed();
+    again.interrupt();
+    assert_eq!(
+        std::fs::read_to_string(again.log_dir.join("metrics_history.csv")).unwrap(),
+        std::fs::read_to_string(&recorded).unwrap(),
+        "the replayed history is the recorded one"
+    );
 }
 
 /// A log folder that cannot be made when the session starts (a typo under a file,
