@@ -20,6 +20,9 @@ use crate::timestamp::parse_duration as duration;
 /// default: longer is a failure, retried.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest timeout a receiver may be given: each waits its turn in one queue.
+const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// The longest `for`, `keep_firing_for` or `repeat_interval`: a year. Longer ones
 /// are typos, and beyond about 292 million years their milliseconds overflowed
 /// the policy's clock arithmetic.
@@ -302,9 +305,22 @@ impl AlertsConfig {
                 }
             };
             let timeout = match &entry.timeout {
-                Some(t) => duration(t.get_ref())
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| invalid(t.span(), "timeout", duration_hint(t.get_ref())))?,
+                Some(t) => {
+                    let d = duration(t.get_ref())
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| invalid(t.span(), "timeout", duration_hint(t.get_ref())))?;
+                    if d > MAX_TIMEOUT {
+                        return Err(invalid(
+                            t.span(),
+                            "timeout",
+                            format!(
+                                "{:?} is longer than 5m: a receiver that slow holds every notification queued behind it; hint: 5m at most",
+                                t.get_ref()
+                            ),
+                        ));
+                    }
+                    d
+                }
                 None => DEFAULT_TIMEOUT,
             };
             let wanted = entry.name.as_ref().map(|n| n.get_ref().as_str());
@@ -529,6 +545,11 @@ instance = "web-1"
             (
                 "[policy]\nmin_severity = \"urgent\"\n",
                 "field min_severity",
+            ),
+            // A receiver that may take days holds every notification behind it.
+            (
+                "[[receiver]]\ntype = \"webhook\"\nurl = \"http://h/x\"\ntimeout = \"100d\"\n",
+                "alerts.toml:4: field timeout: \"100d\" is longer than 5m",
             ),
             ("[labels]\nseverity = \"x\"\n", "field labels.severity"),
             ("[labels]\n\"1x\" = \"x\"\n", "field labels.1x"),
