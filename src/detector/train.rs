@@ -211,13 +211,9 @@ fn spread_floor(name: &str, transform: Transform, level: f64) -> f64 {
     }
 }
 
+/// The median of the finite values; 0 for none.
 pub(super) fn median_of_finite(values: &[f64]) -> f64 {
-    let finite = finite_values(values);
-    if finite.is_empty() {
-        0.0
-    } else {
-        Data::new(finite).median()
-    }
+    of_finite(values, |mut data| data.median())
 }
 
 /// The `q` quantile (statrs' R-8 estimator) of the finite values; 0 for none. A
@@ -226,11 +222,17 @@ pub(super) fn median_of_finite(values: &[f64]) -> f64 {
 /// infinite and the hold level NaN, so no later row could open an incident and
 /// every row after it was held in the one it opened.
 pub(super) fn quantile(values: &[f64], q: f64) -> f64 {
+    of_finite(values, |mut data| data.quantile(q))
+}
+
+/// `statistic` of the finite values of `values`; 0 when there are none.
+fn of_finite(values: &[f64], statistic: impl FnOnce(Data<Vec<f64>>) -> f64) -> f64 {
     let finite = finite_values(values);
     if finite.is_empty() {
-        return 0.0;
+        0.0
+    } else {
+        statistic(Data::new(finite))
     }
-    Data::new(finite).quantile(q)
 }
 
 /// The combined ratios that open and hold an incident, from the calibration rows'
