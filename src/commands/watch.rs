@@ -181,6 +181,20 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     if args.alerts.alert_test {
         return test_alerts(&alerts, &args).await;
     }
+    // Every setting is checked before anything is made or logged.
+    let web = match &args.web_config {
+        Some(path) => WebConfig::load(path)?,
+        None => WebConfig::default(),
+    };
+    let access = Access {
+        guard: Arc::new(Guard::new(
+            &args.host,
+            &args.allowed_hosts,
+            &args.allowed_origins,
+            web.tls.is_some(),
+        )?),
+        users: (!web.users.is_empty()).then(|| Arc::new(Users::new(web.users))),
+    };
     check_log_dir(&args.log_dir)?;
     let _log_guard = init_text_log(&args.log_dir);
     if let Some(path) = &args.detector.save_model {
@@ -228,19 +242,6 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         resume(&mut pipeline, &args, &source, &layout, window, interval)?;
     }
 
-    let web = match &args.web_config {
-        Some(path) => WebConfig::load(path)?,
-        None => WebConfig::default(),
-    };
-    let access = Access {
-        guard: Arc::new(Guard::new(
-            &args.host,
-            &args.allowed_hosts,
-            &args.allowed_origins,
-            web.tls.is_some(),
-        )?),
-        users: (!web.users.is_empty()).then(|| Arc::new(Users::new(web.users))),
-    };
     let listener = bind(&args.host, args.port).await?;
     let address = listener
         .local_addr()
