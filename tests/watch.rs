@@ -338,18 +338,17 @@ async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
     // Baseline 40 samples, retrainings on up to the last 100 when the window has
     // doubled (80) and every 60 samples after, each in use a fixed 10 samples after
     // it starts, whatever the replay's speed: the count is exact.
+    let schedule = [
+        "--window-size",
+        "40",
+        "--train-window",
+        "100",
+        "--retrain-every",
+        "60",
+    ];
     let mut watch = Watch::replay(
         "max",
-        &[
-            "--window-size",
-            "40",
-            "--train-window",
-            "100",
-            "--retrain-every",
-            "60",
-            "--save-model",
-            saved.to_str().unwrap(),
-        ],
+        &[&schedule[..], &["--save-model", saved.to_str().unwrap()]].concat(),
     );
     let mut socket = connect(&watch).await;
     let messages = until_finished(&mut socket).await;
@@ -377,18 +376,13 @@ async fn retraining_saves_each_model_and_sigterm_stops_cleanly() {
     let history = watch.log_dir.join("metrics_history.csv");
     let recorded = dir.path().join("recorded.csv");
     std::fs::copy(&history, &recorded).unwrap();
-    let mut again = Watch::start(&[
-        "--replay",
-        recorded.to_str().unwrap(),
-        "--speed",
-        "max",
-        "--window-size",
-        "40",
-        "--train-window",
-        "100",
-        "--retrain-every",
-        "60",
-    ]);
+    let mut again = Watch::start(
+        &[
+            &["--replay", recorded.to_str().unwrap(), "--speed", "max"],
+            &schedule[..],
+        ]
+        .concat(),
+    );
     again.wait_until_replayed();
     again.interrupt();
     assert_eq!(
