@@ -336,7 +336,7 @@ pub fn judge(
 /// Which header columns hold numbers, decided as for a file held whole, from as
 /// many windows as it takes (nearly always the first); `None` when the first
 /// window cannot be read, for reading it to say why; and the warnings for columns of
-/// numbers written as text (see [`KindCounts::dressed_numbers`]).
+/// numbers written as text (see [`KindCounts::kinds`]).
 fn column_kinds(
     windows: &mut Windows,
     options: &ReadOptions,
@@ -373,8 +373,7 @@ fn column_kinds(
     }
     Ok(match kinds {
         Some((header, counts)) => {
-            let kinds = counts.kinds(&header);
-            let dressed = counts.dressed_numbers(&header, &kinds);
+            let (kinds, dressed) = counts.kinds(&header);
             (Some(kinds), dressed)
         }
         None => (None, Vec::new()),

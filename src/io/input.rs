@@ -467,9 +467,7 @@ pub fn missing_natives(header: &[String]) -> Option<String> {
 fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> (Vec<bool>, Vec<String>) {
     let mut counts = KindCounts::new(header.len());
     counts.scan(bytes, delimiter);
-    let kinds = counts.kinds(header);
-    let dressed = counts.dressed_numbers(header, &kinds);
-    (kinds, dressed)
+    counts.kinds(header)
 }
 
 /// What decides which columns hold numbers (see `infer_numeric`), counted over
@@ -535,20 +533,23 @@ impl KindCounts {
             && (0..self.numbers.len()).all(|i| self.numbers[i] + self.texts[i] > 0)
     }
 
-    /// Which of the columns of `header` hold numbers.
-    pub fn kinds(&self, header: &[String]) -> Vec<bool> {
-        header
+    /// Which of the columns of `header` hold numbers, and a warning for each one read
+    /// as text whose cells are mostly numbers written with something more (see
+    /// `dressed_numbers`).
+    pub fn kinds(&self, header: &[String]) -> (Vec<bool>, Vec<String>) {
+        let kinds: Vec<bool> = header
             .iter()
             .enumerate()
             .map(|(i, name)| is_catalogued(name) || self.numbers[i] >= 9 * self.texts[i])
-            .collect()
+            .collect();
+        let dressed = self.dressed_numbers(header, &kinds);
+        (kinds, dressed)
     }
 
-    /// A warning for each column read as text (`kinds`, from [`KindCounts::kinds`])
-    /// although most of its cells are numbers written with something more
-    /// (`"4,257"`, `45%`, `1,5`, `3.2 GB`): such a column is not judged, and the
-    /// user most likely meant it to be.
-    pub fn dressed_numbers(&self, header: &[String], kinds: &[bool]) -> Vec<String> {
+    /// A warning for each column read as text (`kinds`) although most of its cells
+    /// are numbers written with something more (`"4,257"`, `45%`, `1,5`, `3.2 GB`):
+    /// such a column is not judged, and the user most likely meant it to be.
+    fn dressed_numbers(&self, header: &[String], kinds: &[bool]) -> Vec<String> {
         header
             .iter()
             .enumerate()
