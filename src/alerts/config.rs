@@ -314,8 +314,9 @@ impl AlertsConfig {
                             t.span(),
                             "timeout",
                             format!(
-                                "{:?} is longer than 5m: a receiver that slow holds every notification queued behind it; hint: 5m at most",
-                                t.get_ref()
+                                "{:?} is longer than {limit}: a receiver that slow holds every notification queued behind it; hint: {limit} at most",
+                                t.get_ref(),
+                                limit = format_args!("{}m", MAX_TIMEOUT.as_secs() / 60),
                             ),
                         ));
                     }
