@@ -76,7 +76,10 @@ impl Comparison {
 
 /// What a rule compares with.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a number (value = 95), a text (value = \"failed\") or a list of texts (value = [\"failed\", \"error\"])"
+)]
 pub enum RuleValue {
     /// A threshold for a numeric metric.
     Number(f64),
@@ -199,6 +202,9 @@ impl RuleSet {
         })?;
         let line_of = |span: std::ops::Range<usize>| crate::located::line_of(text, span.start);
         let mut set = RuleSet::default();
+        // Where each name was first written: a second rule of the same name would
+        // silently replace the first.
+        let mut named: Vec<(String, usize)> = Vec::new();
         for (i, written) in file.rule.into_iter().enumerate() {
             let name = written.name.get_ref().clone();
             let invalid = |span: std::ops::Range<usize>, message: &str| RulesError::Invalid {
@@ -209,6 +215,21 @@ impl RuleSet {
                 message: message.into(),
             };
             let name_span = written.name.span();
+            if name.trim().is_empty() {
+                return Err(invalid(
+                    name_span,
+                    "field name: empty; give the rule a name its reasons can show, e.g. name = \"disk-busy\"",
+                ));
+            }
+            if let Some((_, first)) = named.iter().find(|(n, _)| *n == name) {
+                return Err(invalid(
+                    name_span,
+                    &format!(
+                        "rule {first} has this name too; give each rule its own name (a built-in's name replaces the built-in)"
+                    ),
+                ));
+            }
+            named.push((name.clone(), i + 1));
             if !written.enabled {
                 // Switched off: it takes the place of the rule of its name. One
                 // written whole is a rule kept for later; a name alone must name one.
@@ -641,6 +662,41 @@ message = "check the backup job"
         );
         // memory-critical and task-failed have no column in a CPU-only table: built-ins, not said.
         assert!(RuleSet::default().idle(&["cpu".into()], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_rule_needs_a_name_of_its_own() {
+        let rule = |name: &str| {
+            format!(
+                "[[rule]]\nname = \"{name}\"\nmetric = \"cpu\"\nop = \">\"\nvalue = 1\nseverity = \"high\"\n"
+            )
+        };
+        let err = RuleSet::with_file("r.toml", &rule(" "))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("r.toml:2: rule 1 ( ): field name: empty"),
+            "{err}"
+        );
+        // The second `x` used to replace the first without a word.
+        let text = format!("{}{}", rule("x"), rule("x"));
+        let err = RuleSet::with_file("r.toml", &text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("r.toml:8: rule 2 (x): rule 1 has this name too"),
+            "{err}"
+        );
+        // Replacing a built-in once is what names are for.
+        assert!(RuleSet::with_file("r.toml", &rule("cpu-high")).is_ok());
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_says_what_it_may_be() {
+        let text = "[[rule]]\nname = \"s\"\nmetric = \"status\"\nop = \"in\"\nvalue = [1, 2]\nseverity = \"high\"\n";
+        let err = RuleSet::with_file("r.toml", text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("r.toml:5:9: ") && err.contains("a list of texts"),
+            "{err}"
+        );
     }
 
     #[test]
