@@ -101,6 +101,12 @@ async fn pages_of_other_sites_and_rebound_names_are_refused_and_the_dashboard_st
         let scrape = send(&watch.address, "GET", "/metrics", &[("Host", &host)], None);
         assert_eq!(scrape.status, 200, "{host}");
     }
+    let page = watch.get("/index.html");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     let icon = watch.get("/favicon.ico");
     assert_eq!(icon.status, 200);
     assert_eq!(icon.header("content-type"), Some("image/svg+xml"));

@@ -377,6 +377,16 @@ pub fn read_header(bytes: &[u8], delimiter: u8, name: &str) -> Result<Vec<String
         .map(|h| h.trim().to_string())
         .collect();
     for (i, h) in header.iter().enumerate() {
+        if h.is_empty() && i + 1 == header.len() && i > 0 {
+            // What an export that ends every line with a delimiter writes.
+            return Err(InputError::at(
+                name,
+                Some(1),
+                Some(i as u64 + 1),
+                "the header line ends with a delimiter, so its last column has no name",
+            )
+            .hint("remove the delimiter at the end of every line, or name that column"));
+        }
         if h.is_empty() {
             return Err(InputError::at(
                 name,

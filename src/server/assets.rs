@@ -22,7 +22,8 @@ struct Asset {
 
 const ASSETS: [Asset; 5] = [
     Asset {
-        paths: &["/"],
+        // `/index.html` for links and bookmarks that name the page's file.
+        paths: &["/", "/index.html"],
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../static/index.html"),
     },
