@@ -451,24 +451,7 @@ impl Job<'_> {
 
 /// The history `--prometheus` names: one CSV per instance.
 fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
-    let now = now_ms();
-    let moment = |flag: &str, text: &str| {
-        parse_moment(text, now).with_context(|| {
-            format!("{flag} {text:?}: not a time; hint: ISO 8601 (2025-01-06T10:00:00Z), Unix seconds, now, or now-7d")
-        })
-    };
-    let start = moment("--start", args.start.as_deref().unwrap_or_default())?;
-    let end = moment("--end", &args.end)?;
-    let step = parse_duration(&args.step)
-        .filter(|d| !d.is_zero())
-        .with_context(|| {
-            format!(
-                "--step {:?}: not a duration longer than 0; hint: 15s, 1m or 1h",
-                args.step
-            )
-        })?;
-    // Beyond i64 (290 million years) it is longer than any range, and said so.
-    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+    let (start, end, step_ms) = history_range(args, now_ms())?;
     let queries = match (&args.query, &args.instance) {
         (Some(q), _) => vec![(None, q.clone())],
         (None, Some(instance)) => node_exporter_queries(instance, step_ms),
@@ -486,6 +469,32 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
         .build()
         .context("cannot start the async runtime")?;
     Ok(runtime.block_on(range.fetch())?)
+}
+
+/// The range `--start`, `--end` and `--step` name, as Unix ms: start, end and
+/// step. `now` is taken at a whole step (as Grafana does), so `--start now-1d`
+/// reads rows at whole minutes at the default step, and the same command run twice
+/// within one step reads the same rows and gives the same verdicts.
+fn history_range(args: &AnalyzeArgs, now_ms: i64) -> Result<(i64, i64, i64)> {
+    let step = parse_duration(&args.step)
+        .filter(|d| !d.is_zero())
+        .with_context(|| {
+            format!(
+                "--step {:?}: not a duration longer than 0; hint: 15s, 1m or 1h",
+                args.step
+            )
+        })?;
+    // Beyond i64 (290 million years) it is longer than any range, and said so.
+    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+    let now = now_ms - now_ms.rem_euclid(step_ms.max(1));
+    let moment = |flag: &str, text: &str| {
+        parse_moment(text, now).with_context(|| {
+            format!("{flag} {text:?}: not a time; hint: ISO 8601 (2025-01-06T10:00:00Z), Unix seconds, now, or now-7d")
+        })
+    };
+    let start = moment("--start", args.start.as_deref().unwrap_or_default())?;
+    let end = moment("--end", &args.end)?;
+    Ok((start, end, step_ms))
 }
 
 /// Runs `write` into the file `path`, atomically, or for `-` into standard
@@ -574,5 +583,55 @@ fn one_heap() {
     // settings; no other thread is running yet to allocate meanwhile.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: AnalyzeArgs,
+    }
+
+    fn range(flags: &[&str], now_ms: i64) -> (i64, i64, i64) {
+        let base = [
+            "analyze",
+            "--prometheus",
+            "http://127.0.0.1:9090",
+            "--query",
+            "up",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(flags)).unwrap();
+        history_range(&cli.args, now_ms).unwrap()
+    }
+
+    #[test]
+    fn a_range_from_now_starts_at_a_whole_step_and_holds_within_one() {
+        // 2025-01-06T10:00:00Z, then 12.3 s and 59.9 s later.
+        let ten = 1_736_157_600_000;
+        let day = 86_400_000;
+        for later in [0, 12_300, 59_900] {
+            assert_eq!(
+                range(&["--start", "now-1d"], ten + later),
+                (ten - day, ten, 60_000),
+                "{later} ms after"
+            );
+        }
+        assert_eq!(
+            range(&["--start", "now-1h", "--step", "15s"], ten + 20_000),
+            (ten - 3_600_000 + 15_000, ten + 15_000, 15_000)
+        );
+        // A time given as such is used as given.
+        assert_eq!(
+            range(
+                &["--start", "2025-01-06T09:00:00.5Z", "--end", "1736157612"],
+                ten + 59_900
+            ),
+            (ten - 3_600_000 + 500, ten + 12_000, 60_000)
+        );
     }
 }
