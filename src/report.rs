@@ -311,13 +311,11 @@ impl Summary {
         } else {
             "saved model".into()
         };
-        let _ = writeln!(
-            s,
-            "{}: {} rows, {} metrics, {fit}",
-            self.source,
-            self.rows,
-            self.metrics.len()
-        );
+        let metrics = match self.metrics.len() {
+            1 => "1 metric".to_string(),
+            n => format!("{n} metrics"),
+        };
+        let _ = writeln!(s, "{}: {} rows, {metrics}, {fit}", self.source, self.rows);
         for warning in &self.warnings {
             let _ = writeln!(s, "warning: {warning}");
         }

@@ -466,6 +466,28 @@ fn a_corrupt_reading_is_one_anomaly_not_an_alarm_that_stays() {
 }
 
 #[test]
+fn a_spike_on_metrics_that_never_move_is_one_row_not_a_minute_of_them() {
+    // A sensor and a CPU that read the same every second, but for one reading.
+    // Every other row ties at the training rows' typical ratio, which is the hold
+    // level: each reached it, so the spike held the next 60 rows (score 0.0000,
+    // "continues the anomaly that began ... ago").
+    let mut text = String::from("timestamp,cpu_percent,temp\n");
+    for i in 0..500u64 {
+        let temp = if i == 300 { 80 } else { 40 };
+        text += &format!("{},10,{temp}\n", 1_700_000_000 + i);
+    }
+    let written = analyzed(&text);
+    let flagged: Vec<usize> = written
+        .lines()
+        .skip(1)
+        .enumerate()
+        .filter(|(_, r)| r.contains(",true,"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(flagged, [300], "{written}");
+}
+
+#[test]
 fn a_file_of_steady_noise_does_not_open_with_an_alarm() {
     // Three metrics of independent noise around fixed levels. The first rows' means
     // of one, two, three readings used to be judged as 10-sample means, which swing

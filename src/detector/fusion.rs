@@ -91,10 +91,14 @@ impl Thresholds {
         }
     }
 
-    /// Whether a row scoring `score` reaches the hold level, below
+    /// Whether a row scoring `score` rises above the hold level, below
     /// [`OPENING_SCORE`]: a row that does not closes any open incident.
     pub fn holds(&self, score: f64) -> bool {
-        score >= self.score(self.hold)
+        // Strictly above: where most training rows tie (a metric that never
+        // moves), the hold level is their common ratio, and a row back at it is
+        // typical; at or above, every such row held the incident for its full
+        // [`super::hold::HOLD_ROWS`].
+        score > self.score(self.hold)
     }
 
     /// Where a row scoring `score` with fading levels `levels` stands among

@@ -313,7 +313,7 @@ pub(super) fn incident_bars(
 fn held_to_the_end(ratios: &[f64], open: f64, hold: f64) -> impl Iterator<Item = Step<'_>> + '_ {
     ratios.iter().map(move |&r| Step {
         opens: r >= open,
-        holds: r >= hold,
+        holds: r > hold,
         fading: None,
     })
 }
