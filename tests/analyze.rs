@@ -488,6 +488,32 @@ fn a_spike_on_metrics_that_never_move_is_one_row_not_a_minute_of_them() {
 }
 
 #[test]
+fn a_counter_logged_as_it_stands_is_judged_and_told_to_give_its_rate() {
+    // What a script logging psutil's net_io_counters().bytes_sent writes.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("psutil.csv");
+    let mut text = String::from("timestamp,cpu_percent,bytes_sent\n");
+    let mut sent = 1_000_000u64;
+    for i in 0..600u64 {
+        sent += 20_000 + (i * 7919) % 5000;
+        text += &format!("{},{},{sent}\n", 1_700_000_000 + i, 20 + i % 5);
+    }
+    std::fs::write(&input, text).unwrap();
+    metrics()
+        .args(["analyze", "--csv-file"])
+        .arg(&input)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "column 'bytes_sent' only rises (1020000.0 to 14489300.0)",
+        ))
+        .stderr(predicate::str::contains(
+            "hint: if it is one, give its rate",
+        ))
+        .stderr(predicate::str::contains("cpu_percent' only").not());
+}
+
+#[test]
 fn a_file_of_steady_noise_does_not_open_with_an_alarm() {
     // Three metrics of independent noise around fixed levels. The first rows' means
     // of one, two, three readings used to be judged as 10-sample means, which swing

@@ -6,6 +6,7 @@
 //! held whole; [`windowed`] on a file read window by window, with the same
 //! verdicts.
 
+pub mod counters;
 pub mod fit_sample;
 pub mod time_order;
 pub mod windowed;

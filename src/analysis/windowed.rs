@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::counters::rising_columns;
 use super::fit_sample::FitSample;
 use super::{AnalysisError, FitRows, fit_on, fit_whole, training_rows};
 use crate::detector::batch::Resume;
@@ -101,10 +102,14 @@ pub fn prepare(
     let started = Instant::now();
     let (model, fit_rows) = match (plan.model, &first) {
         (Some(m), _) => (m, 0),
-        (None, Some(only)) => fit_whole(only, plan.params, plan.fit)?,
+        (None, Some(only)) => {
+            warnings.extend(rising_columns(&only.frame));
+            fit_whole(only, plan.params, plan.fit)?
+        }
         (None, None) => {
             let mut train = sample.finish();
             drop_metrics(&mut train, &empty);
+            warnings.extend(rising_columns(&train));
             fit_on(&train, plan.params, plan.fit, windows.name())?
         }
     };
