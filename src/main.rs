@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", commands::failure::told(&e));
             ExitCode::from(2)
         }
     }

@@ -531,16 +531,7 @@ fn too_few_steps(e: anyhow::Error) -> anyhow::Error {
 /// Whether `e` is standard output closed by its reader (`| head`), which ends the
 /// output, not the command, in error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    let csv_broken = |csv: &csv::Error| matches!(csv.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe);
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || cause.downcast_ref::<csv::Error>().is_some_and(csv_broken)
-            // A failed write carries its cause inside, not as a source (so a chain
-            // names it once).
-            || matches!(cause.downcast_ref::<AnalysisError>(), Some(AnalysisError::Write(csv)) if csv_broken(csv))
-    })
+    super::failure::io_kinds(e).any(|kind| kind == std::io::ErrorKind::BrokenPipe)
 }
 
 /// A bar on a terminal for the first pass over an input big enough to take over a

@@ -4,5 +4,6 @@
 pub mod analyze;
 pub mod datagen;
 pub mod detector_flags;
+pub mod failure;
 pub mod paths;
 pub mod watch;
