@@ -624,3 +624,44 @@ fn a_replay_whose_times_go_backwards_is_told_so() {
         "{err}"
     );
 }
+
+/// A file sampled each minute (an export at Prometheus' default step) replays with
+/// no flag but `--replay`: the baseline stretches to the 32 samples a fit needs.
+/// It was refused: "--window-size 120 s at an interval of 60 s gives 2 samples".
+#[test]
+fn a_replay_of_minute_samples_runs_with_default_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("minutes.csv");
+    let made = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args([
+            "datagen",
+            "-q",
+            "-n",
+            "200",
+            "--interval",
+            "60",
+            "--seed",
+            "3",
+            "-o",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut watch = Watch::start(&["--replay", file.to_str().unwrap(), "--speed", "max"]);
+    watch.wait_until_replayed();
+    let status = watch.get("/api/status").json();
+    watch.interrupt();
+    let config = &status["config"];
+    assert_eq!(config["interval_s"], 60.0, "{status}");
+    assert_eq!(config["window_size_s"], 1920.0, "{status}");
+    assert_eq!(config["baseline"], 32, "{status}");
+    assert_eq!(config["train_window_s"], 3600.0, "{status}");
+    assert_eq!(status["status"]["state"], "monitoring", "{status}");
+    assert_eq!(status["counts"]["samples"], 200, "{status}");
+    assert!(
+        watch.stderr().contains("trained on 32 samples"),
+        "{}",
+        watch.stderr()
+    );
+}

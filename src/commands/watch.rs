@@ -40,21 +40,24 @@ use metrics::timestamp::now_ms;
 /// Arguments of `metrics watch`.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Seconds of samples collected before the first training.
-    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
-    pub window_size: f64,
+    /// Seconds of samples collected before the first training [default: 120, or 32
+    /// samples at intervals over 3.75 s].
+    #[arg(long, value_name = "SECONDS")]
+    pub window_size: Option<f64>,
     /// Seconds of the most recent samples each retraining learns from (at least
     /// --window-size): long enough to hold a host's ordinary swings, so a model is
-    /// not surprised by the next quarter hour.
-    #[arg(long, default_value_t = 3600.0, value_name = "SECONDS")]
-    pub train_window: f64,
+    /// not surprised by the next quarter hour [default: 3600, or --window-size when
+    /// longer].
+    #[arg(long, value_name = "SECONDS")]
+    pub train_window: Option<f64>,
     /// Seconds between samples (0.2 to 86400) [default: 1; with --replay, the file's
     /// median spacing].
     #[arg(long, value_name = "SECONDS")]
     pub interval: Option<f64>,
-    /// Seconds between retrainings on the rolling window; 0 never retrains.
-    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
-    pub retrain_every: f64,
+    /// Seconds between retrainings on the rolling window; 0 never retrains
+    /// [default: 300, or one interval when longer].
+    #[arg(long, value_name = "SECONDS")]
+    pub retrain_every: Option<f64>,
     /// Address to serve on; the default keeps the dashboard on this machine. Any
     /// other address should come with --web-config.
     #[arg(long, default_value = "127.0.0.1", value_parser = listen_host)]
@@ -209,22 +212,23 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     for idle in rules.idle(&layout.names, &layout.text_names) {
         tracing::warn!("--rules: {idle}");
     }
-    let baseline = samples_in(args.window_size, interval, "--window-size")?;
+    let spans = Spans::of(&args, interval);
+    let baseline = samples_in(spans.window_size, interval, "--window-size")?;
     if baseline < MIN_TRAIN_ROWS {
         bail!(
             "--window-size {} s at an interval of {interval} s gives {baseline} samples, but training needs at least {MIN_TRAIN_ROWS}; hint: raise --window-size to {} or more",
-            args.window_size,
+            spans.window_size,
             (MIN_TRAIN_ROWS as f64 * interval).ceil()
         );
     }
-    let retrain_every = samples_in(args.retrain_every, interval, "--retrain-every")?;
-    let window = samples_in(args.train_window, interval, "--train-window")?;
+    let retrain_every = samples_in(spans.retrain_every, interval, "--retrain-every")?;
+    let window = samples_in(spans.train_window, interval, "--train-window")?;
     if window < baseline {
         bail!(
             "--train-window {} s is shorter than --window-size {} s; hint: give --train-window at least {} s",
-            args.train_window,
-            args.window_size,
-            args.window_size
+            spans.train_window,
+            spans.window_size,
+            spans.window_size
         );
     }
     let config = PipelineConfig {
@@ -264,7 +268,9 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     }
     let scheme = if web.tls.is_some() { "https" } else { "http" };
     let dispatcher = (!alerts.receivers.is_empty()).then(|| Arc::new(Dispatcher::start(&alerts)));
-    let hub = Arc::new(Hub::new(session_config(&args, &layout, interval, baseline)));
+    let hub = Arc::new(Hub::new(session_config(
+        &args, &spans, &layout, interval, baseline,
+    )));
     let units: HashMap<String, String> = layout
         .names
         .iter()
@@ -484,8 +490,33 @@ fn open_source(args: &WatchArgs) -> Result<(SampleSource, f64)> {
     }
 }
 
+/// The session's spans in seconds: the flags', or defaults made for one sample a
+/// second and stretched for longer intervals, so `--interval 60`, or a replay of
+/// a file sampled each minute, runs with no other flag. Without the stretch, 120 s
+/// at 60 s was 2 samples and refused, and 300 s between retrainings at an
+/// interval over 600 s rounded to 0: never.
+struct Spans {
+    window_size: f64,
+    train_window: f64,
+    retrain_every: f64,
+}
+
+impl Spans {
+    fn of(args: &WatchArgs, interval: f64) -> Spans {
+        let window_size = args
+            .window_size
+            .unwrap_or((MIN_TRAIN_ROWS as f64 * interval).max(120.0));
+        Spans {
+            window_size,
+            train_window: args.train_window.unwrap_or(window_size.max(3600.0)),
+            retrain_every: args.retrain_every.unwrap_or(interval.max(300.0)),
+        }
+    }
+}
+
 fn session_config(
     args: &WatchArgs,
+    spans: &Spans,
     layout: &SampleLayout,
     interval: f64,
     baseline: usize,
@@ -500,10 +531,10 @@ fn session_config(
         "metrics": layout.names,
         "units": layout.units,
         "interval_s": interval,
-        "window_size_s": args.window_size,
+        "window_size_s": spans.window_size,
         "baseline": baseline,
-        "train_window_s": args.train_window,
-        "retrain_every_s": args.retrain_every,
+        "train_window_s": spans.train_window,
+        "retrain_every_s": spans.retrain_every,
         "contamination": args.detector.contamination,
     })
 }
