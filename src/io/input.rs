@@ -377,24 +377,21 @@ pub fn read_header(bytes: &[u8], delimiter: u8, name: &str) -> Result<Vec<String
         .map(|h| h.trim().to_string())
         .collect();
     for (i, h) in header.iter().enumerate() {
-        if h.is_empty() && i + 1 == header.len() && i > 0 {
-            // What an export that ends every line with a delimiter writes.
-            return Err(InputError::at(
-                name,
-                Some(1),
-                Some(i as u64 + 1),
-                "the header line ends with a delimiter, so its last column has no name",
-            )
-            .hint("remove the delimiter at the end of every line, or name that column"));
-        }
         if h.is_empty() {
-            return Err(InputError::at(
-                name,
-                Some(1),
-                Some(i as u64 + 1),
-                "a column has no name; expected a header naming every column",
-            )
-            .hint("is the first line a header? add one naming each column"));
+            // The last of several: what an export that ends every line with a
+            // delimiter writes.
+            let (message, hint) = if i + 1 == header.len() && i > 0 {
+                (
+                    "the header line ends with a delimiter, so its last column has no name",
+                    "remove the delimiter at the end of every line, or name that column",
+                )
+            } else {
+                (
+                    "a column has no name; expected a header naming every column",
+                    "is the first line a header? add one naming each column",
+                )
+            };
+            return Err(InputError::at(name, Some(1), Some(i as u64 + 1), message).hint(hint));
         }
         if let Some(j) = header[..i].iter().position(|g| g == h) {
             return Err(InputError::at(
