@@ -290,7 +290,7 @@ fn frame_with_polars(
                     line_of_record(bytes, delimiter, row),
                     Some(i as u64 + 1),
                     &format!(
-                        "label column '{column_name}': {cell:?} is not a label; a label is 0 or 1 (true or false, yes or no, anomaly or normal), or empty for normal"
+                        "label column '{column_name}': {cell:?} is not a label; a label is 0 or 1 (0.0 or 1.0, true or false, yes or no, anomaly or normal), or empty for normal"
                     ),
                 )
                 .hint("name the column of 0/1 labels with --label-column, or leave it out")
@@ -862,13 +862,36 @@ fn label_value(cell: &str) -> Option<bool> {
     match cell.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "anomaly" => Some(true),
         "0" | "false" | "no" | "normal" => Some(false),
-        _ => None,
+        // `1.0` and `0.0`: what pandas writes for a label column that had a gap.
+        other => match other.parse::<f64>() {
+            Ok(v) if v == 1.0 => Some(true),
+            Ok(v) if v == 0.0 => Some(false),
+            _ => None,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_read_as_words_as_integers_and_as_the_floats_pandas_writes() {
+        for (cell, label) in [
+            ("1", Some(true)),
+            (" Anomaly ", Some(true)),
+            ("1.0", Some(true)),
+            ("0.0", Some(false)),
+            ("-0", Some(false)),
+            ("no", Some(false)),
+            ("0.5", None),
+            ("2", None),
+            ("nan", None),
+            ("42.73", None),
+        ] {
+            assert_eq!(label_value(cell), label, "{cell:?}");
+        }
+    }
 
     #[test]
     fn numbers_written_with_separators_or_units_are_told_apart_from_dates_and_words() {
