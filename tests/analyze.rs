@@ -514,6 +514,39 @@ fn a_counter_logged_as_it_stands_is_judged_and_told_to_give_its_rate() {
 }
 
 #[test]
+fn a_time_column_called_time_or_ts_is_the_time_not_text_or_a_metric() {
+    // Unix seconds under `ts` were judged as a third metric; ISO times under
+    // `Time` were text, and the summary placed incidents by row number.
+    for (name, time) in [("ts", "{}"), ("Time", "@{}")] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        let mut text = format!("{name},cpu_percent,memory_percent\n");
+        for i in 0..300u64 {
+            let seconds = 1_700_000_000 + i;
+            let cell = if time == "{}" {
+                seconds.to_string()
+            } else {
+                metrics::timestamp::to_iso(seconds as i64 * 1000)
+            };
+            let cpu = if i == 200 { 99 } else { 20 + i % 5 };
+            text += &format!("{cell},{cpu},{}\n", 40 + i % 3);
+        }
+        std::fs::write(&input, text).unwrap();
+        let out = metrics()
+            .args(["analyze", "--csv-file"])
+            .arg(&input)
+            .assert()
+            .success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("300 rows, 2 metrics"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("2023-11-14T22:16:40Z") && !stderr.contains("only rises"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_file_of_steady_noise_does_not_open_with_an_alarm() {
     // Three metrics of independent noise around fixed levels. The first rows' means
     // of one, two, three readings used to be judged as 10-sample means, which swing

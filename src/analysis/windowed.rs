@@ -15,7 +15,8 @@ use crate::detector::batch::Resume;
 use crate::detector::{DetectorParams, Frame, Model, RuleSet, Verdict};
 use crate::io::InputError;
 use crate::io::input::{
-    KindCounts, ReadOptions, Table, leave_out_empty_metrics, missing_natives, read_header, table_of,
+    KindCounts, ReadOptions, Table, leave_out_empty_metrics, missing_natives, read_header,
+    table_of, time_column,
 };
 use crate::io::structure::WRITE_CHUNK;
 use crate::io::text::detect_delimiter;
@@ -68,8 +69,10 @@ pub fn prepare(
     let started = Instant::now();
     let mut options = plan.options.clone();
     options.keep_empty = true;
-    let (numeric, dressed) = column_kinds(windows, &options)?;
+    let (numeric, dressed, time) = column_kinds(windows, &options)?;
     options.numeric = numeric;
+    // Found once, from the first window, so every window reads the same column.
+    options.timestamp_column = options.timestamp_column.or(time);
     let FirstPass {
         sample,
         rows,
@@ -340,14 +343,16 @@ pub fn judge(
 
 /// Which header columns hold numbers, decided as for a file held whole, from as
 /// many windows as it takes (nearly always the first); `None` when the first
-/// window cannot be read, for reading it to say why; and the warnings for columns of
-/// numbers written as text (see [`KindCounts::kinds`]).
+/// window cannot be read, for reading it to say why; the warnings for columns of
+/// numbers written as text (see [`KindCounts::kinds`]); and the time column by
+/// another name than `timestamp` (see [`time_column`]).
 fn column_kinds(
     windows: &mut Windows,
     options: &ReadOptions,
-) -> Result<(Option<Vec<bool>>, Vec<String>), InputError> {
+) -> Result<(Option<Vec<bool>>, Vec<String>, Option<String>), InputError> {
     let mut kinds: Option<(Vec<String>, KindCounts)> = None;
     let mut first = None;
+    let mut time = None;
     while let Some(window) = windows.next_window()? {
         let delimiter = options
             .delimiter
@@ -357,6 +362,7 @@ fn column_kinds(
                 first = Some(window);
                 break;
             };
+            time = time_column(&header, &window.bytes, delimiter);
             let counts = KindCounts::new(header.len());
             kinds = Some((header, counts));
         }
@@ -379,9 +385,9 @@ fn column_kinds(
     Ok(match kinds {
         Some((header, counts)) => {
             let (kinds, dressed) = counts.kinds(&header);
-            (Some(kinds), dressed)
+            (Some(kinds), dressed, time)
         }
-        None => (None, Vec::new()),
+        None => (None, Vec::new(), None),
     })
 }
 

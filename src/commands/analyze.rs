@@ -91,7 +91,9 @@ pub struct AnalyzeArgs {
     /// Column of ground-truth labels (0/1) to measure quality against [default: label, if present].
     #[arg(long, value_name = "COL")]
     pub label_column: Option<String>,
-    /// Column of timestamps [default: timestamp, if present; otherwise row order is time].
+    /// Column of timestamps [default: timestamp, if present; else the first of time,
+    /// datetime, date, ts, epoch, ... whose first cell is a time; otherwise row order
+    /// is time].
     #[arg(long, value_name = "COL")]
     pub timestamp_column: Option<String>,
     /// Field delimiter [default: detected among ',', ';' and tab].

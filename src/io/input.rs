@@ -129,9 +129,13 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
                 .hint("add rows of readings below the header"),
         );
     }
+    let named = options
+        .timestamp_column
+        .clone()
+        .or_else(|| time_column(&header, &bytes, delimiter));
     let timestamp_col = pick_column(
         &header,
-        options.timestamp_column.as_deref(),
+        named.as_deref(),
         schema::DEFAULT_TIMESTAMP,
         &name,
         "--timestamp-column",
@@ -417,6 +421,47 @@ pub fn read_header(bytes: &[u8], delimiter: u8, name: &str) -> Result<Vec<String
         }
     }
     Ok(header)
+}
+
+/// Names a time column often has when it is not `timestamp`, tried in this order
+/// (in any case).
+const TIME_NAMES: [&str; 11] = [
+    "time",
+    "datetime",
+    "date_time",
+    "date time",
+    "date",
+    "ts",
+    "time_stamp",
+    "@timestamp",
+    "_time",
+    "epoch",
+    "unix_time",
+];
+
+/// Earliest time a column of numbers is taken to hold (1990-01-01): a duration
+/// or a count named `time` would read as a date in 1970.
+const EARLIEST_TIME_MS: i64 = 631_152_000_000;
+
+/// The time column of a file with no `timestamp` column: the first header name of
+/// [`TIME_NAMES`] whose cell on the first data row of `bytes` reads as a time
+/// since 1990. `None` when the header has `timestamp` (the default) or no such
+/// column. A time column called `time` or `date` was read as text, or as a
+/// metric when it held Unix seconds.
+pub fn time_column(header: &[String], bytes: &[u8], delimiter: u8) -> Option<String> {
+    if header
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(schema::DEFAULT_TIMESTAMP))
+    {
+        return None;
+    }
+    let first = csv_reader(bytes, delimiter).records().next()?.ok()?;
+    TIME_NAMES.iter().find_map(|wanted| {
+        let at = header.iter().position(|h| h.eq_ignore_ascii_case(wanted))?;
+        crate::timestamp::parse(first.get(at)?)
+            .filter(|&ms| ms >= EARLIEST_TIME_MS)
+            .map(|_| header[at].clone())
+    })
 }
 
 fn pick_column(
@@ -874,6 +919,29 @@ fn label_value(cell: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_column_by_another_name_is_found_when_its_first_cell_is_a_time() {
+        let find = |text: &str| {
+            let header = read_header(text.as_bytes(), b',', "t.csv").unwrap();
+            time_column(&header, text.as_bytes(), b',')
+        };
+        assert_eq!(
+            find("Time,cpu\n2025-01-01 00:00:00,5\n").as_deref(),
+            Some("Time")
+        );
+        assert_eq!(find("ts,cpu\n1700000000,5\n").as_deref(), Some("ts"));
+        assert_eq!(find("ts,cpu\n1700000000000,5\n").as_deref(), Some("ts"));
+        // A duration called time, a date-only cell and the default are left alone.
+        assert_eq!(find("time,cpu\n123.4,5\n"), None);
+        assert_eq!(find("date,cpu\nMonday,5\n"), None);
+        assert_eq!(find("timestamp,time\n1700000000,1700000000\n"), None);
+        // The first name that holds a time, in the order of TIME_NAMES.
+        assert_eq!(
+            find("date,time,cpu\n2025-01-01T00:00:00Z,2025-01-01T00:00:00Z,5\n").as_deref(),
+            Some("time")
+        );
+    }
 
     #[test]
     fn labels_read_as_words_as_integers_and_as_the_floats_pandas_writes() {
