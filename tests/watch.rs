@@ -665,3 +665,46 @@ fn a_replay_of_minute_samples_runs_with_default_flags() {
         watch.stderr()
     );
 }
+
+/// Two sessions writing one log folder interleaved their histories and rotated
+/// each other's files: a second session started there (with `--port 0`, so the
+/// port does not stop it) is refused while the first runs, and runs once it ends.
+#[test]
+fn a_log_folder_another_session_keeps_is_refused_until_that_one_ends() {
+    let mut first = Watch::replay("max", &[]);
+    first.wait_until_replayed();
+    let second = || {
+        Command::new(env!("CARGO_BIN_EXE_metrics"))
+            .args([
+                "watch",
+                "--port",
+                "0",
+                "--alert-severity",
+                "high",
+                "--replay",
+            ])
+            .arg(planted_spike())
+            .arg("--log-dir")
+            .arg(&first.log_dir)
+            .output()
+            .unwrap()
+    };
+    let out = second();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "another metrics watch (process {}) keeps its logs there",
+            first.child.id()
+        )) && err.contains("hint: give this session another --log-dir"),
+        "{err}"
+    );
+    assert!(first.interrupt().0.success());
+    let mut again = Watch::start(&[
+        "--replay",
+        planted_spike().to_str().unwrap(),
+        "--log-dir",
+        first.log_dir.to_str().unwrap(),
+    ]);
+    assert!(again.interrupt().0.success());
+}

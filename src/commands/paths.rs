@@ -1,6 +1,7 @@
 //! Checks on the files a command will write, made before any work, so a long run
 //! never fails at its end because of a typo in an output path.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
@@ -85,21 +86,60 @@ pub fn check_distinct(outputs: &[(&Path, &str)]) -> Result<()> {
     Ok(())
 }
 
-/// Makes the log folder of a session, or fails saying why: a session whose folder
-/// cannot be made or written to (a typo under a folder of another user's, a file of
-/// that name) would otherwise run for days keeping no history, warned once. Faults
-/// that come later (a full disk, a folder made read-only) are survived instead.
-pub fn check_log_dir(dir: &Path) -> Result<()> {
-    let why = std::fs::create_dir_all(dir)
-        .and_then(|()| tempfile::tempfile_in(dir).map(drop))
-        .err();
-    if let Some(e) = why {
-        bail!(
+/// The file in a session's log folder that the session holds locked while it runs.
+pub const LOCK_FILE: &str = "watch.lock";
+
+/// A log folder claimed by this session: held locked until the session ends (or
+/// its process does, however it ends).
+#[derive(Debug)]
+pub struct LogDirClaim {
+    _lock: std::fs::File,
+}
+
+/// Makes the log folder of a session and claims it, or fails saying why: a
+/// session whose folder cannot be made or written to (a typo under a folder of
+/// another user's, a file of that name) would otherwise run for days keeping no
+/// history, warned once; and two sessions writing one folder (a second started
+/// with `--port 0` from the same place) interleaved their histories and rotated
+/// each other's files. Faults that come later (a full disk, a folder made
+/// read-only) are survived instead.
+pub fn claim_log_dir(dir: &Path) -> Result<LogDirClaim> {
+    let cannot = |e: std::io::Error| {
+        anyhow::anyhow!(
             "--log-dir {}: cannot keep the session's logs there: {e}; hint: give --log-dir a folder this user can write to",
             dir.display()
-        );
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    let path = dir.join(LOCK_FILE);
+    let mut lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(cannot)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = lock.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => String::new(),
+                pid => format!(" (process {pid})"),
+            };
+            bail!(
+                "--log-dir {}: another metrics watch{holder} keeps its logs there; hint: give this session another --log-dir, or stop that one",
+                dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(cannot(e)),
     }
-    Ok(())
+    // Who holds it, for the message above; the lock, not the text, is the claim.
+    let _ = lock
+        .set_len(0)
+        .and_then(|()| lock.write_all(format!("{}\n", std::process::id()).as_bytes()));
+    Ok(LogDirClaim { _lock: lock })
 }
 
 /// Fails when `input` is a file the session in `log_dir` appends to, its history
@@ -148,24 +188,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("afile");
         std::fs::write(&file, "").unwrap();
-        let err = check_log_dir(&file.join("logs")).unwrap_err().to_string();
+        let err = claim_log_dir(&file.join("logs")).unwrap_err().to_string();
         assert!(
             err.contains("cannot keep the session's logs there"),
             "{err}"
         );
-        let err = check_log_dir(&file).unwrap_err().to_string();
+        let err = claim_log_dir(&file).unwrap_err().to_string();
         assert!(
             err.starts_with(&format!("--log-dir {}", file.display())),
             "{err}"
         );
         let logs = dir.path().join("a/b/logs");
-        check_log_dir(&logs).unwrap();
+        let claim = claim_log_dir(&logs).unwrap();
         assert!(logs.is_dir());
-        assert_eq!(
-            std::fs::read_dir(&logs).unwrap().count(),
-            0,
-            "nothing left behind"
+        let left: Vec<_> = std::fs::read_dir(&logs).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "only the lock file");
+        assert_eq!(left[0].file_name(), LOCK_FILE);
+        // A second claim while the first holds is refused, naming the holder; once
+        // the first is let go the folder is free again.
+        let err = claim_log_dir(&logs).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "another metrics watch (process {}) keeps its logs there",
+                std::process::id()
+            )),
+            "{err}"
         );
+        drop(claim);
+        claim_log_dir(&logs).unwrap();
     }
 
     #[test]

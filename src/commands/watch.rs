@@ -16,7 +16,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::detector_flags::DetectorFlags;
-use super::paths::{check_log_dir, check_not_appended, check_output};
+use super::paths::{check_not_appended, check_output, claim_log_dir};
 use metrics::alerts::delivery::test_all;
 use metrics::alerts::{AlertFlags, Alerts, AlertsConfig, Dispatcher, Message, Origin};
 use metrics::detector::{MIN_TRAIN_ROWS, Severity};
@@ -198,7 +198,8 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         )?),
         users: (!web.users.is_empty()).then(|| Arc::new(Users::new(web.users))),
     };
-    check_log_dir(&args.log_dir)?;
+    // Held until the session ends: no other session writes this folder meanwhile.
+    let _claim = claim_log_dir(&args.log_dir)?;
     let _log_guard = init_text_log(&args.log_dir);
     if let Some(path) = &args.detector.save_model {
         check_output(path, "--save-model", &[])?;
