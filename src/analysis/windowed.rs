@@ -69,7 +69,11 @@ pub fn prepare(
     let started = Instant::now();
     let mut options = plan.options.clone();
     options.keep_empty = true;
-    let (numeric, dressed, time) = column_kinds(windows, &options)?;
+    let ColumnKinds {
+        numeric,
+        dressed,
+        time,
+    } = column_kinds(windows, &options)?;
     options.numeric = numeric;
     // Found once, from the first window, so every window reads the same column.
     options.timestamp_column = options.timestamp_column.or(time);
@@ -341,15 +345,22 @@ pub fn judge(
     Ok(scoring)
 }
 
-/// Which header columns hold numbers, decided as for a file held whole, from as
-/// many windows as it takes (nearly always the first); `None` when the first
-/// window cannot be read, for reading it to say why; the warnings for columns of
-/// numbers written as text (see [`KindCounts::kinds`]); and the time column by
-/// another name than `timestamp` (see [`time_column`]).
-fn column_kinds(
-    windows: &mut Windows,
-    options: &ReadOptions,
-) -> Result<(Option<Vec<bool>>, Vec<String>, Option<String>), InputError> {
+/// What the first window (or the first few) tells of a file's columns.
+#[derive(Default)]
+struct ColumnKinds {
+    /// Which header columns hold numbers; `None` when the first window cannot be
+    /// read, for reading it to say why.
+    numeric: Option<Vec<bool>>,
+    /// The warnings for columns of numbers written as text (see
+    /// [`KindCounts::kinds`]).
+    dressed: Vec<String>,
+    /// The time column by another name than `timestamp` (see [`time_column`]).
+    time: Option<String>,
+}
+
+/// The file's [`ColumnKinds`], decided as for a file held whole, from as many
+/// windows as it takes (nearly always the first).
+fn column_kinds(windows: &mut Windows, options: &ReadOptions) -> Result<ColumnKinds, InputError> {
     let mut kinds: Option<(Vec<String>, KindCounts)> = None;
     let mut first = None;
     let mut time = None;
@@ -385,9 +396,13 @@ fn column_kinds(
     Ok(match kinds {
         Some((header, counts)) => {
             let (kinds, dressed) = counts.kinds(&header);
-            (Some(kinds), dressed, time)
+            ColumnKinds {
+                numeric: Some(kinds),
+                dressed,
+                time,
+            }
         }
-        None => (None, Vec::new(), None),
+        None => ColumnKinds::default(),
     })
 }
 

@@ -909,8 +909,8 @@ fn label_value(cell: &str) -> Option<bool> {
         "0" | "false" | "no" | "normal" => Some(false),
         // `1.0` and `0.0`: what pandas writes for a label column that had a gap.
         other => match other.parse::<f64>() {
-            Ok(v) if v == 1.0 => Some(true),
-            Ok(v) if v == 0.0 => Some(false),
+            Ok(1.0) => Some(true),
+            Ok(0.0) => Some(false),
             _ => None,
         },
     }
