@@ -547,6 +547,37 @@ fn a_time_column_called_time_or_ts_is_the_time_not_text_or_a_metric() {
 }
 
 #[test]
+fn a_metric_that_begins_part_way_is_judged_where_it_reads_and_one_that_stops_is_told() {
+    // A GPU exporter added half way through an hour at 1 s, on a host of steady
+    // noise. Its empty half read as one flat run of the fill value ("flat at NaN
+    // % for 3000 samples"): 54 % of the rows flagged; and its spread, fitted with
+    // half its values on the median, read ordinary noise as 10 sigma.
+    let mut text = String::from("timestamp,cpu_percent,gpu_percent\n");
+    let noise = |i: u64, k: u64| ((i * k + i / 7) % 11) as f64 / 2.0;
+    for i in 0..6000u64 {
+        let gpu = if i < 3000 || (4500..4800).contains(&i) {
+            String::new()
+        } else {
+            format!("{:.1}", 50.0 + noise(i, 5))
+        };
+        text += &format!("{},{:.1},{gpu}\n", 1_700_000_000 + i, 20.0 + noise(i, 3));
+    }
+    let written = analyzed(&text);
+    let rows: Vec<&str> = written.lines().skip(1).collect();
+    let flagged =
+        |range: std::ops::Range<usize>| rows[range].iter().filter(|r| r.contains(",true,")).count();
+    assert!(
+        flagged(0..3000) <= 150,
+        "{} of the first half",
+        flagged(0..3000)
+    );
+    assert!(!written.contains("flat at NaN"));
+    // Gone quiet after it read: told, by how long it has been missing.
+    assert!(flagged(4500..4800) > 200, "{}", flagged(4500..4800));
+    assert!(written.contains("gpu_percent missing for "), "{written}");
+}
+
+#[test]
 fn a_file_of_steady_noise_does_not_open_with_an_alarm() {
     // Three metrics of independent noise around fixed levels. The first rows' means
     // of one, two, three readings used to be judged as 10-sample means, which swing

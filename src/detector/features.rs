@@ -36,17 +36,28 @@ pub const MEMORY: usize = TREND_LAG + RECENT_WINDOW - 1;
 pub struct FlatRun {
     last: Option<f64>,
     run: u64,
+    /// Whether the metric has had a reading yet.
+    seen: bool,
 }
 
 impl FlatRun {
-    /// Adds the next reading and returns how many consecutive readings, ending with
-    /// it, had exactly the same value.
-    pub fn push(&mut self, value: f64) -> u64 {
+    /// Adds the next reading as taken (NaN when missing) and returns how many
+    /// consecutive readings, ending with it, were the same: the same value, or
+    /// each missing (a metric gone dead). Missing readings before the metric's
+    /// first reading count 0: a metric not there yet (a column that begins part
+    /// way through a file) has not gone dead. Counted as repeats of the fill
+    /// value, they made every row of such a stretch "flat at NaN".
+    pub fn push(&mut self, raw: f64) -> u64 {
+        let missing = raw.is_nan();
+        if missing && !self.seen {
+            return 0;
+        }
+        self.seen = true;
         self.run = match self.last {
-            Some(prev) if prev == value => self.run + 1,
+            Some(prev) if prev == raw || (missing && prev.is_nan()) => self.run + 1,
             _ => 1,
         };
-        self.last = Some(value);
+        self.last = Some(raw);
         self.run
     }
 }
@@ -411,5 +422,15 @@ mod tests {
         let mut flat = FlatRun::default();
         let runs: Vec<u64> = [1.0, 2.0, 2.0, 2.0, 2.5].map(|v| flat.push(v)).to_vec();
         assert_eq!(runs, [1, 1, 2, 3, 1]);
+    }
+
+    #[test]
+    fn missing_readings_run_once_the_metric_has_read_and_not_before() {
+        let mut flat = FlatRun::default();
+        let nan = f64::NAN;
+        let runs: Vec<u64> = [nan, nan, 2.0, nan, nan, nan, 2.0, 2.0]
+            .map(|v| flat.push(v))
+            .to_vec();
+        assert_eq!(runs, [0, 0, 1, 1, 2, 3, 1, 2]);
     }
 }

@@ -198,7 +198,7 @@ impl Expected<'_> {
 
     /// [`Expected::read`] given the reading's [`Expected::deviation`] (`at`,
     /// `deviation`), found beforehand for a run of rows. Flat runs count identical
-    /// readings as taken (missing ones filled), not their transforms.
+    /// readings as taken (see [`FlatRun::push`]), not their transforms.
     fn read_deviation(
         &self,
         memory: &mut Memory,
@@ -221,7 +221,7 @@ impl Expected<'_> {
             features: memory.history.push(at + deviation, at, trend),
             expected: at,
             reference: memory.level.reference(),
-            run: memory.flat.push(filled(self.fill, metric, raw)),
+            run: memory.flat.push(raw),
         }
     }
 
@@ -283,11 +283,10 @@ impl Expected<'_> {
                 // its features aside.
                 let step = |memory: &mut Memory, r: usize| {
                     let raw = column[r];
-                    let reading = filled(self.fill, m, raw);
                     if self.adaptation.is_some() {
                         self.adapted(memory, m, raw, deviations.of(m, r).1);
                     }
-                    memory.flat.push(reading);
+                    memory.flat.push(raw);
                 };
                 let mut memory = Memory::default();
                 if let Some(s) = from.and_then(|f| f.get(m)) {

@@ -104,8 +104,12 @@ fn fmt_duration(seconds: f64) -> String {
     }
 }
 
-/// A metric that has read `value` for `run` samples in a row.
+/// A metric that has read `value` for `run` samples in a row, or had no reading
+/// (`value` NaN) for as long.
 pub fn frozen(name: &str, value: f64, unit: &str, run: u64) -> String {
+    if value.is_nan() {
+        return format!("{name} missing for {}", Samples(run));
+    }
     format!(
         "{name} flat at {} for {}",
         fmt_value(value, unit),

@@ -113,22 +113,19 @@ impl ValidDetectorParams {
             .map(|m| spread_floor(&train.names[m], transforms[m], fill[m]))
             .collect();
         let sub_minute = sub_minute_rate(train.times.as_deref());
+        let calibration_rows: Vec<usize> = calibration_blocks(rows).into_iter().flatten().collect();
         let scales: Vec<Scale> = (0..width)
             .into_par_iter()
             .map(|f| {
+                let m = f / features::PER_METRIC;
                 if f % features::PER_METRIC == features::TREND
-                    && !trend_judged(transforms[f / features::PER_METRIC], sub_minute, rows)
+                    && !trend_judged(transforms[m], sub_minute, rows)
                 {
                     return Scale::unjudged();
                 }
                 Scale::fit(
-                    &features
-                        .iter()
-                        .skip(f)
-                        .step_by(width)
-                        .copied()
-                        .collect::<Vec<_>>(),
-                    floors[f / features::PER_METRIC],
+                    &read_features(&features, width, f, columns[m], &calibration_rows),
+                    floors[m],
                 )
             })
             .collect();
@@ -194,6 +191,32 @@ impl ValidDetectorParams {
         (model.thresholds.fused, model.thresholds.hold) =
             incident_bars(&ratios, calibration_layout(rows), self.params.contamination);
         Ok(model)
+    }
+}
+
+/// Feature `f`'s values on the calibration rows (`features` holds `width` per
+/// row; `rows` are their training rows), leaving out the rows where its metric
+/// (`column`) had no reading, unless it never had one. A filled reading sits on
+/// the baseline median, so a metric missing from half the file had half its
+/// values at 0 deviation, a spread a fraction of its own, and ordinary noise read
+/// as 10 sigma wherever it was present.
+fn read_features(
+    features: &[f64],
+    width: usize,
+    f: usize,
+    column: &[f64],
+    rows: &[usize],
+) -> Vec<f64> {
+    let values = features.iter().skip(f).step_by(width).zip(rows);
+    let read: Vec<f64> = values
+        .clone()
+        .filter(|&(_, &r)| !column[r].is_nan())
+        .map(|(&v, _)| v)
+        .collect();
+    if read.is_empty() {
+        values.map(|(&v, _)| v).collect()
+    } else {
+        read
     }
 }
 
@@ -389,6 +412,22 @@ pub(super) fn calibration_layout(rows: usize) -> CalibrationLayout {
     }
 }
 
+/// The training rows the calibration reads, in order: the whole of `rows` when it
+/// is one [`calibration_layout`] sequence, else [`CALIBRATION_BLOCKS`] sequences
+/// spread evenly over them.
+fn calibration_blocks(rows: usize) -> Vec<std::ops::Range<usize>> {
+    let sequence = calibration_layout(rows).sequence;
+    if sequence == rows {
+        return vec![0..rows];
+    }
+    (0..CALIBRATION_BLOCKS)
+        .map(|b| {
+            let start = b * (rows - sequence) / (CALIBRATION_BLOCKS - 1);
+            start..start + sequence
+        })
+        .collect()
+}
+
 /// The features of the calibration rows (row-major, [`features::PER_METRIC`] per
 /// metric), as [`calibration_layout`] lays them out, spread evenly over the file,
 /// each with exactly the features a pass over every row would give.
@@ -398,18 +437,7 @@ pub(super) fn calibration_features(
     expected: &Expected,
 ) -> Vec<f64> {
     let rows = columns.first().map_or(0, |c| c.len());
-    let sequence = calibration_layout(rows).sequence;
-    let blocks: Vec<std::ops::Range<usize>> = if sequence == rows {
-        std::iter::once(0..rows).collect()
-    } else {
-        (0..CALIBRATION_BLOCKS)
-            .map(|b| {
-                let start = b * (rows - sequence) / (CALIBRATION_BLOCKS - 1);
-                start..start + sequence
-            })
-            .collect()
-    };
-    let parts: Vec<Vec<f64>> = blocks
+    let parts: Vec<Vec<f64>> = calibration_blocks(rows)
         .into_par_iter()
         .map(|block| {
             let replayed = block.start.saturating_sub(features::MEMORY)..block.end;
@@ -420,8 +448,8 @@ pub(super) fn calibration_features(
     parts.concat()
 }
 
-/// Each metric's frozen limit, from the flat runs of its training readings (missing
-/// ones filled, as [`Expected::read`] counts them), and its lowest reading. For a
+/// Each metric's frozen limit, from the flat runs of its training readings (as
+/// [`FlatRun::push`] counts them), and its lowest reading. For a
 /// metric that `rests_low` (a low reading is no harm), runs at its lowest reading
 /// are left out: they are rest, which is never judged frozen (a CPU at its floor
 /// overnight), so they must not set the limit for the runs that are.
@@ -448,7 +476,7 @@ fn flat_limits(
             let (mut current, mut at) = (0, f64::NAN);
             for &raw in column.iter() {
                 let value = filled(expected.fill, m, raw);
-                let run = flat.push(value);
+                let run = flat.push(raw);
                 if run == 1 && current > 0 {
                     count(current, at);
                 }
