@@ -15,6 +15,8 @@ pub struct TimeOrder {
     last: Option<i64>,
     /// How many rows had a time earlier than the row before.
     backward: usize,
+    /// How many rows had a time later than the row before.
+    forward: usize,
     /// The first such row: its 1-based data row, the time before it and its own.
     first: Option<(usize, i64, i64)>,
 }
@@ -23,11 +25,13 @@ impl TimeOrder {
     /// Takes the times of the next rows, in file order.
     pub fn add(&mut self, times: &[i64]) {
         for (r, &t) in times.iter().enumerate() {
-            if let Some(before) = self.last
-                && t < before
-            {
-                self.backward += 1;
-                self.first.get_or_insert((self.rows + r + 1, before, t));
+            if let Some(before) = self.last {
+                if t < before {
+                    self.backward += 1;
+                    self.first.get_or_insert((self.rows + r + 1, before, t));
+                } else if t > before {
+                    self.forward += 1;
+                }
             }
             self.last = Some(t);
         }
@@ -37,6 +41,17 @@ impl TimeOrder {
     /// What to tell the user, when the times went backwards.
     pub fn warning(&self) -> Option<String> {
         let (row, before, at) = self.first?;
+        if self.forward == 0 && self.backward > 1 {
+            // Newest first, as Netdata's data API writes by default.
+            return Some(format!(
+                "the times run backwards throughout (newest first, from {} down to {}): rows \
+                 are judged in file order, so each is judged against the rows after it in \
+                 time; hint: reverse the rows under the header, e.g. (head -n 1 in.csv; \
+                 tail -n +2 in.csv | tac) > oldest_first.csv",
+                timestamp::to_iso(before),
+                timestamp::to_iso(self.last.unwrap_or(at)),
+            ));
+        }
         let more = match self.backward - 1 {
             0 => String::new(),
             1 => " and at 1 more row".to_string(),
@@ -62,6 +77,22 @@ mod tests {
         order.add(&[0, 1000, 1000]);
         order.add(&[2000, 3000]);
         assert_eq!(order.warning(), None);
+    }
+
+    #[test]
+    fn a_file_newest_first_is_told_how_to_reverse_it() {
+        let mut order = TimeOrder::default();
+        order.add(&[5000, 4000, 4000]);
+        order.add(&[3000, 0]);
+        let warning = order.warning().unwrap();
+        assert!(
+            warning.starts_with(
+                "the times run backwards throughout (newest first, from \
+                 1970-01-01T00:00:05Z down to 1970-01-01T00:00:00Z)"
+            ),
+            "{warning}"
+        );
+        assert!(warning.contains("tac) > oldest_first.csv"), "{warning}");
     }
 
     #[test]
