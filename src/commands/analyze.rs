@@ -96,7 +96,7 @@ pub struct AnalyzeArgs {
     /// is time].
     #[arg(long, value_name = "COL")]
     pub timestamp_column: Option<String>,
-    /// Field delimiter [default: detected among ',', ';' and tab].
+    /// Field delimiter [default: detected among ',', ';', tab and '|'].
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
     /// Also write the summary, quality figures and flagged rows as JSON (`-` for

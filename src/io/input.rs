@@ -20,7 +20,7 @@ use crate::timestamp;
 /// How to read a CSV.
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
-    /// Field delimiter; detected among `,` `;` and tab when `None`.
+    /// Field delimiter; detected among `,` `;` tab and `|` when `None`.
     pub delimiter: Option<u8>,
     /// The time column; `None` uses `timestamp` when present.
     pub timestamp_column: Option<String>,
@@ -832,15 +832,23 @@ fn parse_times(
 /// What to try when a file has no metric column: when its header reads as one
 /// column that holds another delimiter, the delimiter is the likely cause.
 fn no_metrics_hint(header: &[String], delimiter: u8) -> String {
-    let other = [b',', b';', b'\t']
+    let one = match header {
+        [one] => one.as_bytes(),
+        _ => &[],
+    };
+    let other = [b',', b';', b'\t', b'|']
         .into_iter()
-        .find(|&d| d != delimiter && header.len() == 1 && header[0].as_bytes().contains(&d));
+        .find(|&d| d != delimiter && one.contains(&d));
     match other {
         Some(d) => format!(
             "the header reads as one column with the delimiter {:?}; try --delimiter {:?}",
             char::from(delimiter),
             char::from(d)
         ),
+        None if one.contains(&b' ') => "the header reads as one column of words between \
+             spaces: fields must be separated by ',', ';', tab or '|'; convert it, e.g. \
+             tr -s ' ' ',' < in.txt > in.csv"
+            .to_string(),
         None => "metrics are read from columns whose cells are numbers; label and timestamp \
                  columns do not count"
             .to_string(),
@@ -1018,6 +1026,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("try --delimiter ','"), "{err}");
+        // Words between spaces: told that spaces do not separate fields.
+        let spaced = "timestamp cpu\n1700000000 1\n";
+        let err = table_of("f.csv".into(), spaced.into(), &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tr -s ' ' ','"), "{err}");
     }
 
     #[test]
@@ -1038,6 +1052,9 @@ mod tests {
         assert_eq!(detect_delimiter(b"a\tb\n1\t2"), b'\t');
         assert_eq!(detect_delimiter(b"\"x;y\",b\n1,2"), b',');
         assert_eq!(detect_delimiter(b"value\n1"), b',');
+        assert_eq!(detect_delimiter(b"a|b|c\n1|2|3"), b'|');
+        // A pipe in a name is no delimiter when commas separate the names.
+        assert_eq!(detect_delimiter(b"a,b|c\n1,2"), b',');
     }
 
     #[test]

@@ -182,8 +182,8 @@ pub fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError>
 pub fn detect_delimiter(bytes: &[u8]) -> u8 {
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let mut in_quote = false;
-    let mut counts = [0usize; 3];
-    const CANDIDATES: [u8; 3] = [b',', b';', b'\t'];
+    let mut counts = [0usize; 4];
+    const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
     for &b in first {
         if b == b'"' {
             in_quote = !in_quote;
@@ -191,7 +191,7 @@ pub fn detect_delimiter(bytes: &[u8]) -> u8 {
             counts[i] += 1;
         }
     }
-    let best = (0..3)
+    let best = (0..CANDIDATES.len())
         .max_by_key(|&i| (counts[i], usize::MAX - i))
         .unwrap_or(0);
     if counts[best] == 0 {
