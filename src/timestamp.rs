@@ -1,10 +1,10 @@
 //! Timestamps in the forms metric files use, to and from Unix milliseconds (UTC):
-//! ISO 8601 with or without zone and fractions, `YYYY-MM-DD HH:MM:SS[.ffffff]`, and
-//! Unix seconds or milliseconds.
+//! ISO 8601 with or without zone and fractions, `YYYY-MM-DD HH:MM:SS[.ffffff]` (or
+//! with `/` between year, month and day), and Unix seconds or milliseconds.
 
 /// The forms [`parse`] accepts, for error messages.
 pub const FORMS: &str = "ISO 8601 (2024-05-01T12:00:00Z, with optional .fff and +hh:mm), \
-'YYYY-MM-DD HH:MM:SS[.ffffff]', Unix seconds (1714564800) or milliseconds (1714564800000)";
+'YYYY-MM-DD HH:MM:SS[.ffffff]' (or YYYY/MM/DD), Unix seconds (1714564800) or milliseconds (1714564800000)";
 
 /// The median step between consecutive times (Unix milliseconds) that advance, in
 /// milliseconds: how often rows were sampled. `None` when no time advances.
@@ -66,7 +66,10 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<i64> {
 
 fn parse_civil(b: &[u8]) -> Option<i64> {
     let year = digits(b, 0, 4)?;
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+    // `2025-01-06`, or `2025/01/06` as some exporters and spreadsheets write it:
+    // year first either way, so neither is ambiguous.
+    let separator = *b.get(4).filter(|&&c| c == b'-' || c == b'/')?;
+    if b.get(7) != Some(&separator) {
         return None;
     }
     let month = digits(b, 5, 2)?;
@@ -280,6 +283,7 @@ mod tests {
             "1714564800",
             "1714564800000",
             "1714564800.0",
+            "2024/05/01 12:00:00",
         ] {
             assert_eq!(parse(form), Some(NOON), "{form}");
         }
@@ -295,6 +299,8 @@ mod tests {
             "2024-02-30 00:00:00",
             "2024-05-01T25:00:00",
             "12:00",
+            "2024/05-01 12:00:00",
+            "01/05/2024 12:00:00",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
