@@ -116,7 +116,8 @@ pub struct AnalyzeArgs {
     /// How many of the worst anomalies the summary lists.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
-    /// Print nothing on standard error but errors.
+    /// Print no summary and no progress: standard error then holds only what is
+    /// wrong, the errors and the warnings about the input.
     #[arg(long, short)]
     pub quiet: bool,
 }
