@@ -418,7 +418,7 @@ pub(super) fn calibration_layout(rows: usize) -> CalibrationLayout {
 fn calibration_blocks(rows: usize) -> Vec<std::ops::Range<usize>> {
     let sequence = calibration_layout(rows).sequence;
     if sequence == rows {
-        return vec![0..rows];
+        return std::iter::once(0..rows).collect();
     }
     (0..CALIBRATION_BLOCKS)
         .map(|b| {
