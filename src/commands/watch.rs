@@ -293,6 +293,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         },
         access,
     );
+    let stop = StopSignals::listen();
     println!("{scheme}://{}", url_host(address));
     let _ = std::io::stdout().flush();
     tracing::info!(
@@ -331,7 +332,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         ),
         None => spawn_server(listener, app, stopped),
     };
-    stop_signal().await;
+    stop.wait().await;
     tracing::info!("stopping");
     session.stop();
     let joined = tokio::task::spawn_blocking(move || session.join());
@@ -579,25 +580,40 @@ async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener> {
     }
 }
 
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Ctrl-C and SIGTERM, listened for from the moment [`StopSignals::listen`] is
+/// called: before the address is printed, so a signal sent as soon as the address
+/// is read stops the session cleanly. Listened for only once the session ran, one
+/// sent in that moment killed the process outright, its logs unclosed.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                listeners: signal(SignalKind::interrupt())
+                    .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+                    .ok(),
             }
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    /// Waits for either signal.
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut terminate)) = self.listeners {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
