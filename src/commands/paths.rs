@@ -133,7 +133,12 @@ pub fn claim_log_dir(dir: &Path) -> Result<LogDirClaim> {
                 dir.display()
             );
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(cannot(e)),
+        // A file system without locks (some network ones) keeps the logs all the
+        // same, unguarded.
+        Err(std::fs::TryLockError::Error(e)) => eprintln!(
+            "warning: --log-dir {}: cannot lock {LOCK_FILE} ({e}): a second session given this folder would not be stopped",
+            dir.display()
+        ),
     }
     // Who holds it, for the message above; the lock, not the text, is the claim.
     let _ = lock
