@@ -206,7 +206,7 @@ fn descriptors(watch: &Watch) -> usize {
 async fn soak(rows: usize, speed: u64, n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("soak.csv");
-    common::datagen(rows, 1, &file);
+    common::datagen(rows, 1, &[], &file);
     let watch = Watch::start(&[
         "--replay",
         file.to_str().unwrap(),

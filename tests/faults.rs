@@ -231,7 +231,7 @@ fn a_session_left_running_keeps_two_bounded_files_of_each_log() {
     // is left is the newest two files, each whole, with its header, in order.
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("host.csv");
-    common::datagen(20_000, 2, &input);
+    common::datagen(20_000, 2, &[], &input);
     let logs = dir.path().join("logs");
     let mut watch = Watch::start(&[
         "--replay",

@@ -632,22 +632,7 @@ fn a_replay_whose_times_go_backwards_is_told_so() {
 fn a_replay_of_minute_samples_runs_with_default_flags() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("minutes.csv");
-    let made = Command::new(env!("CARGO_BIN_EXE_metrics"))
-        .args([
-            "datagen",
-            "-q",
-            "-n",
-            "200",
-            "--interval",
-            "60",
-            "--seed",
-            "3",
-            "-o",
-        ])
-        .arg(&file)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    common::datagen(200, 3, &["--interval", "60"], &file);
     let mut watch = Watch::start(&["--replay", file.to_str().unwrap(), "--speed", "max"]);
     watch.wait_until_replayed();
     let status = watch.get("/api/status").json();

@@ -374,9 +374,9 @@ pub fn wobble(i: usize, m: usize) -> f64 {
     2.0 * (z >> 11) as f64 / (1u64 << 53) as f64 - 1.0
 }
 
-/// Runs `metrics datagen -n ROWS --seed SEED` into `path` (its label columns
-/// included).
-pub fn datagen(rows: usize, seed: u64, path: &Path) {
+/// Runs `metrics datagen -n ROWS --seed SEED EXTRA...` into `path` (its label
+/// columns included).
+pub fn datagen(rows: usize, seed: u64, extra: &[&str], path: &Path) {
     let status = Command::new(env!("CARGO_BIN_EXE_metrics"))
         .args([
             "datagen",
@@ -385,6 +385,7 @@ pub fn datagen(rows: usize, seed: u64, path: &Path) {
             "--seed",
             &seed.to_string(),
         ])
+        .args(extra)
         .args(["--quiet", "-o"])
         .arg(path)
         .status()
@@ -397,7 +398,7 @@ pub fn datagen(rows: usize, seed: u64, path: &Path) {
 /// time and label.
 pub fn labelled_datagen(dir: &Path, rows: usize, seed: u64) -> (PathBuf, Vec<(i64, bool)>) {
     let labelled = dir.join("labelled.csv");
-    datagen(rows, seed, &labelled);
+    datagen(rows, seed, &[], &labelled);
     let text = std::fs::read_to_string(&labelled).unwrap();
     let mut labels = Vec::new();
     let mut metrics_only = String::new();
