@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use super::InputError;
 use super::numbers::{self, Kind};
 use super::structure::scan_structure;
-use super::text::{CsvInput, check_text, detect_delimiter, read_bytes};
+use super::text::{CsvInput, DELIMITERS, check_text, detect_delimiter, read_bytes};
 use crate::detector::Frame;
 use crate::schema;
 use crate::timestamp;
@@ -836,7 +836,7 @@ fn no_metrics_hint(header: &[String], delimiter: u8) -> String {
         [one] => one.as_bytes(),
         _ => &[],
     };
-    let other = [b',', b';', b'\t', b'|']
+    let other = DELIMITERS
         .into_iter()
         .find(|&d| d != delimiter && one.contains(&d));
     match other {

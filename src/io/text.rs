@@ -178,25 +178,27 @@ pub fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError>
     Ok(bytes)
 }
 
-/// The candidate that splits the header line into the most fields.
+/// The field delimiters a file is read with, in the order a tie is settled.
+pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// The one of [`DELIMITERS`] that splits the header line into the most fields.
 pub fn detect_delimiter(bytes: &[u8]) -> u8 {
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let mut in_quote = false;
-    let mut counts = [0usize; 4];
-    const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
+    let mut counts = [0usize; DELIMITERS.len()];
     for &b in first {
         if b == b'"' {
             in_quote = !in_quote;
-        } else if !in_quote && let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
+        } else if !in_quote && let Some(i) = DELIMITERS.iter().position(|&c| c == b) {
             counts[i] += 1;
         }
     }
-    let best = (0..CANDIDATES.len())
+    let best = (0..DELIMITERS.len())
         .max_by_key(|&i| (counts[i], usize::MAX - i))
         .unwrap_or(0);
     if counts[best] == 0 {
         b','
     } else {
-        CANDIDATES[best]
+        DELIMITERS[best]
     }
 }
