@@ -3,7 +3,8 @@
 //! counters' change since the previous sample over the time between them. A
 //! subsystem that is unsupported or fails gives NaN and never stops the others.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::time::Instant;
 
 use sysinfo::{
@@ -29,6 +30,8 @@ pub const PROCESS_EVERY: u64 = 5;
 pub struct Collector {
     system: Option<System>,
     disks: Option<Disks>,
+    /// Each device's bytes read and written at the last sample.
+    disk_totals: DiskTotals,
     networks: Option<Networks>,
     last: Instant,
     samples: u64,
@@ -48,10 +51,15 @@ impl Collector {
         let disks =
             Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing().with_io_usage())
                 .ok();
+        let mut disk_totals = DiskTotals::default();
+        if let Some(disks) = &disks {
+            disk_totals.advance(devices(disks));
+        }
         let networks = Networks::new_with_refreshed_list().ok();
         Collector {
             system,
             disks,
+            disk_totals,
             networks,
             last: Instant::now(),
             samples: 0,
@@ -117,7 +125,7 @@ impl Collector {
         }
         if let Some(disks) = self.disks.as_mut() {
             disks.refresh_specifics(true, DiskRefreshKind::nothing().with_io_usage());
-            let (read, written) = disk_bytes(disks);
+            let (read, written) = self.disk_totals.advance(devices(disks));
             values[4] = read / MB / seconds;
             values[5] = written / MB / seconds;
         }
@@ -167,19 +175,46 @@ fn mean_frequency(s: &System) -> f64 {
     }
 }
 
-/// Bytes read and written since the last refresh, each device counted once even
-/// when it is mounted at several places.
-fn disk_bytes(disks: &Disks) -> (f64, f64) {
-    let mut seen = HashSet::new();
-    let (mut read, mut written) = (0.0, 0.0);
-    for disk in disks {
-        if seen.insert(disk.name().to_os_string()) {
-            let usage = disk.usage();
-            read += usage.read_bytes as f64;
-            written += usage.written_bytes as f64;
+/// Each mounted device's name and its bytes read and written since it appeared.
+fn devices(disks: &Disks) -> impl Iterator<Item = (&OsStr, u64, u64)> {
+    disks.iter().map(|disk| {
+        let usage = disk.usage();
+        (
+            disk.name(),
+            usage.total_read_bytes,
+            usage.total_written_bytes,
+        )
+    })
+}
+
+/// Each device's bytes read and written at the last sample, by name. The change
+/// is taken here rather than from sysinfo's per-refresh figure, which for a disk
+/// new to its list is the device's bytes since boot: a backup disk mounted at
+/// night would read as one second of hundreds of GB/s.
+#[derive(Debug, Default)]
+struct DiskTotals(HashMap<OsString, (u64, u64)>);
+
+impl DiskTotals {
+    /// Bytes read and written since the last call, each device counted once even
+    /// when it is mounted at several places. A device not in the last call (just
+    /// mounted) counts from the next one; one whose counters went back (a loop
+    /// device attached anew) counts nothing this time.
+    fn advance<'a>(&mut self, devices: impl Iterator<Item = (&'a OsStr, u64, u64)>) -> (f64, f64) {
+        let mut now = HashMap::with_capacity(self.0.len());
+        let (mut read, mut written) = (0.0, 0.0);
+        for (name, total_read, total_written) in devices {
+            if now.contains_key(name) {
+                continue;
+            }
+            if let Some(&(last_read, last_written)) = self.0.get(name) {
+                read += total_read.saturating_sub(last_read) as f64;
+                written += total_written.saturating_sub(last_written) as f64;
+            }
+            now.insert(name.to_os_string(), (total_read, total_written));
         }
+        self.0 = now;
+        (read, written)
     }
-    (read, written)
 }
 
 /// Bytes sent and received since the last refresh on every interface but loopback.
@@ -219,6 +254,39 @@ fn top_processes(s: &System) -> TopProcesses {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn disks<'a>(list: &'a [(&'a str, u64, u64)]) -> impl Iterator<Item = (&'a OsStr, u64, u64)> {
+        list.iter().map(|&(name, r, w)| (OsStr::new(name), r, w))
+    }
+
+    #[test]
+    fn a_disk_mounted_during_the_session_counts_from_its_next_sample_not_its_lifetime() {
+        let mut totals = DiskTotals::default();
+        assert_eq!(
+            totals.advance(disks(&[("/dev/sda1", 1000, 500)])),
+            (0.0, 0.0)
+        );
+        assert_eq!(
+            totals.advance(disks(&[("/dev/sda1", 1300, 600)])),
+            (300.0, 100.0)
+        );
+        // A backup disk remounted: 50 GB read since boot is not this second's.
+        let mounted = [("/dev/sda1", 1400, 600), ("/dev/sdb1", 50_000_000_000, 7)];
+        assert_eq!(totals.advance(disks(&mounted)), (100.0, 0.0));
+        let next = [("/dev/sda1", 1400, 600), ("/dev/sdb1", 50_000_004_096, 7)];
+        assert_eq!(totals.advance(disks(&next)), (4096.0, 0.0));
+    }
+
+    #[test]
+    fn a_device_mounted_twice_counts_once_and_one_whose_counters_went_back_counts_nothing() {
+        let mut totals = DiskTotals::default();
+        let twice = [("/dev/loop0", 10, 10), ("/dev/loop0", 10, 10)];
+        totals.advance(disks(&twice));
+        let later = [("/dev/loop0", 30, 20), ("/dev/loop0", 30, 20)];
+        assert_eq!(totals.advance(disks(&later)), (20.0, 10.0));
+        assert_eq!(totals.advance(disks(&[("/dev/loop0", 5, 5)])), (0.0, 0.0));
+        assert_eq!(totals.advance(disks(&[("/dev/loop0", 8, 9)])), (3.0, 4.0));
+    }
 
     #[test]
     fn a_sample_has_every_metric_of_the_schema_and_sane_values() {
