@@ -157,8 +157,15 @@ impl Default for Collector {
     }
 }
 
+/// CPU and memory of each process, without its threads: sysinfo otherwise lists
+/// every thread as a process of its own, with the process's memory, so
+/// `process_count` counted threads (118 where `ps -e` lists 73) and one program's
+/// threads filled the busiest-by-memory list.
 fn process_kind() -> ProcessRefreshKind {
-    ProcessRefreshKind::nothing().with_cpu().with_memory()
+    ProcessRefreshKind::nothing()
+        .with_cpu()
+        .with_memory()
+        .without_tasks()
 }
 
 fn mean_frequency(s: &System) -> f64 {
@@ -217,18 +224,49 @@ impl DiskTotals {
     }
 }
 
-/// Bytes sent and received since the last refresh on every interface but loopback.
+/// Bytes sent and received since the last refresh, on the interfaces that carry
+/// the machine's traffic: the physical ones. A packet a container or a virtual
+/// machine sends crosses its virtual interface, the bridge and the physical card,
+/// and a VPN's crosses its tunnel and the card, so counting every interface counted
+/// it two or three times. Where no interface is physical (inside a container, whose
+/// `eth0` is one end of a virtual pair) every interface but loopback counts.
 fn network_bytes(networks: &Networks) -> (f64, f64) {
-    let mut sent = 0.0;
-    let mut received = 0.0;
-    for (name, data) in networks {
-        if name == "lo" || name == "lo0" {
-            continue;
+    let interfaces = networks
+        .iter()
+        .map(|(name, data)| (name.as_os_str(), data.transmitted(), data.received()));
+    traffic(interfaces, is_virtual)
+}
+
+/// Whether the kernel made interface `name` itself (a bridge, a tunnel, one end
+/// of a container's pair) rather than for a card: Linux lists those under
+/// `/sys/devices/virtual/net`. Elsewhere every interface reads as physical.
+fn is_virtual(name: &OsStr) -> bool {
+    std::path::Path::new("/sys/devices/virtual/net")
+        .join(name)
+        .exists()
+}
+
+/// Bytes sent and received over `interfaces` (name, sent, received): the
+/// physical ones, or every one but loopback when none is physical.
+fn traffic<'a>(
+    interfaces: impl Iterator<Item = (&'a OsStr, u64, u64)> + Clone,
+    is_virtual: impl Fn(&OsStr) -> bool,
+) -> (f64, f64) {
+    let outside = |name: &OsStr| name != "lo" && name != "lo0";
+    let physical = |name: &OsStr| outside(name) && !is_virtual(name);
+    let any_physical = interfaces.clone().any(|(name, _, _)| physical(name));
+    let counted = |name: &OsStr| {
+        if any_physical {
+            physical(name)
+        } else {
+            outside(name)
         }
-        sent += data.transmitted() as f64;
-        received += data.received() as f64;
-    }
-    (sent, received)
+    };
+    interfaces
+        .filter(|(name, _, _)| counted(name))
+        .fold((0.0, 0.0), |(sent, received), (_, s, r)| {
+            (sent + s as f64, received + r as f64)
+        })
 }
 
 fn top_processes(s: &System) -> TopProcesses {
@@ -286,6 +324,69 @@ mod tests {
         assert_eq!(totals.advance(disks(&later)), (20.0, 10.0));
         assert_eq!(totals.advance(disks(&[("/dev/loop0", 5, 5)])), (0.0, 0.0));
         assert_eq!(totals.advance(disks(&[("/dev/loop0", 8, 9)])), (3.0, 4.0));
+    }
+
+    #[test]
+    fn processes_are_counted_and_ranked_without_their_threads() {
+        let stop = std::sync::Arc::new(std::sync::Barrier::new(9));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    stop.wait();
+                })
+            })
+            .collect();
+        let mut collector = Collector::new();
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let sample = collector.sample(1_700_000_000_000);
+        let system = collector.system.as_ref().expect("processes on Linux");
+        let ours = sysinfo::get_current_pid().expect("own pid");
+        let listed: Vec<_> = system.processes().values().collect();
+        let userland = Some(sysinfo::ThreadKind::Userland);
+        assert!(listed.iter().all(|p| p.thread_kind() != userland));
+        assert!(listed.iter().any(|p| p.pid() == ours));
+        assert_eq!(sample.values[12], listed.len() as f64);
+        let top = sample.processes.expect("processes on the first sample");
+        let mut pids: Vec<u32> = top.by_memory.iter().map(|p| p.pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        assert_eq!(pids.len(), top.by_memory.len());
+        stop.wait();
+        for thread in threads {
+            thread.join().expect("thread");
+        }
+    }
+
+    #[test]
+    fn traffic_through_a_bridge_or_a_tunnel_is_counted_once_on_the_card() {
+        let virtual_ = |name: &OsStr| {
+            ["docker0", "veth1a2b", "wg0", "lo", "eth0.100"]
+                .iter()
+                .any(|v| name == *v)
+        };
+        // A container's download: the card receives it, the bridge and its pair send it on.
+        let host = [
+            ("lo", 500, 500),
+            ("eth0", 100, 1000),
+            ("docker0", 1000, 100),
+            ("veth1a2b", 1000, 100),
+            ("wg0", 40, 40),
+            ("eth0.100", 7, 7),
+        ];
+        let interfaces = host.iter().map(|&(n, s, r)| (OsStr::new(n), s, r));
+        assert_eq!(traffic(interfaces, virtual_), (100.0, 1000.0));
+        // Two cards (a bond's) both count.
+        let bond = [("eth0", 1, 2), ("eth1", 3, 4), ("bond0", 4, 6)];
+        let interfaces = bond.iter().map(|&(n, s, r)| (OsStr::new(n), s, r));
+        assert_eq!(traffic(interfaces, |n| n == "bond0"), (4.0, 6.0));
+    }
+
+    #[test]
+    fn inside_a_container_its_virtual_interfaces_count_but_loopback_never() {
+        let container = [("lo", 500, 500), ("eth0", 10, 20)];
+        let interfaces = container.iter().map(|&(n, s, r)| (OsStr::new(n), s, r));
+        assert_eq!(traffic(interfaces, |_| true), (10.0, 20.0));
     }
 
     #[test]
