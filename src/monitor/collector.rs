@@ -1,17 +1,17 @@
 //! Samples this machine with sysinfo: the native metrics plus swap, load and the
-//! process count, per-core usage, and the busiest processes. Rates come from the
-//! counters' change since the previous sample over the time between them. A
+//! process count, per-core usage, and the busiest processes (the disks' bytes
+//! come from [`super::disk_io`]). Rates come from the counters' change since the
+//! previous sample over the time between them. A
 //! subsystem that is unsupported or fails gives NaN and never stops the others.
 
-use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::time::Instant;
 
 use sysinfo::{
-    CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, Networks, ProcessRefreshKind,
-    ProcessesToUpdate, System,
+    CpuRefreshKind, MemoryRefreshKind, Networks, ProcessRefreshKind, ProcessesToUpdate, System,
 };
 
+use super::disk_io::DiskIo;
 use super::{ProcessInfo, Sample, SampleLayout, TopProcesses};
 use crate::schema::{LIVE_EXTRA, NATIVE};
 
@@ -29,9 +29,7 @@ pub const PROCESS_EVERY: u64 = 5;
 /// A live source of samples from this machine.
 pub struct Collector {
     system: Option<System>,
-    disks: Option<Disks>,
-    /// Each device's bytes read and written at the last sample.
-    disk_totals: DiskTotals,
+    disks: DiskIo,
     networks: Option<Networks>,
     last: Instant,
     samples: u64,
@@ -48,18 +46,11 @@ impl Collector {
             s.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
             s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
         }
-        let disks =
-            Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing().with_io_usage())
-                .ok();
-        let mut disk_totals = DiskTotals::default();
-        if let Some(disks) = &disks {
-            disk_totals.advance(devices(disks));
-        }
+        let disks = DiskIo::new();
         let networks = Networks::new_with_refreshed_list().ok();
         Collector {
             system,
             disks,
-            disk_totals,
             networks,
             last: Instant::now(),
             samples: 0,
@@ -123,9 +114,7 @@ impl Collector {
         if let Some(s) = &self.system {
             values[12] = s.processes().len() as f64;
         }
-        if let Some(disks) = self.disks.as_mut() {
-            disks.refresh_specifics(true, DiskRefreshKind::nothing().with_io_usage());
-            let (read, written) = self.disk_totals.advance(devices(disks));
+        if let Some((read, written)) = self.disks.since_last() {
             values[4] = read / MB / seconds;
             values[5] = written / MB / seconds;
         }
@@ -179,48 +168,6 @@ fn mean_frequency(s: &System) -> f64 {
         f64::NAN
     } else {
         known.iter().sum::<f64>() / known.len() as f64
-    }
-}
-
-/// Each mounted device's name and its bytes read and written since it appeared.
-fn devices(disks: &Disks) -> impl Iterator<Item = (&OsStr, u64, u64)> {
-    disks.iter().map(|disk| {
-        let usage = disk.usage();
-        (
-            disk.name(),
-            usage.total_read_bytes,
-            usage.total_written_bytes,
-        )
-    })
-}
-
-/// Each device's bytes read and written at the last sample, by name. The change
-/// is taken here rather than from sysinfo's per-refresh figure, which for a disk
-/// new to its list is the device's bytes since boot: a backup disk mounted at
-/// night would read as one second of hundreds of GB/s.
-#[derive(Debug, Default)]
-struct DiskTotals(HashMap<OsString, (u64, u64)>);
-
-impl DiskTotals {
-    /// Bytes read and written since the last call, each device counted once even
-    /// when it is mounted at several places. A device not in the last call (just
-    /// mounted) counts from the next one; one whose counters went back (a loop
-    /// device attached anew) counts nothing this time.
-    fn advance<'a>(&mut self, devices: impl Iterator<Item = (&'a OsStr, u64, u64)>) -> (f64, f64) {
-        let mut now = HashMap::with_capacity(self.0.len());
-        let (mut read, mut written) = (0.0, 0.0);
-        for (name, total_read, total_written) in devices {
-            if now.contains_key(name) {
-                continue;
-            }
-            if let Some(&(last_read, last_written)) = self.0.get(name) {
-                read += total_read.saturating_sub(last_read) as f64;
-                written += total_written.saturating_sub(last_written) as f64;
-            }
-            now.insert(name.to_os_string(), (total_read, total_written));
-        }
-        self.0 = now;
-        (read, written)
     }
 }
 
@@ -292,39 +239,6 @@ fn top_processes(s: &System) -> TopProcesses {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn disks<'a>(list: &'a [(&'a str, u64, u64)]) -> impl Iterator<Item = (&'a OsStr, u64, u64)> {
-        list.iter().map(|&(name, r, w)| (OsStr::new(name), r, w))
-    }
-
-    #[test]
-    fn a_disk_mounted_during_the_session_counts_from_its_next_sample_not_its_lifetime() {
-        let mut totals = DiskTotals::default();
-        assert_eq!(
-            totals.advance(disks(&[("/dev/sda1", 1000, 500)])),
-            (0.0, 0.0)
-        );
-        assert_eq!(
-            totals.advance(disks(&[("/dev/sda1", 1300, 600)])),
-            (300.0, 100.0)
-        );
-        // A backup disk remounted: 50 GB read since boot is not this second's.
-        let mounted = [("/dev/sda1", 1400, 600), ("/dev/sdb1", 50_000_000_000, 7)];
-        assert_eq!(totals.advance(disks(&mounted)), (100.0, 0.0));
-        let next = [("/dev/sda1", 1400, 600), ("/dev/sdb1", 50_000_004_096, 7)];
-        assert_eq!(totals.advance(disks(&next)), (4096.0, 0.0));
-    }
-
-    #[test]
-    fn a_device_mounted_twice_counts_once_and_one_whose_counters_went_back_counts_nothing() {
-        let mut totals = DiskTotals::default();
-        let twice = [("/dev/loop0", 10, 10), ("/dev/loop0", 10, 10)];
-        totals.advance(disks(&twice));
-        let later = [("/dev/loop0", 30, 20), ("/dev/loop0", 30, 20)];
-        assert_eq!(totals.advance(disks(&later)), (20.0, 10.0));
-        assert_eq!(totals.advance(disks(&[("/dev/loop0", 5, 5)])), (0.0, 0.0));
-        assert_eq!(totals.advance(disks(&[("/dev/loop0", 8, 9)])), (3.0, 4.0));
-    }
 
     #[test]
     fn processes_are_counted_and_ranked_without_their_threads() {

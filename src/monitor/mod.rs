@@ -7,6 +7,7 @@
 //! ([`resume`]). `metrics watch` only builds these pieces and waits.
 
 pub mod collector;
+mod disk_io;
 pub mod logs;
 pub mod pipeline;
 pub mod record;
