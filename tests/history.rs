@@ -244,7 +244,8 @@ fn prometheus_errors_are_told_in_the_words_of_the_source() {
 fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     // An hour of node_exporter at a 15 s scrape: 2 CPUs idle 70 % and 50 % of the
     // time, half the memory available, 1 and 2 MiB/s of disk reads and writes,
-    // 3 and 4 MiB/s sent and received on eth0 (and 100 MiB/s on lo, not counted).
+    // 3 and 4 MiB/s sent and received on eth0. Not counted: 100 MiB/s on lo, the
+    // same bytes again on dm-0 (a volume on sda) and on docker0 and a veth pair.
     let dir = tempfile::tempdir().unwrap();
     let end = (now_ms() / 60_000 - 60) * 60_000;
     let scrapes = 240;
@@ -293,28 +294,38 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     family(
         "node_disk_read_bytes",
         "counter",
-        &[(",device=\"sda\"", mib)],
+        &[(",device=\"sda\"", mib), (",device=\"dm-0\"", mib)],
         None,
     );
     family(
         "node_disk_written_bytes",
         "counter",
-        &[(",device=\"sda\"", 2.0 * mib)],
+        &[
+            (",device=\"sda\"", 2.0 * mib),
+            (",device=\"dm-0\"", 2.0 * mib),
+        ],
         None,
     );
+    // A container's traffic crosses its pair and the bridge as well as the card.
     family(
         "node_network_transmit_bytes",
         "counter",
         &[
             (",device=\"eth0\"", 3.0 * mib),
             (",device=\"lo\"", 100.0 * mib),
+            (",device=\"docker0\"", 2.0 * mib),
+            (",device=\"veth3f2a1\"", 2.0 * mib),
         ],
         None,
     );
     family(
         "node_network_receive_bytes",
         "counter",
-        &[(",device=\"eth0\"", 4.0 * mib)],
+        &[
+            (",device=\"eth0\"", 4.0 * mib),
+            (",device=\"docker0\"", 2.0 * mib),
+            (",device=\"veth3f2a1\"", 2.0 * mib),
+        ],
         None,
     );
     family("node_load1", "gauge", &[("", 0.0)], Some(1.5));

@@ -118,9 +118,21 @@ pub struct RangeQuery {
     pub step_ms: i64,
 }
 
+/// The disks the disk columns sum, as the live collector's: node_exporter already
+/// leaves out partitions, loop and ram devices, and these are the volumes stacked
+/// on disks (device-mapper, md), whose bytes their disks count.
+const DISKS: &str = ", device!~\"dm-.*|md.*\"";
+
+/// The interfaces the network columns sum, as near the live collector's physical
+/// ones as names allow (node_exporter does not say which are virtual): not
+/// loopback, and not the bridges, container and VM pairs and tunnels whose
+/// traffic a physical card also carries.
+const INTERFACES: &str = ", device!~\"lo|veth.*|docker.*|br-.*|virbr.*|vnet.*|cni.*|flannel.*|cali.*|cilium.*|vxlan.*|lxc.*|lxd.*|tun.*|tap.*|wg.*|tailscale.*|zt.*\"";
+
 /// The native columns from node_exporter's metrics of one `instance`, as
-/// `(column, query)`: CPU %, memory %, disk and network MB/s (MiB, as the live
-/// collector counts them) and the 1-minute load. Rates are taken over a window of
+/// `(column, query)`: CPU %, memory %, disk and network MB/s (MiB, over the
+/// devices the live collector counts: [`DISKS`], [`INTERFACES`]) and the 1-minute
+/// load. Rates are taken over a window of
 /// at least a minute, so two scrapes at the usual 15-30 s fall in it. Every query
 /// aggregates, so its one series has no `instance` and all are one host's columns.
 pub fn node_exporter_queries(instance: &str, step_ms: i64) -> Vec<(Option<String>, String)> {
@@ -138,15 +150,15 @@ pub fn node_exporter_queries(instance: &str, step_ms: i64) -> Vec<(Option<String
             "memory_percent",
             format!("100 * (1 - sum(node_memory_MemAvailable_bytes{{instance=\"{i}\"}}) / sum(node_memory_MemTotal_bytes{{instance=\"{i}\"}}))"),
         ),
-        ("disk_read_mb", per_second_mb("node_disk_read_bytes_total", "")),
-        ("disk_write_mb", per_second_mb("node_disk_written_bytes_total", "")),
+        ("disk_read_mb", per_second_mb("node_disk_read_bytes_total", DISKS)),
+        ("disk_write_mb", per_second_mb("node_disk_written_bytes_total", DISKS)),
         (
             "network_sent_mb",
-            per_second_mb("node_network_transmit_bytes_total", ", device!=\"lo\""),
+            per_second_mb("node_network_transmit_bytes_total", INTERFACES),
         ),
         (
             "network_recv_mb",
-            per_second_mb("node_network_receive_bytes_total", ", device!=\"lo\""),
+            per_second_mb("node_network_receive_bytes_total", INTERFACES),
         ),
         ("load_1m", format!("max(node_load1{{instance=\"{i}\"}})")),
     ]
