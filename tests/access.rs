@@ -210,4 +210,9 @@ fn a_server_beyond_loopback_without_web_config_warns_what_is_exposed() {
         stderr.contains("no TLS and no password") && stderr.contains("--web-config"),
         "{stderr}"
     );
+    assert_eq!(
+        stderr.matches("no TLS and no password").count(),
+        1,
+        "said once: {stderr}"
+    );
 }

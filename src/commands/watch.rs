@@ -28,7 +28,7 @@ use metrics::monitor::record::history_header;
 use metrics::monitor::replay::{Replay, Speed};
 use metrics::monitor::resume::recent_past;
 use metrics::monitor::session::{self, SampleSource, SessionConfig};
-use metrics::monitor::text_log::init_text_log;
+use metrics::monitor::text_log::{FILE_ONLY, init_text_log};
 use metrics::server::auth::Users;
 use metrics::server::guard::Guard;
 use metrics::server::hub::Hub;
@@ -260,11 +260,11 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         };
         if let Some(missing) = missing {
             let warning = format!(
-                "warning: serving on {} with {missing}: anyone who can reach it sees this machine's metrics and top processes and can upload files; hint: give --web-config with tls_server_config and basic_auth_users",
+                "serving on {} with {missing}: anyone who can reach it sees this machine's metrics and top processes and can upload files; hint: give --web-config with tls_server_config and basic_auth_users",
                 url_host(address)
             );
-            eprintln!("{warning}");
-            tracing::warn!("{warning}");
+            eprintln!("warning: {warning}");
+            tracing::warn!(target: FILE_ONLY, "{warning}");
         }
     }
     let scheme = if web.tls.is_some() { "https" } else { "http" };
@@ -366,7 +366,7 @@ fn resume(
                 history.display()
             );
             eprintln!("{said}");
-            tracing::info!("{said}");
+            tracing::info!(target: FILE_ONLY, "{said}");
         }
         Err(why) => tracing::info!("learning a fresh baseline: {why}"),
     }

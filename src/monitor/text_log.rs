@@ -6,12 +6,18 @@
 use std::path::Path;
 
 use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
 
 /// Daily text log files kept; older ones are removed as a new day begins.
 pub const TEXT_LOG_DAYS: usize = 30;
+
+/// Target of the events the command has already printed on standard error in its
+/// own words (whatever `RUST_LOG` says): they go to the file alone, so standard
+/// error does not say them twice.
+pub const FILE_ONLY: &str = "metrics::file_only";
 
 /// Sets up the text log for the process; keep the guard until the end, which
 /// flushes the file. A folder that cannot be written is reported once, and the
@@ -33,7 +39,7 @@ pub fn init_text_log(dir: &Path) -> Option<WorkerGuard> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .with_filter(filter());
+        .with_filter(filter().and(filter_fn(|event| event.target() != FILE_ONLY)));
     match appender {
         Ok(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
