@@ -56,10 +56,23 @@ impl Watch {
     /// Starts `metrics watch ARGS --port 0 --log-dir <temp>` (unless ARGS give their
     /// own) and waits for the address line.
     pub fn start(args: &[&str]) -> Watch {
+        Watch::start_under(&[], args)
+    }
+
+    /// As [`Watch::start`], with the binary run by `wrapper` (a program and its
+    /// first arguments, which ends by exec'ing the rest of its command line).
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Watch {
         let dir = tempfile::tempdir().unwrap();
         let log_dir = dir.path().join("logs");
         let stderr = dir.path().join("stderr.txt");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_metrics"));
+        let mut command = match wrapper.split_first() {
+            Some((program, first)) => {
+                let mut c = Command::new(program);
+                c.args(first).arg(env!("CARGO_BIN_EXE_metrics"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_metrics")),
+        };
         command.arg("watch").args(args);
         if !args.contains(&"--port") {
             command.args(["--port", "0"]);
