@@ -385,6 +385,8 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     };
     let stderr = raw("node_network_transmit_bytes_total");
     assert_eq!(stderr.matches("is a counter").count(), 1, "{stderr}");
+    // Not again in other words by the check for columns that only rise.
+    assert!(!stderr.contains("only rises ("), "{stderr}");
     assert!(
         stderr.contains(
             "node_network_transmit_bytes_total is a counter, read as it stands: it only rises"

@@ -11,12 +11,14 @@ use crate::detector::reasons::fmt_value;
 const MIN_READINGS: usize = 32;
 
 /// One warning per metric of `train` (the rows a fit reads, in order) whose
-/// readings never fall and rise on at least half of the steps between them.
-pub fn rising_columns(train: &Frame) -> Vec<String> {
+/// readings never fall and rise on at least half of the steps between them, but
+/// those `told` (already named as counters by their source).
+pub fn rising_columns(train: &Frame, told: &[String]) -> Vec<String> {
     train
         .names
         .iter()
         .zip(&train.columns)
+        .filter(|(name, _)| !told.contains(name))
         .filter_map(|(name, column)| {
             let (first, last) = only_rises(column)?;
             Some(format!(
@@ -65,14 +67,17 @@ mod tests {
         let mut reset = counter.clone();
         reset[70] = 0.0;
         let gauge: Vec<f64> = (0..100).map(|i| (i % 7) as f64).collect();
-        let warnings = rising_columns(&frame(vec![
+        let columns = frame(vec![
             ("bytes_sent", counter.clone()),
             ("with_gap", with_gap),
             ("reset", reset),
             ("cpu", gauge),
             ("flat", vec![5.0; 100]),
             ("short", counter[..20].to_vec()),
-        ]));
+        ]);
+        let told = ["with_gap".to_string()];
+        assert_eq!(rising_columns(&columns, &told).len(), 1);
+        let warnings = rising_columns(&columns, &[]);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         assert!(
             warnings[0].starts_with(

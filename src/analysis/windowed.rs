@@ -110,13 +110,13 @@ pub fn prepare(
     let (model, fit_rows) = match (plan.model, &first) {
         (Some(m), _) => (m, 0),
         (None, Some(only)) => {
-            warnings.extend(rising_columns(&only.frame));
+            warnings.extend(rising_columns(&only.frame, &plan.options.told_counters));
             fit_whole(only, plan.params, plan.fit)?
         }
         (None, None) => {
             let mut train = sample.finish();
             drop_metrics(&mut train, &empty);
-            warnings.extend(rising_columns(&train));
+            warnings.extend(rising_columns(&train, &plan.options.told_counters));
             fit_on(&train, plan.params, plan.fit, windows.name())?
         }
     };

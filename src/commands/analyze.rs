@@ -192,7 +192,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         exclude: args.fit_where.iter().map(|(c, _)| c.clone()).collect(),
         ..ReadOptions::default()
     };
-    let job = Job {
+    let mut job = Job {
         args: &args,
         options,
         fit,
@@ -226,6 +226,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                 for warning in history.counter_warnings() {
                     eprintln!("warning: {name}: {warning}");
                 }
+                job.options.told_counters = history.counter_columns;
                 job.run(
                     CsvInput::Bytes {
                         name,

@@ -34,6 +34,10 @@ pub struct ReadOptions {
     /// Keeps metric columns without a reading, for a reader of windows to decide
     /// on the whole file (see [`leave_out_empty_metrics`]).
     pub keep_empty: bool,
+    /// Columns their source has already told to be counters (`--prometheus`, by
+    /// their series' names), which the check for columns that only rise does not
+    /// name again.
+    pub told_counters: Vec<String>,
 }
 
 /// A CSV as read: its text (for writing rows back unchanged) and its frame.

@@ -180,6 +180,9 @@ pub struct History {
     /// The names of the counters among its columns, read raw (see
     /// [`counter_name`]), each once.
     pub counters: Vec<String>,
+    /// The columns those counters' series became, which the check for columns
+    /// that only rise need not name again.
+    pub counter_columns: Vec<String>,
 }
 
 impl History {
@@ -217,6 +220,7 @@ fn counter_name(labels: &[(String, String)]) -> Option<&str> {
 struct Host {
     columns: Vec<String>,
     counters: Vec<String>,
+    counter_columns: Vec<String>,
     cells: BTreeMap<i64, BTreeMap<usize, String>>,
 }
 
@@ -348,10 +352,11 @@ impl RangeQuery {
                         column,
                     });
                 }
-                if let Some(counter) = counter_name(&labels)
-                    && !host.counters.iter().any(|c| c == counter)
-                {
-                    host.counters.push(counter.to_string());
+                if let Some(counter) = counter_name(&labels) {
+                    if !host.counters.iter().any(|c| c == counter) {
+                        host.counters.push(counter.to_string());
+                    }
+                    host.counter_columns.push(column.clone());
                 }
                 host.columns.push(column);
                 let at = host.columns.len() - 1;
@@ -367,10 +372,12 @@ impl RangeQuery {
             .into_iter()
             .map(|(instance, mut host)| {
                 let counters = std::mem::take(&mut host.counters);
+                let counter_columns = std::mem::take(&mut host.counter_columns);
                 Ok(History {
                     instance,
                     csv: host.csv()?,
                     counters,
+                    counter_columns,
                 })
             })
             .collect()
