@@ -2,6 +2,8 @@
 //! the same verdicts as the file read whole, from a file or standard input, and
 //! errors that name the file's line however far down it is.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -14,19 +16,7 @@ fn metrics() -> Command {
 /// rows make nearly 6 MB, six windows of 1 MB.
 fn datagen(dir: &Path, rows: usize) -> PathBuf {
     let path = dir.join("in.csv");
-    metrics()
-        .args([
-            "datagen",
-            "--seed",
-            "5",
-            "--quiet",
-            "-n",
-            &rows.to_string(),
-            "-o",
-        ])
-        .arg(&path)
-        .assert()
-        .success();
+    common::datagen(rows, 5, &[], &path);
     path
 }
 
