@@ -1,8 +1,8 @@
 //! Samples this machine with sysinfo: the native metrics plus swap, load and the
 //! process count, per-core usage, and the busiest processes (the disks' bytes
 //! come from [`super::disk_io`]). Rates come from the counters' change since the
-//! previous sample over the time between them. A
-//! subsystem that is unsupported or fails gives NaN and never stops the others.
+//! previous sample over the time between them. A subsystem that is unsupported
+//! or fails gives NaN and never stops the others.
 
 use std::ffi::OsStr;
 use std::time::Instant;
