@@ -9,6 +9,7 @@
 pub mod collector;
 mod disk_io;
 pub mod logs;
+mod network_io;
 pub mod pipeline;
 pub mod record;
 pub mod replay;
