@@ -337,7 +337,9 @@
       i.processes = i.processes || state.pendingProcesses;
       state.pendingProcesses = null;
       state.feed.unshift(i);
-      if (state.feed.length > FEED_MAX) state.feed.length = FEED_MAX;
+      // What leaves the feed takes its alert along, so a page left open for
+      // weeks keeps only the alerts it can show.
+      for (const gone of state.feed.splice(FEED_MAX)) state.alerts.delete(gone.id);
     }
     if (render) renderFeed();
   }
