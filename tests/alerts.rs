@@ -372,6 +372,8 @@ fn alert_test_reports_each_receiver_and_fails_when_one_does() {
         .args([
             "watch",
             "--alert-test",
+            "--host",
+            "0.0.0.0",
             "--alert-webhook",
             &good.url,
             "--alert-webhook",
@@ -391,6 +393,14 @@ fn alert_test_reports_each_receiver_and_fails_when_one_does() {
     );
     let body = &good.received()[0].1;
     assert_eq!(body["alerts"][0]["labels"]["alertname"], "MetricsTestAlert");
+    // Linked as a real alert would be: by the host name, not the wildcard address.
+    let link = body["alerts"][0]["annotations"]["dashboard"]
+        .as_str()
+        .unwrap();
+    assert!(
+        link.starts_with("http://") && link.ends_with(":5000/") && !link.contains("0.0.0.0"),
+        "{link}"
+    );
 }
 
 #[test]

@@ -180,15 +180,16 @@ pub fn run(args: WatchArgs) -> Result<ExitCode> {
 }
 
 async fn serve(args: WatchArgs) -> Result<ExitCode> {
-    let alerts = args.alerts.config()?;
-    if args.alerts.alert_test {
-        return test_alerts(&alerts, &args).await;
-    }
     // Every setting is checked before anything is made or logged.
+    let alerts = args.alerts.config()?;
     let web = match &args.web_config {
         Some(path) => WebConfig::load(path)?,
         None => WebConfig::default(),
     };
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
+    if args.alerts.alert_test {
+        return test_alerts(&alerts, &args, scheme).await;
+    }
     let access = Access {
         guard: Arc::new(Guard::new(
             &args.host,
@@ -267,7 +268,6 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
             tracing::warn!(target: FILE_ONLY, "{warning}");
         }
     }
-    let scheme = if web.tls.is_some() { "https" } else { "http" };
     let dispatcher = (!alerts.receivers.is_empty()).then(|| Arc::new(Dispatcher::start(&alerts)));
     let hub = Arc::new(Hub::new(session_config(
         &args, &spans, &layout, interval, baseline,
@@ -375,13 +375,22 @@ fn resume(
 
 /// `--alert-test`: one test alert to every receiver, each result printed; exits
 /// non-zero when any failed.
-async fn test_alerts(alerts: &AlertsConfig, args: &WatchArgs) -> Result<ExitCode> {
+async fn test_alerts(alerts: &AlertsConfig, args: &WatchArgs, scheme: &str) -> Result<ExitCode> {
     if alerts.receivers.is_empty() {
         bail!(
             "--alert-test: no receivers to test; hint: give --alertmanager URL, --alert-webhook URL, --alert-exec CMD or --alerts FILE"
         );
     }
-    let dashboard = format!("http://{}/", host_port(&args.host, args.port));
+    // The address the real alerts would link to, without binding it.
+    let host = match args
+        .host
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(ip) => dashboard_host(SocketAddr::new(ip, args.port)),
+        Err(_) => host_port(&args.host, args.port),
+    };
+    let dashboard = format!("{scheme}://{host}/");
     let message = Message::test(&origin(alerts, dashboard), now_ms());
     let mut failed = 0;
     for ((name, outcome), receiver) in test_all(alerts, &message)
