@@ -17,8 +17,10 @@ const SECTOR: u64 = 512;
 
 /// Where the disks' counters are read.
 enum Source {
-    /// `/proc/diskstats`, its physical whole disks.
-    DiskStats,
+    /// `/proc/diskstats`, its physical whole disks; whether each name listed there
+    /// is one is looked up once (a name keeps its kind: `loop3` is always a loop
+    /// device, `sdb` always a disk), not at every sample.
+    DiskStats(HashMap<String, bool>),
     /// The devices sysinfo finds mounted.
     Mounted(Disks),
     /// Neither: the disk metrics are missing.
@@ -36,7 +38,9 @@ impl DiskIo {
     /// [`DiskIo::since_last`] is already a change.
     pub fn new() -> DiskIo {
         let source = match read_diskstats() {
-            Some(text) if !physical_disks(&text, is_physical_disk).is_empty() => Source::DiskStats,
+            Some(text) if !physical_disks(&text, is_physical_disk).is_empty() => {
+                Source::DiskStats(HashMap::new())
+            }
             _ => {
                 Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing().with_io_usage())
                     .map_or(Source::None, Source::Mounted)
@@ -54,9 +58,18 @@ impl DiskIo {
     /// be read.
     pub fn since_last(&mut self) -> Option<(f64, f64)> {
         match &mut self.source {
-            Source::DiskStats => {
+            Source::DiskStats(kinds) => {
                 let text = read_diskstats()?;
-                let disks = physical_disks(&text, is_physical_disk);
+                let mut listed = HashMap::with_capacity(kinds.len());
+                let disks = physical_disks(&text, |name| {
+                    let physical = kinds
+                        .get(name)
+                        .copied()
+                        .unwrap_or_else(|| is_physical_disk(name));
+                    listed.insert(name.to_string(), physical);
+                    physical
+                });
+                *kinds = listed;
                 Some(
                     self.totals.advance(
                         disks
@@ -95,7 +108,7 @@ fn is_physical_disk(name: &str) -> bool {
 
 /// The disks of a `/proc/diskstats` text that `is_physical` accepts, with their
 /// bytes read and written since boot.
-fn physical_disks(text: &str, is_physical: impl Fn(&str) -> bool) -> Vec<(&str, u64, u64)> {
+fn physical_disks(text: &str, mut is_physical: impl FnMut(&str) -> bool) -> Vec<(&str, u64, u64)> {
     text.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
