@@ -836,6 +836,46 @@ fn times_that_go_backwards_are_told_with_the_row_where_they_first_do() {
     assert!(!told(&sorted).contains("backwards"));
 }
 
+/// Two hosts' rows written in turn (what a long-format export, or two files
+/// merged by time, look like) are judged as one series: the user is told.
+#[test]
+fn rows_of_two_hosts_written_in_turn_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.csv");
+    metrics()
+        .args(["datagen", "-n", "400", "--seed", "3", "--quiet", "-o"])
+        .arg(&one)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&one).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    // The second host's rows carry the first host's times.
+    let mut both = format!("{header}\n");
+    for (a, b) in rows[..200].iter().zip(&rows[200..]) {
+        let (time, _) = a.split_once(',').unwrap();
+        let (_, readings) = b.split_once(',').unwrap();
+        both += &format!("{a}\n{time},{readings}\n");
+    }
+    let both_file = dir.path().join("both.csv");
+    std::fs::write(&both_file, both).unwrap();
+    let told = |file: &Path| {
+        let assert = metrics()
+            .args(["analyze", "--csv-file"])
+            .arg(file)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    };
+    let err = told(&both_file);
+    assert!(
+        err.contains("200 of the 400 rows have the time of the row before (first at data row 2)")
+            && err.contains("hint: give each host a file of its own"),
+        "{err}"
+    );
+    assert!(!told(&one).contains("time of the row before"));
+}
+
 #[test]
 fn a_rules_file_switches_a_builtin_off_by_name_adds_its_own_and_names_one_that_never_fires() {
     let dir = tempfile::tempdir().unwrap();

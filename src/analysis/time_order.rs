@@ -3,6 +3,8 @@
 //! day, an incident's duration from its first and last rows' times. A file whose
 //! times go backwards (sorted by another column, two files joined) is judged in
 //! that order all the same, so the user is told once, with where it first happens.
+//! So is a file where many rows share the time of the row before: what several
+//! hosts or series written in turn look like (long format), judged as one series.
 
 use crate::timestamp;
 
@@ -19,7 +21,16 @@ pub struct TimeOrder {
     forward: usize,
     /// The first such row: its 1-based data row, the time before it and its own.
     first: Option<(usize, i64, i64)>,
+    /// How many rows had the time of the row before.
+    repeated: usize,
+    /// The first such row (1-based data row).
+    first_repeat: Option<usize>,
 }
+
+/// Fewest rows with the time of the row before, and the least share of the rows
+/// they must be, for a file to be told it may hold several series in turn: a file
+/// sampled faster than its timestamps' resolution repeats a time now and then.
+const MIN_REPEATED: usize = 10;
 
 impl TimeOrder {
     /// Takes the times of the next rows, in file order.
@@ -31,6 +42,9 @@ impl TimeOrder {
                     self.first.get_or_insert((self.rows + r + 1, before, t));
                 } else if t > before {
                     self.forward += 1;
+                } else {
+                    self.repeated += 1;
+                    self.first_repeat.get_or_insert(self.rows + r + 1);
                 }
             }
             self.last = Some(t);
@@ -38,9 +52,12 @@ impl TimeOrder {
         self.rows += times.len();
     }
 
-    /// What to tell the user, when the times went backwards.
+    /// What to tell the user, when the times went backwards or many rows repeat
+    /// the time before them.
     pub fn warning(&self) -> Option<String> {
-        let (row, before, at) = self.first?;
+        let Some((row, before, at)) = self.first else {
+            return self.repeated_warning();
+        };
         if self.forward == 0 && self.backward > 1 {
             // Newest first, as Netdata's data API writes by default.
             return Some(format!(
@@ -65,6 +82,21 @@ impl TimeOrder {
             timestamp::to_iso(before),
         ))
     }
+
+    /// What to tell the user when a quarter of the rows or more have the time of
+    /// the row before.
+    fn repeated_warning(&self) -> Option<String> {
+        let row = self.first_repeat?;
+        (self.repeated >= MIN_REPEATED && 4 * self.repeated >= self.rows).then(|| {
+            format!(
+                "{} of the {} rows have the time of the row before (first at data row {row}): \
+                 rows of several hosts or series written in turn are judged as one series, \
+                 each row against the rows of the others; hint: give each host a file of \
+                 its own, with a column per metric",
+                self.repeated, self.rows
+            )
+        })
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +108,25 @@ mod tests {
         let mut order = TimeOrder::default();
         order.add(&[0, 1000, 1000]);
         order.add(&[2000, 3000]);
+        assert_eq!(order.warning(), None);
+    }
+
+    #[test]
+    fn rows_of_several_hosts_in_turn_are_told_but_a_time_repeated_now_and_then_is_not() {
+        let mut order = TimeOrder::default();
+        let times: Vec<i64> = (0..100).map(|i| i / 2 * 1000).collect();
+        order.add(&times[..40]);
+        order.add(&times[40..]);
+        let warning = order.warning().unwrap();
+        assert!(
+            warning.starts_with(
+                "50 of the 100 rows have the time of the row before (first at data row 2): "
+            ),
+            "{warning}"
+        );
+        let mut order = TimeOrder::default();
+        let times: Vec<i64> = (0..100).map(|i| (i - i / 10) * 1000).collect();
+        order.add(&times);
         assert_eq!(order.warning(), None);
     }
 
