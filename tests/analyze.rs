@@ -546,6 +546,34 @@ fn a_time_column_called_time_or_ts_is_the_time_not_text_or_a_metric() {
     }
 }
 
+/// A spreadsheet's dates (month or day first) under `Time` cannot be read as
+/// times: the file is judged without them, and the user is told so.
+#[test]
+fn a_time_column_of_dates_this_reader_cannot_read_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("sheet.csv");
+    let mut text = String::from("Time,cpu_percent,memory_percent\n");
+    for i in 0..300u64 {
+        text += &format!(
+            "11/14/2023 22:{:02}:{:02},{},{}\n",
+            i / 60,
+            i % 60,
+            20 + i % 5,
+            40 + i % 3
+        );
+    }
+    std::fs::write(&input, text).unwrap();
+    metrics()
+        .args(["analyze", "--csv-file"])
+        .arg(&input)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "column 'Time' holds \"11/14/2023 22:00:00\", which is not a time this reader knows",
+        ))
+        .stderr(predicate::str::contains("300 rows, 2 metrics"));
+}
+
 #[test]
 fn a_metric_that_begins_part_way_is_judged_where_it_reads_and_one_that_stops_is_told() {
     // A GPU exporter added half way through an hour at 1 s, on a host of steady

@@ -15,8 +15,8 @@ use crate::detector::batch::Resume;
 use crate::detector::{DetectorParams, Frame, Model, RuleSet, Verdict};
 use crate::io::InputError;
 use crate::io::input::{
-    KindCounts, ReadOptions, Table, leave_out_empty_metrics, missing_natives, read_header,
-    table_of, time_column,
+    KindCounts, NamedTime, ReadOptions, Table, leave_out_empty_metrics, missing_natives,
+    read_header, table_of, time_column,
 };
 use crate::io::structure::WRITE_CHUNK;
 use crate::io::text::detect_delimiter;
@@ -76,7 +76,7 @@ pub fn prepare(
     } = column_kinds(windows, &options)?;
     options.numeric = numeric;
     // Found once, from the first window, so every window reads the same column.
-    options.timestamp_column = options.timestamp_column.or(time);
+    options.timestamp_column = options.timestamp_column.or(time.column);
     let FirstPass {
         sample,
         rows,
@@ -92,6 +92,7 @@ pub fn prepare(
         ..Frame::default()
     };
     let mut warnings = dressed;
+    warnings.extend(time.unread);
     warnings.extend(missing_natives(&header));
     warnings.extend(leave_out_empty_metrics(
         &mut names_only,
@@ -354,8 +355,9 @@ struct ColumnKinds {
     /// The warnings for columns of numbers written as text (see
     /// [`KindCounts::kinds`]).
     dressed: Vec<String>,
-    /// The time column by another name than `timestamp` (see [`time_column`]).
-    time: Option<String>,
+    /// The time column by another name than `timestamp`, or what to tell of a
+    /// column so named that holds no time (see [`time_column`]).
+    time: NamedTime,
 }
 
 /// The file's [`ColumnKinds`], decided as for a file held whole, from as many
@@ -363,7 +365,7 @@ struct ColumnKinds {
 fn column_kinds(windows: &mut Windows, options: &ReadOptions) -> Result<ColumnKinds, InputError> {
     let mut kinds: Option<(Vec<String>, KindCounts)> = None;
     let mut first = None;
-    let mut time = None;
+    let mut time = NamedTime::default();
     while let Some(window) = windows.next_window()? {
         let delimiter = options
             .delimiter
@@ -373,7 +375,9 @@ fn column_kinds(windows: &mut Windows, options: &ReadOptions) -> Result<ColumnKi
                 first = Some(window);
                 break;
             };
-            time = time_column(&header, &window.bytes, delimiter);
+            if options.timestamp_column.is_none() {
+                time = time_column(&header, &window.bytes, delimiter);
+            }
             let counts = KindCounts::new(header.len());
             kinds = Some((header, counts));
         }

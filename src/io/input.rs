@@ -133,10 +133,11 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
                 .hint("add rows of readings below the header"),
         );
     }
-    let named = options
-        .timestamp_column
-        .clone()
-        .or_else(|| time_column(&header, &bytes, delimiter));
+    let found = match &options.timestamp_column {
+        Some(_) => NamedTime::default(),
+        None => time_column(&header, &bytes, delimiter),
+    };
+    let named = options.timestamp_column.clone().or(found.column);
     let timestamp_col = pick_column(
         &header,
         named.as_deref(),
@@ -208,6 +209,7 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         .hint(&no_metrics_hint(&header, delimiter)));
     }
     let mut warnings = dressed;
+    warnings.extend(found.unread);
     warnings.extend(missing_natives(&header));
     if !options.keep_empty {
         let empty: Vec<usize> = (0..frame.names.len())
@@ -447,25 +449,61 @@ const TIME_NAMES: [&str; 11] = [
 /// or a count named `time` would read as a date in 1970.
 const EARLIEST_TIME_MS: i64 = 631_152_000_000;
 
-/// The time column of a file with no `timestamp` column: the first header name of
-/// [`TIME_NAMES`] whose cell on the first data row of `bytes` reads as a time
-/// since 1990. `None` when the header has `timestamp` (the default) or no such
-/// column. A time column called `time` or `date` was read as text, or as a
-/// metric when it held Unix seconds.
-pub fn time_column(header: &[String], bytes: &[u8], delimiter: u8) -> Option<String> {
+/// What the header says of a file's time, when it has no `timestamp` column.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NamedTime {
+    /// The first header name of [`TIME_NAMES`] whose cell on the first data row
+    /// reads as a time since 1990: the time column. A time column called `time`
+    /// or `date` was read as text, or as a metric when it held Unix seconds.
+    pub column: Option<String>,
+    /// When there is none, but a column so named holds text the reader does not
+    /// take for a time (`01/02/2025 10:00`, which may be either day or month
+    /// first): what to tell the user, whose rows are then judged without times.
+    pub unread: Option<String>,
+}
+
+/// The [`NamedTime`] of a file with this `header` and first rows `bytes`; nothing
+/// when the header has `timestamp` (the default).
+pub fn time_column(header: &[String], bytes: &[u8], delimiter: u8) -> NamedTime {
     if header
         .iter()
         .any(|h| h.eq_ignore_ascii_case(schema::DEFAULT_TIMESTAMP))
     {
-        return None;
+        return NamedTime::default();
     }
-    let first = csv_reader(bytes, delimiter).records().next()?.ok()?;
-    TIME_NAMES.iter().find_map(|wanted| {
-        let at = header.iter().position(|h| h.eq_ignore_ascii_case(wanted))?;
-        crate::timestamp::parse(first.get(at)?)
+    let Some(Ok(first)) = csv_reader(bytes, delimiter).records().next() else {
+        return NamedTime::default();
+    };
+    let named: Vec<(usize, &str)> = TIME_NAMES
+        .iter()
+        .filter_map(|wanted| {
+            let at = header.iter().position(|h| h.eq_ignore_ascii_case(wanted))?;
+            Some((at, first.get(at)?))
+        })
+        .collect();
+    let column = named.iter().find_map(|&(at, cell)| {
+        crate::timestamp::parse(cell)
             .filter(|&ms| ms >= EARLIEST_TIME_MS)
             .map(|_| header[at].clone())
-    })
+    });
+    let unread = match column {
+        Some(_) => None,
+        None => named
+            .iter()
+            .find(|(_, cell)| {
+                let cell = cell.trim();
+                cell.parse::<f64>().is_err()
+                    && cell.bytes().any(|b| b.is_ascii_digit())
+                    && cell.bytes().any(|b| matches!(b, b'/' | b'-' | b'.' | b':'))
+            })
+            .map(|&(at, cell)| {
+                format!(
+                    "column '{}' holds \"{cell}\", which is not a time this reader knows, so it is read as text: rows are judged in file order without their times (no time of day; incidents placed by row); hint: write its times as ISO 8601 (2025-01-02T10:00:00Z) or as YYYY-MM-DD HH:MM:SS (dates with the day or the month first, such as 01/02/2025, are not read: they cannot be told apart)",
+                    header[at]
+                )
+            }),
+    };
+    NamedTime { column, unread }
 }
 
 fn pick_column(
@@ -936,7 +974,7 @@ mod tests {
     fn a_time_column_by_another_name_is_found_when_its_first_cell_is_a_time() {
         let find = |text: &str| {
             let header = read_header(text.as_bytes(), b',', "t.csv").unwrap();
-            time_column(&header, text.as_bytes(), b',')
+            time_column(&header, text.as_bytes(), b',').column
         };
         assert_eq!(
             find("Time,cpu\n2025-01-01 00:00:00,5\n").as_deref(),
@@ -953,6 +991,24 @@ mod tests {
             find("date,time,cpu\n2025-01-01T00:00:00Z,2025-01-01T00:00:00Z,5\n").as_deref(),
             Some("time")
         );
+    }
+
+    #[test]
+    fn a_column_named_as_a_time_that_holds_no_time_this_reader_knows_is_told() {
+        let unread = |text: &str| {
+            let header = read_header(text.as_bytes(), b',', "t.csv").unwrap();
+            time_column(&header, text.as_bytes(), b',').unread
+        };
+        let told = unread("Time,cpu\n01/02/2025 10:00:00,5\n").unwrap();
+        assert!(
+            told.starts_with("column 'Time' holds \"01/02/2025 10:00:00\", which is not a time"),
+            "{told}"
+        );
+        // A time found, a number (a duration), a word, or the default: nothing.
+        assert_eq!(unread("Time,cpu\n2025-01-02 10:00:00,5\n"), None);
+        assert_eq!(unread("time,cpu\n123.4,5\n"), None);
+        assert_eq!(unread("date,cpu\nMonday,5\n"), None);
+        assert_eq!(unread("timestamp,time\n1700000000,01/02/2025\n"), None);
     }
 
     #[test]
