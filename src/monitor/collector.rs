@@ -34,6 +34,8 @@ pub struct Collector {
     last: Instant,
     samples: u64,
     top: Option<TopProcesses>,
+    /// Whether the process table was read for the latest sample already.
+    fresh: bool,
 }
 
 impl Collector {
@@ -55,6 +57,7 @@ impl Collector {
             last: Instant::now(),
             samples: 0,
             top: None,
+            fresh: false,
         }
     }
 
@@ -68,11 +71,15 @@ impl Collector {
         SampleLayout::of(names, Vec::new(), true)
     }
 
-    /// Refreshes the process table now and returns the busiest processes, for an
-    /// anomaly that should show this moment's (per-process CPU is then averaged
-    /// since the previous refresh, at most [`PROCESS_EVERY`] samples ago).
+    /// The busiest processes of this moment, for an anomaly: the process table
+    /// is read again unless the latest sample read it (per-process CPU is then
+    /// averaged since the previous reading, at most [`PROCESS_EVERY`] samples
+    /// ago). Read twice in the same sample, every process's CPU was a share of a
+    /// few milliseconds, and the busiest-by-CPU list was noise.
     pub fn top_processes_now(&mut self) -> TopProcesses {
-        self.refresh_processes();
+        if !self.fresh {
+            self.refresh_processes();
+        }
         self.top.clone().unwrap_or_default()
     }
 
@@ -80,6 +87,7 @@ impl Collector {
         if let Some(s) = self.system.as_mut() {
             s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
             self.top = Some(top_processes(s));
+            self.fresh = true;
         }
     }
 
@@ -108,6 +116,7 @@ impl Collector {
                 0.0
             };
         }
+        self.fresh = false;
         if self.samples.is_multiple_of(PROCESS_EVERY) {
             self.refresh_processes();
         }
@@ -193,6 +202,8 @@ fn top_processes(s: &System) -> TopProcesses {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -225,6 +236,34 @@ mod tests {
         for thread in threads {
             thread.join().expect("thread");
         }
+    }
+
+    #[test]
+    fn an_anomaly_on_a_sample_that_read_the_process_table_gets_that_reading() {
+        // A busy thread, so this process leads the busiest-by-CPU list when its CPU
+        // is measured over the sample's interval, and not over the moment between
+        // two readings of one sample.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let busy = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        // sysinfo measures a process from its second reading on only when the first
+        // found some CPU time already: let the thread use some first.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut collector = Collector::new();
+        std::thread::sleep(Duration::from_millis(300));
+        let sample = collector.sample(1_700_000_000_000);
+        let read = sample.processes.expect("the first sample reads the table");
+        let now = collector.top_processes_now();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        busy.join().expect("thread");
+        assert_eq!(now, read);
+        assert!(read.by_cpu[0].cpu_percent > 20.0, "{:?}", read.by_cpu);
     }
 
     #[test]
