@@ -563,15 +563,13 @@ fn a_time_column_of_dates_this_reader_cannot_read_is_told() {
         );
     }
     std::fs::write(&input, text).unwrap();
-    metrics()
-        .args(["analyze", "--csv-file"])
-        .arg(&input)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(
-            "column 'Time' holds \"11/14/2023 22:00:00\", which is not a time this reader knows",
-        ))
-        .stderr(predicate::str::contains("300 rows, 2 metrics"));
+    let err = analyze_stderr(&input);
+    assert!(
+        err.contains(
+            "column 'Time' holds \"11/14/2023 22:00:00\", which is not a time this reader knows"
+        ) && err.contains("300 rows, 2 metrics"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -816,21 +814,37 @@ fn a_metric_column_without_readings_is_left_out_with_a_warning_the_summary_repea
     }
 }
 
+/// `datagen -n 400 --seed 3` written in `dir`: its path, header and data rows.
+fn four_hundred_rows(dir: &Path) -> (PathBuf, String, Vec<String>) {
+    let path = dir.join("in_order.csv");
+    metrics()
+        .args(["datagen", "-n", "400", "--seed", "3", "--quiet", "-o"])
+        .arg(&path)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let rows = rows.lines().map(str::to_string).collect();
+    (path, header.to_string(), rows)
+}
+
+/// What a successful `analyze` of `file` says on standard error.
+fn analyze_stderr(file: &Path) -> String {
+    let assert = metrics()
+        .args(["analyze", "--csv-file"])
+        .arg(file)
+        .assert()
+        .success();
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
 /// A file whose times go backwards (here two recordings joined, the later first)
 /// is judged in file order, and the user is told where the order breaks, once as
 /// it happens and again in the summary; a file in order says nothing of it.
 #[test]
 fn times_that_go_backwards_are_told_with_the_row_where_they_first_do() {
     let dir = tempfile::tempdir().unwrap();
-    let sorted = dir.path().join("sorted.csv");
-    metrics()
-        .args(["datagen", "-n", "400", "--seed", "3", "--quiet", "-o"])
-        .arg(&sorted)
-        .assert()
-        .success();
-    let text = std::fs::read_to_string(&sorted).unwrap();
-    let (header, rows) = text.split_once('\n').unwrap();
-    let rows: Vec<&str> = rows.lines().collect();
+    let (sorted, header, rows) = four_hundred_rows(dir.path());
     let joined = dir.path().join("joined.csv");
     std::fs::write(
         &joined,
@@ -841,18 +855,7 @@ fn times_that_go_backwards_are_told_with_the_row_where_they_first_do() {
         ),
     )
     .unwrap();
-    let told = |file: &Path| {
-        let out = dir.path().join("out.csv");
-        let assert = metrics()
-            .args(["analyze", "--csv-file"])
-            .arg(file)
-            .arg("--output-file")
-            .arg(&out)
-            .assert()
-            .success();
-        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
-    };
-    let err = told(&joined);
+    let err = analyze_stderr(&joined);
     let first = rows[0].split(',').next().unwrap();
     let last = rows[399].split(',').next().unwrap();
     let warning = format!("the times go backwards at data row 201 ({first} after {last}):");
@@ -861,7 +864,7 @@ fn times_that_go_backwards_are_told_with_the_row_where_they_first_do() {
         err.contains("hint: sort the file by its time column"),
         "{err}"
     );
-    assert!(!told(&sorted).contains("backwards"));
+    assert!(!analyze_stderr(&sorted).contains("backwards"));
 }
 
 /// Two hosts' rows written in turn (what a long-format export, or two files
@@ -869,15 +872,7 @@ fn times_that_go_backwards_are_told_with_the_row_where_they_first_do() {
 #[test]
 fn rows_of_two_hosts_written_in_turn_are_told() {
     let dir = tempfile::tempdir().unwrap();
-    let one = dir.path().join("one.csv");
-    metrics()
-        .args(["datagen", "-n", "400", "--seed", "3", "--quiet", "-o"])
-        .arg(&one)
-        .assert()
-        .success();
-    let text = std::fs::read_to_string(&one).unwrap();
-    let (header, rows) = text.split_once('\n').unwrap();
-    let rows: Vec<&str> = rows.lines().collect();
+    let (one, header, rows) = four_hundred_rows(dir.path());
     // The second host's rows carry the first host's times.
     let mut both = format!("{header}\n");
     for (a, b) in rows[..200].iter().zip(&rows[200..]) {
@@ -887,21 +882,13 @@ fn rows_of_two_hosts_written_in_turn_are_told() {
     }
     let both_file = dir.path().join("both.csv");
     std::fs::write(&both_file, both).unwrap();
-    let told = |file: &Path| {
-        let assert = metrics()
-            .args(["analyze", "--csv-file"])
-            .arg(file)
-            .assert()
-            .success();
-        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
-    };
-    let err = told(&both_file);
+    let err = analyze_stderr(&both_file);
     assert!(
         err.contains("200 of the 400 rows have the time of the row before (first at data row 2)")
             && err.contains("hint: give each host a file of its own"),
         "{err}"
     );
-    assert!(!told(&one).contains("time of the row before"));
+    assert!(!analyze_stderr(&one).contains("time of the row before"));
 }
 
 #[test]
