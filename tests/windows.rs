@@ -48,6 +48,29 @@ fn analyse(dir: &Path, input: &Path, window_mb: &str, tag: &str) -> (Vec<u8>, Ve
     )
 }
 
+/// A time column by another name (`Time`) whose first cell is empty is text for
+/// the whole file, as the file read whole takes it: each window's first row used
+/// to decide again, later windows read it as times, and the run panicked.
+#[test]
+fn a_time_column_by_another_name_is_decided_once_for_every_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = datagen(dir.path(), 80_000);
+    let text = std::fs::read_to_string(&input).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let (_, rest) = rows.split_once(',').unwrap();
+    let renamed = dir.path().join("renamed.csv");
+    std::fs::write(
+        &renamed,
+        format!("{}\n,{rest}", header.replacen("timestamp", "Time", 1)),
+    )
+    .unwrap();
+    let whole = analyse(dir.path(), &renamed, "64", "whole");
+    let windowed = analyse(dir.path(), &renamed, "1", "windowed");
+    assert!(whole.0 == windowed.0, "the annotated rows differ");
+    assert_eq!(whole.1, windowed.1, "the events differ");
+    assert_eq!(whole.2, windowed.2, "the reports differ");
+}
+
 #[test]
 fn a_file_read_in_windows_gets_exactly_the_verdicts_of_the_file_read_whole() {
     let dir = tempfile::tempdir().unwrap();

@@ -76,7 +76,8 @@ pub fn prepare(
     } = column_kinds(windows, &options)?;
     options.numeric = numeric;
     // Found once, from the first window, so every window reads the same column.
-    options.timestamp_column = options.timestamp_column.or(time.column);
+    options.timestamp_column = time.column.or(options.timestamp_column);
+    options.time_decided = true;
     let FirstPass {
         sample,
         rows,
@@ -375,9 +376,7 @@ fn column_kinds(windows: &mut Windows, options: &ReadOptions) -> Result<ColumnKi
                 first = Some(window);
                 break;
             };
-            if options.timestamp_column.is_none() {
-                time = time_column(&header, &window.bytes, delimiter);
-            }
+            time = time_column(options, &header, &window.bytes, delimiter);
             let counts = KindCounts::new(header.len());
             kinds = Some((header, counts));
         }

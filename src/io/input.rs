@@ -38,6 +38,11 @@ pub struct ReadOptions {
     /// their series' names), which the check for columns that only rise does not
     /// name again.
     pub told_counters: Vec<String>,
+    /// Whether `timestamp_column` is already decided for the whole file (by a
+    /// reader of windows, from its first window): `None` then means `timestamp`
+    /// or none, not a column to look for in each window, whose first row may say
+    /// otherwise.
+    pub time_decided: bool,
 }
 
 /// A CSV as read: its text (for writing rows back unchanged) and its frame.
@@ -133,14 +138,10 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
                 .hint("add rows of readings below the header"),
         );
     }
-    let found = match &options.timestamp_column {
-        Some(_) => NamedTime::default(),
-        None => time_column(&header, &bytes, delimiter),
-    };
-    let named = options.timestamp_column.clone().or(found.column);
+    let found = time_column(options, &header, &bytes, delimiter);
     let timestamp_col = pick_column(
         &header,
-        named.as_deref(),
+        found.column.as_deref(),
         schema::DEFAULT_TIMESTAMP,
         &name,
         "--timestamp-column",
@@ -449,12 +450,13 @@ const TIME_NAMES: [&str; 11] = [
 /// or a count named `time` would read as a date in 1970.
 const EARLIEST_TIME_MS: i64 = 631_152_000_000;
 
-/// What the header says of a file's time, when it has no `timestamp` column.
+/// Which column holds a file's times, when it is not `timestamp`.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NamedTime {
-    /// The first header name of [`TIME_NAMES`] whose cell on the first data row
-    /// reads as a time since 1990: the time column. A time column called `time`
-    /// or `date` was read as text, or as a metric when it held Unix seconds.
+    /// The column `--timestamp-column` names; else the first header name of
+    /// [`TIME_NAMES`] whose cell on the first data row reads as a time since 1990.
+    /// A time column called `time` or `date` was read as text, or as a metric when
+    /// it held Unix seconds. `None`: `timestamp`, when the header has it.
     pub column: Option<String>,
     /// When there is none, but a column so named holds text the reader does not
     /// take for a time (`01/02/2025 10:00`, which may be either day or month
@@ -462,14 +464,26 @@ pub struct NamedTime {
     pub unread: Option<String>,
 }
 
-/// The [`NamedTime`] of a file with this `header` and first rows `bytes`; nothing
-/// when the header has `timestamp` (the default).
-pub fn time_column(header: &[String], bytes: &[u8], delimiter: u8) -> NamedTime {
-    if header
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(schema::DEFAULT_TIMESTAMP))
+/// The [`NamedTime`] of a file read with `options`, with this `header` and first
+/// rows `bytes`: the column the options name or have decided, else one looked
+/// for by name; nothing to look for when the header has `timestamp` (the
+/// default).
+pub fn time_column(
+    options: &ReadOptions,
+    header: &[String],
+    bytes: &[u8],
+    delimiter: u8,
+) -> NamedTime {
+    if options.timestamp_column.is_some()
+        || options.time_decided
+        || header
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(schema::DEFAULT_TIMESTAMP))
     {
-        return NamedTime::default();
+        return NamedTime {
+            column: options.timestamp_column.clone(),
+            unread: None,
+        };
     }
     let Some(Ok(first)) = csv_reader(bytes, delimiter).records().next() else {
         return NamedTime::default();
@@ -974,7 +988,7 @@ mod tests {
     fn a_time_column_by_another_name_is_found_when_its_first_cell_is_a_time() {
         let find = |text: &str| {
             let header = read_header(text.as_bytes(), b',', "t.csv").unwrap();
-            time_column(&header, text.as_bytes(), b',').column
+            time_column(&ReadOptions::default(), &header, text.as_bytes(), b',').column
         };
         assert_eq!(
             find("Time,cpu\n2025-01-01 00:00:00,5\n").as_deref(),
@@ -997,7 +1011,7 @@ mod tests {
     fn a_column_named_as_a_time_that_holds_no_time_this_reader_knows_is_told() {
         let unread = |text: &str| {
             let header = read_header(text.as_bytes(), b',', "t.csv").unwrap();
-            time_column(&header, text.as_bytes(), b',').unread
+            time_column(&ReadOptions::default(), &header, text.as_bytes(), b',').unread
         };
         let told = unread("Time,cpu\n01/02/2025 10:00:00,5\n").unwrap();
         assert!(
