@@ -381,12 +381,9 @@ async fn test_alerts(alerts: &AlertsConfig, args: &WatchArgs, scheme: &str) -> R
             "--alert-test: no receivers to test; hint: give --alertmanager URL, --alert-webhook URL, --alert-exec CMD or --alerts FILE"
         );
     }
-    // The address the real alerts would link to, without binding it.
-    let host = match args
-        .host
-        .trim_matches(['[', ']'])
-        .parse::<std::net::IpAddr>()
-    {
+    // The address the real alerts would link to, without binding it (`--host`
+    // comes without the brackets of an IPv6 address: `listen_host`).
+    let host = match args.host.parse::<std::net::IpAddr>() {
         Ok(ip) => dashboard_host(SocketAddr::new(ip, args.port)),
         Err(_) => host_port(&args.host, args.port),
     };
