@@ -34,8 +34,6 @@ pub struct Collector {
     last: Instant,
     samples: u64,
     top: Option<TopProcesses>,
-    /// Whether the process table was read for the latest sample already.
-    fresh: bool,
 }
 
 impl Collector {
@@ -57,7 +55,6 @@ impl Collector {
             last: Instant::now(),
             samples: 0,
             top: None,
-            fresh: false,
         }
     }
 
@@ -77,7 +74,12 @@ impl Collector {
     /// ago). Read twice in the same sample, every process's CPU was a share of a
     /// few milliseconds, and the busiest-by-CPU list was noise.
     pub fn top_processes_now(&mut self) -> TopProcesses {
-        if !self.fresh {
+        // The latest sample is number `samples - 1`.
+        let read_by_sample = self
+            .samples
+            .checked_sub(1)
+            .is_some_and(|n| n.is_multiple_of(PROCESS_EVERY));
+        if !read_by_sample {
             self.refresh_processes();
         }
         self.top.clone().unwrap_or_default()
@@ -87,7 +89,6 @@ impl Collector {
         if let Some(s) = self.system.as_mut() {
             s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
             self.top = Some(top_processes(s));
-            self.fresh = true;
         }
     }
 
@@ -116,7 +117,6 @@ impl Collector {
                 0.0
             };
         }
-        self.fresh = false;
         if self.samples.is_multiple_of(PROCESS_EVERY) {
             self.refresh_processes();
         }
