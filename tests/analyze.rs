@@ -532,12 +532,7 @@ fn a_time_column_called_time_or_ts_is_the_time_not_text_or_a_metric() {
             text += &format!("{cell},{cpu},{}\n", 40 + i % 3);
         }
         std::fs::write(&input, text).unwrap();
-        let out = metrics()
-            .args(["analyze", "--csv-file"])
-            .arg(&input)
-            .assert()
-            .success();
-        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        let stderr = analyze_stderr(&input);
         assert!(stderr.contains("300 rows, 2 metrics"), "{name}: {stderr}");
         assert!(
             stderr.contains("2023-11-14T22:16:40Z") && !stderr.contains("only rises"),
