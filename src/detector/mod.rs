@@ -23,6 +23,7 @@ pub mod incidents;
 pub mod level;
 pub mod memory;
 pub mod model;
+pub mod order;
 pub mod params;
 pub mod reasons;
 pub mod rules;

@@ -3,7 +3,8 @@
 //! hyperplanes and z-scores mean the same for every metric.
 
 use serde::{Deserialize, Serialize};
-use statrs::statistics::{Data, OrderStatistics};
+
+use super::order;
 
 /// The finite ones of `values`, in order, in a vector sized for all of them at once
 /// (a million readings collected by growing it cost their copies and page faults
@@ -57,19 +58,19 @@ impl Scale {
                 tail: 1.0,
             };
         }
-        let mut data = Data::new(finite);
-        let median = data.median();
-        let deviations: Vec<f64> = data.iter().map(|v| (v - median).abs()).collect();
-        let mut dev = Data::new(deviations);
-        let mad = dev.median() * MAD_TO_SIGMA;
+        let mut data = finite;
+        let median = order::median(&mut data);
+        let mut deviations: Vec<f64> = data.iter().map(|v| (v - median).abs()).collect();
+        let mad = order::median(&mut deviations) * MAD_TO_SIGMA;
         let spread = if mad > 0.0 {
             mad
         } else {
-            let iqr = (data.upper_quartile() - data.lower_quartile()) / IQR_TO_SIGMA;
+            let iqr = (order::quantile(&mut data, 0.75) - order::quantile(&mut data, 0.25))
+                / IQR_TO_SIGMA;
             if iqr > 0.0 {
                 iqr
             } else {
-                dev.iter().sum::<f64>() / dev.len() as f64 * 1.253_314_137_315_500_3
+                deviations.iter().sum::<f64>() / deviations.len() as f64 * 1.253_314_137_315_500_3
             }
         };
         // Constant in training whatever the floor: a feature that never moved has
@@ -84,8 +85,8 @@ impl Scale {
             };
         }
         let spread = spread.max(floor);
-        let abs_z: Vec<f64> = data.iter().map(|v| ((v - median) / spread).abs()).collect();
-        let z90 = Data::new(abs_z).quantile(0.9);
+        let mut abs_z: Vec<f64> = data.iter().map(|v| ((v - median) / spread).abs()).collect();
+        let z90 = order::quantile(&mut abs_z, 0.9);
         let tail = if z90 > 0.0 {
             (NORMAL_Z90 / z90).clamp(0.05, 2.0)
         } else {

@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::statistics::{Data, OrderStatistics};
 
+use super::order;
 use super::transform::Transform;
 
 /// Bin widths tried, finest first, in seconds.
@@ -118,13 +119,12 @@ impl Season {
 /// transformed: the median of the transformed readings, for two logarithms
 /// instead of one per reading.
 fn transformed_median(readings: &mut [f64], transform: Transform) -> f64 {
-    let mut data = Data::new(readings);
-    let n = data.len();
-    let middle = |data: &mut Data<&mut [f64]>, order| transform.apply(data.order_statistic(order));
+    let n = readings.len();
     if n % 2 == 1 {
-        middle(&mut data, n / 2 + 1)
+        transform.apply(Data::new(readings).order_statistic(n / 2 + 1))
     } else {
-        (middle(&mut data, n / 2) + middle(&mut data, n / 2 + 1)) / 2.0
+        let (lower, upper) = order::middle_two(readings);
+        (transform.apply(lower) + transform.apply(upper)) / 2.0
     }
 }
 

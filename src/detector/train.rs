@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use statrs::statistics::{Data, OrderStatistics};
 
 use super::error::DetectorError;
 use super::features::{self, FlatRun};
@@ -16,6 +15,7 @@ use super::hold::{HOLD_ROWS, Hold, Step};
 use super::level::AdaptAfter;
 use super::memory::{Expected, FeatureTable, filled, harms};
 use super::model::{MODEL_FORMAT, Model, forest_matrix};
+use super::order;
 use super::params::ValidDetectorParams;
 use super::scaling::{Scale, finite_values};
 use super::season::Season;
@@ -236,7 +236,7 @@ fn spread_floor(name: &str, transform: Transform, level: f64) -> f64 {
 
 /// The median of the finite values; 0 for none.
 pub(super) fn median_of_finite(values: &[f64]) -> f64 {
-    of_finite(values, |mut data| data.median())
+    of_finite(values, |mut finite| order::median(&mut finite))
 }
 
 /// The `q` quantile (statrs' R-8 estimator) of the finite values; 0 for none. A
@@ -245,16 +245,16 @@ pub(super) fn median_of_finite(values: &[f64]) -> f64 {
 /// infinite and the hold level NaN, so no later row could open an incident and
 /// every row after it was held in the one it opened.
 pub(super) fn quantile(values: &[f64], q: f64) -> f64 {
-    of_finite(values, |mut data| data.quantile(q))
+    of_finite(values, |mut finite| order::quantile(&mut finite, q))
 }
 
 /// `statistic` of the finite values of `values`; 0 when there are none.
-fn of_finite(values: &[f64], statistic: impl FnOnce(Data<Vec<f64>>) -> f64) -> f64 {
+fn of_finite(values: &[f64], statistic: impl FnOnce(Vec<f64>) -> f64) -> f64 {
     let finite = finite_values(values);
     if finite.is_empty() {
         0.0
     } else {
-        statistic(Data::new(finite))
+        statistic(finite)
     }
 }
 

@@ -3,8 +3,8 @@
 //! log(1 + x), where a burst of ten times the usual is a step, not a cliff.
 
 use serde::{Deserialize, Serialize};
-use statrs::statistics::{Data, OrderStatistics};
 
+use super::order;
 use super::scaling::finite_values;
 use crate::schema::{self, MetricKind};
 
@@ -27,11 +27,11 @@ impl Transform {
         if schema::describe(name).kind == MetricKind::Rate {
             return Transform::Log1p;
         }
-        let finite = finite_values(values);
+        let mut finite = finite_values(values);
         if finite.is_empty() || finite.iter().any(|&v| v < 0.0) {
             return Transform::Identity;
         }
-        if median > 0.0 && Data::new(finite).quantile(0.99) >= 10.0 * median {
+        if median > 0.0 && order::quantile(&mut finite, 0.99) >= 10.0 * median {
             Transform::Log1p
         } else {
             Transform::Identity
