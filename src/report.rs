@@ -197,10 +197,10 @@ impl Tally {
         all
     }
 
-    /// What to tell the user when the times of the rows taken went backwards (see
+    /// What to tell the user of the times of the rows taken from `file` (see
     /// [`TimeOrder`]); the summary lists it after the run's own warnings.
-    pub fn time_warning(&self) -> Option<String> {
-        self.order.warning()
+    pub fn time_warnings(&self, file: &str) -> Vec<String> {
+        self.order.warnings(file)
     }
 
     /// The summary of every row taken, listing the `top` worst rows and incidents
@@ -224,7 +224,7 @@ impl Tally {
                 .warnings
                 .iter()
                 .cloned()
-                .chain(self.time_warning())
+                .chain(self.time_warnings(&run.source))
                 .collect(),
             anomalies,
             by_severity: self.by_severity.clone(),

@@ -833,6 +833,89 @@ fn analyze_stderr(file: &Path) -> String {
     String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
 }
 
+/// A file written as spreadsheets in much of Europe write it (`;` between cells,
+/// a decimal comma) gets the verdicts of the same readings written with points,
+/// and its verdicts' numbers are written its way, so the same spreadsheet reads
+/// them back as numbers.
+#[test]
+fn a_decimal_comma_file_gets_the_verdicts_of_the_same_readings_with_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, header, rows) = four_hundred_rows(dir.path());
+    let comma = dir.path().join("komma.csv");
+    let european: Vec<String> = std::iter::once(header.replace(',', ";"))
+        .chain(rows.iter().map(|row| {
+            let cells: Vec<String> = row
+                .split(',')
+                .enumerate()
+                .map(|(i, cell)| {
+                    if i == 0 {
+                        cell.to_string()
+                    } else {
+                        cell.replace('.', ",")
+                    }
+                })
+                .collect();
+            cells.join(";")
+        }))
+        .collect();
+    std::fs::write(&comma, european.join("\n") + "\n").unwrap();
+    let verdicts = |input: &Path, delimiter: char| -> Vec<String> {
+        let out = input.with_extension("out.csv");
+        metrics()
+            .args(["analyze", "--quiet", "--csv-file"])
+            .arg(input)
+            .arg("--output-file")
+            .arg(&out)
+            .assert()
+            .success()
+            .stderr("");
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                l.split(delimiter)
+                    .skip(11)
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect()
+    };
+    let (points, commas) = (verdicts(&path, ','), verdicts(&comma, ';'));
+    assert_eq!(commas.len(), 400);
+    assert!(
+        commas[0].starts_with("false|0,") && !commas[0].contains('.'),
+        "{}",
+        commas[0]
+    );
+    let as_points: Vec<String> = commas.iter().map(|v| v.replace(',', ".")).collect();
+    assert_eq!(as_points, points);
+}
+
+/// `--fit-rows` beyond the input's length fits on every row, as if it had not been
+/// given: the user who meant a known-good period is told, not left to read
+/// "fitted on 400" in the summary.
+#[test]
+fn fit_rows_beyond_the_input_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = four_hundred_rows(dir.path());
+    let told = |n: &str| {
+        let assert = metrics()
+            .args(["analyze", "--quiet", "--fit-rows", n, "--csv-file"])
+            .arg(&path)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    };
+    let stderr = told("5000");
+    assert!(
+        stderr.contains("--fit-rows 5000 asks for more rows than the 400 there are"),
+        "{stderr}"
+    );
+    assert_eq!(told("300"), "", "a period within the input is not told");
+}
+
 /// A file whose times go backwards (here two recordings joined, the later first)
 /// is judged in file order, and the user is told where the order breaks, once as
 /// it happens and again in the summary; a file in order says nothing of it.

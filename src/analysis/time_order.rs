@@ -5,6 +5,8 @@
 //! that order all the same, so the user is told once, with where it first happens.
 //! So is a file where many rows share the time of the row before: what several
 //! hosts or series written in turn look like (long format), judged as one series.
+//! And so is a file whose first time falls before 1990: numbers read as Unix
+//! seconds, from a column that holds no times (a metric, a row count).
 
 use crate::timestamp;
 
@@ -25,7 +27,12 @@ pub struct TimeOrder {
     repeated: usize,
     /// The first such row (1-based data row).
     first_repeat: Option<usize>,
+    /// The first row's time.
+    start: Option<i64>,
 }
+
+/// The earliest first time a file of metrics is taken to mean (1990-01-01).
+const EARLIEST_MS: i64 = 631_152_000_000;
 
 /// Fewest rows with the time of the row before, and the least share of the rows
 /// they must be, for a file to be told it may hold several series in turn: a file
@@ -36,6 +43,7 @@ impl TimeOrder {
     /// Takes the times of the next rows, in file order.
     pub fn add(&mut self, times: &[i64]) {
         for (r, &t) in times.iter().enumerate() {
+            self.start.get_or_insert(t);
             if let Some(before) = self.last {
                 if t < before {
                     self.backward += 1;
@@ -52,9 +60,32 @@ impl TimeOrder {
         self.rows += times.len();
     }
 
-    /// What to tell the user, when the times went backwards or many rows repeat
-    /// the time before them.
-    pub fn warning(&self) -> Option<String> {
+    /// What to tell the user of the times of `file` (its name, for the hints):
+    /// that they start before 1990, that they went backwards or that many rows
+    /// repeat the time before them.
+    pub fn warnings(&self, file: &str) -> Vec<String> {
+        self.start_warning()
+            .into_iter()
+            .chain(self.order_warning(file))
+            .collect()
+    }
+
+    /// What to tell the user when the first time is before 1990.
+    fn start_warning(&self) -> Option<String> {
+        let start = self.start.filter(|&t| t < EARLIEST_MS)?;
+        Some(format!(
+            "the first row's time reads as {}: numbers in the time column are taken as \
+             Unix seconds (milliseconds from 100000000000), so a column of other numbers \
+             (a metric, a row count) gives the rows times that mean nothing; hint: name the \
+             column of times with --timestamp-column, written as ISO 8601 \
+             (2025-01-02T10:00:00Z) or Unix seconds",
+            timestamp::to_iso(start)
+        ))
+    }
+
+    /// What to tell the user when the times went backwards or many rows repeat the
+    /// time before them.
+    fn order_warning(&self, file: &str) -> Option<String> {
         let Some((row, before, at)) = self.first else {
             return self.repeated_warning();
         };
@@ -63,10 +94,11 @@ impl TimeOrder {
             return Some(format!(
                 "the times run backwards throughout (newest first, from {} down to {}): rows \
                  are judged in file order, so each is judged against the rows after it in \
-                 time; hint: reverse the rows under the header, e.g. (head -n 1 in.csv; \
-                 tail -n +2 in.csv | tac) > oldest_first.csv",
+                 time; hint: reverse the rows under the header, e.g. (head -n 1 {file}; \
+                 tail -n +2 {file} | tac) > oldest_first.csv",
                 timestamp::to_iso(before),
                 timestamp::to_iso(self.last.unwrap_or(at)),
+                file = shell_word(file),
             ));
         }
         let more = match self.backward - 1 {
@@ -99,67 +131,113 @@ impl TimeOrder {
     }
 }
 
+/// `file` as one word of a shell command: as it is when it needs no quoting,
+/// else in single quotes; standard input as a file it could be saved to.
+fn shell_word(file: &str) -> String {
+    if file == "<stdin>" {
+        "in.csv".to_string()
+    } else if !file.is_empty()
+        && file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/-+,:@%".contains(&b))
+    {
+        file.to_string()
+    } else {
+        format!("'{}'", file.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// 2025-01-01T00:00:00Z: times as a file of metrics has them.
+    const T0: i64 = 1_735_689_600_000;
+
+    fn order_of(windows: &[&[i64]]) -> TimeOrder {
+        let mut order = TimeOrder::default();
+        for times in windows {
+            order.add(&times.iter().map(|t| T0 + t).collect::<Vec<_>>());
+        }
+        order
+    }
+
     #[test]
     fn times_that_only_run_forward_or_repeat_say_nothing() {
-        let mut order = TimeOrder::default();
-        order.add(&[0, 1000, 1000]);
-        order.add(&[2000, 3000]);
-        assert_eq!(order.warning(), None);
+        let order = order_of(&[&[0, 1000, 1000], &[2000, 3000]]);
+        assert!(order.warnings("in.csv").is_empty());
     }
 
     #[test]
     fn rows_of_several_hosts_in_turn_are_told_but_a_time_repeated_now_and_then_is_not() {
-        let mut order = TimeOrder::default();
         let times: Vec<i64> = (0..100).map(|i| i / 2 * 1000).collect();
-        order.add(&times[..40]);
-        order.add(&times[40..]);
-        let warning = order.warning().unwrap();
+        let warnings = order_of(&[&times[..40], &times[40..]]).warnings("in.csv");
+        assert_eq!(warnings.len(), 1);
         assert!(
-            warning.starts_with(
+            warnings[0].starts_with(
                 "50 of the 100 rows have the time of the row before (first at data row 2): "
             ),
-            "{warning}"
+            "{warnings:?}"
         );
-        let mut order = TimeOrder::default();
         let times: Vec<i64> = (0..100).map(|i| (i - i / 10) * 1000).collect();
-        order.add(&times);
-        assert_eq!(order.warning(), None);
+        assert!(order_of(&[&times]).warnings("in.csv").is_empty());
     }
 
     #[test]
-    fn a_file_newest_first_is_told_how_to_reverse_it() {
-        let mut order = TimeOrder::default();
-        order.add(&[5000, 4000, 4000]);
-        order.add(&[3000, 0]);
-        let warning = order.warning().unwrap();
+    fn a_file_newest_first_is_told_how_to_reverse_it_by_its_name() {
+        let order = order_of(&[&[5000, 4000, 4000], &[3000, 0]]);
+        let warnings = order.warnings("logs/host 1.csv");
+        assert_eq!(warnings.len(), 1);
         assert!(
-            warning.starts_with(
+            warnings[0].starts_with(
                 "the times run backwards throughout (newest first, from \
-                 1970-01-01T00:00:05Z down to 1970-01-01T00:00:00Z)"
+                 2025-01-01T00:00:05Z down to 2025-01-01T00:00:00Z)"
             ),
-            "{warning}"
+            "{warnings:?}"
         );
-        assert!(warning.contains("tac) > oldest_first.csv"), "{warning}");
+        assert!(
+            warnings[0].contains(
+                "(head -n 1 'logs/host 1.csv'; tail -n +2 'logs/host 1.csv' | tac) > oldest_first.csv"
+            ),
+            "{warnings:?}"
+        );
+        assert!(
+            order.warnings("<stdin>")[0].contains("(head -n 1 in.csv; tail -n +2 in.csv | tac)")
+        );
+        assert!(order.warnings("it's.csv")[0].contains("head -n 1 'it'\\''s.csv';"));
     }
 
     #[test]
     fn the_first_step_back_is_named_by_its_row_and_the_rest_counted() {
-        let mut order = TimeOrder::default();
-        order.add(&[0, 5000, 6000]);
         // The first window's last time is carried into the next.
-        order.add(&[1000, 2000, 500]);
-        let warning = order.warning().unwrap();
+        let warnings = order_of(&[&[0, 5000, 6000], &[1000, 2000, 500]]).warnings("in.csv");
+        assert_eq!(warnings.len(), 1);
         assert!(
-            warning.starts_with(
-                "the times go backwards at data row 4 (1970-01-01T00:00:01Z after \
-                 1970-01-01T00:00:06Z) and at 1 more row: "
+            warnings[0].starts_with(
+                "the times go backwards at data row 4 (2025-01-01T00:00:01Z after \
+                 2025-01-01T00:00:06Z) and at 1 more row: "
             ),
-            "{warning}"
+            "{warnings:?}"
         );
-        assert!(warning.ends_with("hint: sort the file by its time column"));
+        assert!(warnings[0].ends_with("hint: sort the file by its time column"));
+    }
+
+    #[test]
+    fn times_before_1990_are_told_as_numbers_that_may_not_be_times() {
+        let mut order = TimeOrder::default();
+        order.add(&[41_300, 37_120, 40_000]);
+        let warnings = order.warnings("in.csv");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "the first row's time reads as 1970-01-01T00:00:41.300Z: numbers in the time \
+                 column are taken as Unix seconds"
+            ),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].starts_with("the times go backwards at data row 2"));
+        let mut order = TimeOrder::default();
+        order.add(&[EARLIEST_MS, EARLIEST_MS + 1000]);
+        assert!(order.warnings("in.csv").is_empty());
     }
 }

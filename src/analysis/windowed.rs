@@ -15,7 +15,7 @@ use crate::detector::batch::Resume;
 use crate::detector::{DetectorParams, Frame, Model, RuleSet, Verdict};
 use crate::io::InputError;
 use crate::io::input::{
-    KindCounts, NamedTime, ReadOptions, Table, leave_out_empty_metrics, missing_natives,
+    CellKinds, KindCounts, NamedTime, ReadOptions, Table, leave_out_empty_metrics, missing_natives,
     read_header, table_of, time_column,
 };
 use crate::io::structure::WRITE_CHUNK;
@@ -70,11 +70,11 @@ pub fn prepare(
     let mut options = plan.options.clone();
     options.keep_empty = true;
     let ColumnKinds {
-        numeric,
+        kinds,
         dressed,
         time,
     } = column_kinds(windows, &options)?;
-    options.numeric = numeric;
+    options.kinds = kinds;
     // Found once, from the first window, so every window reads the same column.
     options.timestamp_column = time.column.or(options.timestamp_column);
     options.time_decided = true;
@@ -350,9 +350,9 @@ pub fn judge(
 /// What the first window (or the first few) tells of a file's columns.
 #[derive(Default)]
 struct ColumnKinds {
-    /// Which header columns hold numbers; `None` when the first window cannot be
-    /// read, for reading it to say why.
-    numeric: Option<Vec<bool>>,
+    /// Which header columns hold numbers, and how; `None` when the first window
+    /// cannot be read, for reading it to say why.
+    kinds: Option<CellKinds>,
     /// The warnings for columns of numbers written as text (see
     /// [`KindCounts::kinds`]).
     dressed: Vec<String>,
@@ -367,8 +367,9 @@ fn column_kinds(windows: &mut Windows, options: &ReadOptions) -> Result<ColumnKi
     let mut kinds: Option<(Vec<String>, KindCounts)> = None;
     let mut first = None;
     let mut time = NamedTime::default();
+    let mut delimiter = b',';
     while let Some(window) = windows.next_window()? {
-        let delimiter = options
+        delimiter = options
             .delimiter
             .unwrap_or_else(|| detect_delimiter(&window.bytes));
         if kinds.is_none() {
@@ -398,9 +399,9 @@ fn column_kinds(windows: &mut Windows, options: &ReadOptions) -> Result<ColumnKi
     }
     Ok(match kinds {
         Some((header, counts)) => {
-            let (kinds, dressed) = counts.kinds(&header);
+            let (kinds, dressed) = counts.kinds(&header, delimiter);
             ColumnKinds {
-                numeric: Some(kinds),
+                kinds: Some(kinds),
                 dressed,
                 time,
             }

@@ -336,6 +336,15 @@ impl Job<'_> {
             &|bytes| reading.set_position(bytes as u64),
         )?;
         reading.finish_and_clear();
+        if let FitRows::First(n) = self.fit
+            && self.saved.is_none()
+            && n > prepared.rows
+        {
+            prepared.warnings.push(format!(
+                "--fit-rows {n} asks for more rows than the {} there are, so every row was fitted on and judged against itself; hint: fit on a known-good period shorter than the input",
+                prepared.rows
+            ));
+        }
         // Said now, as it happens, even with --quiet; the summary repeats them.
         for warning in &prepared.warnings {
             eprintln!("warning: {}: {warning}", windows.name());
@@ -399,7 +408,7 @@ impl Job<'_> {
         };
         bar.finish_and_clear();
         // Said as it happens, even with --quiet; the summary repeats it.
-        if let Some(warning) = tally.time_warning() {
+        for warning in tally.time_warnings(windows.name()) {
             eprintln!("warning: {}: {warning}", windows.name());
         }
         let total = started.elapsed().as_secs_f64();

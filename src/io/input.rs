@@ -28,9 +28,10 @@ pub struct ReadOptions {
     pub label_column: Option<String>,
     /// Numeric columns that are not metrics (e.g. the `--fit-where` column).
     pub exclude: Vec<String>,
-    /// Which header columns hold numbers, when already decided (by the first
-    /// window of a file read in windows); found from the first rows otherwise.
-    pub numeric: Option<Vec<bool>>,
+    /// Which header columns hold numbers, and how they write them, when already
+    /// decided (by the first window of a file read in windows); found from the
+    /// first rows otherwise.
+    pub kinds: Option<CellKinds>,
     /// Keeps metric columns without a reading, for a reader of windows to decide
     /// on the whole file (see [`leave_out_empty_metrics`]).
     pub keep_empty: bool,
@@ -45,6 +46,17 @@ pub struct ReadOptions {
     pub time_decided: bool,
 }
 
+/// What a file's cells hold, decided from its first rows (see [`KindCounts`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellKinds {
+    /// Which header columns hold numbers.
+    pub numeric: Vec<bool>,
+    /// Whether its numbers are written with a decimal comma (`41,30`), as
+    /// spreadsheets and exports in much of Europe write them, with `;` between
+    /// cells.
+    pub decimal_comma: bool,
+}
+
 /// A CSV as read: its text (for writing rows back unchanged) and its frame.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -57,6 +69,8 @@ pub struct Table {
     pub chunk_starts: Vec<usize>,
     /// The field delimiter in use.
     pub delimiter: u8,
+    /// Whether numbers are written with a decimal comma (see [`CellKinds`]).
+    pub decimal_comma: bool,
     /// Column names in file order.
     pub header: Vec<String>,
     /// Which of them were read as numbers.
@@ -153,10 +167,14 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         &name,
         "--label-column",
     )?;
-    let (mut numeric, dressed) = match &options.numeric {
-        Some(kinds) if kinds.len() == header.len() => (kinds.clone(), Vec::new()),
-        _ => infer_numeric(&bytes, delimiter, &header),
+    let (kinds, dressed) = match &options.kinds {
+        Some(kinds) if kinds.numeric.len() == header.len() => (kinds.clone(), Vec::new()),
+        _ => infer_kinds(&bytes, delimiter, &header),
     };
+    let CellKinds {
+        mut numeric,
+        decimal_comma,
+    } = kinds;
     // Excluded columns are kept as text, so rows can be selected by their value. A
     // file `metrics` wrote (an analysed CSV, `watch`'s history) carries verdict
     // columns: they are results, never metrics.
@@ -165,6 +183,7 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
             numeric[i] = false;
         }
     }
+    // Cells with a decimal comma are polars' to read.
     let plain = plain_kinds(
         structure.quoted,
         &header,
@@ -172,6 +191,7 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         timestamp_col,
         label_col,
     )
+    .filter(|_| !decimal_comma)
     .and_then(|kinds| numbers::parse(&bytes, delimiter, &kinds, &structure.chunk_starts));
     let (mut frame, labels) = match plain {
         Some(parsed) => {
@@ -189,10 +209,13 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         }
         None => frame_with_polars(
             &bytes,
-            delimiter,
-            &header,
-            &numeric,
-            timestamp_col,
+            Cells {
+                delimiter,
+                header: &header,
+                numeric: &numeric,
+                decimal_comma,
+                timestamp_col,
+            },
             label_col,
             &name,
         )?,
@@ -227,6 +250,7 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         bytes,
         chunk_starts: structure.chunk_starts,
         delimiter,
+        decimal_comma,
         header,
         numeric,
         frame,
@@ -258,17 +282,33 @@ fn plain_kinds(
         .collect()
 }
 
+/// How a file's cells are laid out and written: what parsing them needs.
+#[derive(Debug, Clone, Copy)]
+struct Cells<'a> {
+    delimiter: u8,
+    header: &'a [String],
+    /// Which columns hold numbers.
+    numeric: &'a [bool],
+    /// Whether those numbers have a decimal comma.
+    decimal_comma: bool,
+    timestamp_col: Option<usize>,
+}
+
 /// The file's metric, text and timestamp columns and its labels, parsed by polars.
 fn frame_with_polars(
     bytes: &[u8],
-    delimiter: u8,
-    header: &[String],
-    numeric: &[bool],
-    timestamp_col: Option<usize>,
+    cells: Cells,
     label_col: Option<usize>,
     name: &str,
 ) -> Result<(Frame, Option<Vec<bool>>), InputError> {
-    let df = parse_with_polars(bytes, delimiter, header, numeric, timestamp_col, name)?;
+    let df = parse_with_polars(bytes, cells, name)?;
+    let Cells {
+        delimiter,
+        header,
+        numeric,
+        timestamp_col,
+        ..
+    } = cells;
 
     // The metric columns, converted on every core.
     let mut metrics: Vec<Option<Vec<f64>>> = header
@@ -572,10 +612,10 @@ pub fn missing_natives(header: &[String]) -> Option<String> {
 /// does when at least 90 % of the non-missing cells in its first rows are numbers,
 /// so one bad cell is reported as an error rather than turning a metric into text;
 /// a column with no value in those rows is decided by its first value further down.
-fn infer_numeric(bytes: &[u8], delimiter: u8, header: &[String]) -> (Vec<bool>, Vec<String>) {
+fn infer_kinds(bytes: &[u8], delimiter: u8, header: &[String]) -> (CellKinds, Vec<String>) {
     let mut counts = KindCounts::new(header.len());
     counts.scan(bytes, delimiter);
-    counts.kinds(header)
+    counts.kinds(header, delimiter)
 }
 
 /// What decides which columns hold numbers (see `infer_numeric`), counted over
@@ -589,6 +629,14 @@ pub struct KindCounts {
     /// [`number_with_extras`]), and the first of them.
     dressed: Vec<usize>,
     dressed_example: Vec<Option<String>>,
+    /// Text cells that are numbers with a decimal comma (see
+    /// [`with_decimal_comma`]), and whether any of them cannot be a thousands
+    /// separator instead (`41,30`, not `1,234`).
+    commas: Vec<usize>,
+    comma_is_decimal: bool,
+    /// Number cells with a decimal point: a file that has them writes no decimal
+    /// comma.
+    points: usize,
     /// Data rows counted so far.
     rows: usize,
 }
@@ -601,6 +649,9 @@ impl KindCounts {
             texts: vec![0; width],
             dressed: vec![0; width],
             dressed_example: vec![None; width],
+            commas: vec![0; width],
+            comma_is_decimal: false,
+            points: 0,
             rows: 0,
         }
     }
@@ -624,8 +675,15 @@ impl KindCounts {
                 }
                 if cell.parse::<f64>().is_ok() {
                     self.numbers[i] += 1;
+                    self.points += usize::from(cell.contains('.'));
                 } else {
                     self.texts[i] += 1;
+                    if let Some((_, fraction)) = cell.split_once(',')
+                        && with_decimal_comma(cell).is_some()
+                    {
+                        self.commas[i] += 1;
+                        self.comma_is_decimal |= fraction.len() != 3;
+                    }
                     if number_with_extras(cell) {
                         self.dressed[i] += 1;
                         self.dressed_example[i].get_or_insert_with(|| cell.to_string());
@@ -641,16 +699,34 @@ impl KindCounts {
             && (0..self.numbers.len()).all(|i| self.numbers[i] + self.texts[i] > 0)
     }
 
-    /// Which of the columns of `header` hold numbers, and a warning for each one read
-    /// as text whose cells are mostly numbers written with something more (see
-    /// `dressed_numbers`).
-    pub fn kinds(&self, header: &[String]) -> (Vec<bool>, Vec<String>) {
-        let kinds: Vec<bool> = header
+    /// Which of the columns of `header` hold numbers and whether they are written
+    /// with a decimal comma, and a warning for each column read as text whose
+    /// cells are mostly numbers written with something more (see
+    /// `dressed_numbers`). A decimal comma is read in a file whose cells are not
+    /// separated by commas (`delimiter`), whose numbers have no decimal point, and
+    /// where one at least cannot be a thousands separator.
+    pub fn kinds(&self, header: &[String], delimiter: u8) -> (CellKinds, Vec<String>) {
+        let decimal_comma = delimiter != b',' && self.comma_is_decimal && self.points == 0;
+        let numeric: Vec<bool> = header
             .iter()
             .enumerate()
-            .map(|(i, name)| is_catalogued(name) || self.numbers[i] >= 9 * self.texts[i])
+            .map(|(i, name)| {
+                let (numbers, texts) = if decimal_comma {
+                    (
+                        self.numbers[i] + self.commas[i],
+                        self.texts[i] - self.commas[i],
+                    )
+                } else {
+                    (self.numbers[i], self.texts[i])
+                };
+                is_catalogued(name) || numbers >= 9 * texts
+            })
             .collect();
-        let dressed = self.dressed_numbers(header, &kinds);
+        let dressed = self.dressed_numbers(header, &numeric);
+        let kinds = CellKinds {
+            numeric,
+            decimal_comma,
+        };
         (kinds, dressed)
     }
 
@@ -672,9 +748,9 @@ impl KindCounts {
     }
 }
 
-/// What to do with numbers written with separators, a decimal comma or a unit.
-const PLAIN_NUMBERS: &str =
-    "write plain numbers (4257, 1.5) without separators, a decimal comma or a unit";
+/// What to do with numbers written with separators, a unit, or a decimal comma
+/// where it cannot be read.
+const PLAIN_NUMBERS: &str = "write plain numbers (4257, 1.5) without separators or a unit; a decimal comma (1,5) is read only in a file whose cells are separated by ';', a tab or '|', and whose numbers have no decimal point";
 
 /// Whether `cell` (not a number as it stands) is a number with thousands
 /// separators or a decimal comma (`4,257`, `1 234`, `1,5`) or a unit after it
@@ -708,6 +784,18 @@ fn number_with_extras(cell: &str) -> bool {
         && unit
             .chars()
             .all(|c| c.is_ascii_alphabetic() || matches!(c, '%' | '/'))
+}
+
+/// `cell` read as a number with a decimal comma: digits, a comma and digits, with
+/// a sign or not (`41,30`, `-0,5`), or digits alone; nothing else.
+fn with_decimal_comma(cell: &str) -> Option<f64> {
+    let unsigned = cell.strip_prefix(['-', '+']).unwrap_or(cell);
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let shaped = match unsigned.split_once(',') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(unsigned),
+    };
+    shaped.then(|| cell.replacen(',', ".", 1).parse().ok())?
 }
 
 fn is_catalogued(name: &str) -> bool {
@@ -749,14 +837,14 @@ fn missing_tokens_in(bytes: &[u8]) -> Vec<&'static str> {
         .collect()
 }
 
-fn parse_with_polars(
-    bytes: &[u8],
-    delimiter: u8,
-    header: &[String],
-    numeric: &[bool],
-    timestamp_col: Option<usize>,
-    name: &str,
-) -> Result<DataFrame, InputError> {
+fn parse_with_polars(bytes: &[u8], cells: Cells, name: &str) -> Result<DataFrame, InputError> {
+    let Cells {
+        delimiter,
+        header,
+        numeric,
+        decimal_comma,
+        timestamp_col,
+    } = cells;
     let mut schema = Schema::with_capacity(header.len());
     for (i, h) in header.iter().enumerate() {
         let dtype = if numeric[i] && Some(i) != timestamp_col {
@@ -768,6 +856,7 @@ fn parse_with_polars(
     }
     let parse = CsvParseOptions::default()
         .with_separator(delimiter)
+        .with_decimal_comma(decimal_comma)
         .with_quote_char(Some(b'"'))
         .with_missing_is_null(true)
         .with_null_values(
@@ -781,23 +870,21 @@ fn parse_with_polars(
         .with_parse_options(parse)
         .into_reader_with_file_handle(Cursor::new(bytes))
         .finish()
-        .map_err(|e| {
-            match first_bad_number(bytes, delimiter, header, numeric, timestamp_col, name) {
-                Some(err) => err,
-                None => polars_error(name, e),
-            }
+        .map_err(|e| match first_bad_number(bytes, cells, name) {
+            Some(err) => err,
+            None => polars_error(name, e),
         })
 }
 
 /// The first cell of a numeric column that is not a number, as an error.
-fn first_bad_number(
-    bytes: &[u8],
-    delimiter: u8,
-    header: &[String],
-    numeric: &[bool],
-    timestamp_col: Option<usize>,
-    name: &str,
-) -> Option<InputError> {
+fn first_bad_number(bytes: &[u8], cells: Cells, name: &str) -> Option<InputError> {
+    let Cells {
+        delimiter,
+        header,
+        numeric,
+        decimal_comma,
+        timestamp_col,
+    } = cells;
     let mut reader = csv_reader(bytes, delimiter);
     for record in reader.records().flatten() {
         for (i, cell) in record.iter().enumerate() {
@@ -809,9 +896,14 @@ fn first_bad_number(
                 continue;
             }
             // The parser takes spaces before a number but not after it.
-            let hint = if number_with_extras(trimmed) {
+            let number = if decimal_comma {
+                with_decimal_comma(trimmed)
+            } else {
+                trimmed.parse::<f64>().ok()
+            };
+            let hint = if number.is_none() && number_with_extras(trimmed) {
                 PLAIN_NUMBERS
-            } else if trimmed.parse::<f64>().is_err() {
+            } else if number.is_none() {
                 "fix the cell, or leave it empty to have it scored with the baseline median"
             } else if cell.trim_end() != cell {
                 "remove the spaces after the number"
@@ -1073,6 +1165,35 @@ mod tests {
     }
 
     #[test]
+    fn a_decimal_comma_is_read_where_it_cannot_be_a_delimiter_a_separator_or_beside_points() {
+        assert_eq!(with_decimal_comma("41,30"), Some(41.3));
+        assert_eq!(with_decimal_comma("-0,5"), Some(-0.5));
+        assert_eq!(with_decimal_comma("12"), Some(12.0));
+        for cell in ["1,2,3", "1.5", ",5", "5,", "1,5 %", "1 234,5", "a,b", ""] {
+            assert_eq!(with_decimal_comma(cell), None, "{cell}");
+        }
+        let decided = |text: &str, delimiter: u8| {
+            let header = read_header(text.as_bytes(), delimiter, "t").unwrap();
+            infer_kinds(text.as_bytes(), delimiter, &header).0
+        };
+        let kinds = decided("t;cpu_percent;value\n2025-01-01T00:00:00Z;41,30;7\n", b';');
+        assert_eq!(
+            kinds,
+            CellKinds {
+                numeric: vec![false, true, true],
+                decimal_comma: true,
+            }
+        );
+        // A comma before three digits may as well be a thousands separator.
+        assert!(!decided("a;b\n1,234;2\n", b';').decimal_comma);
+        assert!(decided("a;b\n1,234;2,5\n", b';').decimal_comma);
+        // A file that writes decimal points writes no decimal comma.
+        assert!(!decided("a;b\n1,25;2.5\n", b';').decimal_comma);
+        assert!(decided("a\tb\n1,25\t2\n", b'\t').decimal_comma);
+        assert!(!decided("a,b\n\"1,25\",2\n", b',').decimal_comma);
+    }
+
+    #[test]
     fn a_column_of_numbers_with_units_is_named_in_a_warning() {
         let mut csv = String::from("timestamp,cpu,load,status\n");
         for i in 0..50 {
@@ -1162,16 +1283,14 @@ mod tests {
         .unwrap();
         let header = read_header(csv.as_bytes(), b';', "f.csv").unwrap();
         let numeric = [true, true, true];
-        let (polars, _) = frame_with_polars(
-            csv.as_bytes(),
-            b';',
-            &header,
-            &numeric,
-            Some(0),
-            None,
-            "f.csv",
-        )
-        .unwrap();
+        let cells = Cells {
+            delimiter: b';',
+            header: &header,
+            numeric: &numeric,
+            decimal_comma: false,
+            timestamp_col: Some(0),
+        };
+        let (polars, _) = frame_with_polars(csv.as_bytes(), cells, None, "f.csv").unwrap();
         let bits = |f: &Frame| -> Vec<Vec<u64>> {
             f.columns
                 .iter()

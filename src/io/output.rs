@@ -57,6 +57,7 @@ pub fn write_annotated<W: Write>(
                 Chunk {
                     bytes,
                     delimiter: table.delimiter,
+                    decimal_comma: table.decimal_comma,
                     header: k == 0,
                     write_header: with_header,
                     verdicts: verdicts.get(k * WRITE_CHUNK - from..).unwrap_or_default(),
@@ -96,6 +97,9 @@ struct Chunk<'a> {
     /// The records' bytes, from a record's start to a record's end.
     bytes: &'a [u8],
     delimiter: u8,
+    /// Whether the input writes its numbers with a decimal comma, as the verdicts'
+    /// numbers are then written.
+    decimal_comma: bool,
     /// Whether the first record is the header.
     header: bool,
     /// Whether that header is written.
@@ -157,7 +161,13 @@ impl Chunk<'_> {
                 continue;
             }
             let Some(v) = verdicts.next() else { break };
-            push_verdict(&mut record, Some(v), self.metrics, &mut cell);
+            verdict_cells(
+                Some(v),
+                self.metrics,
+                self.decimal_comma,
+                &mut cell,
+                &mut |field| record.push_field(field),
+            );
             writer.write_byte_record(&record)?;
         }
         writer.flush()?;
@@ -207,7 +217,13 @@ impl Chunk<'_> {
                 push_field(out, field, self.delimiter);
             };
             match verdict {
-                Some(v) => verdict_cells(Some(v), self.metrics, &mut cell, &mut push),
+                Some(v) => verdict_cells(
+                    Some(v),
+                    self.metrics,
+                    self.decimal_comma,
+                    &mut cell,
+                    &mut push,
+                ),
                 None => VERDICT_COLUMNS.iter().for_each(|c| push(c.as_bytes())),
             }
             out.push(b'\n');
@@ -244,19 +260,28 @@ pub fn push_verdict(
     metrics: &[String],
     cell: &mut Vec<u8>,
 ) {
-    verdict_cells(verdict, metrics, cell, &mut |field| {
+    verdict_cells(verdict, metrics, false, cell, &mut |field| {
         record.push_field(field)
     });
 }
 
 /// Hands each of the [`VERDICT_COLUMNS`] cells of `verdict`, in order, to `field`
-/// (empty cells when there is none yet). `cell` is scratch space reused between rows.
+/// (empty cells when there is none yet), its numbers with a decimal comma when
+/// `decimal_comma`. `cell` is scratch space reused between rows.
 fn verdict_cells(
     verdict: Option<&Verdict>,
     metrics: &[String],
+    decimal_comma: bool,
     cell: &mut Vec<u8>,
     field: &mut dyn FnMut(&[u8]),
 ) {
+    let number = |cell: &mut Vec<u8>, value: f64, decimals: u32| {
+        cell.clear();
+        push_fixed(cell, value, decimals);
+        if decimal_comma && let Some(point) = cell.iter().position(|&b| b == b'.') {
+            cell[point] = b',';
+        }
+    };
     let Some(v) = verdict else {
         for _ in VERDICT_COLUMNS {
             field(b"");
@@ -264,12 +289,10 @@ fn verdict_cells(
         return;
     };
     field(if v.is_anomaly { b"true" } else { b"false" });
-    cell.clear();
-    push_fixed(cell, v.anomaly_score, 4);
+    number(cell, v.anomaly_score, 4);
     field(cell);
     field(v.severity.as_str().as_bytes());
-    cell.clear();
-    push_fixed(cell, v.z_max, 2);
+    number(cell, v.z_max, 2);
     field(cell);
     field(v.top_metric_name(metrics).unwrap_or_default().as_bytes());
     cell.clear();
@@ -358,6 +381,8 @@ mod tests {
                 let chunk = Chunk {
                     bytes: text.as_bytes(),
                     delimiter,
+                    // Both writers put the decimal comma in the same cells.
+                    decimal_comma: delimiter == b';',
                     header: true,
                     write_header,
                     verdicts: &verdicts,
@@ -386,6 +411,7 @@ mod tests {
         let chunk = Chunk {
             bytes: b"t,value\n1,2\r3\n",
             delimiter: b',',
+            decimal_comma: false,
             header: true,
             write_header: true,
             verdicts: &verdicts,

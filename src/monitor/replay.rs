@@ -60,7 +60,12 @@ impl Replay {
         let table = read_table(&CsvInput::from_arg(path), &ReadOptions::default())?;
         let mut order = TimeOrder::default();
         order.add(table.frame.times.as_deref().unwrap_or_default());
-        for warning in table.warnings.iter().cloned().chain(order.warning()) {
+        for warning in table
+            .warnings
+            .iter()
+            .cloned()
+            .chain(order.warnings(&table.source))
+        {
             tracing::warn!("{}: {warning}", table.source);
         }
         let mut frame = table.frame;
