@@ -14,10 +14,27 @@ use super::model::Model;
 use super::rules::RuleSet;
 use super::verdict::Verdict;
 
-/// Rows one task features, scores and judges at once in batch: few enough that a
-/// block's features stay in cache and every core gets many blocks, many enough
-/// that replaying the [`super::features::MEMORY`] rows before each costs little.
+/// Rows one task features, scores and judges at once in batch, for a file of up to
+/// [`BLOCK_METRICS`] metrics: few enough that a block's features stay in cache and
+/// every core gets many blocks, many enough that replaying the
+/// [`super::features::MEMORY`] rows before each costs little.
 pub(super) const SCORE_BLOCK: usize = 4096;
+
+/// Metrics a file may have and still be judged in blocks of [`SCORE_BLOCK`] rows: a
+/// wider file gets proportionally fewer rows per block, down to
+/// [`MIN_SCORE_BLOCK`], so a block's features take about as much memory. Blocks of
+/// 4,096 rows of 512 metrics took 117 MB each, one per core.
+const BLOCK_METRICS: usize = 32;
+
+/// Fewest rows per block however wide the file: the rows each replays are then a
+/// quarter of its own.
+const MIN_SCORE_BLOCK: usize = 256;
+
+/// Rows per block for a file of `metrics` metrics. The verdicts do not depend on
+/// it (each block replays the rows before it).
+pub(super) fn score_block(metrics: usize) -> usize {
+    (SCORE_BLOCK * BLOCK_METRICS / metrics.max(1)).clamp(MIN_SCORE_BLOCK, SCORE_BLOCK)
+}
 
 /// Where a batch pass over a file stands after some of its rows: what the next rows
 /// take over from them, so a file judged window by window (a stream too large to
@@ -104,7 +121,8 @@ impl Model {
         let (first_row, rows) = (rows.start, rows.len());
         let total = context + rows;
         let expected = self.expected();
-        let starts: Vec<usize> = (context..total).step_by(SCORE_BLOCK).collect();
+        let block_rows = score_block(columns.len());
+        let starts: Vec<usize> = (context..total).step_by(block_rows).collect();
         let snapshot = total.saturating_sub(features::MEMORY);
         let deviations = expected.deviations(&columns, times, 0..total);
         let (carried, standing) = expected.carried_before(
@@ -122,10 +140,10 @@ impl Model {
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(rows);
         let first_hold = resume.hold;
         let blocks: Vec<BlockIncidents> = verdicts.spare_capacity_mut()[..rows]
-            .par_chunks_mut(SCORE_BLOCK)
+            .par_chunks_mut(block_rows)
             .enumerate()
             .map(|(b, out)| {
-                let block = context + b * SCORE_BLOCK..context + b * SCORE_BLOCK + out.len();
+                let block = context + b * block_rows..context + b * block_rows + out.len();
                 let block_carried: Vec<Carried> = carried.iter().map(|c| c[b]).collect();
                 let table = FeatureTable::compute(
                     &columns,

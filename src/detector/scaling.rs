@@ -70,7 +70,11 @@ impl Scale {
             if iqr > 0.0 {
                 iqr
             } else {
-                deviations.iter().sum::<f64>() / deviations.len() as f64 * 1.253_314_137_315_500_3
+                // Summed in the rows' order, whatever order finding the medians
+                // left the readings in.
+                let finite = values.iter().filter(|v| v.is_finite());
+                let sum: f64 = finite.map(|v| (v - median).abs()).sum();
+                sum / data.len() as f64 * 1.253_314_137_315_500_3
             }
         };
         // Constant in training whatever the floor: a feature that never moved has

@@ -212,6 +212,38 @@ mod tests {
         );
     }
 
+    /// A file of many metrics is judged in shorter blocks, so each takes no more
+    /// memory: the verdicts are still the stream's, across the blocks' boundaries.
+    #[test]
+    fn a_wide_file_judged_in_shorter_blocks_gives_the_streams_verdicts() {
+        let wide = |rows: usize, seed: u64| {
+            let mut joined = Frame::default();
+            for copy in 0..20u64 {
+                let part = frame(rows, seed * 100 + copy);
+                for (name, column) in part.names.iter().zip(part.columns) {
+                    joined.names.push(format!("{name}_{copy}"));
+                    joined.columns.push(column);
+                }
+            }
+            joined
+        };
+        let model = fitted(&wide(800, 1));
+        let block = crate::detector::batch::score_block(60);
+        assert!(block < SCORE_BLOCK, "{block}");
+        let mut test = wide(3 * block + 50, 2);
+        test.columns[0][block] = 99.0;
+        for v in &mut test.columns[7][2 * block - 30..2 * block + 30] {
+            *v = 50.5;
+        }
+        let batch = same_in_batch_and_stream(&model, &test);
+        assert!(batch[block].is_anomaly);
+        assert!(
+            batch[2 * block + 20].is_anomaly,
+            "{:?}",
+            batch[2 * block + 20]
+        );
+    }
+
     /// `model`'s verdicts on `test` in batch, checked equal to a stream's row by row.
     fn same_in_batch_and_stream(model: &Model, test: &Frame) -> Vec<Verdict> {
         let model = Arc::new(model.clone());

@@ -39,9 +39,22 @@ const MAX_USUAL_RUN: f64 = 2.0;
 /// so the calibration of a huge file costs no more than that of a large one.
 pub(super) const CALIBRATION_BLOCKS: usize = 300;
 
-/// Training rows a file may have and still be calibrated on all of them, in one
-/// pass: as many as the blocks hold, so blocks never overlap.
-pub(super) const MAX_CALIBRATION_ROWS: usize = CALIBRATION_BLOCKS * CALIBRATION_BLOCK;
+/// Metrics a file may have and still be calibrated on [`CALIBRATION_BLOCKS`]
+/// blocks. A wider file gets proportionally fewer (and is taken whole only up to
+/// what they hold), so its calibration features stay within what 300 blocks of 64
+/// metrics take, about 115 MB: 60,000 rows of 512 metrics peaked at 2.1 GB
+/// calibrating on 300 blocks (technical.md, "Wide files").
+const CALIBRATION_METRICS: usize = 64;
+
+/// Fewest calibration blocks however wide the file: 1,880 rows, enough for the
+/// scales' medians and the thresholds' 95th percentiles.
+const MIN_CALIBRATION_BLOCKS: usize = 10;
+
+/// How many calibration blocks a file of `metrics` metrics is calibrated on.
+fn calibration_block_count(metrics: usize) -> usize {
+    (CALIBRATION_BLOCKS * CALIBRATION_METRICS / metrics.max(1))
+        .clamp(MIN_CALIBRATION_BLOCKS, CALIBRATION_BLOCKS)
+}
 
 /// Training rows the baseline medians, transforms and time-of-day profile are
 /// taken from at most: a longer baseline gives every n-th row, so that a 10M-row
@@ -113,7 +126,10 @@ impl ValidDetectorParams {
             .map(|m| spread_floor(&train.names[m], transforms[m], fill[m]))
             .collect();
         let sub_minute = sub_minute_rate(train.times.as_deref());
-        let calibration_rows: Vec<usize> = calibration_blocks(rows).into_iter().flatten().collect();
+        let calibration_rows: Vec<usize> = calibration_blocks(rows, train.names.len())
+            .into_iter()
+            .flatten()
+            .collect();
         let scales: Vec<Scale> = (0..width)
             .into_par_iter()
             .map(|f| {
@@ -188,8 +204,11 @@ impl ValidDetectorParams {
             .zip(&zs)
             .map(|(&f, &z)| model.thresholds.ratio(model.mode, f, z))
             .collect();
-        (model.thresholds.fused, model.thresholds.hold) =
-            incident_bars(&ratios, calibration_layout(rows), self.params.contamination);
+        (model.thresholds.fused, model.thresholds.hold) = incident_bars(
+            &ratios,
+            calibration_layout(rows, train.names.len()),
+            self.params.contamination,
+        );
         Ok(model)
     }
 }
@@ -395,11 +414,12 @@ fn trend_judged(transform: Transform, sub_minute: bool, rows: usize) -> bool {
     sub_minute && transform == Transform::Identity && rows >= features::MEMORY + MIN_TRAIN_ROWS
 }
 
-/// The calibration rows of a file of `rows` training rows: all of them in one run
-/// up to [`MAX_CALIBRATION_ROWS`], else [`CALIBRATION_BLOCKS`] blocks of
-/// [`CALIBRATION_BLOCK`].
-pub(super) fn calibration_layout(rows: usize) -> CalibrationLayout {
-    if rows <= MAX_CALIBRATION_ROWS {
+/// The calibration rows of a file of `rows` training rows of `metrics` metrics:
+/// all of them in one run up to what its [`calibration_block_count`] blocks hold
+/// (56,400 rows for up to [`CALIBRATION_METRICS`] metrics), so blocks never
+/// overlap, else those blocks of [`CALIBRATION_BLOCK`].
+pub(super) fn calibration_layout(rows: usize, metrics: usize) -> CalibrationLayout {
+    if rows <= calibration_block_count(metrics) * CALIBRATION_BLOCK {
         CalibrationLayout {
             sequence: rows,
             lead_in: 0,
@@ -412,17 +432,18 @@ pub(super) fn calibration_layout(rows: usize) -> CalibrationLayout {
     }
 }
 
-/// The training rows the calibration reads, in order: the whole of `rows` when it
-/// is one [`calibration_layout`] sequence, else [`CALIBRATION_BLOCKS`] sequences
-/// spread evenly over them.
-fn calibration_blocks(rows: usize) -> Vec<std::ops::Range<usize>> {
-    let sequence = calibration_layout(rows).sequence;
+/// The training rows the calibration of `metrics` metrics reads, in order: the
+/// whole of `rows` when it is one [`calibration_layout`] sequence, else
+/// [`calibration_block_count`] sequences spread evenly over them.
+fn calibration_blocks(rows: usize, metrics: usize) -> Vec<std::ops::Range<usize>> {
+    let sequence = calibration_layout(rows, metrics).sequence;
     if sequence == rows {
         return std::iter::once(0..rows).collect();
     }
-    (0..CALIBRATION_BLOCKS)
+    let blocks = calibration_block_count(metrics);
+    (0..blocks)
         .map(|b| {
-            let start = b * (rows - sequence) / (CALIBRATION_BLOCKS - 1);
+            let start = b * (rows - sequence) / (blocks - 1);
             start..start + sequence
         })
         .collect()
@@ -437,15 +458,28 @@ pub(super) fn calibration_features(
     expected: &Expected,
 ) -> Vec<f64> {
     let rows = columns.first().map_or(0, |c| c.len());
-    let parts: Vec<Vec<f64>> = calibration_blocks(rows)
+    let width = columns.len() * features::PER_METRIC;
+    let blocks = calibration_blocks(rows, columns.len());
+    // Each block's features go straight to their place: gathered and then joined,
+    // they were held twice over.
+    let mut all = vec![0.0; blocks.iter().map(|b| b.len()).sum::<usize>() * width];
+    let mut places = Vec::with_capacity(blocks.len());
+    let mut rest = all.as_mut_slice();
+    for block in &blocks {
+        let (place, after) = rest.split_at_mut(block.len() * width);
+        places.push(place);
+        rest = after;
+    }
+    blocks
         .into_par_iter()
-        .map(|block| {
+        .zip(places)
+        .for_each(|(block, place)| {
             let replayed = block.start.saturating_sub(features::MEMORY)..block.end;
             let deviations = expected.deviations(columns, times, replayed);
-            FeatureTable::compute(columns, &deviations, expected, block, None).values
-        })
-        .collect();
-    parts.concat()
+            let table = FeatureTable::compute(columns, &deviations, expected, block, None);
+            place.copy_from_slice(&table.values);
+        });
+    all
 }
 
 /// Each metric's frozen limit, from the flat runs of its training readings (as
@@ -555,7 +589,7 @@ mod tests {
 
     #[test]
     fn calibration_blocks_have_exactly_the_features_of_a_full_pass() {
-        let train = frame(MAX_CALIBRATION_ROWS + 5_000, 9);
+        let train = frame(CALIBRATION_BLOCKS * CALIBRATION_BLOCK + 5_000, 9);
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let fill = vec![30.0, 50.0, 2.0];
         let transforms = vec![Transform::Identity, Transform::Identity, Transform::Log1p];
@@ -569,7 +603,10 @@ mod tests {
         let deviations = expected.deviations(&columns, None, 0..rows);
         let full = FeatureTable::compute(&columns, &deviations, &expected, 0..rows, None);
         let sample = calibration_features(&columns, None, &expected);
-        assert_eq!(sample.len(), MAX_CALIBRATION_ROWS * full.width);
+        assert_eq!(
+            sample.len(),
+            CALIBRATION_BLOCKS * CALIBRATION_BLOCK * full.width
+        );
         let blocks = CALIBRATION_BLOCKS;
         for (b, block) in sample
             .chunks_exact(CALIBRATION_BLOCK * full.width)
@@ -580,6 +617,37 @@ mod tests {
                 &full.values[start * full.width..(start + CALIBRATION_BLOCK) * full.width];
             assert_eq!(block, expected_rows, "block {b} at row {start}");
         }
+    }
+
+    #[test]
+    fn a_wide_file_is_calibrated_on_fewer_rows_so_its_features_take_the_same_memory() {
+        for (metrics, blocks) in [
+            (1, 300),
+            (8, 300),
+            (64, 300),
+            (128, 150),
+            (512, 37),
+            (5000, 10),
+        ] {
+            assert_eq!(
+                calibration_block_count(metrics),
+                blocks,
+                "{metrics} metrics"
+            );
+        }
+        let whole = calibration_layout(6_956, 512);
+        assert_eq!((whole.sequence, whole.lead_in), (6_956, 0));
+        let blocks = calibration_blocks(60_000, 512);
+        assert_eq!(blocks.len(), 37);
+        assert!(blocks.iter().all(|b| b.len() == CALIBRATION_BLOCK));
+        assert!(blocks.windows(2).all(|w| w[0].end <= w[1].start));
+        assert_eq!((blocks[0].start, blocks[36].end), (0, 60_000));
+        // Files of up to 64 metrics are calibrated as before.
+        assert_eq!(calibration_blocks(60_000, 38).len(), CALIBRATION_BLOCKS);
+        assert_eq!(
+            calibration_layout(CALIBRATION_BLOCKS * CALIBRATION_BLOCK, 64).sequence,
+            CALIBRATION_BLOCKS * CALIBRATION_BLOCK
+        );
     }
 
     #[test]
@@ -615,7 +683,7 @@ mod tests {
         let ratios: Vec<f64> = (0..5000)
             .map(|r| rng.random_range(0.0..1.0) + if r % 500 < 30 { 0.6 } else { 0.0 })
             .collect();
-        let layout = calibration_layout(ratios.len());
+        let layout = calibration_layout(ratios.len(), 8);
         assert_eq!(layout.lead_in, 0);
         let (open, hold) = incident_bars(&ratios, layout, 0.05);
         let t = quantile(&ratios, 0.95);
@@ -631,7 +699,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(5);
         let mut ratios: Vec<f64> = (0..200).map(|_| rng.random_range(0.0..1.0)).collect();
         ratios[150] = f64::INFINITY;
-        let (open, hold) = incident_bars(&ratios, calibration_layout(ratios.len()), 0.05);
+        let (open, hold) = incident_bars(&ratios, calibration_layout(ratios.len(), 8), 0.05);
         // Counted, the row made the bar infinite and the hold level NaN.
         assert!(open.is_finite() && open < 2.0, "{open}");
         assert!(hold.is_finite() && hold < open, "{hold}");
@@ -650,7 +718,7 @@ mod tests {
                 }
             })
             .collect();
-        let (open, hold) = incident_bars(&ratios, calibration_layout(ratios.len()), 0.05);
+        let (open, hold) = incident_bars(&ratios, calibration_layout(ratios.len(), 8), 0.05);
         assert!(open > 1.0, "the bar {open} must clear every ordinary row");
         assert!(hold < open);
         let opened = ratios.iter().filter(|&&r| r >= open).count();
