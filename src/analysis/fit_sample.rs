@@ -1,4 +1,4 @@
-//! The training rows a batch fit takes: all of them up to [`MAX_FIT_ROWS`], else
+//! The training rows a batch fit takes: all of them up to [`max_fit_rows`], else
 //! every other block of [`FIT_BLOCK`] consecutive rows, or every fourth, and so on,
 //! the fewest left out that keep it within bounds. Blocks, not single rows, keep
 //! the rows' order and spacing within each block, which the features, the flat runs
@@ -12,12 +12,27 @@ use crate::detector::Frame;
 /// about a million rows, and its calibration far fewer.
 pub const MAX_FIT_ROWS: usize = 1 << 20;
 
+/// Metrics a fit may have and still take [`MAX_FIT_ROWS`] rows: a wider one takes
+/// proportionally fewer, so the sample's readings stay within 128 MB (a million
+/// rows of 512 metrics would hold 4.3 GB).
+const FIT_METRICS: usize = 16;
+
+/// Fewest training rows a fit of many metrics takes up to: two blocks.
+const MIN_FIT_ROWS: usize = 2 * FIT_BLOCK;
+
+/// Most training rows a batch fit of `metrics` metrics takes.
+pub fn max_fit_rows(metrics: usize) -> usize {
+    (MAX_FIT_ROWS * FIT_METRICS / metrics.max(1)).clamp(MIN_FIT_ROWS, MAX_FIT_ROWS)
+}
+
 /// Consecutive training rows kept or left out together.
 pub const FIT_BLOCK: usize = 4096;
 
 /// The training rows kept so far, as they go by in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FitSample {
+    /// Most rows kept ([`max_fit_rows`]).
+    max_rows: usize,
     /// The kept rows.
     frame: Frame,
     /// The index of each kept block among all blocks of training rows, in order.
@@ -31,7 +46,27 @@ pub struct FitSample {
     start_step: usize,
 }
 
+impl Default for FitSample {
+    /// A sample of up to [`MAX_FIT_ROWS`] rows.
+    fn default() -> FitSample {
+        FitSample::of_metrics(1)
+    }
+}
+
 impl FitSample {
+    /// An empty sample of the training rows of `metrics` metrics: up to
+    /// [`max_fit_rows`] of them.
+    pub fn of_metrics(metrics: usize) -> FitSample {
+        FitSample {
+            max_rows: max_fit_rows(metrics),
+            frame: Frame::default(),
+            blocks: Vec::new(),
+            seen: 0,
+            step: 0,
+            start_step: 0,
+        }
+    }
+
     /// Takes the rows `rows` (ascending) of `frame` as the next training rows. Every
     /// frame given has the same columns.
     pub fn push(&mut self, frame: &Frame, rows: impl IntoIterator<Item = usize>) {
@@ -64,7 +99,7 @@ impl FitSample {
             if let (Some(to), Some(from)) = (kept.times.as_mut(), frame.times.as_ref()) {
                 to.push(from[r]);
             }
-            if kept.rows() > MAX_FIT_ROWS {
+            if kept.rows() > self.max_rows {
                 self.thin();
             }
         }
@@ -105,7 +140,7 @@ impl FitSample {
     /// without it when at least `rows` rows come, which [`FitSample::held`] says.
     pub fn expect(&mut self, rows: usize) {
         if self.step == 0 {
-            self.start_step = final_step(rows);
+            self.start_step = final_step(rows, self.max_rows);
         }
     }
 
@@ -113,7 +148,7 @@ impl FitSample {
     /// fewer came than [`FitSample::expect`] was told, blocks a sample taken
     /// without it would keep were left out, and it must be taken again.
     pub fn held(&self) -> bool {
-        self.start_step <= final_step(self.seen)
+        self.start_step <= final_step(self.seen, self.max_rows)
     }
 
     /// Training rows seen, kept or not.
@@ -147,14 +182,14 @@ impl FitSample {
 }
 
 /// The step a sample ends at after `rows` training rows: the smallest power of two
-/// that keeps at most [`MAX_FIT_ROWS`], as thinning whenever it holds more reaches.
-fn final_step(rows: usize) -> usize {
+/// that keeps at most `max_rows`, as thinning whenever it holds more reaches.
+fn final_step(rows: usize, max_rows: usize) -> usize {
     let (blocks, rest) = (rows / FIT_BLOCK, rows % FIT_BLOCK);
     let kept = |step: usize| {
         blocks.div_ceil(step) * FIT_BLOCK + if blocks.is_multiple_of(step) { rest } else { 0 }
     };
     let mut step = 1;
-    while kept(step) > MAX_FIT_ROWS {
+    while kept(step) > max_rows {
         step *= 2;
     }
     step
@@ -188,6 +223,29 @@ mod tests {
         sample.push(&frame, 0..rows);
         let kept = sample.finish();
         (frame, kept)
+    }
+
+    #[test]
+    fn a_wide_training_set_keeps_fewer_rows_so_its_readings_take_the_same_memory() {
+        assert_eq!(max_fit_rows(8), MAX_FIT_ROWS);
+        assert_eq!(max_fit_rows(16), MAX_FIT_ROWS);
+        assert_eq!(max_fit_rows(512), 32_768);
+        assert_eq!(max_fit_rows(100_000), MIN_FIT_ROWS);
+        let wide = Frame {
+            names: (0..512).map(|m| format!("m{m}")).collect(),
+            columns: vec![(0..60_000).map(|r| r as f64).collect(); 512],
+            ..Frame::default()
+        };
+        let mut sample = FitSample::of_metrics(512);
+        sample.push(&wide, 0..60_000);
+        let kept = sample.finish();
+        assert!(
+            kept.rows() <= 32_768 && kept.rows() > 16_384,
+            "{}",
+            kept.rows()
+        );
+        // Whole blocks, spread over the rows.
+        assert_eq!(kept.columns[0][FIT_BLOCK], (2 * FIT_BLOCK) as f64);
     }
 
     #[test]

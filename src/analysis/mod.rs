@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::detector::{DetectorError, DetectorParams, Model, RuleSet, Verdict};
 use crate::io::InputError;
 use crate::io::input::Table;
-use fit_sample::{FitSample, MAX_FIT_ROWS};
+use fit_sample::{FitSample, max_fit_rows};
 
 /// Which rows the baseline is learned from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub fn analyze(
     let started = Instant::now();
     let (model, fit_rows) = match model {
         Some(m) => (m, 0),
-        None => fit_whole(table, params, fit)?,
+        None => fit_whole(table, table.frame.names.len(), params, fit)?,
     };
     let fit_time = started.elapsed();
     let started = Instant::now();
@@ -116,19 +116,22 @@ pub(crate) fn training_rows(
     })
 }
 
-/// Fits on the training rows of `table`, a whole file held at once. When the sample
-/// of them would be every row, the fit reads the table itself rather than a copy of
-/// it (72 MB at a million rows of eight metrics).
+/// Fits on the training rows of `table`, a whole file held at once, of which a
+/// [`FitSample`] of a file of `metrics` metric columns (before any left out for
+/// having no reading) keeps [`max_fit_rows`]. When the sample of them would be
+/// every row, the fit reads the table itself rather than a copy of it (72 MB at a
+/// million rows of eight metrics).
 pub(crate) fn fit_whole(
     table: &Table,
+    metrics: usize,
     params: &DetectorParams,
     fit: &FitRows,
 ) -> Result<(Model, usize), AnalysisError> {
     let train = training_rows(table, fit, 0)?;
-    if train.len() == table.frame.rows() && train.len() <= MAX_FIT_ROWS {
+    if train.len() == table.frame.rows() && train.len() <= max_fit_rows(metrics) {
         return fit_on(&table.frame, params, fit, &table.source);
     }
-    let mut sample = FitSample::default();
+    let mut sample = FitSample::of_metrics(metrics);
     sample.push(&table.frame, train);
     fit_on(&sample.finish(), params, fit, &table.source)
 }

@@ -113,7 +113,7 @@ pub fn prepare(
         (Some(m), _) => (m, 0),
         (None, Some(only)) => {
             warnings.extend(rising_columns(&only.frame, &plan.options.told_counters));
-            fit_whole(only, plan.params, plan.fit)?
+            fit_whole(only, names.len(), plan.params, plan.fit)?
         }
         (None, None) => {
             let mut train = sample.finish();
@@ -236,6 +236,8 @@ fn first_pass(
         let window_bytes = window.bytes.len();
         let table = read_window(windows.name(), window, options)?;
         if windows_read == 0 {
+            // Nothing is in the sample before a second window.
+            sample = FitSample::of_metrics(table.frame.names.len());
             readings = vec![false; table.frame.names.len()];
             header.clone_from(&table.header);
             names.clone_from(&table.frame.names);
