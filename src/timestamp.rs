@@ -26,6 +26,11 @@ pub fn median_step_ms(times: &[i64]) -> Option<i64> {
 /// outside them is written in a form [`parse`] does not read back.
 pub const WRITABLE_MS: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
 
+/// The earliest time a file of metrics is taken to hold (1990-01-01T00:00:00Z): a
+/// number before it, read as Unix seconds, is most likely no time at all (a
+/// duration, a count, a metric), as it reads as a date around 1970.
+pub const EARLIEST_MS: i64 = 631_152_000_000;
+
 /// Parses one timestamp to Unix milliseconds; `None` if it is in no known form.
 pub fn parse(text: &str) -> Option<i64> {
     let t = text.trim();

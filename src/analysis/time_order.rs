@@ -31,9 +31,6 @@ pub struct TimeOrder {
     start: Option<i64>,
 }
 
-/// The earliest first time a file of metrics is taken to mean (1990-01-01).
-const EARLIEST_MS: i64 = 631_152_000_000;
-
 /// Fewest rows with the time of the row before, and the least share of the rows
 /// they must be, for a file to be told it may hold several series in turn: a file
 /// sampled faster than its timestamps' resolution repeats a time now and then.
@@ -72,7 +69,7 @@ impl TimeOrder {
 
     /// What to tell the user when the first time is before 1990.
     fn start_warning(&self) -> Option<String> {
-        let start = self.start.filter(|&t| t < EARLIEST_MS)?;
+        let start = self.start.filter(|&t| t < timestamp::EARLIEST_MS)?;
         Some(format!(
             "the first row's time reads as {}: numbers in the time column are taken as \
              Unix seconds (milliseconds from 100000000000), so a column of other numbers \
@@ -237,7 +234,7 @@ mod tests {
         );
         assert!(warnings[1].starts_with("the times go backwards at data row 2"));
         let mut order = TimeOrder::default();
-        order.add(&[EARLIEST_MS, EARLIEST_MS + 1000]);
+        order.add(&[timestamp::EARLIEST_MS, timestamp::EARLIEST_MS + 1000]);
         assert!(order.warnings("in.csv").is_empty());
     }
 }

@@ -486,10 +486,6 @@ const TIME_NAMES: [&str; 11] = [
     "unix_time",
 ];
 
-/// Earliest time a column of numbers is taken to hold (1990-01-01): a duration
-/// or a count named `time` would read as a date in 1970.
-const EARLIEST_TIME_MS: i64 = 631_152_000_000;
-
 /// Which column holds a file's times, when it is not `timestamp`.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NamedTime {
@@ -537,7 +533,7 @@ pub fn time_column(
         .collect();
     let column = named.iter().find_map(|&(at, cell)| {
         crate::timestamp::parse(cell)
-            .filter(|&ms| ms >= EARLIEST_TIME_MS)
+            .filter(|&ms| ms >= crate::timestamp::EARLIEST_MS)
             .map(|_| header[at].clone())
     });
     let unread = match column {
@@ -618,7 +614,7 @@ fn infer_kinds(bytes: &[u8], delimiter: u8, header: &[String]) -> (CellKinds, Ve
     counts.kinds(header, delimiter)
 }
 
-/// What decides which columns hold numbers (see `infer_numeric`), counted over
+/// What decides which columns hold numbers (see `infer_kinds`), counted over
 /// the pieces of a file in order, each a CSV under the file's header: a piece
 /// after the first is needed only while a column has had no value.
 #[derive(Debug, Clone)]
@@ -838,16 +834,9 @@ fn missing_tokens_in(bytes: &[u8]) -> Vec<&'static str> {
 }
 
 fn parse_with_polars(bytes: &[u8], cells: Cells, name: &str) -> Result<DataFrame, InputError> {
-    let Cells {
-        delimiter,
-        header,
-        numeric,
-        decimal_comma,
-        timestamp_col,
-    } = cells;
-    let mut schema = Schema::with_capacity(header.len());
-    for (i, h) in header.iter().enumerate() {
-        let dtype = if numeric[i] && Some(i) != timestamp_col {
+    let mut schema = Schema::with_capacity(cells.header.len());
+    for (i, h) in cells.header.iter().enumerate() {
+        let dtype = if cells.numeric[i] && Some(i) != cells.timestamp_col {
             DataType::Float64
         } else {
             DataType::String
@@ -855,8 +844,8 @@ fn parse_with_polars(bytes: &[u8], cells: Cells, name: &str) -> Result<DataFrame
         schema.with_column(h.as_str().into(), dtype);
     }
     let parse = CsvParseOptions::default()
-        .with_separator(delimiter)
-        .with_decimal_comma(decimal_comma)
+        .with_separator(cells.delimiter)
+        .with_decimal_comma(cells.decimal_comma)
         .with_quote_char(Some(b'"'))
         .with_missing_is_null(true)
         .with_null_values(
