@@ -916,6 +916,32 @@ fn fit_rows_beyond_the_input_is_told() {
     assert_eq!(told("300"), "", "a period within the input is not told");
 }
 
+/// `--sample-size` beyond the rows the forest grows from is capped, and the user
+/// who asked for it is told; the default, capped on a short file, is not.
+#[test]
+fn a_sample_size_beyond_the_rows_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = four_hundred_rows(dir.path());
+    let told = |flags: &[&str]| {
+        let assert = metrics()
+            .args(["analyze", "--quiet", "--csv-file"])
+            .arg(&path)
+            .args(flags)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    };
+    let stderr = told(&["--sample-size", "5000"]);
+    assert!(
+        stderr.contains(
+            "--sample-size 5000 asks for more rows than the 400 the forest is grown from"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(told(&["--sample-size", "100"]), "");
+    assert_eq!(told(&[]), "");
+}
+
 /// A file whose times go backwards (here two recordings joined, the later first)
 /// is judged in file order, and the user is told where the order breaks, once as
 /// it happens and again in the summary; a file in order says nothing of it.

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use metrics::analysis::windowed::{Plan, judge, prepare};
 use metrics::analysis::{AnalysisError, FitRows};
-use metrics::detector::{DetectorError, DetectorParams, MIN_TRAIN_ROWS, Model, RuleSet};
+use metrics::detector::{
+    DEFAULT_SAMPLE_SIZE, DetectorError, DetectorParams, MIN_TRAIN_ROWS, Model, RuleSet,
+};
 use metrics::io::atomic::write_atomically;
 use metrics::io::events::{is_json, write_events};
 use metrics::io::input::ReadOptions;
@@ -343,6 +345,16 @@ impl Job<'_> {
             prepared.warnings.push(format!(
                 "--fit-rows {n} asks for more rows than the {} there are, so every row was fitted on and judged against itself; hint: fit on a known-good period shorter than the input",
                 prepared.rows
+            ));
+        }
+        let asked = args.detector.sample_size;
+        if let Some(drawn) = prepared.model.forest_sample_size()
+            && self.saved.is_none()
+            && asked != DEFAULT_SAMPLE_SIZE
+            && drawn < asked
+        {
+            prepared.warnings.push(format!(
+                "--sample-size {asked} asks for more rows than the {drawn} the forest is grown from, so each tree was grown from all of them; hint: give a smaller --sample-size, or fit on more rows"
             ));
         }
         // Said now, as it happens, even with --quiet; the summary repeats them.

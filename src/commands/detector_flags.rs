@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use metrics::detector::{
-    DEFAULT_ADAPT_AFTER, DEFAULT_TREES, DetectorParams, ForestParams, MAX_TREES, MIN_SAMPLE_SIZE,
-    MIN_TREES, Model, RuleSet, contamination_fits,
+    DEFAULT_ADAPT_AFTER, DEFAULT_SAMPLE_SIZE, DEFAULT_TREES, DetectorParams, ForestParams,
+    MAX_TREES, MIN_SAMPLE_SIZE, MIN_TREES, Model, RuleSet, contamination_fits,
 };
 use metrics::io::model_file::load_model;
 use metrics::io::rules_file::load_rules;
@@ -28,8 +28,9 @@ pub struct DetectorFlags {
     /// Number of trees in the forest (at most 10000).
     #[arg(long, default_value_t = DEFAULT_TREES, value_parser = between::<MIN_TREES, MAX_TREES>)]
     pub trees: usize,
-    /// Rows drawn to grow each tree.
-    #[arg(long, default_value_t = 256, value_parser = between::<MIN_SAMPLE_SIZE, { usize::MAX }>)]
+    /// Rows drawn to grow each tree (all the rows the forest is grown from, when
+    /// there are fewer).
+    #[arg(long, default_value_t = DEFAULT_SAMPLE_SIZE, value_parser = between::<MIN_SAMPLE_SIZE, { usize::MAX }>)]
     pub sample_size: usize,
     /// Samples a metric's shift from its baseline must persist before it is taken
     /// as the metric's new level and no longer flagged (it is dropped at once when

@@ -41,7 +41,8 @@ pub(crate) mod test_data;
 pub use error::DetectorError;
 pub use features::History;
 pub use forest::{
-    DEFAULT_TREES, Forest, ForestError, ForestParams, MAX_TREES, MIN_SAMPLE_SIZE, MIN_TREES,
+    DEFAULT_SAMPLE_SIZE, DEFAULT_TREES, Forest, ForestError, ForestParams, MAX_TREES,
+    MIN_SAMPLE_SIZE, MIN_TREES,
 };
 pub use frame::Frame;
 pub use fusion::{Mode, Thresholds};

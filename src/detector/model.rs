@@ -66,6 +66,13 @@ pub(super) fn forest_matrix(features: &[f64], scales: &[Scale], used: &[usize]) 
 }
 
 impl Model {
+    /// Rows each tree of the forest grew from, when there is a forest (not when
+    /// every metric was constant in training): fewer than the sample size asked
+    /// for when the calibration rows were fewer.
+    pub fn forest_sample_size(&self) -> Option<usize> {
+        self.forest.as_ref().map(Forest::sample_size)
+    }
+
     /// Reads a model saved by [`Model::to_json`], checking its format version.
     pub fn from_json(text: &str) -> Result<Model, DetectorError> {
         #[derive(Deserialize)]

@@ -17,8 +17,8 @@ mod tests;
 pub use arena::Forest;
 pub use grow::average_path_length;
 pub use params::{
-    DEFAULT_TREES, ForestError, ForestParams, MAX_DEPTH_LIMIT, MAX_TREES, MIN_SAMPLE_SIZE,
-    MIN_TREES, ValidForestParams,
+    DEFAULT_SAMPLE_SIZE, DEFAULT_TREES, ForestError, ForestParams, MAX_DEPTH_LIMIT, MAX_TREES,
+    MIN_SAMPLE_SIZE, MIN_TREES, ValidForestParams,
 };
 
 /// Floats in one SIMD chunk: rows are padded to a multiple of it.

@@ -72,6 +72,10 @@ pub const MAX_DEPTH_LIMIT: usize = 32;
 /// "How many trees") for 15 % less time.
 pub const DEFAULT_TREES: usize = 100;
 
+/// Rows each tree grows from unless told otherwise: the original Isolation
+/// Forest's choice, which scikit-learn keeps.
+pub const DEFAULT_SAMPLE_SIZE: usize = 256;
+
 /// Hyper-parameters as given; [`ForestParams::check`] turns them into a [`ValidForestParams`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForestParams {
@@ -92,7 +96,7 @@ impl Default for ForestParams {
     fn default() -> Self {
         Self {
             n_trees: DEFAULT_TREES,
-            sample_size: 256,
+            sample_size: DEFAULT_SAMPLE_SIZE,
             extension_level: None,
             max_depth: None,
             seed: 0,

@@ -47,6 +47,12 @@ impl Forest {
         self.data.dims
     }
 
+    /// Rows each tree grew from: the sample size asked for, or every row the fit
+    /// gave it when there were fewer.
+    pub fn sample_size(&self) -> usize {
+        self.data.sample_size
+    }
+
     /// Anomaly scores s(x) = 2^(-E[h(x)] / c(psi)) in (0, 1] for row-major `rows`;
     /// higher is more anomalous. Parallel over blocks of rows; the result does not
     /// depend on the number of threads.
