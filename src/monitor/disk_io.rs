@@ -37,20 +37,24 @@ impl DiskIo {
     /// Chooses where to read and takes the first counters, so the first
     /// [`DiskIo::since_last`] is already a change.
     pub fn new() -> DiskIo {
-        let source = match read_diskstats() {
-            Some(text) if !physical_disks(&text, is_physical_disk).is_empty() => {
-                Source::DiskStats(HashMap::new())
-            }
-            _ => {
-                Disks::new_with_refreshed_list_specifics(DiskRefreshKind::nothing().with_io_usage())
-                    .map_or(Source::None, Source::Mounted)
-            }
-        };
+        // The first reading of `/proc/diskstats` both takes the first counters and
+        // says whether it lists a physical disk.
         let mut io = DiskIo {
-            source,
+            source: Source::DiskStats(HashMap::new()),
             totals: DiskTotals::default(),
         };
         io.since_last();
+        let lists_a_disk = match &io.source {
+            Source::DiskStats(kinds) => kinds.values().any(|&physical| physical),
+            _ => false,
+        };
+        if !lists_a_disk {
+            io.source = Disks::new_with_refreshed_list_specifics(
+                DiskRefreshKind::nothing().with_io_usage(),
+            )
+            .map_or(Source::None, Source::Mounted);
+            io.since_last();
+        }
         io
     }
 
