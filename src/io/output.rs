@@ -161,12 +161,12 @@ impl Chunk<'_> {
                 continue;
             }
             let Some(v) = verdicts.next() else { break };
-            verdict_cells(
+            push_verdict(
+                &mut record,
                 Some(v),
                 self.metrics,
                 self.decimal_comma,
                 &mut cell,
-                &mut |field| record.push_field(field),
             );
             writer.write_byte_record(&record)?;
         }
@@ -253,14 +253,16 @@ fn push_field(out: &mut Vec<u8>, field: &[u8], delimiter: u8) {
 }
 
 /// Appends the [`VERDICT_COLUMNS`] cells of `verdict` to `record` (empty cells when
-/// there is none yet). `cell` is scratch space reused between rows.
+/// there is none yet), its numbers with a decimal comma when `decimal_comma`.
+/// `cell` is scratch space reused between rows.
 pub fn push_verdict(
     record: &mut csv::ByteRecord,
     verdict: Option<&Verdict>,
     metrics: &[String],
+    decimal_comma: bool,
     cell: &mut Vec<u8>,
 ) {
-    verdict_cells(verdict, metrics, false, cell, &mut |field| {
+    verdict_cells(verdict, metrics, decimal_comma, cell, &mut |field| {
         record.push_field(field)
     });
 }

@@ -174,7 +174,14 @@ pub fn history_row(sample: &Sample, verdict: Option<&Verdict>, model_metrics: &[
         record.push_field(t.as_bytes());
     }
     // The same scratch buffer, as bytes: the verdict cells clear it before each use.
-    push_verdict(&mut record, verdict, model_metrics, &mut cell.into_bytes());
+    // `watch` writes its history with decimal points.
+    push_verdict(
+        &mut record,
+        verdict,
+        model_metrics,
+        false,
+        &mut cell.into_bytes(),
+    );
     csv_line(&record)
 }
 
