@@ -8,6 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
+use crate::analysis::infinite::Infinities;
 use crate::analysis::time_order::TimeOrder;
 use crate::detector::{Change, Incident, IncidentTracker, Severity, Verdict, reasons};
 use crate::evaluation::{Quality, evaluate};
@@ -121,6 +122,8 @@ pub struct Tally {
     every: Option<(Spool, Vec<RankKey>)>,
     /// Whether the rows' times ran forward.
     order: TimeOrder,
+    /// The judged columns' infinite cells.
+    infinities: Infinities,
 }
 
 impl Tally {
@@ -148,6 +151,10 @@ impl Tally {
         let times = table.frame.times.as_ref().map(|t| &t[rows.clone()]);
         if let Some(times) = times {
             self.order.add(times);
+        }
+        // A table's first part starts at its row 0.
+        if from == 0 {
+            self.infinities.add(&table.infinite, self.rows, metrics);
         }
         let mut flagged: Vec<(usize, &Verdict)> = Vec::new();
         let rank = |r: usize, v: &Verdict| (v.severity, v.anomaly_score, self.rows + r + 1);
@@ -197,10 +204,13 @@ impl Tally {
         all
     }
 
-    /// What to tell the user of the times of the rows taken from `file` (see
-    /// [`TimeOrder`]); the summary lists it after the run's own warnings.
-    pub fn time_warnings(&self, file: &str) -> Vec<String> {
-        self.order.warnings(file)
+    /// What to tell the user of the rows taken from `file`, found as they were
+    /// taken: their times (see [`TimeOrder`]) and infinite cells (see
+    /// [`Infinities`]). The summary lists it after the run's own warnings.
+    pub fn found_warnings(&self, file: &str) -> Vec<String> {
+        let mut warnings = self.infinities.warnings();
+        warnings.extend(self.order.warnings(file));
+        warnings
     }
 
     /// The summary of every row taken, listing the `top` worst rows and incidents
@@ -224,7 +234,7 @@ impl Tally {
                 .warnings
                 .iter()
                 .cloned()
-                .chain(self.time_warnings(&run.source))
+                .chain(self.found_warnings(&run.source))
                 .collect(),
             anomalies,
             by_severity: self.by_severity.clone(),

@@ -71,6 +71,57 @@ fn a_time_column_by_another_name_is_decided_once_for_every_window() {
     assert_eq!(whole.2, windowed.2, "the reports differ");
 }
 
+/// Infinite cells (`inf`, or a number beyond the largest `f64`, what an exporter
+/// dividing by zero writes) are read as missing readings. The user is told once per
+/// column, with the count and the first one's data row in the file, the same
+/// whether the file is read whole or in windows, where each window counts its rows
+/// from 1.
+#[test]
+fn infinite_cells_are_told_once_per_column_with_their_row_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("plain.csv");
+    common::datagen(80_000, 5, &["--no-labels"], &input);
+    let text = std::fs::read_to_string(&input).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Data rows 70,001 and 75,001 (lines 70,002 and 75,002): memory_percent, the
+    // fourth column; data row 10: disk_read_mb, the sixth.
+    for (row, column, cell) in [(70_001, 3, "inf"), (75_001, 3, "1e999"), (10, 5, "-inf")] {
+        let mut cells: Vec<&str> = lines[row].split(',').collect();
+        cells[column] = cell;
+        lines[row] = cells.join(",");
+    }
+    let infinite = dir.path().join("infinite.csv");
+    std::fs::write(&infinite, lines.join("\n") + "\n").unwrap();
+    let whole = analyse(dir.path(), &infinite, "64", "whole");
+    let windowed = analyse(dir.path(), &infinite, "1", "windowed");
+    assert!(whole.0 == windowed.0, "the annotated rows differ");
+    assert_eq!(whole.2, windowed.2, "the reports differ");
+    let report: serde_json::Value = serde_json::from_str(&whole.2).unwrap();
+    let warnings: Vec<&str> = report["summary"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    let told = |start: &str, row: &str| {
+        warnings
+            .iter()
+            .any(|w| w.starts_with(start) && w.contains(&format!("the first at data row {row}:")))
+    };
+    assert!(
+        told("column 'memory_percent': 2 cells are infinite", "70001")
+            && told("column 'disk_read_mb': 1 cell is infinite", "10"),
+        "{warnings:?}"
+    );
+    // The row is written back as it was, judged with the reading missing.
+    let written = String::from_utf8(whole.0).unwrap();
+    let row = written.lines().nth(70_001).unwrap();
+    assert!(
+        row.starts_with(&lines[70_001]) && row.contains("memory_percent missing"),
+        "{row}"
+    );
+}
+
 #[test]
 fn a_file_read_in_windows_gets_exactly_the_verdicts_of_the_file_read_whole() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,13 +1,15 @@
 //! One batch analysis, shared by `metrics analyze`, the web upload and the quality
 //! bench: choose the training rows, fit (or take a saved model) and judge every
 //! row (`report::Tally` groups the anomalous rows into incidents; [`time_order`]
-//! tells when the rows' times go backwards). [`analyze`] does
+//! tells when the rows' times go backwards, [`infinite`] of cells read as
+//! missing for being infinite). [`analyze`] does
 //! it on a table
 //! held whole; [`windowed`] on a file read window by window, with the same
 //! verdicts.
 
 pub mod counters;
 pub mod fit_sample;
+pub mod infinite;
 pub mod time_order;
 pub mod windowed;
 

@@ -420,7 +420,7 @@ impl Job<'_> {
         };
         bar.finish_and_clear();
         // Said as it happens, even with --quiet; the summary repeats it.
-        for warning in tally.time_warnings(windows.name()) {
+        for warning in tally.found_warnings(windows.name()) {
             eprintln!("warning: {}: {warning}", windows.name());
         }
         let total = started.elapsed().as_secs_f64();

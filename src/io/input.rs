@@ -83,6 +83,24 @@ pub struct Table {
     pub label_column: Option<String>,
     /// What the reader left out and why, for the command and the summary to say.
     pub warnings: Vec<String>,
+    /// The metric columns with infinite cells, read as missing readings, in file
+    /// order: told by whoever takes the rows (see
+    /// [`crate::analysis::infinite::Infinities`]), who knows where they are in
+    /// the file.
+    pub infinite: Vec<InfiniteCells>,
+}
+
+/// The cells of one metric column that hold an infinite number (`inf`, or one
+/// beyond the largest `f64`), each read as a missing reading: an exporter that
+/// divides by zero writes them, and there is no reading to judge in them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfiniteCells {
+    /// The column's name.
+    pub column: String,
+    /// How many cells.
+    pub count: usize,
+    /// The first one's row, 0-based among the table's rows.
+    pub first_row: usize,
 }
 
 impl Table {
@@ -193,7 +211,11 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
     )
     .filter(|_| !decimal_comma)
     .and_then(|kinds| numbers::parse(&bytes, delimiter, &kinds, &structure.chunk_starts));
-    let (mut frame, labels) = match plain {
+    let Columns {
+        mut frame,
+        labels,
+        infinite,
+    } = match plain {
         Some(parsed) => {
             let names = header
                 .iter()
@@ -205,7 +227,12 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
                 times: parsed.times,
                 ..Frame::default()
             };
-            (frame, None)
+            // Its reader leaves an infinite cell to polars.
+            Columns {
+                frame,
+                labels: None,
+                infinite: Vec::new(),
+            }
         }
         None => frame_with_polars(
             &bytes,
@@ -257,6 +284,7 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         labels,
         label_column,
         warnings,
+        infinite,
     })
 }
 
@@ -294,13 +322,23 @@ struct Cells<'a> {
     timestamp_col: Option<usize>,
 }
 
-/// The file's metric, text and timestamp columns and its labels, parsed by polars.
+/// A file's records as read.
+struct Columns {
+    /// Its metric, text and timestamp columns.
+    frame: Frame,
+    /// Its labels, when it has a label column.
+    labels: Option<Vec<bool>>,
+    /// Its metric columns' infinite cells, read as missing.
+    infinite: Vec<InfiniteCells>,
+}
+
+/// The file's columns, parsed by polars.
 fn frame_with_polars(
     bytes: &[u8],
     cells: Cells,
     label_col: Option<usize>,
     name: &str,
-) -> Result<(Frame, Option<Vec<bool>>), InputError> {
+) -> Result<Columns, InputError> {
     let df = parse_with_polars(bytes, cells, name)?;
     let Cells {
         delimiter,
@@ -311,7 +349,7 @@ fn frame_with_polars(
     } = cells;
 
     // The metric columns, converted on every core.
-    let mut metrics: Vec<Option<Vec<f64>>> = header
+    let mut metrics: Vec<Option<(Vec<f64>, Option<InfiniteCells>)>> = header
         .par_iter()
         .enumerate()
         .map(|(i, column_name)| {
@@ -320,16 +358,14 @@ fn frame_with_polars(
             }
             let column = df.column(column_name).map_err(|e| polars_error(name, e))?;
             let values = column.f64().map_err(|e| polars_error(name, e))?;
-            Ok(Some(
-                values
-                    .iter()
-                    .map(|v| v.filter(|x| x.is_finite()).unwrap_or(f64::NAN))
-                    .collect(),
-            ))
+            let mut values: Vec<f64> = values.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+            let infinite = infinite_as_missing(&mut values, column_name);
+            Ok(Some((values, infinite)))
         })
         .collect::<Result<_, InputError>>()?;
     let mut frame = Frame::default();
     let mut labels = None;
+    let mut infinite = Vec::new();
     for (i, column_name) in header.iter().enumerate() {
         let column = df.column(column_name).map_err(|e| polars_error(name, e))?;
         if Some(i) == timestamp_col {
@@ -346,9 +382,10 @@ fn frame_with_polars(
                 )
                 .hint("name the column of 0/1 labels with --label-column, or leave it out")
             })?);
-        } else if let Some(values) = metrics[i].take() {
+        } else if let Some((values, cells)) = metrics[i].take() {
             frame.names.push(column_name.clone());
             frame.columns.push(values);
+            infinite.extend(cells);
         } else {
             let values = column.str().map_err(|e| polars_error(name, e))?;
             frame.text_names.push(column_name.clone());
@@ -357,7 +394,30 @@ fn frame_with_polars(
                 .push(values.iter().map(|v| v.unwrap_or("").to_string()).collect());
         }
     }
-    Ok((frame, labels))
+    Ok(Columns {
+        frame,
+        labels,
+        infinite,
+    })
+}
+
+/// Makes every infinite reading of the metric column `column` missing (NaN), and
+/// says how many there were and where the first was.
+fn infinite_as_missing(values: &mut [f64], column: &str) -> Option<InfiniteCells> {
+    let mut cells: Option<InfiniteCells> = None;
+    for (row, value) in values.iter_mut().enumerate() {
+        if value.is_infinite() {
+            *value = f64::NAN;
+            cells
+                .get_or_insert_with(|| InfiniteCells {
+                    column: column.to_string(),
+                    count: 0,
+                    first_row: row,
+                })
+                .count += 1;
+        }
+    }
+    cells
 }
 
 /// Takes the metric columns at `empty` (ascending), which have no reading at all in
@@ -1242,6 +1302,28 @@ mod tests {
     }
 
     #[test]
+    fn infinite_cells_are_missing_readings_counted_per_column() {
+        let csv = "timestamp,a,b\n1,1e999,2\n2,inf,3\n3,5,-inf\n4,6,7\n";
+        let table = table_of("f.csv".into(), csv.into(), &ReadOptions::default()).unwrap();
+        let column = |m: usize| table.frame.columns[m].iter().map(|v| v.to_bits());
+        let want = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            column(0).collect::<Vec<_>>(),
+            want(&[f64::NAN, f64::NAN, 5.0, 6.0])
+        );
+        assert_eq!(
+            column(1).collect::<Vec<_>>(),
+            want(&[2.0, 3.0, f64::NAN, 7.0])
+        );
+        let cells = |column: &str, count, first_row| InfiniteCells {
+            column: column.into(),
+            count,
+            first_row,
+        };
+        assert_eq!(table.infinite, [cells("a", 2, 0), cells("b", 1, 2)]);
+    }
+
+    #[test]
     fn the_usual_file_reads_as_polars_reads_it_and_anything_else_goes_to_polars() {
         let cells = [
             "12.5",
@@ -1256,7 +1338,6 @@ mod tests {
             "123456789.123456",
             "0.1234567890123456789",
             "99999999999999999",
-            "1e400",
             "3.14159",
         ];
         let mut csv = String::from("timestamp;a;b\n");
@@ -1279,7 +1360,9 @@ mod tests {
             decimal_comma: false,
             timestamp_col: Some(0),
         };
-        let (polars, _) = frame_with_polars(csv.as_bytes(), cells, None, "f.csv").unwrap();
+        let polars = frame_with_polars(csv.as_bytes(), cells, None, "f.csv")
+            .unwrap()
+            .frame;
         let bits = |f: &Frame| -> Vec<Vec<u64>> {
             f.columns
                 .iter()

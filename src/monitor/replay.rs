@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::{Sample, SampleLayout};
+use crate::analysis::infinite::Infinities;
 use crate::analysis::time_order::TimeOrder;
 use crate::detector::Frame;
 use crate::io::InputError;
@@ -60,10 +61,13 @@ impl Replay {
         let table = read_table(&CsvInput::from_arg(path), &ReadOptions::default())?;
         let mut order = TimeOrder::default();
         order.add(table.frame.times.as_deref().unwrap_or_default());
+        let mut infinities = Infinities::default();
+        infinities.add(&table.infinite, 0, &table.frame.names);
         for warning in table
             .warnings
             .iter()
             .cloned()
+            .chain(infinities.warnings())
             .chain(order.warnings(&table.source))
         {
             tracing::warn!("{}: {warning}", table.source);
