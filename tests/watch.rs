@@ -184,9 +184,33 @@ async fn rest_and_prometheus_answer_and_sigint_exits_cleanly_with_complete_logs(
         })
         .expect("a system_monitor log");
     let text = std::fs::read_to_string(text_log.path()).unwrap();
+    // The text log tells incidents, each change once with its summary, not every
+    // anomalous row: a five-minute incident is a few lines, not three hundred.
+    let changes = std::fs::read_to_string(watch.log_dir.join("incidents.jsonl")).unwrap();
+    let told = |word: &str| {
+        changes
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["change"] == word)
+            .map(|v| format!("incident {} {word}", v["id"]))
+            .collect::<Vec<_>>()
+    };
+    let opened = told("opened");
+    assert!(!opened.is_empty(), "{changes}");
+    for line in opened {
+        assert!(
+            text.lines()
+                .filter(|l| l.contains(&format!("{line}: ")))
+                .count()
+                == 1
+                && text.contains(&format!("WARN {line}: ")),
+            "{line} is told once at WARN: {text}"
+        );
+    }
+    assert!(text.contains("critical anomaly on"), "{text}");
     assert!(
-        text.contains("WARN") && text.contains("critical anomaly"),
-        "{text}"
+        !text.contains("anomaly (score"),
+        "rows are not told one by one at the default level: {text}"
     );
     assert!(text.contains("stopping"));
 }

@@ -18,6 +18,7 @@ use super::record::{IncidentRecord, Record, history_row};
 use super::replay::Replay;
 use super::{Sample, SampleLayout};
 use crate::alerts::{Alert, Alerts};
+use crate::detector::incidents::Change;
 use crate::detector::{IncidentTracker, reasons};
 use crate::io::model_file::save_model;
 use crate::timestamp::now_ms;
@@ -254,7 +255,9 @@ impl Session {
         // One serialisation serves the WebSocket, the REST rings and anomalies.jsonl.
         let json = serde_json::to_string(&record).unwrap_or_default();
         if let Some(v) = record.verdict.as_ref().filter(|v| v.is_anomaly) {
-            tracing::warn!(
+            // Each row at DEBUG: the text log tells incidents (below), so a
+            // five-minute incident is two or three lines, not three hundred.
+            tracing::debug!(
                 "{} anomaly (score {:.3}): {}",
                 v.severity,
                 v.score,
@@ -268,6 +271,7 @@ impl Session {
                 .push(self.seq as usize, Some(sample.time), v, metrics)
         });
         if let Some(change) = &change {
+            log_incident(change);
             let incident = IncidentRecord::of(change);
             let json = serde_json::to_string(&incident).unwrap_or_default();
             self.logs.incident(json.clone());
@@ -336,6 +340,17 @@ impl Session {
             replay_finished,
             event,
         });
+    }
+}
+
+/// Tells the text log of an incident that opened or grew worse (at WARN) or
+/// closed (at INFO), with its one-line summary: what a person reading the log, the
+/// terminal or the journal acts on.
+fn log_incident(change: &Change) {
+    match change {
+        Change::Opened(i) => tracing::warn!("incident {} opened: {}", i.id, i.summary),
+        Change::Updated(i) => tracing::warn!("incident {} grew worse: {}", i.id, i.summary),
+        Change::Closed(i) => tracing::info!("incident {} closed: {}", i.id, i.summary),
     }
 }
 
