@@ -833,6 +833,35 @@ fn analyze_stderr(file: &Path) -> String {
     String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
 }
 
+/// sysstat's history as `sadf -d` writes it (a real capture of `sadf -d -- -u`
+/// with a CPU load in it) is judged on its readings: its `CPU` column, the CPU's
+/// number (-1 for all), used to be read as a CPU percent through the `cpu` alias,
+/// and every row was flagged high as an impossible reading.
+#[test]
+fn sysstat_history_is_judged_on_its_readings_not_its_cpu_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    metrics()
+        .args(["analyze", "--quiet", "--csv-file"])
+        .arg(fixtures("valid").join("sadf.csv"))
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let summary = &report["summary"];
+    assert_eq!(
+        summary["metrics"],
+        serde_json::json!(["%user", "%nice", "%system", "%iowait", "%steal", "%idle"])
+    );
+    assert_eq!(summary["rows"], 39);
+    assert!(
+        summary["anomalies"].as_u64().unwrap() <= 2,
+        "a 39-row capture is mostly normal: {summary}"
+    );
+    assert!(!report.to_string().contains("impossible"), "{report}");
+}
+
 /// A file written as spreadsheets in much of Europe write it (`;` between cells,
 /// a decimal comma) gets the verdicts of the same readings written with points,
 /// and its verdicts' numbers are written its way, so the same spreadsheet reads

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::InputError;
 use super::numbers::{self, Kind};
 use super::structure::scan_structure;
+use super::sysstat;
 use super::text::{CsvInput, DELIMITERS, check_text, detect_delimiter, read_bytes};
 use crate::detector::Frame;
 use crate::schema;
@@ -163,7 +164,12 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
         .delimiter
         .unwrap_or_else(|| detect_delimiter(&bytes));
     let header = read_header(&bytes, delimiter, &name)?;
-    let structure = scan_structure(&bytes, delimiter, header.len(), &name)?;
+    let structure = scan_structure(&bytes, delimiter, header.len(), &name).map_err(|e| {
+        match sysstat::repeated_groups_hint(&header) {
+            Some(hint) => e.hint(hint),
+            None => e,
+        }
+    })?;
     if structure.records == 0 {
         return Err(
             InputError::at(&name, None, None, "the file has a header but no data rows")
@@ -195,11 +201,15 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
     } = kinds;
     // Excluded columns are kept as text, so rows can be selected by their value. A
     // file `metrics` wrote (an analysed CSV, `watch`'s history) carries verdict
-    // columns: they are results, never metrics.
+    // columns: they are results, never metrics; nor are sysstat's interval and CPU
+    // number.
     for (i, h) in header.iter().enumerate() {
         if options.exclude.contains(h) || schema::VERDICT_COLUMNS.contains(&h.as_str()) {
             numeric[i] = false;
         }
+    }
+    for i in sysstat::not_metrics(&header) {
+        numeric[i] = false;
     }
     // Cells with a decimal comma are polars' to read.
     let plain = plain_kinds(
