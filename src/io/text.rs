@@ -96,6 +96,14 @@ pub fn read_error(name: &str, e: std::io::Error) -> InputError {
         .hint("check the file is readable")
 }
 
+/// Whether `bytes` begin as InfluxDB's annotated CSV does: a line of annotations
+/// (`#group`, `#datatype` or `#default`) before the header.
+fn annotated(bytes: &[u8]) -> bool {
+    [&b"#group,"[..], b"#datatype,", b"#default,"]
+        .iter()
+        .any(|a| bytes.starts_with(a))
+}
+
 /// What a compressed file or an archive is, by its first bytes, and how to read
 /// it instead: `metrics` reads CSV text, and a decompressor can feed it standard
 /// input.
@@ -153,6 +161,15 @@ pub fn check_text(mut bytes: Vec<u8>, name: &str) -> Result<Vec<u8>, InputError>
         return Err(
             InputError::at(name, None, None, &format!("{what}; expected CSV text")).hint(hint),
         );
+    }
+    if annotated(&bytes) {
+        return Err(InputError::at(
+            name,
+            Some(1),
+            None,
+            "InfluxDB annotated CSV (lines of #group, #datatype and #default, then a row per field and time); expected a header, then a row per time with a column per metric",
+        )
+        .hint("pivot the fields into columns in the query, |> pivot(rowKey: [\"_time\"], columnKey: [\"_field\"], valueColumn: \"_value\"), then leave out the annotations and the columns before _start on the way in: grep -v '^#' FILE | cut -d, -f4- | metrics analyze --csv-file - ..."));
     }
     if let Some(at) = memchr::memchr(0, &bytes) {
         let (line, col) = line_col(&bytes, at);
