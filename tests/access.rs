@@ -112,6 +112,63 @@ async fn pages_of_other_sites_and_rebound_names_are_refused_and_the_dashboard_st
     assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
 }
 
+/// A connection that sends no request, or half a header, is closed after the
+/// header deadline (10 s), so such clients (a slowloris) cannot hold every file
+/// descriptor of a server that stays up for months; a WebSocket whose client
+/// says nothing is never read as HTTP again and goes on receiving samples.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_no_request_are_closed_and_a_quiet_websocket_is_not() {
+    use futures_util::StreamExt;
+    use std::io::{Read, Write};
+
+    // Replayed at the real rate: a sample a second for four minutes.
+    let watch = Watch::replay("1", &[]);
+    let opened = Instant::now();
+    let closed_after = |first: &'static [u8]| {
+        let address = watch.address.clone();
+        std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            stream.write_all(first).unwrap();
+            stream.set_read_timeout(Some(DEADLINE)).unwrap();
+            let started = Instant::now();
+            let mut buf = [0u8; 256];
+            // The server closes it: the end of the stream, or a reset.
+            let read = stream.read(&mut buf);
+            assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+            started.elapsed()
+        })
+    };
+    let silent = closed_after(b"");
+    let half = closed_after(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    let (mut socket, _) = tokio_tungstenite::connect_async(watch.ws_url())
+        .await
+        .unwrap();
+    let mut late = 0;
+    while opened.elapsed() < Duration::from_secs(14) {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+        assert!(
+            matches!(message, Ok(Some(Ok(_)))),
+            "the quiet WebSocket keeps receiving: {message:?}"
+        );
+        if opened.elapsed() > Duration::from_secs(12) {
+            late += 1;
+        }
+    }
+    assert!(late > 0, "samples came after the header deadline");
+    for connection in [silent, half] {
+        let took = connection.join().unwrap();
+        assert!(
+            took >= Duration::from_secs(9) && took < Duration::from_secs(15),
+            "closed after {took:?}"
+        );
+    }
+    assert_eq!(
+        watch.get("/api/status").status,
+        200,
+        "the server still answers"
+    );
+}
+
 /// A self-signed certificate for localhost and 127.0.0.1, and a web-config
 /// with TLS and one user, `prometheus` with password `s3cret`.
 fn web_config(dir: &Path) -> std::path::PathBuf {

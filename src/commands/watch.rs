@@ -445,13 +445,8 @@ fn spawn_server<L>(
 ) -> tokio::task::JoinHandle<std::io::Result<()>>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
 {
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-    })
+    tokio::spawn(metrics::server::serve::serve(listener, app, stopped))
 }
 
 /// Samples in `seconds` at `interval`; 0 stays 0.

@@ -2,13 +2,15 @@
 //! answers, the CSV upload and the Prometheus endpoint. It only reads what the
 //! [`hub::Hub`] holds; the collector never waits for it. Every request first
 //! passes the [`guard`] (Host and Origin) and, when `--web-config` names users,
-//! [`auth`]; [`tls`] serves it all over HTTPS when the file asks for it.
+//! [`auth`]; [`tls`] serves it all over HTTPS when the file asks for it, and
+//! [`serve`] serves it on a listener with a deadline on each request's header.
 
 pub mod assets;
 pub mod auth;
 pub mod guard;
 pub mod hub;
 pub mod prometheus;
+pub mod serve;
 pub mod tls;
 mod upload;
 pub mod web_config;

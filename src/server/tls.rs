@@ -17,7 +17,7 @@ use tokio_rustls::server::TlsStream;
 /// Longest a client may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections that completed their handshake, for `axum::serve`.
+/// Connections that completed their handshake, for [`super::serve::serve`].
 pub struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
