@@ -78,7 +78,7 @@ pub struct WatchArgs {
     /// WebSocket and upload, besides the dashboard itself; repeatable.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
-    /// Folder for the text log, metrics_history.csv and anomalies.jsonl.
+    /// Folder for the text log, metrics_history.csv, anomalies.jsonl and incidents.jsonl.
     #[arg(long, default_value = "logs", value_name = "DIR")]
     pub log_dir: PathBuf,
     /// Megabytes at which metrics_history.csv, anomalies.jsonl and incidents.jsonl
