@@ -475,6 +475,22 @@ async fn an_upload_is_analysed_and_bad_ones_get_the_command_lines_words() {
     let message = refused.json()["error"].as_str().unwrap().to_string();
     assert!(message.starts_with("bad.csv:3:2:"), "{message}");
 
+    // Too short a file is told in the page's terms: it has no flags to fit with.
+    let short = b"timestamp,cpu_percent\n2024-01-01T00:00:00Z,12\n2024-01-01T00:00:01Z,13\n";
+    let refused = http(
+        &watch.address,
+        "POST",
+        "/api/analyze?name=short.csv",
+        Some(short),
+    );
+    assert_eq!(refused.status, 422);
+    let message = refused.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("short.csv has 2 rows; learning a baseline needs at least 32")
+            && !message.contains("fit on"),
+        "{message}"
+    );
+
     // A form upload is told how to send the file, not that line 2 has a stray quote.
     let form = b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\ntimestamp,cpu_percent\n0,1\n\r\n--x--\r\n";
     let refused = request(

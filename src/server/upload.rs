@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, UPLOAD_LIMIT, UPLOAD_ROWS, UPLOADS_AT_ONCE, json_response};
-use crate::analysis::{FitRows, analyze as run_analysis};
+use crate::analysis::{AnalysisError, FitRows, analyze as run_analysis};
+use crate::detector::DetectorError;
 use crate::io::input::{ReadOptions, read_table};
 use crate::io::text::CsvInput;
 use crate::report::{Summary, flagged};
@@ -124,7 +125,16 @@ fn analyse(app: &AppState, name: String, bytes: Vec<u8>) -> Result<String, Strin
         &app.rules,
         &|_| {},
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| match e {
+        // Said in the page's terms: the upload fits on every row it has.
+        AnalysisError::Detector {
+            source_name,
+            error: DetectorError::TooFewRows { needed, found },
+        } => format!(
+            "{source_name} has {found} rows; learning a baseline needs at least {needed}; hint: upload a longer stretch of readings"
+        ),
+        e => e.to_string(),
+    })?;
     let summary = Summary::new(&table, &analysis, 10, read_seconds);
     let scores: Vec<f64> = analysis.verdicts.iter().map(|v| v.anomaly_score).collect();
     let worst = flagged(&table, &analysis, FLAGGED_LIMIT);
