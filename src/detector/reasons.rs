@@ -8,7 +8,7 @@ use super::verdict::Severity;
 pub const SEPARATOR: &str = " | ";
 
 /// A value with its unit, as reasons print it: `97.2 %`, `41.3 MB/s`, `0.042`, and
-/// from [`SCIENTIFIC_FROM`] on `1.000e308 MB/s`.
+/// from `SCIENTIFIC_FROM` on `1.000e308 MB/s`.
 pub fn fmt_value(v: f64, unit: &str) -> String {
     let number = fmt_number(v, if v.abs() >= 1.0 || v == 0.0 { 1 } else { 3 });
     if unit.is_empty() {
@@ -24,7 +24,7 @@ fn fmt_sigma(sigma: f64) -> String {
     fmt_number(sigma, 1)
 }
 
-/// `v` with `decimals` digits after the point, or from [`SCIENTIFIC_FROM`] on in
+/// `v` with `decimals` digits after the point, or from `SCIENTIFIC_FROM` on in
 /// scientific notation: past that an `f64`'s digits are noise, and a corrupt
 /// reading would otherwise fill a line with 300 of them.
 fn fmt_number(v: f64, decimals: usize) -> String {

@@ -560,7 +560,7 @@ const TIME_NAMES: [&str; 11] = [
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct NamedTime {
     /// The column `--timestamp-column` names; else the first header name of
-    /// [`TIME_NAMES`] whose cell on the first data row reads as a time since 1990.
+    /// `TIME_NAMES` whose cell on the first data row reads as a time since 1990.
     /// A time column called `time` or `date` was read as text, or as a metric when
     /// it held Unix seconds. `None`: `timestamp`, when the header has it.
     pub column: Option<String>,

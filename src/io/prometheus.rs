@@ -131,7 +131,7 @@ const INTERFACES: &str = ", device!~\"lo|veth.*|docker.*|br-.*|virbr.*|vnet.*|cn
 
 /// The native columns from node_exporter's metrics of one `instance`, as
 /// `(column, query)`: CPU %, memory %, disk and network MB/s (MiB, over the
-/// devices the live collector counts: [`DISKS`], [`INTERFACES`]) and the 1-minute
+/// devices the live collector counts: `DISKS`, `INTERFACES`) and the 1-minute
 /// load. Rates are taken over a window of
 /// at least a minute, so two scrapes at the usual 15-30 s fall in it. Every query
 /// aggregates, so its one series has no `instance` and all are one host's columns.
@@ -178,7 +178,7 @@ pub struct History {
     /// The CSV.
     pub csv: String,
     /// The names of the counters among its columns, read raw (see
-    /// [`counter_name`]), each once.
+    /// `counter_name`), each once.
     pub counters: Vec<String>,
     /// The columns those counters' series became, which the check for columns
     /// that only rise need not name again.

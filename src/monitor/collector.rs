@@ -1,6 +1,6 @@
 //! Samples this machine with sysinfo: the native metrics plus swap, load and the
 //! process count, per-core usage, and the busiest processes (which disks and
-//! interfaces count is [`super::disk_io`]'s and [`super::network_io`]'s to say). Rates come from the counters' change since the
+//! interfaces count is `disk_io.rs`'s and `network_io.rs`'s to say). Rates come from the counters' change since the
 //! previous sample over the time between them. A subsystem that is unsupported
 //! or fails gives NaN and never stops the others.
 

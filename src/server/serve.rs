@@ -5,7 +5,7 @@
 //! process's file descriptors, and with them the dashboard and Prometheus'
 //! scrapes, whatever password guards the requests themselves. hyper's deadline
 //! starts at a request's first byte, so a connection must also send its first
-//! byte in time ([`FirstByteBy`]). An upgraded WebSocket is no longer read as
+//! byte in time (`FirstByteBy`). An upgraded WebSocket is no longer read as
 //! HTTP, so neither deadline touches it.
 
 use std::future::Future;
