@@ -464,27 +464,27 @@ async fn an_upload_is_analysed_and_bad_ones_get_the_command_lines_words() {
     assert_eq!(report["cells"][&row].as_array().unwrap().len(), 9);
     assert!(report["scores"].as_array().unwrap().len() == 240);
 
-    let bad = b"timestamp,cpu_percent\n2024-01-01T00:00:00Z,12\n2024-01-01T00:00:01Z,abc\n";
-    let refused = http(
-        &watch.address,
-        "POST",
-        "/api/analyze?name=bad.csv",
-        Some(bad),
+    // A file the page cannot analyse is refused (422) with the reason.
+    let refused = |name: &str, csv: &[u8]| {
+        let answer = http(
+            &watch.address,
+            "POST",
+            &format!("/api/analyze?name={name}"),
+            Some(csv),
+        );
+        assert_eq!(answer.status, 422, "{}", answer.body);
+        answer.json()["error"].as_str().unwrap().to_string()
+    };
+    let message = refused(
+        "bad.csv",
+        b"timestamp,cpu_percent\n2024-01-01T00:00:00Z,12\n2024-01-01T00:00:01Z,abc\n",
     );
-    assert_eq!(refused.status, 422);
-    let message = refused.json()["error"].as_str().unwrap().to_string();
     assert!(message.starts_with("bad.csv:3:2:"), "{message}");
-
     // Too short a file is told in the page's terms: it has no flags to fit with.
-    let short = b"timestamp,cpu_percent\n2024-01-01T00:00:00Z,12\n2024-01-01T00:00:01Z,13\n";
-    let refused = http(
-        &watch.address,
-        "POST",
-        "/api/analyze?name=short.csv",
-        Some(short),
+    let message = refused(
+        "short.csv",
+        b"timestamp,cpu_percent\n2024-01-01T00:00:00Z,12\n2024-01-01T00:00:01Z,13\n",
     );
-    assert_eq!(refused.status, 422);
-    let message = refused.json()["error"].as_str().unwrap().to_string();
     assert!(
         message.starts_with("short.csv has 2 rows; learning a baseline needs at least 32")
             && !message.contains("fit on"),
