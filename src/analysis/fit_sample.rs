@@ -6,7 +6,7 @@
 //! keeps every time of day and week. Taken as the rows go by, it gives the same
 //! sample whether a file is held whole or read in windows.
 
-use crate::detector::Frame;
+use crate::detector::{Frame, scaled_to_width};
 
 /// Most training rows a batch fit takes: the fit's medians already used at most
 /// about a million rows, and its calibration far fewer.
@@ -22,7 +22,7 @@ const MIN_FIT_ROWS: usize = 2 * FIT_BLOCK;
 
 /// Most training rows a batch fit of `metrics` metrics takes.
 pub fn max_fit_rows(metrics: usize) -> usize {
-    (MAX_FIT_ROWS * FIT_METRICS / metrics.max(1)).clamp(MIN_FIT_ROWS, MAX_FIT_ROWS)
+    scaled_to_width(MAX_FIT_ROWS, FIT_METRICS, metrics, MIN_FIT_ROWS)
 }
 
 /// Consecutive training rows kept or left out together.

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::error::DetectorError;
 use super::features;
-use super::frame::Frame;
+use super::frame::{Frame, scaled_to_width};
 use super::fusion::{self, Pending, RowInput};
 use super::hold::Hold;
 use super::memory::{Carried, FeatureTable, Standing};
@@ -33,7 +33,7 @@ const MIN_SCORE_BLOCK: usize = 256;
 /// Rows per block for a file of `metrics` metrics. The verdicts do not depend on
 /// it (each block replays the rows before it).
 pub(super) fn score_block(metrics: usize) -> usize {
-    (SCORE_BLOCK * BLOCK_METRICS / metrics.max(1)).clamp(MIN_SCORE_BLOCK, SCORE_BLOCK)
+    scaled_to_width(SCORE_BLOCK, BLOCK_METRICS, metrics, MIN_SCORE_BLOCK)
 }
 
 /// Where a batch pass over a file stands after some of its rows: what the next rows

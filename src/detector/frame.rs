@@ -2,6 +2,16 @@
 //! text columns (for status rules) and timestamps. Column-major, because every signal
 //! is computed per metric first.
 
+/// How many of `full` (rows, or blocks of rows) a file of `metrics` metrics is
+/// given, when a file of up to `full_up_to` metrics is given all of them:
+/// proportionally fewer beyond, so they hold about as many readings whatever the
+/// width, but never fewer than `least`. The one rule behind every part of a batch
+/// run whose memory would otherwise grow with a file's width (the training
+/// sample, the calibration blocks, the scoring blocks).
+pub fn scaled_to_width(full: usize, full_up_to: usize, metrics: usize, least: usize) -> usize {
+    (full * full_up_to / metrics.max(1)).clamp(least, full)
+}
+
 /// A table of samples. Missing readings are NaN.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Frame {
@@ -53,5 +63,19 @@ impl Frame {
     pub fn head(&self, n: usize) -> Frame {
         let n = n.min(self.rows());
         self.select(&(0..n).collect::<Vec<_>>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wider_file_gets_proportionally_less_down_to_the_least() {
+        assert_eq!(scaled_to_width(4096, 32, 8, 256), 4096);
+        assert_eq!(scaled_to_width(4096, 32, 32, 256), 4096);
+        assert_eq!(scaled_to_width(4096, 32, 64, 256), 2048);
+        assert_eq!(scaled_to_width(4096, 32, 100_000, 256), 256);
+        assert_eq!(scaled_to_width(4096, 32, 0, 256), 4096);
     }
 }

@@ -44,7 +44,7 @@ pub use forest::{
     DEFAULT_SAMPLE_SIZE, DEFAULT_TREES, Forest, ForestError, ForestParams, MAX_TREES,
     MIN_SAMPLE_SIZE, MIN_TREES,
 };
-pub use frame::Frame;
+pub use frame::{Frame, scaled_to_width};
 pub use fusion::{Mode, Thresholds};
 pub use incidents::{Change, Incident, IncidentTracker};
 pub use model::{MODEL_FORMAT, Model};

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::error::DetectorError;
 use super::features::{self, FlatRun};
-use super::frame::Frame;
+use super::frame::{Frame, scaled_to_width};
 use super::fusion::Thresholds;
 use super::hold::{HOLD_ROWS, Hold, Step};
 use super::level::AdaptAfter;
@@ -52,8 +52,12 @@ const MIN_CALIBRATION_BLOCKS: usize = 10;
 
 /// How many calibration blocks a file of `metrics` metrics is calibrated on.
 fn calibration_block_count(metrics: usize) -> usize {
-    (CALIBRATION_BLOCKS * CALIBRATION_METRICS / metrics.max(1))
-        .clamp(MIN_CALIBRATION_BLOCKS, CALIBRATION_BLOCKS)
+    scaled_to_width(
+        CALIBRATION_BLOCKS,
+        CALIBRATION_METRICS,
+        metrics,
+        MIN_CALIBRATION_BLOCKS,
+    )
 }
 
 /// Training rows the baseline medians, transforms and time-of-day profile are
