@@ -203,13 +203,14 @@ pub fn table_of(name: String, raw: Vec<u8>, options: &ReadOptions) -> Result<Tab
     // file `metrics` wrote (an analysed CSV, `watch`'s history) carries verdict
     // columns: they are results, never metrics; nor are sysstat's interval and CPU
     // number.
+    let not_metrics = sysstat::not_metrics(&header);
     for (i, h) in header.iter().enumerate() {
-        if options.exclude.contains(h) || schema::VERDICT_COLUMNS.contains(&h.as_str()) {
+        if options.exclude.contains(h)
+            || schema::VERDICT_COLUMNS.contains(&h.as_str())
+            || not_metrics.contains(&h.as_str())
+        {
             numeric[i] = false;
         }
-    }
-    for i in sysstat::not_metrics(&header) {
-        numeric[i] = false;
     }
     // Cells with a decimal comma are polars' to read.
     let plain = plain_kinds(

@@ -19,15 +19,10 @@ pub fn is_sadf(header: &[String]) -> bool {
     header.len() >= HEADER_START.len() && header.iter().zip(HEADER_START).all(|(h, s)| h == s)
 }
 
-/// The columns of a `sadf -d` header (see [`is_sadf`]) that hold numbers but no
-/// metric; none for any other header.
-pub fn not_metrics(header: &[String]) -> Vec<usize> {
-    if !is_sadf(header) {
-        return Vec::new();
-    }
-    (0..header.len())
-        .filter(|&i| NOT_METRICS.contains(&header[i].as_str()))
-        .collect()
+/// The names of a `sadf -d` header's columns (see [`is_sadf`]) that hold numbers
+/// but no metric; none for any other header.
+pub fn not_metrics(header: &[String]) -> &'static [&'static str] {
+    if is_sadf(header) { &NOT_METRICS } else { &[] }
 }
 
 /// How to fix a `sadf -dh` file whose rows hold a group of columns per device,
@@ -50,7 +45,7 @@ mod tests {
     #[test]
     fn a_sadf_header_names_its_columns_that_are_no_metrics() {
         let sadf = header("# hostname;interval;timestamp;CPU;%user;%idle");
-        assert_eq!(not_metrics(&sadf), [1, 3]);
+        assert_eq!(not_metrics(&sadf), ["interval", "CPU"]);
         assert_eq!(repeated_groups_hint(&sadf), None);
         // Any other file's CPU column is the CPU percent its alias says.
         assert!(not_metrics(&header("timestamp;CPU;interval")).is_empty());
