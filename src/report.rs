@@ -8,8 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::analysis::Analysis;
-use crate::analysis::infinite::Infinities;
-use crate::analysis::time_order::TimeOrder;
+use crate::analysis::row_warnings::RowWarnings;
 use crate::detector::{Change, Incident, IncidentTracker, Severity, Verdict, reasons};
 use crate::evaluation::{Quality, evaluate};
 use crate::io::input::Table;
@@ -120,10 +119,8 @@ pub struct Tally {
     /// Every flagged row, when asked for: each as JSON in a spool on disk, with
     /// what orders it in memory (severity, score, row).
     every: Option<(Spool, Vec<RankKey>)>,
-    /// Whether the rows' times ran forward.
-    order: TimeOrder,
-    /// The judged columns' infinite cells.
-    infinities: Infinities,
+    /// What the rows said of the input: their times, their infinite cells.
+    found: RowWarnings,
 }
 
 impl Tally {
@@ -148,14 +145,8 @@ impl Tally {
     /// `verdicts`, judged by a model of `metrics`.
     pub fn add(&mut self, table: &Table, from: usize, verdicts: &[Verdict], metrics: &[String]) {
         let rows = from..from + verdicts.len();
+        self.found.add(table, rows.clone(), self.rows, metrics);
         let times = table.frame.times.as_ref().map(|t| &t[rows.clone()]);
-        if let Some(times) = times {
-            self.order.add(times);
-        }
-        // A table's first part starts at its row 0.
-        if from == 0 {
-            self.infinities.add(&table.infinite, self.rows, metrics);
-        }
         let mut flagged: Vec<(usize, &Verdict)> = Vec::new();
         let rank = |r: usize, v: &Verdict| (v.severity, v.anomaly_score, self.rows + r + 1);
         for (r, v) in verdicts.iter().enumerate() {
@@ -205,12 +196,10 @@ impl Tally {
     }
 
     /// What to tell the user of the rows taken from `file`, found as they were
-    /// taken: their times (see [`TimeOrder`]) and infinite cells (see
-    /// [`Infinities`]). The summary lists it after the run's own warnings.
+    /// taken (see [`RowWarnings`]). The summary lists it after the run's own
+    /// warnings.
     pub fn found_warnings(&self, file: &str) -> Vec<String> {
-        let mut warnings = self.infinities.warnings();
-        warnings.extend(self.order.warnings(file));
-        warnings
+        self.found.warnings(file)
     }
 
     /// The summary of every row taken, listing the `top` worst rows and incidents

@@ -1,8 +1,9 @@
 //! One batch analysis, shared by `metrics analyze`, the web upload and the quality
 //! bench: choose the training rows, fit (or take a saved model) and judge every
-//! row (`report::Tally` groups the anomalous rows into incidents; [`time_order`]
-//! tells when the rows' times go backwards, [`infinite`] of cells read as
-//! missing for being infinite). [`analyze`] does
+//! row (`report::Tally` groups the anomalous rows into incidents; [`row_warnings`]
+//! tells what the rows say of the input: when their times go backwards
+//! ([`time_order`]) and of cells read as missing for being infinite
+//! ([`infinite`])). [`analyze`] does
 //! it on a table
 //! held whole; [`windowed`] on a file read window by window, with the same
 //! verdicts.
@@ -10,6 +11,7 @@
 pub mod counters;
 pub mod fit_sample;
 pub mod infinite;
+pub mod row_warnings;
 pub mod time_order;
 pub mod windowed;
 

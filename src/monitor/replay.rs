@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use super::{Sample, SampleLayout};
-use crate::analysis::infinite::Infinities;
-use crate::analysis::time_order::TimeOrder;
+use crate::analysis::row_warnings::RowWarnings;
 use crate::detector::Frame;
 use crate::io::InputError;
 use crate::io::input::{ReadOptions, read_table};
@@ -59,16 +58,13 @@ impl Replay {
         start_ms: i64,
     ) -> Result<Replay, InputError> {
         let table = read_table(&CsvInput::from_arg(path), &ReadOptions::default())?;
-        let mut order = TimeOrder::default();
-        order.add(table.frame.times.as_deref().unwrap_or_default());
-        let mut infinities = Infinities::default();
-        infinities.add(&table.infinite, 0, &table.frame.names);
+        let mut found = RowWarnings::default();
+        found.add(&table, 0..table.frame.rows(), 0, &table.frame.names);
         for warning in table
             .warnings
             .iter()
             .cloned()
-            .chain(infinities.warnings())
-            .chain(order.warnings(&table.source))
+            .chain(found.warnings(&table.source))
         {
             tracing::warn!("{}: {warning}", table.source);
         }
