@@ -84,8 +84,8 @@ pub struct Table {
     pub label_column: Option<String>,
     /// What the reader left out and why, for the command and the summary to say.
     pub warnings: Vec<String>,
-    /// The metric columns with infinite cells, read as missing readings, in file
-    /// order: told by whoever takes the rows (see
+    /// The metric columns with infinite cells, read as missing readings, in the
+    /// header's order: told by whoever takes the rows (see
     /// [`crate::analysis::infinite::Infinities`]), who knows where they are in
     /// the file.
     pub infinite: Vec<InfiniteCells>,
