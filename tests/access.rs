@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::prometheus::prometheus;
+use common::prometheus::{prometheus, web_config};
 use common::{DEADLINE, Watch, send};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
@@ -167,25 +166,6 @@ async fn connections_that_send_no_request_are_closed_and_a_quiet_websocket_is_no
         200,
         "the server still answers"
     );
-}
-
-/// A self-signed certificate for localhost and 127.0.0.1, and a web-config
-/// with TLS and one user, `prometheus` with password `s3cret`.
-fn web_config(dir: &Path) -> std::path::PathBuf {
-    let cert =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    std::fs::write(dir.join("server.crt"), cert.cert.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), cert.signing_key.serialize_pem()).unwrap();
-    let hash = bcrypt::hash("s3cret", 4).unwrap();
-    let path = dir.join("web.yml");
-    std::fs::write(
-        &path,
-        format!(
-            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {hash}\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 #[test]

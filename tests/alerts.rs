@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::hook::{Answer, Hook};
-use common::prometheus::{Prometheus, start_ready};
+use common::prometheus::{Prometheus, USER, start_ready, start_secured, web_config};
 use common::socket::{connect, next, until_finished};
 use common::{DEADLINE, Phase, Watch, host_csv};
 
@@ -278,6 +278,11 @@ struct Alertmanager {
 
 impl Alertmanager {
     fn start() -> Alertmanager {
+        Alertmanager::start_with(None)
+    }
+
+    /// Started behind the TLS and password of `web_config` when given.
+    fn start_with(web_config: Option<&Path>) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(
@@ -285,17 +290,21 @@ impl Alertmanager {
             "route:\n  receiver: \"null\"\nreceivers:\n  - name: \"null\"\n",
         )
         .unwrap();
-        let server = start_ready(
-            "prometheus-alertmanager",
-            &[
-                format!("--config.file={}", config.display()),
-                format!("--storage.path={}", dir.path().join("data").display()),
-                "--cluster.listen-address=".to_string(),
-            ],
-            &dir.path().join("alertmanager.log"),
-        );
+        let args = [
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", dir.path().join("data").display()),
+            "--cluster.listen-address=".to_string(),
+        ];
+        let log = dir.path().join("alertmanager.log");
+        let (server, scheme) = match web_config {
+            None => (start_ready("prometheus-alertmanager", &args, &log), "http"),
+            Some(web) => (
+                start_secured("prometheus-alertmanager", &args, &log, web),
+                "https",
+            ),
+        };
         Alertmanager {
-            url: format!("http://{}", server.address),
+            url: format!("{scheme}://{}", server.address),
             server,
             _dir: dir,
         }
@@ -401,6 +410,87 @@ fn alert_test_reports_each_receiver_and_fails_when_one_does() {
         link.starts_with("http://") && link.ends_with(":5000/") && !link.contains("0.0.0.0"),
         "{link}"
     );
+}
+
+#[tokio::test]
+async fn alert_test_reaches_an_alertmanager_behind_tls_and_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = web_config(dir.path());
+    let am = Alertmanager::start_with(Some(&web));
+    let password = dir.path().join("password");
+    std::fs::write(&password, USER.1).unwrap();
+    // Paths are relative to the alerts file; the tables are Prometheus' own
+    // client settings.
+    let alerts_file = |tls: bool| {
+        let file = dir.path().join("alerts.toml");
+        let mut text = format!(
+            "[[receiver]]\ntype = \"alertmanager\"\nname = \"secured\"\nurl = \"{}\"\n[receiver.basic_auth]\nusername = \"{}\"\npassword_file = \"password\"\n",
+            am.url, USER.0
+        );
+        if tls {
+            text.push_str("[receiver.tls_config]\nca_file = \"server.crt\"\n");
+        }
+        std::fs::write(&file, text).unwrap();
+        file
+    };
+    let alert_test = |file: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
+            .args(["watch", "--alert-test", "--alerts", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = alert_test(&alerts_file(true));
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("secured (https://127.0.0.1:") && said.contains("ok, HTTP 200"),
+        "{said}"
+    );
+    // Alertmanager holds it: asked over TLS with the password.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(dir.path().join("server.crt")).unwrap())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let listed: Vec<Value> = client
+        .get(format!("{}/api/v2/alerts", am.url))
+        .basic_auth(USER.0, Some(USER.1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|a| a["labels"]["alertname"] == "MetricsTestAlert"),
+        "{listed:?}"
+    );
+
+    // Without the CA, the certificate is not trusted, and the fix is named.
+    let (code, said) = alert_test(&alerts_file(false));
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("FAILED")
+            && said.contains("certificate")
+            && said.contains("tls_config.ca_file"),
+        "{said}"
+    );
+    // A wrong password (read from its file at each attempt) is refused.
+    std::fs::write(&password, "guess").unwrap();
+    let (code, said) = alert_test(&alerts_file(true));
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("FAILED, HTTP 401") && said.contains("basic_auth"),
+        "{said}"
+    );
+    assert!(!said.contains("guess"), "the password is not shown: {said}");
 }
 
 #[test]

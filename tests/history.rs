@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::prometheus::{Prometheus, prometheus};
+use common::prometheus::{Prometheus, USER, prometheus, secured_prometheus, web_config};
 use common::wobble;
 use metrics::timestamp::{now_ms, to_iso};
 
@@ -204,6 +204,86 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
         let file = dir.path().join(format!("both.{host}.csv"));
         assert_eq!(std::fs::read_to_string(&file).unwrap(), a, "{host}");
     }
+}
+
+#[test]
+fn history_behind_tls_and_a_password_is_read_with_the_client_settings_promtool_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (start, end, csv) = history(dir.path());
+    let web = web_config(dir.path());
+    let prometheus = secured_prometheus(dir.path(), "global:\n  scrape_interval: 1h\n", &web);
+    let server = format!("https://{}", prometheus.address);
+    let (start, end) = (to_iso(start), to_iso(end));
+    // Prometheus' own client settings: the password in a file beside them, and
+    // the server's certificate as the one CA trusted.
+    let password = dir.path().join("password");
+    std::fs::write(&password, format!("{}\n", USER.1)).unwrap();
+    let settings = dir.path().join("http.yml");
+    std::fs::write(
+        &settings,
+        format!(
+            "basic_auth:\n  username: {}\n  password_file: password\ntls_config:\n  ca_file: server.crt\n",
+            USER.0
+        ),
+    )
+    .unwrap();
+    let from_csv = dir.path().join("from_csv.csv");
+    analyze_ok(&[
+        "--csv-file",
+        csv.to_str().unwrap(),
+        "--output-file",
+        from_csv.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--quiet",
+    ]);
+    let from_prometheus = dir.path().join("from_prometheus.csv");
+    let query = "{__name__=~\"cpu_percent|memory_percent\", instance=\"web-1:9100\"}";
+    let read = |more: &[&str]| {
+        let mut args = over_range(&server, &start, &end, &["--query", query, "--seed", "1"]);
+        args.extend_from_slice(more);
+        analyze(&args)
+    };
+    let out = read(&[
+        "--http-config",
+        settings.to_str().unwrap(),
+        "--output-file",
+        from_prometheus.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&from_prometheus).unwrap(),
+        std::fs::read_to_string(&from_csv).unwrap(),
+        "the same rows, the same verdicts, over TLS with a password"
+    );
+
+    // Without the settings the certificate is not trusted, and the fix is named.
+    let out = read(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("certificate")
+            && stderr.contains("ca_file")
+            && stderr.contains("--http-config"),
+        "{stderr}"
+    );
+    // A password changed in its file is read at the next run, and refused.
+    std::fs::write(&password, "guess\n").unwrap();
+    let out = read(&["--http-config", settings.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refused the request (HTTP 401") && stderr.contains("basic_auth"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("guess"),
+        "the password is not shown: {stderr}"
+    );
 }
 
 #[test]

@@ -13,6 +13,9 @@ use toml::Spanned;
 
 use super::policy::Policy;
 use crate::detector::Severity;
+use crate::http::client::{
+    AuthorizationEntry, BasicAuthEntry, ClientEntries, ClientSettings, TlsEntry,
+};
 use crate::http::http_url;
 use crate::timestamp::parse_duration as duration;
 
@@ -129,6 +132,8 @@ pub struct Receiver {
     pub target: Target,
     /// How long one attempt may take.
     pub timeout: Duration,
+    /// Credentials and the CAs trusted, for an HTTP receiver.
+    pub client: ClientSettings,
 }
 
 /// The checked alert settings.
@@ -179,6 +184,9 @@ struct ReceiverEntry {
     url: Option<Spanned<String>>,
     command: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    basic_auth: Option<BasicAuthEntry>,
+    authorization: Option<AuthorizationEntry>,
+    tls_config: Option<TlsEntry>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +218,7 @@ impl AlertsConfig {
                 name,
                 target,
                 timeout: DEFAULT_TIMEOUT,
+                client: ClientSettings::default(),
             });
             Ok::<(), AlertsError>(())
         };
@@ -334,11 +343,30 @@ impl AlertsConfig {
                     format!("{name:?} names two receivers; hint: give each its own name"),
                 ));
             }
+            let entries = ClientEntries {
+                basic_auth: entry.basic_auth,
+                authorization: entry.authorization,
+                tls_config: entry.tls_config,
+            };
+            let has_client_settings = entries.basic_auth.is_some()
+                || entries.authorization.is_some()
+                || entries.tls_config.is_some();
+            if has_client_settings && matches!(target, Target::Exec(_)) {
+                return Err(invalid(
+                    entry.kind.span(),
+                    "basic_auth",
+                    "an exec receiver runs a command, so basic_auth, authorization and tls_config mean nothing to it; hint: remove them".into(),
+                ));
+            }
+            let base = Path::new(path).parent().unwrap_or(Path::new("."));
+            let client = ClientSettings::resolve(base, entries)
+                .map_err(|m| invalid(entry.kind.span(), "receiver", m))?;
             let name = unique_name(&config.receivers, target.kind(), wanted);
             config.receivers.push(Receiver {
                 name,
                 target,
                 timeout,
+                client,
             });
         }
         let p = &file.policy;
@@ -561,6 +589,20 @@ instance = "web-1"
             (
                 "[policy]\nwait = \"1s\"\n",
                 "alerts.toml:2:1: unknown field `wait`",
+            ),
+            // Client settings mean nothing to a command, and are checked at
+            // start like any other field.
+            (
+                "[[receiver]]\ntype = \"exec\"\ncommand = \"true\"\n[receiver.basic_auth]\nusername = \"u\"\n",
+                "alerts.toml:2: field basic_auth: an exec receiver runs a command",
+            ),
+            (
+                "[[receiver]]\ntype = \"alertmanager\"\nurl = \"https://am:9093\"\n[receiver.authorization]\ncredentials_file = \"no-such-token\"\n",
+                "alerts.toml:2: field receiver: cannot read no-such-token",
+            ),
+            (
+                "[[receiver]]\ntype = \"webhook\"\nurl = \"https://h/x\"\n[receiver.tls_config]\nserver_name = \"h\"\n",
+                "unknown field `server_name`",
             ),
         ];
         for (text, expected) in cases {

@@ -198,33 +198,26 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts one task per receiver of `config` on the current Tokio runtime.
-    pub fn start(config: &AlertsConfig) -> Dispatcher {
-        let client = http_client();
-        let lanes = config
-            .receivers
-            .iter()
-            .map(|receiver| {
-                let status = Arc::new(ReceiverStatus::new(receiver));
-                let (queue, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(run_lane(
-                    receiver.clone(),
-                    client.clone(),
-                    Arc::clone(&status),
-                    rx,
-                ));
-                Lane {
-                    status,
-                    queue,
-                    recent: VecDeque::new(),
-                    told: Vec::new(),
-                }
-            })
-            .collect();
-        Dispatcher {
+    /// Starts one task per receiver of `config` on the current Tokio runtime;
+    /// why not, when a receiver's HTTP client cannot be built.
+    pub fn start(config: &AlertsConfig) -> Result<Dispatcher, String> {
+        let mut lanes = Vec::with_capacity(config.receivers.len());
+        for receiver in &config.receivers {
+            let client = http_client(receiver)?;
+            let status = Arc::new(ReceiverStatus::new(receiver));
+            let (queue, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(run_lane(receiver.clone(), client, Arc::clone(&status), rx));
+            lanes.push(Lane {
+                status,
+                queue,
+                recent: VecDeque::new(),
+                told: Vec::new(),
+            });
+        }
+        Ok(Dispatcher {
             lanes: Mutex::new(lanes),
             rate_per_hour: config.rate_per_hour,
-        }
+        })
     }
 
     /// Every receiver's status, shared.
@@ -283,14 +276,19 @@ impl Dispatcher {
     }
 }
 
-/// The client every HTTP receiver shares: no redirects (an alert is not posted
-/// somewhere else than configured), the system's CA roots.
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// The client `receiver` is called with: no redirects (an alert is not posted
+/// somewhere else than configured), the CAs its settings trust (the system's
+/// unless told) and its client certificate; why not, naming the receiver.
+fn http_client(receiver: &Receiver) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("metrics/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .user_agent(concat!("metrics/", env!("CARGO_PKG_VERSION")));
+    receiver.client.client(builder).map_err(|e| {
+        format!(
+            "receiver {}: cannot make its HTTP client: {e}",
+            receiver.name
+        )
+    })
 }
 
 /// One receiver's task: delivers its queue in order, retrying each notification
@@ -398,10 +396,10 @@ pub async fn attempt(
         }
     };
     let started = Instant::now();
-    let response = client
-        .post(url)
-        .json(&body)
-        .timeout(receiver.timeout)
+    let request = client.post(url).json(&body).timeout(receiver.timeout);
+    let response = receiver
+        .client
+        .authorize(request)?
         .send()
         .await
         .map_err(|e| describe_http_error(&e, receiver.timeout))?;
@@ -415,14 +413,25 @@ pub async fn attempt(
     }
     let text = response.text().await.unwrap_or_default();
     let text: String = text.trim().chars().take(200).collect();
-    Err(format!("HTTP {code}: {text}"))
+    let hint = if matches!(code.as_u16(), 401 | 403) {
+        "; hint: give the receiver basic_auth or authorization in the --alerts file"
+    } else {
+        ""
+    };
+    Err(format!("HTTP {code}: {text}{hint}"))
 }
 
 fn describe_http_error(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         format!("no answer within {} s", timeout.as_secs_f64())
     } else if e.is_connect() {
-        format!("cannot connect: {}", error_chain(e))
+        let chain = error_chain(e);
+        let hint = if chain.contains("certificate") {
+            "; hint: trust the CA that signed its certificate with tls_config.ca_file in the --alerts file"
+        } else {
+            ""
+        };
+        format!("cannot connect: {chain}{hint}")
     } else {
         error_chain(e)
     }
@@ -434,14 +443,16 @@ pub async fn test_all(
     config: &AlertsConfig,
     message: &Message,
 ) -> Vec<(String, Result<String, String>)> {
-    let client = http_client();
     let tries: Vec<_> = config
         .receivers
         .iter()
         .cloned()
         .map(|receiver| {
-            let (client, message) = (client.clone(), message.clone());
-            tokio::spawn(async move { attempt(&receiver, &client, &message).await })
+            let message = message.clone();
+            tokio::spawn(async move {
+                let client = http_client(&receiver)?;
+                attempt(&receiver, &client, &message).await
+            })
         })
         .collect();
     let mut results = Vec::with_capacity(tries.len());

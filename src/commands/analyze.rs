@@ -19,6 +19,7 @@ use metrics::analysis::{AnalysisError, FitRows};
 use metrics::detector::{
     DEFAULT_SAMPLE_SIZE, DetectorError, DetectorParams, MIN_TRAIN_ROWS, Model, RuleSet,
 };
+use metrics::http::client::ClientSettings;
 use metrics::io::atomic::write_atomically;
 use metrics::io::events::{is_json, write_events};
 use metrics::io::input::ReadOptions;
@@ -74,6 +75,11 @@ pub struct AnalyzeArgs {
         requires = "prometheus"
     )]
     pub step: String,
+    /// How to reach a Prometheus behind a password or a private CA: a YAML file
+    /// of Prometheus' client settings (basic_auth, authorization, tls_config), as
+    /// `promtool --http.config.file` reads.
+    #[arg(long, value_name = "FILE", requires = "prometheus")]
+    pub http_config: Option<PathBuf>,
     /// Where to write every row with its verdict columns (`-` for standard output).
     /// Without it only the summary is printed.
     #[arg(long, value_name = "OUT")]
@@ -482,8 +488,13 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
         (None, Some(instance)) => node_exporter_queries(instance, step_ms),
         (None, None) => bail!("--prometheus needs --query PROMQL or --instance NAME"),
     };
+    let client = match &args.http_config {
+        Some(path) => ClientSettings::load(path)?,
+        None => ClientSettings::default(),
+    };
     let range = RangeQuery {
         url: url.to_string(),
+        client,
         queries,
         start_ms: start,
         end_ms: end,

@@ -268,7 +268,13 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
             tracing::warn!(target: FILE_ONLY, "{warning}");
         }
     }
-    let dispatcher = (!alerts.receivers.is_empty()).then(|| Arc::new(Dispatcher::start(&alerts)));
+    let dispatcher = if alerts.receivers.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            Dispatcher::start(&alerts).map_err(anyhow::Error::msg)?,
+        ))
+    };
     let hub = Arc::new(Hub::new(session_config(
         &args, &spans, &layout, interval, baseline,
     )));

@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::Url;
 use serde::Deserialize;
 
+use crate::http::client::ClientSettings;
 use crate::http::{api_url, error_chain, http_url};
 use crate::timestamp::to_iso;
 
@@ -32,15 +33,30 @@ pub enum PrometheusError {
     )]
     Url(String),
     /// The server could not be reached.
-    #[error(
-        "cannot reach Prometheus at {url}: {message}; hint: check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running"
-    )]
+    #[error("cannot reach Prometheus at {url}: {message}; hint: {hint}")]
     Unreachable {
         /// The server.
         url: String,
         /// What the connection said.
         message: String,
+        /// What to check: the URL, or for a certificate, the CA to trust.
+        hint: &'static str,
     },
+    /// The server wants credentials, or refused the ones given.
+    #[error(
+        "Prometheus at {url} refused the request (HTTP {status}: {body}); hint: give its user and password (basic_auth) or token (authorization) in a file named by --http-config"
+    )]
+    Unauthorized {
+        /// The server.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// The start of what it said.
+        body: String,
+    },
+    /// The client settings cannot be used to make a request.
+    #[error("--http-config: {0}")]
+    Client(String),
     /// The server answered something that is not Prometheus' API.
     #[error(
         "{url} answered HTTP {status}, not Prometheus' API: {body}; hint: give the server's base URL, without /api/v1"
@@ -116,6 +132,8 @@ pub struct RangeQuery {
     pub end_ms: i64,
     /// Between steps (ms).
     pub step_ms: i64,
+    /// Credentials and the CAs trusted.
+    pub client: ClientSettings,
 }
 
 /// The disks the disk columns sum, as the live collector's: node_exporter already
@@ -305,13 +323,10 @@ impl RangeQuery {
         }
         let endpoint = api_url(&base, "api/v1/query_range")
             .ok_or_else(|| PrometheusError::Url(self.url.clone()))?;
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| PrometheusError::Unreachable {
-                url: self.url.clone(),
-                message: e.to_string(),
-            })?;
+        let client = self
+            .client
+            .client(reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
+            .map_err(PrometheusError::Client)?;
         // Per instance (none for series without one): its columns, and each step's
         // cells by column.
         let mut hosts: BTreeMap<Option<String>, Host> = BTreeMap::new();
@@ -393,28 +408,41 @@ impl RangeQuery {
         to: i64,
     ) -> Result<Vec<Series>, PrometheusError> {
         let seconds = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
-        let response = client
-            .post(endpoint.clone())
-            .form(&[
-                ("query", query.to_string()),
-                ("start", seconds(from)),
-                ("end", seconds(to)),
-                ("step", seconds(self.step_ms)),
-            ])
+        let request = client.post(endpoint.clone()).form(&[
+            ("query", query.to_string()),
+            ("start", seconds(from)),
+            ("end", seconds(to)),
+            ("step", seconds(self.step_ms)),
+        ]);
+        let unreachable = |e: reqwest::Error| {
+            let message = error_chain(&e);
+            let hint = if message.contains("certificate") {
+                "trust the CA that signed its certificate with tls_config: ca_file, in a file named by --http-config"
+            } else {
+                "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running"
+            };
+            PrometheusError::Unreachable {
+                url: self.url.clone(),
+                message,
+                hint,
+            }
+        };
+        let response = self
+            .client
+            .authorize(request)
+            .map_err(PrometheusError::Client)?
             .send()
             .await
-            .map_err(|e| PrometheusError::Unreachable {
-                url: self.url.clone(),
-                message: error_chain(&e),
-            })?;
+            .map_err(unreachable)?;
         let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| PrometheusError::Unreachable {
+        let text = response.text().await.map_err(unreachable)?;
+        if matches!(status, 401 | 403) {
+            return Err(PrometheusError::Unauthorized {
                 url: self.url.clone(),
-                message: error_chain(&e),
-            })?;
+                status,
+                body: text.trim().chars().take(200).collect(),
+            });
+        }
         let answer: Answer =
             serde_json::from_str(&text).map_err(|_| PrometheusError::NotPrometheus {
                 url: self.url.clone(),
@@ -515,6 +543,7 @@ mod tests {
             start_ms: 0,
             end_ms: 10 * MAX_STEPS * 1000,
             step_ms: 1000,
+            client: ClientSettings::default(),
         };
         let err = q.fetch().await.unwrap_err().to_string();
         assert!(err.contains("raise --step"), "{err}");

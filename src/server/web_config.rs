@@ -25,6 +25,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 
 use super::ServerError;
+use crate::http::tls_versions;
 
 /// What a web-config file asks for.
 #[derive(Debug, Default)]
@@ -102,7 +103,7 @@ impl TlsSection {
         }
         let key = PrivateKeyDer::from_pem_file(&key_file)
             .map_err(|e| format!("key_file {}: {e}", key_file.display()))?;
-        let versions = versions(self.min_version.as_deref(), self.max_version.as_deref())?;
+        let versions = tls_versions(self.min_version.as_deref(), self.max_version.as_deref())?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
@@ -113,32 +114,6 @@ impl TlsSection {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
     }
-}
-
-/// The TLS versions between `min` and `max` (`TLS12`, `TLS13`; the format's
-/// `TLS10` and `TLS11` are too weak to offer).
-fn versions(
-    min: Option<&str>,
-    max: Option<&str>,
-) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
-    let rank = |v: Option<&str>, default: u8| match v {
-        None => Ok(default),
-        Some("TLS12") => Ok(2),
-        Some("TLS13") => Ok(3),
-        Some(other) => Err(format!(
-            "TLS version {other:?} is not offered; hint: use TLS12 or TLS13"
-        )),
-    };
-    let (min, max) = (rank(min, 2)?, rank(max, 3)?);
-    let versions: Vec<_> = [(2, &rustls::version::TLS12), (3, &rustls::version::TLS13)]
-        .into_iter()
-        .filter(|&(r, _)| (min..=max).contains(&r))
-        .map(|(_, v)| v)
-        .collect();
-    if versions.is_empty() {
-        return Err("min_version is above max_version".into());
-    }
-    Ok(versions)
 }
 
 #[cfg(test)]
@@ -185,13 +160,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("a.crt"), "{e}");
-    }
-
-    #[test]
-    fn tls_versions_are_twelve_and_thirteen() {
-        assert_eq!(versions(None, None).unwrap().len(), 2);
-        assert_eq!(versions(Some("TLS13"), None).unwrap().len(), 1);
-        assert!(versions(Some("TLS10"), None).unwrap_err().contains("TLS12"));
-        assert!(versions(Some("TLS13"), Some("TLS12")).is_err());
     }
 }

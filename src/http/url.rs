@@ -1,6 +1,5 @@
-//! What the HTTP clients share (the alert receivers and the Prometheus history
-//! reader): a base URL checked once, an API path under it, and an error told with
-//! every cause, so a refused connection says why.
+//! The URLs the HTTP clients call: a base URL checked once, and an API path under
+//! it.
 
 use reqwest::Url;
 
@@ -32,17 +31,6 @@ pub fn api_url(base: &Url, path: &str) -> Option<Url> {
         base.set_path(&format!("{}/", base.path()));
     }
     base.join(path).ok()
-}
-
-/// `e` and each of its causes, joined with `: `.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
