@@ -168,6 +168,88 @@ async fn connections_that_send_no_request_are_closed_and_a_quiet_websocket_is_no
     );
 }
 
+/// Each scrape job's target of `prometheus` as (job, health, last error), once
+/// every one has been scraped.
+fn target_health(prometheus: &common::prometheus::Prometheus) -> Vec<(String, String, String)> {
+    let started = Instant::now();
+    loop {
+        let targets = send(&prometheus.address, "GET", "/api/v1/targets", &[], None).json();
+        let health: Vec<(String, String, String)> = targets["data"]["activeTargets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["labels"]["job"].as_str().unwrap_or("").to_string(),
+                    t["health"].as_str().unwrap_or("").to_string(),
+                    t["lastError"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        if health.len() >= 2 && health.iter().all(|(_, h, _)| h != "unknown") {
+            return health;
+        }
+        assert!(started.elapsed() < DEADLINE, "no scrape: {health:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn prometheus_with_a_client_certificate_scrapes_and_one_without_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = web_config(dir.path());
+    // A CA for clients, and Prometheus' certificate signed by it.
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "scrapers");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(dir.path().join("scrapers.crt"), ca.as_ref().pem()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["prometheus".to_string()]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(dir.path().join("client.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("client.key"), key.serialize_pem()).unwrap();
+    let web = std::fs::read_to_string(&config).unwrap().replace(
+        "  key_file: server.key\n",
+        "  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: scrapers.crt\n",
+    );
+    std::fs::write(&config, web).unwrap();
+    let watch = Watch::replay("1", &["--web-config", config.to_str().unwrap()]);
+    let job = |name: &str, certificate: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {}\n      server_name: localhost\n{certificate}    basic_auth:\n      username: prometheus\n      password: s3cret\n    static_configs:\n      - targets: ['{}']\n",
+            dir.path().join("server.crt").display(),
+            watch.address
+        )
+    };
+    let with_certificate = format!(
+        "      cert_file: {}\n      key_file: {}\n",
+        dir.path().join("client.crt").display(),
+        dir.path().join("client.key").display()
+    );
+    let prometheus = prometheus(
+        dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{}{}",
+            job("with_certificate", &with_certificate),
+            job("without", "")
+        ),
+    );
+    for (job, state, error) in target_health(&prometheus) {
+        match job.as_str() {
+            "with_certificate" => assert_eq!(state, "up", "{error}"),
+            _ => {
+                assert_eq!(state, "down", "scraped without a client certificate");
+                assert!(error.contains("certificate"), "{error}");
+            }
+        }
+    }
+}
+
 #[test]
 fn prometheus_scrapes_over_tls_with_a_password_and_a_wrong_password_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,28 +270,7 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_wrong_password_is_refused()
             job("wrong", "guess")
         ),
     );
-    // Each target's health once Prometheus has scraped it.
-    let started = Instant::now();
-    let health = loop {
-        let targets = send(&prometheus.address, "GET", "/api/v1/targets", &[], None).json();
-        let health: Vec<(String, String, String)> = targets["data"]["activeTargets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["labels"]["job"].as_str().unwrap_or("").to_string(),
-                    t["health"].as_str().unwrap_or("").to_string(),
-                    t["lastError"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect();
-        if health.len() == 2 && health.iter().all(|(_, h, _)| h != "unknown") {
-            break health;
-        }
-        assert!(started.elapsed() < DEADLINE, "no scrape: {health:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let health = target_health(&prometheus);
     for (job, state, error) in &health {
         match job.as_str() {
             "right" => assert_eq!(state, "up", "{error}"),

@@ -7,13 +7,16 @@
 //! tls_server_config:
 //!   cert_file: server.crt
 //!   key_file: server.key
+//!   client_auth_type: RequireAndVerifyClientCert   # and client certificates
+//!   client_ca_file: clients-ca.crt
 //! basic_auth_users:
 //!   prometheus: $2y$10$...   # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':')
 //! ```
 //!
 //! Paths are relative to the file. Settings of the format that `metrics` does not
-//! implement (client certificates, cipher choices, HTTP headers) are refused by
-//! name rather than ignored, so a file never promises more than it gives.
+//! implement (cipher choices, HTTP headers, client certificates taken without
+//! being checked) are refused by name rather than ignored, so a file never
+//! promises more than it gives.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +25,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::server::danger::ClientCertVerifier;
+use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 
 use super::ServerError;
 use crate::http::tls_versions;
@@ -51,6 +56,8 @@ struct TlsSection {
     key_file: Option<PathBuf>,
     min_version: Option<String>,
     max_version: Option<String>,
+    client_auth_type: Option<String>,
+    client_ca_file: Option<PathBuf>,
 }
 
 impl WebConfig {
@@ -64,7 +71,7 @@ impl WebConfig {
             std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
         let file: File = serde_norway::from_str(&text).map_err(|e| {
             fail(format!(
-                "{e}; hint: metrics reads tls_server_config (cert_file, key_file, min_version, max_version) and basic_auth_users"
+                "{e}; hint: metrics reads tls_server_config (cert_file, key_file, min_version, max_version, client_auth_type, client_ca_file) and basic_auth_users"
             ))
         })?;
         for (user, hash) in &file.basic_auth_users {
@@ -105,15 +112,83 @@ impl TlsSection {
             .map_err(|e| format!("key_file {}: {e}", key_file.display()))?;
         let versions = tls_versions(self.min_version.as_deref(), self.max_version.as_deref())?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
+        let clients = client_verifier(
+            self.client_auth_type.as_deref(),
+            self.client_ca_file.map(|f| base.join(f)),
+            &provider,
+        )?;
+        let builder = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
+            .map_err(|e| e.to_string())?;
+        let builder = match clients {
+            None => builder.with_no_client_auth(),
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+        };
+        let mut config = builder
             .with_single_cert(certs, key)
             .map_err(|e| format!("cert_file and key_file do not make a usable pair: {e}"))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
     }
+}
+
+/// The check of client certificates `client_auth_type` asks for, against the CAs
+/// in `client_ca_file`: none (`NoClientCert`, the default), one that must be
+/// shown (`RequireAndVerifyClientCert`), or one checked when shown
+/// (`VerifyClientCertIfGiven`). The format's `RequestClientCert` and
+/// `RequireAnyClientCert` take a certificate without checking it, which proves
+/// nothing, and are refused.
+fn client_verifier(
+    auth_type: Option<&str>,
+    ca_file: Option<PathBuf>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, String> {
+    let optional = match auth_type.unwrap_or("NoClientCert") {
+        "NoClientCert" => {
+            return match ca_file {
+                None => Ok(None),
+                Some(_) => Err(
+                    "client_ca_file is given but client_auth_type is NoClientCert; hint: client_auth_type: RequireAndVerifyClientCert".into(),
+                ),
+            };
+        }
+        "RequireAndVerifyClientCert" => false,
+        "VerifyClientCertIfGiven" => true,
+        other @ ("RequestClientCert" | "RequireAnyClientCert") => {
+            return Err(format!(
+                "client_auth_type {other} takes a client certificate without checking it; hint: RequireAndVerifyClientCert with client_ca_file"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "client_auth_type {other:?} is not one of NoClientCert, RequireAndVerifyClientCert, VerifyClientCertIfGiven"
+            ));
+        }
+    };
+    let ca_file =
+        ca_file.ok_or("client certificates need client_ca_file, the CA that signs them")?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&ca_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("client_ca_file {}: {e}", ca_file.display()))?
+    {
+        roots
+            .add(cert)
+            .map_err(|e| format!("client_ca_file {}: {e}", ca_file.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "client_ca_file {}: no PEM certificate in it",
+            ca_file.display()
+        ));
+    }
+    let builder = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    let builder = if optional {
+        builder.allow_unauthenticated()
+    } else {
+        builder
+    };
+    builder.build().map(Some).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -137,13 +212,52 @@ mod tests {
 
     #[test]
     fn settings_it_does_not_implement_are_refused_by_name() {
-        let e = load("tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n")
+        let e = load("tls_server_config:\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n")
             .unwrap_err()
             .to_string();
-        assert!(
-            e.contains("client_auth_type") && e.contains("web.yml"),
-            "{e}"
-        );
+        assert!(e.contains("cipher_suites") && e.contains("web.yml"), "{e}");
+    }
+
+    #[test]
+    fn client_certificates_are_checked_against_a_ca_or_refused() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let dir = tempfile::tempdir().unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["clients".into()]).unwrap();
+        let ca_file = dir.path().join("ca.crt");
+        std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+        let verifier = |kind: Option<&str>, file: Option<&Path>| {
+            client_verifier(kind, file.map(Path::to_path_buf), &provider)
+        };
+        assert!(verifier(None, None).unwrap().is_none());
+        let required = verifier(Some("RequireAndVerifyClientCert"), Some(&ca_file))
+            .unwrap()
+            .unwrap();
+        assert!(required.client_auth_mandatory());
+        let optional = verifier(Some("VerifyClientCertIfGiven"), Some(&ca_file))
+            .unwrap()
+            .unwrap();
+        assert!(!optional.client_auth_mandatory());
+        for (kind, file, said) in [
+            (
+                Some("RequireAnyClientCert"),
+                Some(ca_file.as_path()),
+                "without checking it",
+            ),
+            (
+                Some("RequireAndVerifyClientCert"),
+                None,
+                "need client_ca_file",
+            ),
+            (
+                None,
+                Some(ca_file.as_path()),
+                "client_auth_type is NoClientCert",
+            ),
+            (Some("Always"), None, "is not one of"),
+        ] {
+            let e = verifier(kind, file).err().unwrap();
+            assert!(e.contains(said), "{kind:?}: {e}");
+        }
     }
 
     #[test]
