@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::prometheus::{prometheus, web_config};
+use common::prometheus::{USER, prometheus, web_config};
 use common::{DEADLINE, Watch, send};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
@@ -292,6 +292,60 @@ fn prometheus_scrapes_over_tls_with_a_password_and_a_wrong_password_is_refused()
     assert!(
         !String::from_utf8_lossy(&plain.unwrap_or_default()).contains("metrics_"),
         "metrics served without TLS"
+    );
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_from_the_next_connection_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = web_config(dir.path());
+    let watch = Watch::replay("1", &["--web-config", config.to_str().unwrap()]);
+    // A client that trusts only `ca` (a new connection each time): the status
+    // of `/metrics`, or the error.
+    let scrape = |ca: String| {
+        let url = format!("https://{}/metrics", watch.address);
+        async move {
+            let client = reqwest::Client::builder()
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
+                .build()
+                .unwrap();
+            client
+                .get(url)
+                .basic_auth(USER.0, Some(USER.1))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| format!("{e:?}"))
+        }
+    };
+    let old = std::fs::read_to_string(dir.path().join("server.crt")).unwrap();
+    let renewed =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    assert_eq!(scrape(old.clone()).await, Ok(200));
+    assert!(scrape(renewed.cert.pem()).await.is_err());
+    // Renewed as certbot does it: new files put in place by a rename, the key
+    // first (between the two, the pair does not match and the old one stays).
+    for (name, text) in [
+        ("server.key", renewed.signing_key.serialize_pem()),
+        ("server.crt", renewed.cert.pem()),
+    ] {
+        let fresh = dir.path().join(format!("{name}.new"));
+        std::fs::write(&fresh, text).unwrap();
+        std::fs::rename(&fresh, dir.path().join(name)).unwrap();
+        if name == "server.key" {
+            assert_eq!(scrape(old.clone()).await, Ok(200), "the old pair stays");
+        }
+    }
+    assert_eq!(scrape(renewed.cert.pem()).await, Ok(200));
+    assert!(
+        scrape(old).await.is_err(),
+        "the old certificate is no longer served"
+    );
+    assert!(
+        watch.stderr().contains("TLS settings read again"),
+        "{}",
+        watch.stderr()
     );
 }
 

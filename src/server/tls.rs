@@ -1,18 +1,19 @@
 //! HTTPS: a listener that hands the server connections after their TLS handshake.
 //! Handshakes run side by side, each given [`HANDSHAKE_TIMEOUT`], so a client that
-//! connects and says nothing holds up no one.
+//! connects and says nothing holds up no one. Each uses the TLS settings current
+//! when it began, so a renewed certificate is served from the next connection.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
+
+use super::web_config::ServerTls;
 
 /// Longest a client may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,11 +26,10 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    /// Starts accepting on `listener` with `config`.
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
+    /// Starts accepting on `listener` with `tls`.
+    pub fn new(listener: TcpListener, mut tls_settings: ServerTls) -> io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
-        let tls = TlsAcceptor::from(config);
         let acceptor = tokio::spawn(async move {
             loop {
                 let (tcp, peer) = match listener.accept().await {
@@ -41,7 +41,7 @@ impl TlsListener {
                         continue;
                     }
                 };
-                let (tls, tx) = (tls.clone(), tx.clone());
+                let (tls, tx) = (TlsAcceptor::from(tls_settings.current()), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
                         Ok(Ok(stream)) => {

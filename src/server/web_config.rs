@@ -36,7 +36,7 @@ use crate::http::tls_versions;
 #[derive(Debug, Default)]
 pub struct WebConfig {
     /// TLS settings, when the server speaks HTTPS.
-    pub tls: Option<Arc<ServerConfig>>,
+    pub tls: Option<ServerTls>,
     /// Users and their bcrypt hashes; empty when no password is asked.
     pub users: HashMap<String, String>,
 }
@@ -84,12 +84,98 @@ impl WebConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let tls = match file.tls_server_config {
             None => None,
-            Some(section) => Some(Arc::new(section.server_config(base).map_err(fail)?)),
+            Some(section) => {
+                let mut files = vec![path.to_path_buf()];
+                files.extend(
+                    [
+                        &section.cert_file,
+                        &section.key_file,
+                        &section.client_ca_file,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .map(|f| base.join(f)),
+                );
+                let config = Arc::new(section.server_config(base).map_err(fail)?);
+                Some(ServerTls {
+                    config,
+                    stamps: files.iter().map(|f| (f.clone(), stamp(f))).collect(),
+                    source: path.to_path_buf(),
+                })
+            }
         };
         Ok(WebConfig {
             tls,
             users: file.basic_auth_users,
         })
+    }
+}
+
+/// The TLS settings a server uses, and the files they were read from, so a
+/// renewed certificate is served without a restart.
+#[derive(Debug)]
+pub struct ServerTls {
+    config: Arc<ServerConfig>,
+    /// The web-config file.
+    source: PathBuf,
+    /// The web-config, certificate, key and client CA files, each as it was
+    /// when read.
+    stamps: Vec<(PathBuf, Option<Stamp>)>,
+}
+
+/// What tells a file was replaced or rewritten: its inode, size and time.
+type Stamp = (u64, u64, i64, i64);
+
+/// `path`'s [`Stamp`], following links (a renewal often switches a link).
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+}
+
+impl ServerTls {
+    /// The settings for the next handshake. When the web-config, certificate, key
+    /// or client CA file has changed since it was read (a few `stat` calls, made
+    /// per connection), the web-config is read again: its TLS settings are used
+    /// from then on, or, when they do not load (a key written before its
+    /// certificate), the ones in use stay, with a warning, and the next change is
+    /// tried again. Users and passwords are read at start only.
+    pub fn current(&mut self) -> Arc<ServerConfig> {
+        let changed = self.stamps.iter().any(|(path, was)| stamp(path) != *was);
+        if changed {
+            match WebConfig::load(&self.source) {
+                Ok(WebConfig {
+                    tls: Some(fresh), ..
+                }) => {
+                    tracing::info!(
+                        "TLS settings read again from {}: a changed certificate, key or web-config",
+                        self.source.display()
+                    );
+                    *self = fresh;
+                }
+                Ok(WebConfig { tls: None, .. }) => {
+                    self.stamps = self
+                        .stamps
+                        .iter()
+                        .map(|(p, _)| (p.clone(), stamp(p)))
+                        .collect();
+                    tracing::warn!(
+                        "{} no longer has tls_server_config; TLS stays as it was until a restart",
+                        self.source.display()
+                    );
+                }
+                Err(e) => {
+                    self.stamps = self
+                        .stamps
+                        .iter()
+                        .map(|(p, _)| (p.clone(), stamp(p)))
+                        .collect();
+                    tracing::warn!("{e}; the TLS settings in use stay");
+                }
+            }
+        }
+        Arc::clone(&self.config)
     }
 }
 
