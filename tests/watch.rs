@@ -148,6 +148,25 @@ async fn rest_and_prometheus_answer_and_sigint_exits_cleanly_with_complete_logs(
             .body
             .contains("metrics_sample_value{metric=\"cpu_percent\",unit=\"%\"}")
     );
+    // The session's own resource use, as every exporter gives it.
+    let own = |name: &str| -> f64 {
+        let prefix = format!("{name} ");
+        let line = exposition.body.lines().find(|l| l.starts_with(&prefix));
+        line.and_then(|l| l[prefix.len()..].parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {}", exposition.body))
+    };
+    assert!(own("process_resident_memory_bytes") > 1e6);
+    assert!(own("process_open_fds") >= 3.0);
+    assert!(
+        own("process_cpu_seconds_total") > 0.0,
+        "it replayed 240 rows"
+    );
+    let now = metrics::timestamp::now_ms() as f64 / 1000.0;
+    let started = own("process_start_time_seconds");
+    assert!(
+        started <= now && started > now - 300.0,
+        "{started} against {now}"
+    );
     promtool_check(&exposition.body);
 
     let (exit, took) = watch.interrupt();

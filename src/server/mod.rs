@@ -9,6 +9,7 @@ pub mod assets;
 pub mod auth;
 pub mod guard;
 pub mod hub;
+pub mod process;
 pub mod prometheus;
 pub mod serve;
 pub mod tls;
@@ -32,6 +33,7 @@ use serde_json::{Value, json};
 use crate::alerts::{AlertState, Policy, ReceiverStatus};
 use crate::detector::{DetectorParams, RuleSet};
 use hub::Hub;
+use process::ProcessStats;
 
 /// Largest CSV `POST /api/analyze` accepts.
 pub const UPLOAD_LIMIT: usize = 50 * 1024 * 1024;
@@ -186,7 +188,14 @@ async fn metrics(State(app): State<AppState>) -> Response {
     let (latest, status) = app.hub.latest();
     let units = |name: &str| app.units.get(name).cloned().unwrap_or_default();
     let receivers = app.alerts.as_ref().map_or(&[][..], |a| &a.receivers[..]);
-    let body = prometheus::render(&latest, status.as_ref(), &units, receivers);
+    let process = ProcessStats::read();
+    let body = prometheus::render(
+        &latest,
+        status.as_ref(),
+        &units,
+        receivers,
+        process.as_ref(),
+    );
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],

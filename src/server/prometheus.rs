@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use super::hub::{Latest, RATIO_WINDOW_MS};
+use super::process::ProcessStats;
 use crate::alerts::ReceiverStatus;
 use crate::detector::Severity;
 use crate::detector::fusion::REASON_Z;
@@ -16,12 +17,14 @@ use crate::monitor::session::SessionStatus;
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Renders the exposition. `units` gives each metric's unit by name; `receivers`
-/// are the alert receivers, if any.
+/// are the alert receivers, if any; `process` the serving process's own resource
+/// use, when it could be read.
 pub fn render(
     latest: &Latest,
     status: Option<&SessionStatus>,
     units: &dyn Fn(&str) -> String,
     receivers: &[Arc<ReceiverStatus>],
+    process: Option<&ProcessStats>,
 ) -> String {
     let mut out = String::new();
     family(
@@ -288,6 +291,9 @@ pub fn render(
             );
         }
     }
+    if let Some(process) = process {
+        process.render(&mut out);
+    }
     out
 }
 
@@ -324,7 +330,15 @@ mod tests {
 
     #[test]
     fn counters_end_in_total_and_every_family_has_help_and_type() {
-        let text = render(&Latest::default(), None, &|_| String::new(), &[]);
+        let process = ProcessStats::read();
+        let text = render(
+            &Latest::default(),
+            None,
+            &|_| String::new(),
+            &[],
+            process.as_ref(),
+        );
+        assert!(text.contains("process_resident_memory_bytes "));
         assert!(text.contains("metrics_samples_total 0"));
         assert!(text.contains("metrics_anomalies_total{severity=\"critical\"} 0"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
