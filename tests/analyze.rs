@@ -1279,3 +1279,72 @@ fn standard_input_at_a_terminal_says_what_it_waits_for() {
     let stderr = String::from_utf8_lossy(&piped.get_output().stderr).into_owned();
     assert!(!stderr.contains("from the terminal"), "{stderr}");
 }
+
+#[test]
+fn a_run_stopped_by_a_signal_leaves_its_output_as_it_was_and_no_part_of_it() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    Command::cargo_bin("metrics")
+        .unwrap()
+        .args([
+            "datagen",
+            "-n",
+            "1000000",
+            "--seed",
+            "1",
+            "--no-labels",
+            "-q",
+            "-o",
+        ])
+        .arg(&input)
+        .assert()
+        .success();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let target = out_dir.join("judged.csv");
+    std::fs::write(&target, "the run before\n").unwrap();
+    let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("metrics"))
+        .args(["analyze", "-q", "--csv-file"])
+        .arg(&input)
+        .arg("--output-file")
+        .arg(&target)
+        .spawn()
+        .unwrap();
+    let pid = run.id() as libc::pid_t;
+    // Wait until the output is being written (its temporary file is there), then
+    // freeze the run right there, so the signal lands mid-write on any machine.
+    let started = Instant::now();
+    let temporary = loop {
+        let found = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".tmp"));
+        if let Some(path) = found {
+            // SAFETY: kill only sends a signal to the child we started.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            break path;
+        }
+        assert!(run.try_wait().unwrap().is_none(), "it ended before writing");
+        assert!(started.elapsed() < Duration::from_secs(120), "no output");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(temporary.exists(), "frozen while writing");
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+        libc::kill(pid, libc::SIGCONT);
+    }
+    let status = run.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    let left: Vec<PathBuf> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left, vec![target.clone()], "no part of the output is left");
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "the run before\n"
+    );
+}

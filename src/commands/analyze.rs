@@ -152,6 +152,7 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
 /// Runs the command.
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     one_heap();
+    super::interrupt::remove_outputs_on_stop();
     let inputs: Vec<&Path> = args.csv_file.as_deref().into_iter().collect();
     let outputs: Vec<(&Path, &str)> = [
         (&args.output_file, "--output-file"),

@@ -53,6 +53,7 @@ pub struct DatagenArgs {
 
 /// Runs the command.
 pub fn run(args: DatagenArgs) -> Result<ExitCode> {
+    super::interrupt::remove_outputs_on_stop();
     if !(args.interval > 0.0 && args.interval.is_finite()) {
         bail!(
             "--interval must be a positive number of seconds, got {}",

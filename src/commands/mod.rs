@@ -5,5 +5,6 @@ pub mod analyze;
 pub mod datagen;
 pub mod detector_flags;
 pub mod failure;
+pub mod interrupt;
 pub mod paths;
 pub mod watch;

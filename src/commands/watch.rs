@@ -587,13 +587,14 @@ async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener> {
     }
 }
 
-/// Ctrl-C and SIGTERM, listened for from the moment [`StopSignals::listen`] is
-/// called: before the address is printed, so a signal sent as soon as the address
-/// is read stops the session cleanly. Listened for only once the session ran, one
-/// sent in that moment killed the process outright, its logs unclosed.
+/// Ctrl-C, SIGTERM and SIGHUP (the terminal closed), listened for from the
+/// moment [`StopSignals::listen`] is called: before the address is printed, so a
+/// signal sent as soon as the address is read stops the session cleanly. Listened
+/// for only once the session ran, one sent in that moment killed the process
+/// outright, its logs unclosed.
 struct StopSignals {
     #[cfg(unix)]
-    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    listeners: Option<[tokio::signal::unix::Signal; 3]>,
 }
 
 impl StopSignals {
@@ -601,23 +602,29 @@ impl StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
+            let listeners = (|| {
+                Ok::<_, std::io::Error>([
+                    signal(SignalKind::interrupt())?,
+                    signal(SignalKind::terminate())?,
+                    signal(SignalKind::hangup())?,
+                ])
+            })();
             StopSignals {
-                listeners: signal(SignalKind::interrupt())
-                    .and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
-                    .ok(),
+                listeners: listeners.ok(),
             }
         }
         #[cfg(not(unix))]
         StopSignals {}
     }
 
-    /// Waits for either signal.
+    /// Waits for any of them.
     async fn wait(self) {
         #[cfg(unix)]
-        if let Some((mut interrupt, mut terminate)) = self.listeners {
+        if let Some([mut interrupt, mut terminate, mut hangup]) = self.listeners {
             tokio::select! {
                 _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
+                _ = hangup.recv() => {}
             }
             return;
         }

@@ -1,5 +1,8 @@
 //! Atomic file writes: write a temporary file beside the target, then rename it over
 //! the target, so readers see the old file or the whole new one, never a part.
+//! The temporary files being written are listed, so a command stopped by a signal
+//! removes them ([`remove_unfinished`]) rather than leaving a hidden part of its
+//! output beside the target.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -80,6 +83,37 @@ fn temp_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
+/// The temporary files being written now, each with its target.
+static UNFINISHED: std::sync::Mutex<Vec<(PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+fn unfinished() -> std::sync::MutexGuard<'static, Vec<(PathBuf, PathBuf)>> {
+    UNFINISHED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Removes every temporary file an atomic write is still writing, for a command
+/// stopped before it could finish: its targets stay as they were. Returns the
+/// targets whose writes were cut short.
+pub fn remove_unfinished() -> Vec<PathBuf> {
+    remove_unfinished_where(|_| true)
+}
+
+/// [`remove_unfinished`] for the targets `chosen` picks.
+fn remove_unfinished_where(chosen: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut cut = Vec::new();
+    unfinished().retain(|(temp, target)| {
+        if !chosen(target) {
+            return true;
+        }
+        if std::fs::remove_file(temp).is_ok() {
+            cut.push(target.clone());
+        }
+        false
+    });
+    cut
+}
+
 /// Where a write to a path puts its bytes.
 enum Destination {
     /// A regular file, new or old: written beside it and renamed over it. A symbolic
@@ -118,6 +152,8 @@ where
         Destination::Replace(target) => target,
     };
     let temp = temp_path(&target);
+    // Listed before it exists, so no moment has it on disk unlisted.
+    unfinished().push((temp.clone(), target.clone()));
     let result = (|| {
         let out = written(&temp, write)?;
         out.get_ref().file.sync_all()?;
@@ -127,6 +163,7 @@ where
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
+    unfinished().retain(|(t, _)| *t != temp);
     result
 }
 
@@ -222,6 +259,27 @@ mod tests {
         );
         assert_eq!(reader.join().unwrap(), b"streamed");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_write_cut_short_is_removed_and_its_target_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        std::fs::write(&target, "old").unwrap();
+        write_atomically(&target, |w| {
+            w.write_all(b"half of it")?;
+            w.flush()?;
+            // A signal arrives now: the command removes what it was writing
+            // (here only this test's, as other tests write at the same time).
+            let ours = |t: &Path| t.starts_with(dir.path());
+            assert_eq!(remove_unfinished_where(ours), vec![target.clone()]);
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap_err();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the target: {left:?}");
+        assert!(remove_unfinished_where(|t| t.starts_with(dir.path())).is_empty());
     }
 
     #[test]

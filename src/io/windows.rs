@@ -126,8 +126,6 @@ fn read_at(
 pub struct Windows {
     name: String,
     input: Box<dyn Source>,
-    /// Keeps a spooled standard input alive until the windows are dropped.
-    _spool: Option<tempfile::NamedTempFile>,
     /// Bytes of records per window, about.
     target: usize,
     /// The header line, with its line break.
@@ -227,22 +225,18 @@ impl Windows {
     /// in one when it is at most [`WHOLE_WINDOWS`] windows long.
     pub fn open(source: CsvInput, target: usize) -> Result<Windows, InputError> {
         let name = source.name();
-        let (mut input, spool): (Box<dyn Source>, _) = match source {
+        let mut input: Box<dyn Source> = match source {
             CsvInput::Path(path) => {
                 let mut file = open_file(&path, &name)?;
                 // A pipe (`<(...)`, /dev/stdin) cannot be read twice: spooled too.
                 if file.seek(SeekFrom::End(0)).is_ok() {
-                    (Box::new(file), None)
+                    Box::new(file)
                 } else {
-                    let (file, spool) = spooled(&mut file, &name)?;
-                    (Box::new(file), Some(spool))
+                    Box::new(spooled(&mut file, &name)?)
                 }
             }
-            CsvInput::Stdin => {
-                let (file, spool) = spooled(&mut std::io::stdin().lock(), &name)?;
-                (Box::new(file), Some(spool))
-            }
-            CsvInput::Bytes { bytes, .. } => (Box::new(std::io::Cursor::new(bytes)), None),
+            CsvInput::Stdin => Box::new(spooled(&mut std::io::stdin().lock(), &name)?),
+            CsvInput::Bytes { bytes, .. } => Box::new(std::io::Cursor::new(bytes)),
         };
         let size = input
             .seek(SeekFrom::End(0))
@@ -256,7 +250,6 @@ impl Windows {
         let mut windows = Windows {
             name,
             input,
-            _spool: spool,
             target,
             header: Vec::new(),
             header_lines: 0,
@@ -415,23 +408,18 @@ impl Windows {
     }
 }
 
-/// All of `input` copied to a temporary file (in TMPDIR), and that file opened
-/// for reading, so it can be read twice.
-fn spooled(
-    input: &mut dyn Read,
-    name: &str,
-) -> Result<(File, tempfile::NamedTempFile), InputError> {
+/// All of `input` copied to a temporary file (in TMPDIR), so it can be read
+/// twice. The file has no name (it is unlinked as it is made), so however the
+/// command ends, even killed outright, it leaves nothing in TMPDIR.
+fn spooled(input: &mut dyn Read, name: &str) -> Result<File, InputError> {
     let cannot = |what: &str, e: std::io::Error| {
         InputError::at(name, None, None, &format!("{what}: {e}"))
             .hint("set TMPDIR to a writable directory with room for the input")
     };
-    let mut spool = tempfile::NamedTempFile::new()
+    let mut spool = tempfile::tempfile()
         .map_err(|e| cannot("cannot make a temporary file to hold the input", e))?;
-    std::io::copy(input, spool.as_file_mut()).map_err(|e| cannot("cannot spool the input", e))?;
-    let file = spool
-        .reopen()
-        .map_err(|e| cannot("cannot read back the spooled input", e))?;
-    Ok((file, spool))
+    std::io::copy(input, &mut spool).map_err(|e| cannot("cannot spool the input", e))?;
+    Ok(spool)
 }
 
 /// Where the line `lines` lines down from `at` (a line's start) starts in `bytes`,
