@@ -100,6 +100,22 @@ fn analyze_ok(args: &[&str]) -> String {
     stderr
 }
 
+/// The CSV export `csv` judged with `--seed 1`, into `dir/from_csv.csv`: what
+/// the same series read from Prometheus must give.
+fn judged_export(dir: &Path, csv: &Path) -> std::path::PathBuf {
+    let from_csv = dir.join("from_csv.csv");
+    analyze_ok(&[
+        "--csv-file",
+        csv.to_str().unwrap(),
+        "--output-file",
+        from_csv.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--quiet",
+    ]);
+    from_csv
+}
+
 /// The arguments that read `server`'s history from `start` to `end`, then `more`.
 fn over_range<'a>(server: &'a str, start: &'a str, end: &'a str, more: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["--prometheus", server, "--start", start, "--end", end];
@@ -117,16 +133,7 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
     let (start, end, csv) = history(dir.path());
     // Prometheus serves the blocks promtool wrote (its data folder is `tsdb`).
     let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
-    let from_csv = dir.path().join("from_csv.csv");
-    analyze_ok(&[
-        "--csv-file",
-        csv.to_str().unwrap(),
-        "--output-file",
-        from_csv.to_str().unwrap(),
-        "--seed",
-        "1",
-        "--quiet",
-    ]);
+    let from_csv = judged_export(dir.path(), &csv);
     let from_prometheus = dir.path().join("from_prometheus.csv");
     let (start, end) = (to_iso(start), to_iso(end));
     let server = url(&prometheus);
@@ -227,16 +234,7 @@ fn history_behind_tls_and_a_password_is_read_with_the_client_settings_promtool_r
         ),
     )
     .unwrap();
-    let from_csv = dir.path().join("from_csv.csv");
-    analyze_ok(&[
-        "--csv-file",
-        csv.to_str().unwrap(),
-        "--output-file",
-        from_csv.to_str().unwrap(),
-        "--seed",
-        "1",
-        "--quiet",
-    ]);
+    let from_csv = judged_export(dir.path(), &csv);
     let from_prometheus = dir.path().join("from_prometheus.csv");
     let query = "{__name__=~\"cpu_percent|memory_percent\", instance=\"web-1:9100\"}";
     let read = |more: &[&str]| {
