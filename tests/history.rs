@@ -316,6 +316,13 @@ fn prometheus_errors_are_told_in_the_words_of_the_source() {
         unreachable.contains("cannot reach Prometheus"),
         "{unreachable}"
     );
+    // A password written in the URL is sent, never shown.
+    let with_password = closed.replace("http://", "http://admin:hunter2@");
+    let said = run("cpu_percent", "now-1d", &with_password);
+    assert!(
+        said.contains("http://admin:***@127.0.0.1:") && !said.contains("hunter2"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ use metrics::detector::{
     DEFAULT_SAMPLE_SIZE, DetectorError, DetectorParams, MIN_TRAIN_ROWS, Model, RuleSet,
 };
 use metrics::http::client::ClientSettings;
+use metrics::http::shown_url;
 use metrics::io::atomic::write_atomically;
 use metrics::io::events::{is_json, write_events};
 use metrics::io::input::ReadOptions;
@@ -226,8 +227,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             }
             for (history, outputs) in histories.into_iter().zip(outputs) {
                 let name = match &history.instance {
-                    Some(i) => format!("prometheus {url} instance {i}"),
-                    None => format!("prometheus {url}"),
+                    Some(i) => format!("prometheus {} instance {i}", shown_url(url)),
+                    None => format!("prometheus {}", shown_url(url)),
                 };
                 if several && !args.quiet {
                     eprintln!("== {name}");

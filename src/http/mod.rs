@@ -8,7 +8,7 @@ mod trust;
 mod url;
 mod versions;
 
-pub use url::{api_url, http_url};
+pub use url::{api_url, http_url, shown_url};
 pub use versions::tls_versions;
 
 /// `e` and each of its causes, joined with `: `.

@@ -33,6 +33,18 @@ pub fn api_url(base: &Url, path: &str) -> Option<Url> {
     base.join(path).ok()
 }
 
+/// `text` as it may be shown in messages, logs and reports: a URL's password
+/// (`https://user:secret@host`) replaced by `***`, everything else as written.
+pub fn shown_url(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +76,16 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_never_shown() {
+        assert_eq!(
+            shown_url("http://admin:hunter2@127.0.0.1:9090"),
+            "http://admin:***@127.0.0.1:9090/"
+        );
+        assert_eq!(shown_url("http://127.0.0.1:9090"), "http://127.0.0.1:9090");
+        assert_eq!(shown_url("not a url"), "not a url");
     }
 
     #[test]

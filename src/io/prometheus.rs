@@ -11,7 +11,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::http::client::ClientSettings;
-use crate::http::{api_url, error_chain, http_url};
+use crate::http::{api_url, error_chain, http_url, shown_url};
 use crate::timestamp::to_iso;
 
 /// Points per series per request: under Prometheus' limit of 11,000.
@@ -294,7 +294,7 @@ impl RangeQuery {
     /// their names: a `timestamp` column (ISO 8601) and one column per series, a
     /// row per step where any series has a value, empty cells where one has none.
     pub async fn fetch(&self) -> Result<Vec<History>, PrometheusError> {
-        let base = http_url(&self.url).map_err(|_| PrometheusError::Url(self.url.clone()))?;
+        let base = http_url(&self.url).map_err(|_| PrometheusError::Url(shown_url(&self.url)))?;
         if self.step_ms <= 0 {
             return Err(PrometheusError::Range(
                 "--step must be more than 0; hint: 1m".into(),
@@ -322,7 +322,7 @@ impl RangeQuery {
             });
         }
         let endpoint = api_url(&base, "api/v1/query_range")
-            .ok_or_else(|| PrometheusError::Url(self.url.clone()))?;
+            .ok_or_else(|| PrometheusError::Url(shown_url(&self.url)))?;
         let client = self
             .client
             .client(reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
@@ -422,7 +422,7 @@ impl RangeQuery {
                 "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running"
             };
             PrometheusError::Unreachable {
-                url: self.url.clone(),
+                url: shown_url(&self.url),
                 message,
                 hint,
             }
@@ -438,14 +438,14 @@ impl RangeQuery {
         let text = response.text().await.map_err(unreachable)?;
         if matches!(status, 401 | 403) {
             return Err(PrometheusError::Unauthorized {
-                url: self.url.clone(),
+                url: shown_url(&self.url),
                 status,
                 body: text.trim().chars().take(200).collect(),
             });
         }
         let answer: Answer =
             serde_json::from_str(&text).map_err(|_| PrometheusError::NotPrometheus {
-                url: self.url.clone(),
+                url: shown_url(&self.url),
                 status,
                 body: text.trim().chars().take(200).collect(),
             })?;
