@@ -21,6 +21,9 @@ pub(super) struct Memory {
     /// The shift from its baseline it has been judged against since the shift
     /// persisted.
     pub level: Level,
+    /// The time of its last reading, when rows have times: a pause longer than
+    /// [`Expected::gap_ms`] since then starts its recent past afresh.
+    pub last_time: Option<i64>,
 }
 
 /// What a batch block takes over from the rows before it, per metric: found by one
@@ -100,6 +103,10 @@ pub(super) struct Expected<'a> {
     /// How each metric's level adapts, and which way its trend counts; `None`
     /// while training, when nothing adapts and every trend is found either way.
     pub adaptation: Option<Adaptation<'a>>,
+    /// A pause in the rows longer than this (ms) starts every metric's recent past
+    /// afresh (see [`PAUSE_STEPS`]); `None` never does (rows without times, or a
+    /// model saved before pauses were told).
+    pub gap_ms: Option<i64>,
 }
 
 /// How each metric's level adapts (see [`super::level`]).
@@ -135,6 +142,8 @@ pub(super) struct Deviations {
     expected: Vec<Vec<f64>>,
     /// Per metric, each row's reading less that.
     deviation: Vec<Vec<f64>>,
+    /// The rows of the run that come after a pause (see [`after_pause`]).
+    pauses: Vec<usize>,
 }
 
 impl Deviations {
@@ -142,6 +151,36 @@ impl Deviations {
     fn of(&self, m: usize, r: usize) -> (f64, f64) {
         let i = r - self.first;
         (self.expected[m][i], self.deviation[m][i])
+    }
+
+    /// Whether row `r` comes after a pause.
+    fn after_pause(&self, r: usize) -> bool {
+        self.pauses.binary_search(&r).is_ok()
+    }
+}
+
+/// Sampling intervals a pause in the rows must pass to start every metric's
+/// recent past afresh: more than the [`features::MEMORY`] readings the features
+/// remember, so nothing they would compare across it is recent. A laptop asleep
+/// overnight, a host down for an hour or a file with hours missing made each
+/// metric's first readings after the pause steps "from its recent level" of hours
+/// before, and its trend a rise over the missing hours: a false incident of a
+/// minute or more. The baseline, the adapted levels and the flat runs go on.
+pub(super) const PAUSE_STEPS: i64 = features::MEMORY as i64;
+
+/// The pause that starts the recent past afresh, for rows at `times`: [`PAUSE_STEPS`]
+/// of their median step; none without times.
+pub(super) fn pause_for(times: Option<&[i64]>) -> Option<i64> {
+    times
+        .and_then(crate::timestamp::median_step_ms)
+        .map(|step| step.saturating_mul(PAUSE_STEPS))
+}
+
+/// Whether a row at `now` comes after a pause since the row at `before`.
+fn after_pause(before: Option<i64>, now: Option<i64>, pause_ms: Option<i64>) -> bool {
+    match (before, now, pause_ms) {
+        (Some(before), Some(now), Some(pause)) => now.saturating_sub(before) > pause,
+        _ => false,
     }
 }
 
@@ -185,7 +224,11 @@ impl Expected<'_> {
         time: Option<i64>,
     ) -> MetricFeatures {
         let (at, deviation) = self.deviation(metric, raw, time);
-        self.read_deviation(memory, metric, raw, at, deviation)
+        let paused = after_pause(memory.last_time, time, self.gap_ms);
+        if time.is_some() {
+            memory.last_time = time;
+        }
+        self.read_deviation(memory, metric, raw, at, deviation, paused)
     }
 
     /// What `metric` is expected to read at `time` and how far its raw reading `raw`
@@ -197,8 +240,9 @@ impl Expected<'_> {
     }
 
     /// [`Expected::read`] given the reading's [`Expected::deviation`] (`at`,
-    /// `deviation`), found beforehand for a run of rows. Flat runs count identical
-    /// readings as taken (see [`FlatRun::push`]), not their transforms.
+    /// `deviation`), found beforehand for a run of rows, and whether it comes
+    /// after a pause. Flat runs count identical readings as taken (see
+    /// [`FlatRun::push`]), not their transforms.
     fn read_deviation(
         &self,
         memory: &mut Memory,
@@ -206,7 +250,11 @@ impl Expected<'_> {
         raw: f64,
         at: f64,
         deviation: f64,
+        paused: bool,
     ) -> MetricFeatures {
+        if paused {
+            memory.history = History::default();
+        }
         let deviation = self.adapted(memory, metric, raw, deviation);
         // Training finds every trend, to fit the scales of those it judges.
         let trend = match self.adaptation {
@@ -256,10 +304,18 @@ impl Expected<'_> {
                 (at, off)
             })
             .unzip();
+        let pauses = match times {
+            Some(times) => rows
+                .clone()
+                .filter(|&r| r > 0 && after_pause(Some(times[r - 1]), Some(times[r]), self.gap_ms))
+                .collect(),
+            None => Vec::new(),
+        };
         Deviations {
             first: rows.start,
             expected,
             deviation,
+            pauses,
         }
     }
 
@@ -344,7 +400,8 @@ impl FeatureTable {
         }
         let read = |memory: &mut Memory, m: usize, r: usize| {
             let (at, deviation) = deviations.of(m, r);
-            expected.read_deviation(memory, m, columns[m][r], at, deviation)
+            let paused = deviations.after_pause(r);
+            expected.read_deviation(memory, m, columns[m][r], at, deviation, paused)
         };
         for r in block.start.saturating_sub(features::MEMORY)..block.start {
             for (m, memory) in memories.iter_mut().enumerate() {

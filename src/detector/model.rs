@@ -49,6 +49,12 @@ pub struct Model {
     /// Per metric, samples a shift from the baseline must persist before it is
     /// absorbed (see [`super::level`]).
     pub(super) adapt_after: Vec<AdaptAfter>,
+    /// A pause in the rows longer than this (ms) starts every metric's recent past
+    /// afresh (see [`super::memory::PAUSE_STEPS`]): found from the training rows'
+    /// times. Absent without times, and in models saved before it, which judge
+    /// across any pause.
+    #[serde(default)]
+    pub(super) gap_ms: Option<i64>,
     /// Per metric, the way a move is harm: the catalogue's word on its name, kept
     /// from when the model is fitted or read so that judging a row looks up no
     /// names. Not saved; [`Model::from_json`] finds it again.
@@ -140,6 +146,7 @@ impl Model {
                 after: &self.adapt_after,
                 harm: &self.harm,
             }),
+            gap_ms: self.gap_ms,
         }
     }
 

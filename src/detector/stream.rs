@@ -253,8 +253,52 @@ mod tests {
         let mut stream = model.stream(&RuleSet::default(), &[]);
         for (r, expected) in batch.iter().enumerate() {
             let row: Vec<f64> = test.columns.iter().map(|c| c[r]).collect();
-            assert_eq!(&stream.judge(&row, &[], None), expected, "row {r}");
+            let time = test.times.as_ref().map(|t| t[r]);
+            assert_eq!(&stream.judge(&row, &[], time), expected, "row {r}");
         }
         batch
+    }
+
+    #[test]
+    fn a_pause_in_the_rows_starts_the_recent_past_afresh_in_batch_and_stream() {
+        // One row a second, in training too, so the model knows the step.
+        let mut train = frame(800, 9);
+        train.times = Some((0..800).map(|i| i * 1000).collect());
+        let model = fitted(&train);
+        assert_eq!(model.gap_ms, Some(64_000));
+        // Eight hours without rows (a laptop asleep), ten rows before a block
+        // boundary, so a block replays rows from before it; memory reads 8 %
+        // higher after it.
+        let rows = SCORE_BLOCK + 400;
+        let pause = SCORE_BLOCK - 10;
+        let mut test = frame(rows, 10);
+        let mut times: Vec<i64> = (0..rows as i64).map(|i| i * 1000).collect();
+        for t in &mut times[pause..] {
+            *t += 8 * 3_600_000;
+        }
+        test.times = Some(times);
+        for v in &mut test.columns[1][pause..] {
+            *v += 8.0;
+        }
+        let across = |v: &Verdict| {
+            v.reasons
+                .iter()
+                .any(|r| r.contains("from its recent level") || r.contains("over the last 60"))
+        };
+        let batch = same_in_batch_and_stream(&model, &test);
+        let told: Vec<_> = batch[pause..pause + 70]
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| across(v))
+            .map(|(k, v)| (k, v.reasons.clone()))
+            .collect();
+        assert!(told.is_empty(), "{told:?}");
+        // Memory is still judged against its baseline, 8 % above it.
+        assert!(batch[pause + 20].is_anomaly);
+        // A model saved before pauses were told judges across it, as before.
+        let mut before = model.clone();
+        before.gap_ms = None;
+        let judged_across = same_in_batch_and_stream(&before, &test);
+        assert!(judged_across[pause..pause + 70].iter().any(across));
     }
 }

@@ -13,7 +13,7 @@ use super::frame::{Frame, scaled_to_width};
 use super::fusion::Thresholds;
 use super::hold::{HOLD_ROWS, Hold, Step};
 use super::level::AdaptAfter;
-use super::memory::{Expected, FeatureTable, filled, harms};
+use super::memory::{Expected, FeatureTable, filled, harms, pause_for};
 use super::model::{MODEL_FORMAT, Model, forest_matrix};
 use super::order;
 use super::params::ValidDetectorParams;
@@ -111,11 +111,13 @@ impl ValidDetectorParams {
                 baseline[m].iter().map(|&v| filled(&fill, m, v)).collect()
             })
         });
+        let gap_ms = pause_for(train.times.as_deref());
         let expected = Expected {
             fill: &fill,
             transforms: &transforms,
             season: season.as_ref(),
             adaptation: None,
+            gap_ms,
         };
         let columns: Vec<&[f64]> = train.columns.iter().map(Vec::as_slice).collect();
         let features = calibration_features(&columns, train.times.as_deref(), &expected);
@@ -193,6 +195,7 @@ impl ValidDetectorParams {
                 .iter()
                 .map(|name| AdaptAfter::for_metric(name, self.params.adapt_after))
                 .collect(),
+            gap_ms,
             harm: harms(&train.names),
         };
         let forest_scores = model.forest_scores(&features);
@@ -602,6 +605,7 @@ mod tests {
             transforms: &transforms,
             season: None,
             adaptation: None,
+            gap_ms: None,
         };
         let rows = train.rows();
         let deviations = expected.deviations(&columns, None, 0..rows);
