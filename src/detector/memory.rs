@@ -155,7 +155,7 @@ impl Deviations {
 
     /// Whether row `r` comes after a pause.
     fn after_pause(&self, r: usize) -> bool {
-        self.pauses.binary_search(&r).is_ok()
+        !self.pauses.is_empty() && self.pauses.binary_search(&r).is_ok()
     }
 }
 
@@ -398,14 +398,14 @@ impl FeatureTable {
                 memory.level = c.level;
             }
         }
-        let read = |memory: &mut Memory, m: usize, r: usize| {
+        let read = |memory: &mut Memory, m: usize, r: usize, paused: bool| {
             let (at, deviation) = deviations.of(m, r);
-            let paused = deviations.after_pause(r);
             expected.read_deviation(memory, m, columns[m][r], at, deviation, paused)
         };
         for r in block.start.saturating_sub(features::MEMORY)..block.start {
+            let paused = deviations.after_pause(r);
             for (m, memory) in memories.iter_mut().enumerate() {
-                read(memory, m, r);
+                read(memory, m, r, paused);
             }
         }
         if let Some(carried) = carried {
@@ -415,8 +415,9 @@ impl FeatureTable {
         }
         let mut table = FeatureTable::with_capacity(metrics, block.len());
         for r in block {
+            let paused = deviations.after_pause(r);
             for (m, memory) in memories.iter_mut().enumerate() {
-                table.push(read(memory, m, r));
+                table.push(read(memory, m, r, paused));
             }
         }
         table
