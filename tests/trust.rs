@@ -205,3 +205,69 @@ async fn a_restarted_session_takes_up_its_history_and_judges_its_first_sample() 
         100.0 * fresh_share
     );
 }
+
+/// `analyze` on `file` with `extra` flags, writing `out`.
+fn analyze(file: &Path, out: &Path, extra: &[&str]) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["analyze", "-q", "--csv-file"])
+        .arg(file)
+        .arg("--output-file")
+        .arg(out)
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_night_asleep_is_no_step_and_live_judges_it_as_analyze_does() {
+    // Ten minutes of work, then the laptop sleeps for eight hours and wakes to
+    // work again, its memory 8 % fuller.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = host_csv(&[(900, Phase::Busy)]);
+    let shifted: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i <= 600 {
+                return line.to_string();
+            }
+            let cells: Vec<&str> = line.split(',').collect();
+            let t = metrics::timestamp::parse(cells[0]).unwrap() + 8 * 3_600_000;
+            let memory: f64 = cells[2].parse::<f64>().unwrap() + 8.0;
+            format!(
+                "{},{},{memory:.2},{}",
+                metrics::timestamp::to_iso(t),
+                cells[1],
+                cells[3..].join(",")
+            )
+        })
+        .collect();
+    let file = dir.path().join("asleep.csv");
+    std::fs::write(&file, shifted.join("\n") + "\n").unwrap();
+    let (model, analysed) = (dir.path().join("model.json"), dir.path().join("a.csv"));
+    let model_flag = model.to_str().unwrap();
+    analyze(
+        &file,
+        &analysed,
+        &["--fit-rows", "300", "--save-model", model_flag],
+    );
+    let live = replay(&file, &["--model", model_flag, "--retrain-every", "0"]).await;
+    assert_eq!(
+        live,
+        verdicts(&analysed),
+        "live and batch differ across the pause"
+    );
+    // After it, memory is told against its baseline, not as a step from the
+    // readings of the night before, nor as a rise over the hours it slept.
+    let text = std::fs::read_to_string(&analysed).unwrap();
+    let after: Vec<&str> = text.lines().skip(601).take(70).collect();
+    assert!(
+        after
+            .iter()
+            .all(|l| !l.contains("from its recent level") && !l.contains("over the last 60")),
+        "{}",
+        after.join("\n")
+    );
+    assert!(after[20].contains("memory_percent") && after[20].contains("above its baseline"));
+}
