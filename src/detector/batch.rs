@@ -159,6 +159,11 @@ impl Model {
                 let mut unplaced = Vec::new();
                 let mut hold = (b == 0).then_some(first_hold);
                 for ((i, r), slot) in block.enumerate().zip(out.iter_mut()) {
+                    // No incident is held past a pause: its rows are placed
+                    // from there on whatever the blocks before did.
+                    if deviations.after_pause(r) {
+                        hold = Some(Hold::default());
+                    }
                     raw.clear();
                     raw.extend(columns.iter().map(|c| c[r]));
                     texts.clear();

@@ -154,7 +154,7 @@ impl Deviations {
     }
 
     /// Whether row `r` comes after a pause.
-    fn after_pause(&self, r: usize) -> bool {
+    pub(super) fn after_pause(&self, r: usize) -> bool {
         !self.pauses.is_empty() && self.pauses.binary_search(&r).is_ok()
     }
 }
@@ -165,7 +165,8 @@ impl Deviations {
 /// overnight, a host down for an hour or a file with hours missing made each
 /// metric's first readings after the pause steps "from its recent level" of hours
 /// before, and its trend a rise over the missing hours: a false incident of a
-/// minute or more. The baseline, the adapted levels and the flat runs go on.
+/// minute or more. The baseline, the adapted levels and the flat runs go on; an
+/// incident held open before the pause is not held past it.
 pub(super) const PAUSE_STEPS: i64 = features::MEMORY as i64;
 
 /// The pause that starts the recent past afresh, for rows at `times`: [`PAUSE_STEPS`]
@@ -177,7 +178,7 @@ pub(super) fn pause_for(times: Option<&[i64]>) -> Option<i64> {
 }
 
 /// Whether a row at `now` comes after a pause since the row at `before`.
-fn after_pause(before: Option<i64>, now: Option<i64>, pause_ms: Option<i64>) -> bool {
+pub(super) fn after_pause(before: Option<i64>, now: Option<i64>, pause_ms: Option<i64>) -> bool {
     match (before, now, pause_ms) {
         (Some(before), Some(now), Some(pause)) => now.saturating_sub(before) > pause,
         _ => false,
