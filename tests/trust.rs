@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::socket::{connect, until_finished};
-use common::{Phase, Watch, host_csv, labelled_datagen};
+use common::{Phase, Watch, analyze, host_csv, labelled_datagen};
 
 /// Per recorded row: whether it was judged an anomaly, and its severity.
 fn verdicts(history: &Path) -> Vec<(bool, String)> {
@@ -204,19 +204,6 @@ async fn a_restarted_session_takes_up_its_history_and_judges_its_first_sample() 
         100.0 * resumed_share,
         100.0 * fresh_share
     );
-}
-
-/// `analyze` on `file` with `extra` flags, writing `out`.
-fn analyze(file: &Path, out: &Path, extra: &[&str]) {
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_metrics"))
-        .args(["analyze", "-q", "--csv-file"])
-        .arg(file)
-        .arg("--output-file")
-        .arg(out)
-        .args(extra)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

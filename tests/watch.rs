@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::socket::{connect, next, until_finished};
-use common::{Watch, http, planted_spike, request};
+use common::{Watch, analyze, http, planted_spike, request};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,17 +263,6 @@ async fn a_replay_with_a_saved_model_gives_the_verdicts_analyze_gives() {
     let file = planted_spike();
     let model = dir.path().join("model.json");
     let analysed = dir.path().join("analysed.csv");
-    let analyze = |input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
-        let status = Command::new(env!("CARGO_BIN_EXE_metrics"))
-            .args(["analyze", "-q", "--csv-file"])
-            .arg(input)
-            .arg("--output-file")
-            .arg(out)
-            .args(extra)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
     analyze(
         &file,
         &analysed,

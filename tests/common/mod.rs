@@ -387,6 +387,20 @@ pub fn wobble(i: usize, m: usize) -> f64 {
     2.0 * (z >> 11) as f64 / (1u64 << 53) as f64 - 1.0
 }
 
+/// Runs `metrics analyze -q` on `file` with `extra` flags, writing `out`; it
+/// must succeed.
+pub fn analyze(file: &Path, out: &Path, extra: &[&str]) {
+    let status = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["analyze", "-q", "--csv-file"])
+        .arg(file)
+        .arg("--output-file")
+        .arg(out)
+        .args(extra)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Runs `metrics datagen -n ROWS --seed SEED EXTRA...` into `path` (its label
 /// columns included).
 pub fn datagen(rows: usize, seed: u64, extra: &[&str], path: &Path) {
