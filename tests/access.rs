@@ -242,10 +242,15 @@ fn prometheus_with_a_client_certificate_scrapes_and_one_without_is_refused() {
     for (job, state, error) in target_health(&prometheus) {
         match job.as_str() {
             "with_certificate" => assert_eq!(state, "up", "{error}"),
-            _ => {
-                assert_eq!(state, "down", "scraped without a client certificate");
-                assert!(error.contains("certificate"), "{error}");
-            }
+            // Refused in the handshake. With TLS 1.3 the client learns it as the
+            // server's alert ("certificate required") or, when it is already
+            // writing its request, as the connection closed under it: the words
+            // depend on timing, the refusal does not (the job with a certificate
+            // is up against the same server meanwhile).
+            _ => assert_eq!(
+                state, "down",
+                "scraped without a client certificate: {error}"
+            ),
         }
     }
 }
