@@ -21,9 +21,6 @@ pub(super) struct Memory {
     /// The shift from its baseline it has been judged against since the shift
     /// persisted.
     pub level: Level,
-    /// The time of its last reading, when rows have times: a pause longer than
-    /// [`Expected::gap_ms`] since then starts its recent past afresh.
-    pub last_time: Option<i64>,
 }
 
 /// What a batch block takes over from the rows before it, per metric: found by one
@@ -155,7 +152,7 @@ impl Deviations {
 
     /// Whether row `r` comes after a pause.
     pub(super) fn after_pause(&self, r: usize) -> bool {
-        !self.pauses.is_empty() && self.pauses.binary_search(&r).is_ok()
+        self.pauses.binary_search(&r).is_ok()
     }
 }
 
@@ -215,20 +212,18 @@ impl Expected<'_> {
         memory.level.reference().feature(deviation, scale.median)
     }
 
-    /// Feeds a raw reading of `metric` at `time` to its memory: the one step from
-    /// reading to features, for batch and live alike.
+    /// Feeds a raw reading of `metric` at `time` to its memory, `paused` when its
+    /// row comes after a pause (see [`after_pause`]): the one step from reading to
+    /// features, for batch and live alike.
     pub(super) fn read(
         &self,
         memory: &mut Memory,
         metric: usize,
         raw: f64,
         time: Option<i64>,
+        paused: bool,
     ) -> MetricFeatures {
         let (at, deviation) = self.deviation(metric, raw, time);
-        let paused = after_pause(memory.last_time, time, self.gap_ms);
-        if time.is_some() {
-            memory.last_time = time;
-        }
         self.read_deviation(memory, metric, raw, at, deviation, paused)
     }
 

@@ -68,27 +68,36 @@ impl Stream {
     /// Feeds a row into the recent past without judging it, so a stream started on a
     /// retrained model continues from where the old one was.
     pub fn warm(&mut self, values: &[f64], time: Option<i64>) {
-        self.last_time = time.or(self.last_time);
+        let paused = self.take_time(time);
         let expected = self.model.expected();
         for (m, (memory, &v)) in self.memories.iter_mut().zip(values).enumerate() {
-            expected.read(memory, m, v, time);
+            expected.read(memory, m, v, time, paused);
         }
+    }
+
+    /// Notes the time of the next row fed and says whether it comes after a
+    /// pause since the last one (see `PAUSE_STEPS`): decided once per row, as a
+    /// batch part decides it from the rows' times.
+    fn take_time(&mut self, time: Option<i64>) -> bool {
+        let paused = after_pause(self.last_time, time, self.model.gap_ms);
+        self.last_time = time.or(self.last_time);
+        paused
     }
 
     /// Judges the next row: `values` in [`Model::metrics`] order (NaN for missing),
     /// `texts` in the order of the text names given to [`Model::stream`], `time` in
     /// Unix milliseconds when known.
     pub fn judge(&mut self, values: &[f64], texts: &[&str], time: Option<i64>) -> Verdict {
-        let model = &*self.model;
-        // No incident is held past a pause (see `PAUSE_STEPS`).
-        if after_pause(self.last_time, time, model.gap_ms) {
+        let paused = self.take_time(time);
+        // No incident is held past a pause.
+        if paused {
             self.hold = Hold::default();
         }
-        self.last_time = time.or(self.last_time);
+        let model = &*self.model;
         let mut row = FeatureTable::with_capacity(self.memories.len(), 1);
         let expected = model.expected();
         for (m, memory) in self.memories.iter_mut().enumerate() {
-            row.push(expected.read(memory, m, values[m], time));
+            row.push(expected.read(memory, m, values[m], time, paused));
         }
         let forest = model.forest_scores(&row.values)[0];
         for (m, sigma) in self.sigmas.iter_mut().enumerate() {
