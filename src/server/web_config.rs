@@ -96,10 +96,13 @@ impl WebConfig {
                     .flatten()
                     .map(|f| base.join(f)),
                 );
-                let config = Arc::new(section.server_config(base).map_err(fail)?);
+                // Stamped before they are read, so a change made meanwhile is
+                // seen at the next connection.
+                let stamps = stamps(&files);
                 Some(ServerTls {
-                    config,
-                    stamps: files.iter().map(|f| (f.clone(), stamp(f))).collect(),
+                    config: Arc::new(section.server_config(base).map_err(fail)?),
+                    files,
+                    stamps,
                     source: path.to_path_buf(),
                 })
             }
@@ -118,20 +121,26 @@ pub struct ServerTls {
     config: Arc<ServerConfig>,
     /// The web-config file.
     source: PathBuf,
-    /// The web-config, certificate, key and client CA files, each as it was
-    /// when read.
-    stamps: Vec<(PathBuf, Option<Stamp>)>,
+    /// The web-config, certificate, key and client CA files.
+    files: Vec<PathBuf>,
+    /// Each of `files` as it was when read.
+    stamps: Vec<Option<Stamp>>,
 }
 
 /// What tells a file was replaced or rewritten: its inode, size and time.
 type Stamp = (u64, u64, i64, i64);
 
-/// `path`'s [`Stamp`], following links (a renewal often switches a link).
-fn stamp(path: &Path) -> Option<Stamp> {
+/// Each of `files`' [`Stamp`], following links (a renewal often switches a link).
+fn stamps(files: &[PathBuf]) -> Vec<Option<Stamp>> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+    files
+        .iter()
+        .map(|path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+        })
+        .collect()
 }
 
 impl ServerTls {
@@ -142,8 +151,8 @@ impl ServerTls {
     /// certificate), the ones in use stay, with a warning, and the next change is
     /// tried again. Users and passwords are read at start only.
     pub fn current(&mut self) -> Arc<ServerConfig> {
-        let changed = self.stamps.iter().any(|(path, was)| stamp(path) != *was);
-        if changed {
+        let now = stamps(&self.files);
+        if now != self.stamps {
             match WebConfig::load(&self.source) {
                 Ok(WebConfig {
                     tls: Some(fresh), ..
@@ -155,22 +164,14 @@ impl ServerTls {
                     *self = fresh;
                 }
                 Ok(WebConfig { tls: None, .. }) => {
-                    self.stamps = self
-                        .stamps
-                        .iter()
-                        .map(|(p, _)| (p.clone(), stamp(p)))
-                        .collect();
+                    self.stamps = now;
                     tracing::warn!(
                         "{} no longer has tls_server_config; TLS stays as it was until a restart",
                         self.source.display()
                     );
                 }
                 Err(e) => {
-                    self.stamps = self
-                        .stamps
-                        .iter()
-                        .map(|(p, _)| (p.clone(), stamp(p)))
-                        .collect();
+                    self.stamps = now;
                     tracing::warn!("{e}; the TLS settings in use stay");
                 }
             }
