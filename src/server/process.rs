@@ -1,10 +1,9 @@
-//! The serving process's own resource use, as the `process_*` families every
-//! Prometheus exporter exposes (client_golang's process collector names them), so
+//! The serving process's own resource use, for the `process_*` families every
+//! Prometheus exporter exposes (client_golang's process collector names them;
+//! `super::prometheus` writes them), so
 //! a session left running is watched like any other: its memory, CPU time and
 //! file descriptors over months, its restarts by its start time. Read from
 //! `/proc/self` at each scrape; elsewhere than Linux the families are left out.
-
-use std::fmt::Write;
 
 /// One reading of the process's resource use.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,53 +40,6 @@ impl ProcessStats {
         let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
         let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
         parse(&stat, &boot, &limits, open_fds, ticks as f64, page as u64)
-    }
-
-    /// Appends the `process_*` families to an exposition.
-    pub fn render(&self, out: &mut String) {
-        let mut family = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {value}");
-        };
-        family(
-            "process_cpu_seconds_total",
-            "counter",
-            "Total user and system CPU time spent in seconds.",
-            format!("{}", self.cpu_seconds),
-        );
-        family(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-            self.resident_bytes.to_string(),
-        );
-        family(
-            "process_virtual_memory_bytes",
-            "gauge",
-            "Virtual memory size in bytes.",
-            self.virtual_bytes.to_string(),
-        );
-        family(
-            "process_open_fds",
-            "gauge",
-            "Number of open file descriptors.",
-            self.open_fds.to_string(),
-        );
-        if let Some(max) = self.max_fds {
-            family(
-                "process_max_fds",
-                "gauge",
-                "Maximum number of open file descriptors.",
-                max.to_string(),
-            );
-        }
-        family(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since unix epoch in seconds.",
-            format!("{}", self.start_time_seconds),
-        );
     }
 }
 
@@ -176,8 +128,5 @@ mod tests {
             stats.start_time_seconds <= now + 1.0 && stats.start_time_seconds > now - 3600.0,
             "{stats:?}"
         );
-        let mut text = String::new();
-        stats.render(&mut text);
-        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
     }
 }

@@ -292,9 +292,56 @@ pub fn render(
         }
     }
     if let Some(process) = process {
-        process.render(&mut out);
+        process_families(&mut out, process);
     }
     out
+}
+
+/// The `process_*` families, named and worded as client_golang's process
+/// collector writes them.
+fn process_families(out: &mut String, p: &ProcessStats) {
+    let mut one = |name: &str, kind: &str, help: &str, value: String| {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    };
+    one(
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        float(p.cpu_seconds),
+    );
+    one(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+        p.resident_bytes.to_string(),
+    );
+    one(
+        "process_virtual_memory_bytes",
+        "gauge",
+        "Virtual memory size in bytes.",
+        p.virtual_bytes.to_string(),
+    );
+    one(
+        "process_open_fds",
+        "gauge",
+        "Number of open file descriptors.",
+        p.open_fds.to_string(),
+    );
+    if let Some(max) = p.max_fds {
+        one(
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            max.to_string(),
+        );
+    }
+    one(
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        float(p.start_time_seconds),
+    );
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -339,6 +386,7 @@ mod tests {
             process.as_ref(),
         );
         assert!(text.contains("process_resident_memory_bytes "));
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
         assert!(text.contains("metrics_samples_total 0"));
         assert!(text.contains("metrics_anomalies_total{severity=\"critical\"} 0"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
