@@ -18,7 +18,7 @@ use super::config::{AlertsConfig, Receiver, Target};
 use super::exec;
 use super::payload::{ALERTMANAGER_RESEND_MS, Message};
 use super::policy::Notify;
-use crate::http::{api_url, error_chain};
+use crate::http::{api_url, body_start, certificate_refused, credentials_wanted, error_chain};
 use crate::timestamp::now_ms;
 
 /// Notifications waiting per receiver at most; more are dropped and counted.
@@ -412,8 +412,8 @@ pub async fn attempt(
         ));
     }
     let text = response.text().await.unwrap_or_default();
-    let text: String = text.trim().chars().take(200).collect();
-    let hint = if matches!(code.as_u16(), 401 | 403) {
+    let text = body_start(&text);
+    let hint = if credentials_wanted(code.as_u16()) {
         "; hint: give the receiver basic_auth or authorization in the --alerts file"
     } else {
         ""
@@ -426,7 +426,7 @@ fn describe_http_error(e: &reqwest::Error, timeout: Duration) -> String {
         format!("no answer within {} s", timeout.as_secs_f64())
     } else if e.is_connect() {
         let chain = error_chain(e);
-        let hint = if chain.contains("certificate") {
+        let hint = if certificate_refused(&chain) {
             "; hint: trust the CA that signed its certificate with tls_config.ca_file in the --alerts file"
         } else {
             ""

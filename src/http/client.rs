@@ -319,11 +319,6 @@ impl ClientSettings {
             }) => request.header(AUTHORIZATION, header(scheme, &reveal(credentials)?)?),
         })
     }
-
-    /// Whether a certificate the server presents is checked at all.
-    pub fn verifies_certificates(&self) -> bool {
-        !self.insecure
-    }
 }
 
 fn basic_auth(base: &Path, entry: BasicAuthEntry) -> Result<Auth, String> {
@@ -546,7 +541,7 @@ mod tests {
         let settings = ClientSettings::load(&path).unwrap();
         assert!(settings.roots.is_some() && settings.identity.is_some());
         assert_eq!(settings.versions.len(), 1);
-        assert!(settings.verifies_certificates());
+        assert!(!settings.insecure, "certificates are checked");
         settings.client(reqwest::Client::builder()).unwrap();
         // A key file holding no key is told at load, not at the first request.
         std::fs::write(dir.path().join("c.key"), ca.cert.pem()).unwrap();

@@ -11,7 +11,9 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::http::client::ClientSettings;
-use crate::http::{api_url, error_chain, http_url, shown_url};
+use crate::http::{
+    api_url, body_start, certificate_refused, credentials_wanted, error_chain, http_url, shown_url,
+};
 use crate::timestamp::to_iso;
 
 /// Points per series per request: under Prometheus' limit of 11,000.
@@ -416,7 +418,7 @@ impl RangeQuery {
         ]);
         let unreachable = |e: reqwest::Error| {
             let message = error_chain(&e);
-            let hint = if message.contains("certificate") {
+            let hint = if certificate_refused(&message) {
                 "trust the CA that signed its certificate with tls_config: ca_file, in a file named by --http-config"
             } else {
                 "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running"
@@ -436,18 +438,18 @@ impl RangeQuery {
             .map_err(unreachable)?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(unreachable)?;
-        if matches!(status, 401 | 403) {
+        if credentials_wanted(status) {
             return Err(PrometheusError::Unauthorized {
                 url: shown_url(&self.url),
                 status,
-                body: text.trim().chars().take(200).collect(),
+                body: body_start(&text),
             });
         }
         let answer: Answer =
             serde_json::from_str(&text).map_err(|_| PrometheusError::NotPrometheus {
                 url: shown_url(&self.url),
                 status,
-                body: text.trim().chars().take(200).collect(),
+                body: body_start(&text),
             })?;
         if answer.status != "success" {
             return Err(PrometheusError::Query {
