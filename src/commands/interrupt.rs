@@ -11,19 +11,11 @@
 /// them.
 #[cfg(unix)]
 pub fn remove_outputs_on_stop() {
-    // SAFETY: sigset_t is plain data that sigemptyset initialises;
-    // pthread_sigmask changes only this thread's mask.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::sigaddset(&mut set, signal);
-        }
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return;
-        }
-        set
-    };
+    let set = signal_set(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+    // SAFETY: pthread_sigmask changes only this thread's mask.
+    if unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+        return;
+    }
     let waiter = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -39,13 +31,11 @@ pub fn remove_outputs_on_stop() {
                     target.display()
                 );
             }
+            let only = signal_set(&[signal]);
             // SAFETY: the default action ends the process; the signal is
             // unblocked in this thread only, then raised in it.
             unsafe {
                 libc::signal(signal, libc::SIG_DFL);
-                let mut only = std::mem::zeroed();
-                libc::sigemptyset(&mut only);
-                libc::sigaddset(&mut only, signal);
                 libc::pthread_sigmask(libc::SIG_UNBLOCK, &only, std::ptr::null_mut());
                 libc::raise(signal);
             }
@@ -56,6 +46,21 @@ pub fn remove_outputs_on_stop() {
         unsafe {
             libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
         }
+    }
+}
+
+/// The set of `signals`.
+#[cfg(unix)]
+fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data that sigemptyset initialises and
+    // sigaddset fills.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &signal in signals {
+            libc::sigaddset(&mut set, signal);
+        }
+        set
     }
 }
 
