@@ -151,10 +151,10 @@ impl Tally {
         let rank = |r: usize, v: &Verdict| (v.severity, v.anomaly_score, self.rows + r + 1);
         for (r, v) in verdicts.iter().enumerate() {
             let time = times.map(|t| t[r]);
-            if let Some(Change::Closed(incident)) =
-                self.tracker.push(self.rows + r + 1, time, v, metrics)
-            {
-                self.incidents.push(incident);
+            for change in self.tracker.push(self.rows + r + 1, time, v, metrics) {
+                if let Change::Closed(incident) = change {
+                    self.incidents.push(incident);
+                }
             }
             if v.is_anomaly {
                 *self.by_severity.entry(v.severity).or_insert(0) += 1;

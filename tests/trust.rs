@@ -258,3 +258,78 @@ async fn a_night_asleep_is_no_step_and_live_judges_it_as_analyze_does() {
     );
     assert!(after[20].contains("memory_percent") && after[20].contains("above its baseline"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_on_both_sides_of_a_night_asleep_is_two_incidents_in_batch_and_live() {
+    // Ten minutes of work, a build saturating the CPU for 30 s when the laptop
+    // sleeps, and 30 s more of it when it wakes eight hours later. The CPU rule
+    // flags both sides; neither incident may span the night.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = host_csv(&[(600, Phase::Busy), (60, Phase::Load), (240, Phase::Busy)]);
+    let slept: Vec<String> = csv
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i <= 630 {
+                return line.to_string();
+            }
+            let (time, rest) = line.split_once(',').unwrap();
+            let t = metrics::timestamp::parse(time).unwrap() + 8 * 3_600_000;
+            format!("{},{rest}", metrics::timestamp::to_iso(t))
+        })
+        .collect();
+    let file = dir.path().join("asleep.csv");
+    std::fs::write(&file, slept.join("\n") + "\n").unwrap();
+    let (model, analysed) = (dir.path().join("model.json"), dir.path().join("a.csv"));
+    let events = dir.path().join("events.json");
+    let model_flag = model.to_str().unwrap();
+    analyze(
+        &file,
+        &analysed,
+        &[
+            "--fit-rows",
+            "300",
+            "--save-model",
+            model_flag,
+            "--events",
+            events.to_str().unwrap(),
+        ],
+    );
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&events).unwrap()).unwrap();
+    let span = |e: &serde_json::Value| (e["first_row"].as_u64(), e["last_row"].as_u64());
+    let ended = events
+        .iter()
+        .find(|e| e["last_row"] == 630)
+        .unwrap_or_else(|| {
+            panic!("an incident ends at the last row before the night: {events:#?}")
+        });
+    let woke = events
+        .iter()
+        .find(|e| e["first_row"] == 631)
+        .unwrap_or_else(|| panic!("an incident opens at the first row after it: {events:#?}"));
+    assert_eq!(ended["peak_severity"], "critical");
+    assert_eq!(woke["peak_severity"], "critical");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["duration_s"].as_f64() < Some(3600.0)),
+        "no incident spans the night: {events:#?}"
+    );
+    // Live, from the same model: the same incidents, closed at the same rows.
+    let watch = play(&file, &["--model", model_flag, "--retrain-every", "0"]).await;
+    let changes = std::fs::read_to_string(watch.log_dir.join("incidents.jsonl")).unwrap();
+    let closed: Vec<(Option<u64>, Option<u64>)> = changes
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|c| c["change"] == "closed")
+        .map(|c| span(&c))
+        .collect();
+    let batch: Vec<(Option<u64>, Option<u64>)> = events
+        .iter()
+        .filter(|e| e["open"] == false)
+        .map(span)
+        .collect();
+    assert_eq!(closed, batch, "live closes the incidents analyze found");
+    assert!(closed.contains(&span(ended)) && closed.contains(&span(woke)));
+}

@@ -161,7 +161,8 @@ impl Model {
                 for ((i, r), slot) in block.enumerate().zip(out.iter_mut()) {
                     // No incident is held past a pause: its rows are placed
                     // from there on whatever the blocks before did.
-                    if deviations.after_pause(r) {
+                    let paused = deviations.after_pause(r);
+                    if paused {
                         hold = Some(Hold::default());
                     }
                     raw.clear();
@@ -173,7 +174,7 @@ impl Model {
                             .iter()
                             .map(|c| c[first_row + r - context].as_str()),
                     );
-                    let judged = self.verdict_of(
+                    let mut judged = self.verdict_of(
                         RowInput {
                             raw: &raw,
                             features: table.row(i),
@@ -192,6 +193,7 @@ impl Model {
                             unplaced.push((r - context, judged.pending));
                         }
                     }
+                    judged.verdict.after_pause = paused;
                     slot.write(judged.verdict);
                 }
                 progress(out.len());

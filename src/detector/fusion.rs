@@ -337,6 +337,7 @@ pub fn fuse(
         z_max: ev.z.z_max,
         top_metric,
         reasons: said,
+        after_pause: false,
     };
     let pending = Pending {
         if_held,
@@ -520,6 +521,7 @@ mod tests {
             z_max: 6.0,
             top_metric: Some(0),
             reasons: vec!["disk_write_mb 40.0 MB/s is 6.0 sigma above".into()],
+            after_pause: false,
         };
         let mut tail = by_score();
         place_in_incident(&mut tail, Place::Quelled, Pending::default());

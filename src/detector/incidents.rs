@@ -137,7 +137,8 @@ pub enum Change {
     /// The open incident grew worse: a higher severity, or a metric it had not
     /// named.
     Updated(Incident),
-    /// The open incident ended before this row (which is not anomalous).
+    /// The open incident ended before this row: the row is not anomalous, or it
+    /// comes after a pause in the rows (see [`Verdict::after_pause`]).
     Closed(Incident),
 }
 
@@ -151,8 +152,35 @@ pub struct IncidentTracker {
 impl IncidentTracker {
     /// Takes the next row's verdict: `row` is its 1-based data row, `time` its time
     /// when known, `metrics` the model's metric names (to name its top metric).
-    /// Returns what changed, if anything worth telling.
+    /// Returns what changed worth telling, in order: at most two changes, when a
+    /// row after a pause closes one incident and opens the next. An incident never
+    /// spans a pause, so a host asleep for a night is no eight-hour incident.
     pub fn push(
+        &mut self,
+        row: usize,
+        time: Option<i64>,
+        verdict: &Verdict,
+        metrics: &[String],
+    ) -> impl Iterator<Item = Change> + use<> {
+        let ended = if verdict.after_pause {
+            self.close()
+        } else {
+            None
+        };
+        ended
+            .into_iter()
+            .chain(self.take(row, time, verdict, metrics))
+    }
+
+    /// Ends the open incident, if any.
+    fn close(&mut self) -> Option<Change> {
+        let mut closed = self.open.take()?;
+        closed.open = false;
+        Some(Change::Closed(closed.settle()))
+    }
+
+    /// What the row does to the open incident: ends it, extends it, or opens one.
+    fn take(
         &mut self,
         row: usize,
         time: Option<i64>,
@@ -161,9 +189,7 @@ impl IncidentTracker {
     ) -> Option<Change> {
         let metric = verdict.top_metric_name(metrics);
         if !verdict.is_anomaly {
-            let mut closed = self.open.take()?;
-            closed.open = false;
-            return Some(Change::Closed(closed.settle()));
+            return self.close();
         }
         match &mut self.open {
             Some(incident) => {
@@ -213,10 +239,10 @@ mod tests {
         let mut tracker = IncidentTracker::default();
         let mut done = Vec::new();
         for (r, verdict) in verdicts.iter().enumerate() {
-            if let Some(Change::Closed(incident)) =
-                tracker.push(r + 1, Some(times[r]), verdict, metrics)
-            {
-                done.push(incident);
+            for change in tracker.push(r + 1, Some(times[r]), verdict, metrics) {
+                if let Change::Closed(incident) = change {
+                    done.push(incident);
+                }
             }
         }
         done.extend(tracker.open());
@@ -235,6 +261,7 @@ mod tests {
             } else {
                 vec![reason.to_string()]
             },
+            after_pause: false,
         }
     }
 
@@ -276,36 +303,86 @@ mod tests {
         assert!(last.open, "the last incident runs to the end of the rows");
     }
 
+    /// What each of `rows` told, by name.
+    fn told(tracker: &mut IncidentTracker, rows: &[&Verdict]) -> Vec<Vec<&'static str>> {
+        let metrics = vec!["cpu_percent".to_string()];
+        rows.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                tracker
+                    .push(i + 1, None, v, &metrics)
+                    .map(|c| match c {
+                        Change::Opened(_) => "opened",
+                        Change::Updated(_) => "updated",
+                        Change::Closed(_) => "closed",
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn the_tracker_tells_opening_worsening_and_closing_once_each() {
-        let metrics = vec!["cpu_percent".to_string()];
         let mut tracker = IncidentTracker::default();
         let medium = verdict(0.55, Severity::Medium, Some(0), "x");
         let critical = verdict(0.9, Severity::Critical, Some(0), "y");
         let calm = verdict(0.1, Severity::Normal, None, "");
-        let changes: Vec<Option<&str>> = [&medium, &medium, &critical, &critical, &calm, &calm]
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                tracker.push(i + 1, None, v, &metrics).map(|c| match c {
-                    Change::Opened(_) => "opened",
-                    Change::Updated(_) => "updated",
-                    Change::Closed(_) => "closed",
-                })
-            })
-            .collect();
+        let rows = [&medium, &medium, &critical, &critical, &calm, &calm];
         assert_eq!(
-            changes,
+            told(&mut tracker, &rows),
             [
-                Some("opened"),
-                None,
-                Some("updated"),
-                None,
-                Some("closed"),
-                None
+                vec!["opened"],
+                vec![],
+                vec!["updated"],
+                vec![],
+                vec!["closed"],
+                vec![]
             ]
         );
         assert!(tracker.open().is_none());
+    }
+
+    #[test]
+    fn an_incident_ends_at_a_pause_in_the_rows_and_the_next_row_opens_its_own() {
+        let critical = verdict(0.9, Severity::Critical, Some(0), "cpu_percent 99.0 %");
+        let medium = verdict(0.55, Severity::Medium, Some(0), "cpu_percent 60.0 %");
+        let woke = |v: &Verdict| Verdict {
+            after_pause: true,
+            ..v.clone()
+        };
+        let calm = verdict(0.1, Severity::Normal, None, "");
+        let mut tracker = IncidentTracker::default();
+        let rows = [&critical, &critical, &woke(&medium), &medium, &calm];
+        assert_eq!(
+            told(&mut tracker, &rows),
+            [
+                vec!["opened"],
+                vec![],
+                vec!["closed", "opened"],
+                vec![],
+                vec!["closed"]
+            ]
+        );
+        // An hour asleep between rows 2 and 3: neither incident spans it.
+        let times = [0, 1000, 3_601_000, 3_602_000, 3_603_000];
+        let rows = [
+            critical.clone(),
+            critical.clone(),
+            woke(&medium),
+            medium,
+            calm.clone(),
+        ];
+        let found = incidents_of(&rows, &times, &["cpu_percent".to_string()]);
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[0].first_row, found[0].last_row), (1, 2));
+        assert_eq!(found[0].duration_s(), Some(1.0));
+        assert_eq!(found[0].peak_severity, Severity::Critical);
+        assert_eq!((found[1].first_row, found[1].last_row), (3, 4));
+        assert_eq!(found[1].peak_severity, Severity::Medium);
+        // A calm row after a pause closes the incident once.
+        let mut tracker = IncidentTracker::default();
+        let rows = [&critical, &woke(&calm)];
+        assert_eq!(told(&mut tracker, &rows), [vec!["opened"], vec!["closed"]]);
     }
 
     #[test]

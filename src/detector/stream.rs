@@ -111,7 +111,7 @@ impl Stream {
         let hits = self.rules.check(values, texts);
         // Hits come most severe first, as fusion reads them.
         self.ruled = hits.first().map(|h| h.severity);
-        model
+        let mut verdict = model
             .verdict_of(
                 RowInput {
                     raw: values,
@@ -124,7 +124,9 @@ impl Stream {
                 },
                 Some(&mut self.hold),
             )
-            .verdict
+            .verdict;
+        verdict.after_pause = paused;
+        verdict
     }
 }
 

@@ -67,6 +67,11 @@ pub struct Verdict {
     pub top_metric: Option<usize>,
     /// Sentences naming metrics and values, most severe first.
     pub reasons: Vec<String>,
+    /// Whether the row comes after a pause in the rows long enough to start every
+    /// metric's recent past afresh (a host asleep or down): the incident open
+    /// before it ends there, however the rows on either side are judged.
+    #[serde(skip)]
+    pub after_pause: bool,
 }
 
 impl Verdict {

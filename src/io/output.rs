@@ -341,6 +341,7 @@ mod tests {
                 z_max: 0.0,
                 top_metric: None,
                 reasons: vec![format!("reason {r}")],
+                after_pause: false,
             })
             .collect();
         let mut out = Vec::new();
@@ -370,6 +371,7 @@ mod tests {
             z_max: 3.25,
             top_metric: Some(0),
             reasons: vec![format!("value {r}, \"odd\"; high"), "second".into()],
+            after_pause: false,
         };
         let verdicts: Vec<Verdict> = (0..4).map(verdict).collect();
         let metrics = ["value".to_string()];

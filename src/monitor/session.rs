@@ -266,24 +266,33 @@ impl Session {
             self.logs.anomaly(json.clone());
         }
         self.publisher.sample(&record, &json);
-        let change = outcome.verdict.as_ref().and_then(|v| {
+        let changes: Vec<Change> = outcome.verdict.as_ref().map_or_else(Vec::new, |v| {
             self.incidents
                 .push(self.seq as usize, Some(sample.time), v, metrics)
+                .collect()
         });
-        if let Some(change) = &change {
+        for change in &changes {
             log_incident(change);
             let incident = IncidentRecord::of(change);
             let json = serde_json::to_string(&incident).unwrap_or_default();
             self.logs.incident(json.clone());
             self.publisher.incident(&incident, &json);
         }
-        if let Some(alert) = self
-            .alerts
-            .as_mut()
-            .and_then(|a| a.observe(sample.time, change.as_ref()))
-        {
-            let json = serde_json::to_string(&alert).unwrap_or_default();
-            self.publisher.alert(&alert, &json);
+        // The alerts see each change, or the time going by when there is none.
+        let seen: Vec<Option<&Change>> = if changes.is_empty() {
+            vec![None]
+        } else {
+            changes.iter().map(Some).collect()
+        };
+        for change in seen {
+            if let Some(alert) = self
+                .alerts
+                .as_mut()
+                .and_then(|a| a.observe(sample.time, change))
+            {
+                let json = serde_json::to_string(&alert).unwrap_or_default();
+                self.publisher.alert(&alert, &json);
+            }
         }
         if let Some(w) = &outcome.warning {
             tracing::warn!("{w}");
