@@ -354,6 +354,55 @@ async fn a_renewed_certificate_is_served_from_the_next_connection_without_a_rest
     );
 }
 
+#[tokio::test]
+async fn a_changed_password_is_asked_from_the_next_request_on_an_open_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = web_config(dir.path());
+    let watch = Watch::replay("1", &["--web-config", config.to_str().unwrap()]);
+    let ca = std::fs::read(dir.path().join("server.crt")).unwrap();
+    // One client, one connection kept open across the change, as a scraper keeps.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .pool_max_idle_per_host(1)
+        .http1_only()
+        .build()
+        .unwrap();
+    let url = format!("https://{}/metrics", watch.address);
+    let status = |user: &'static str, password: &'static str| {
+        let request = client.get(&url).basic_auth(user, Some(password)).send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(USER.0, USER.1).await, 200);
+    // The password changed and a user added, the file put in place by a rename.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let (tls, _) = text.split_once("basic_auth_users:").unwrap();
+    let hash = |password| bcrypt::hash(password, 4).unwrap();
+    let fresh = dir.path().join("web.yml.new");
+    std::fs::write(
+        &fresh,
+        format!(
+            "{tls}basic_auth_users:\n  {}: {}\n  grafana: {}\n",
+            USER.0,
+            hash("rotated"),
+            hash("g")
+        ),
+    )
+    .unwrap();
+    std::fs::rename(&fresh, &config).unwrap();
+    assert_eq!(
+        status(USER.0, USER.1).await,
+        401,
+        "the old password no longer passes"
+    );
+    assert_eq!(status(USER.0, "rotated").await, 200);
+    assert_eq!(status("grafana", "g").await, 200);
+    assert!(
+        watch.stderr().contains("users read again"),
+        "{}",
+        watch.stderr()
+    );
+}
+
 #[test]
 fn a_server_beyond_loopback_without_web_config_warns_what_is_exposed() {
     let watch = Watch::start(&[

@@ -29,7 +29,6 @@ use metrics::monitor::replay::{Replay, Speed};
 use metrics::monitor::resume::recent_past;
 use metrics::monitor::session::{self, SampleSource, SessionConfig};
 use metrics::monitor::text_log::{FILE_ONLY, init_text_log};
-use metrics::server::auth::Users;
 use metrics::server::guard::Guard;
 use metrics::server::hub::Hub;
 use metrics::server::tls::TlsListener;
@@ -197,7 +196,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
             &args.allowed_origins,
             web.tls.is_some(),
         )?),
-        users: (!web.users.is_empty()).then(|| Arc::new(Users::new(web.users))),
+        users: web.users.map(Arc::new),
     };
     // Held until the session ends: no other session writes this folder meanwhile.
     let _claim = claim_log_dir(&args.log_dir)?;
@@ -253,7 +252,8 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         .local_addr()
         .context("cannot read the bound address")?;
     if !address.ip().is_loopback() {
-        let missing = match (web.tls.is_some(), access.users.is_some()) {
+        let passwords = access.users.as_ref().is_some_and(|u| u.ask_passwords());
+        let missing = match (web.tls.is_some(), passwords) {
             (false, false) => Some("no TLS and no password"),
             (false, true) => Some("no TLS (passwords travel in clear)"),
             (true, false) => Some("no password"),

@@ -6,6 +6,7 @@
 //! costs the same check as a known one, so timing does not tell which users exist.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
@@ -14,55 +15,141 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
+use super::web_config::{Stamp, stamp, users_of};
+
 /// Credentials remembered at most; the set is emptied when full.
 const REMEMBERED: usize = 64;
 
-/// The users and what passed.
+/// The users of a web-config file, and what passed. Like the Prometheus
+/// exporters, which read their web-config at every request, the file is looked
+/// at (one `stat`) at every request and read again when it changed: a password
+/// changed, a user added or removed takes effect from the next request, on
+/// connections already open too, without a restart. A file that no longer reads
+/// leaves the users in use, with a warning; one with no users left asks no
+/// password, with a warning.
 #[derive(Debug)]
 pub struct Users {
-    hashes: HashMap<String, String>,
-    /// A hash no password matches, checked for unknown users.
-    decoy: String,
-    passed: Mutex<HashSet<String>>,
+    /// The web-config file, when the users came from one.
+    source: Option<PathBuf>,
+    current: Mutex<Current>,
+}
+
+#[derive(Debug)]
+struct Current {
+    /// The source as it was when read.
+    stamp: Option<Stamp>,
+    /// User to bcrypt hash; empty when no password is asked. A new map at each
+    /// reading, so a check made against the old one is not remembered.
+    hashes: Arc<HashMap<String, String>>,
+    /// `Authorization` values that passed against `hashes`.
+    passed: HashSet<String>,
 }
 
 impl Users {
-    /// The users of a web-config file (name to bcrypt hash).
+    /// Users given as they stand (name to bcrypt hash), never read again.
     pub fn new(hashes: HashMap<String, String>) -> Users {
-        let decoy = hashes.values().next().cloned().unwrap_or_default();
         Users {
-            hashes,
-            decoy,
-            passed: Mutex::new(HashSet::new()),
+            source: None,
+            current: Mutex::new(Current {
+                stamp: None,
+                hashes: Arc::new(hashes),
+                passed: HashSet::new(),
+            }),
         }
     }
 
-    /// Whether an `Authorization` header value names a user with its password.
-    fn verify(&self, authorization: &str) -> bool {
-        if self.lock().contains(authorization) {
-            return true;
+    /// The users `hashes` read from the web-config at `path`, which was as
+    /// `stamp` tells just before it was read.
+    pub(super) fn read_from(
+        path: &Path,
+        stamp: Option<Stamp>,
+        hashes: HashMap<String, String>,
+    ) -> Users {
+        let users = Users::new(hashes);
+        users.lock().stamp = stamp;
+        Users {
+            source: Some(path.to_path_buf()),
+            ..users
         }
+    }
+
+    /// Whether a password is asked: the file names a user (as last read).
+    pub fn ask_passwords(&self) -> bool {
+        !self.lock().hashes.is_empty()
+    }
+
+    /// Whether a request with this `Authorization` header value (if any) may pass:
+    /// always when no user is named, else when it names a user with its password.
+    pub fn verify(&self, authorization: Option<&str>) -> bool {
+        let hashes = {
+            let mut current = self.lock();
+            self.refresh(&mut current);
+            if current.hashes.is_empty() {
+                return true;
+            }
+            match authorization {
+                None => return false,
+                Some(a) if current.passed.contains(a) => return true,
+                Some(_) => Arc::clone(&current.hashes),
+            }
+        };
+        let Some(authorization) = authorization else {
+            return false;
+        };
         let Some((user, password)) = basic_credentials(authorization) else {
             return false;
         };
-        let (hash, known) = match self.hashes.get(&user) {
+        // An unknown user costs the check of a known user's hash.
+        let (hash, known) = match hashes.get(&user) {
             Some(h) => (h.as_str(), true),
-            None => (self.decoy.as_str(), false),
+            None => (hashes.values().next().map_or("", String::as_str), false),
         };
         let ok = bcrypt::verify(&password, hash).unwrap_or(false) && known;
-        if ok {
-            let mut passed = self.lock();
-            if passed.len() >= REMEMBERED {
-                passed.clear();
+        let mut current = self.lock();
+        // Remembered only when the users are still those it was checked against.
+        if ok && Arc::ptr_eq(&current.hashes, &hashes) {
+            if current.passed.len() >= REMEMBERED {
+                current.passed.clear();
             }
-            passed.insert(authorization.to_string());
+            current.passed.insert(authorization.to_string());
         }
         ok
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        // A panic elsewhere cannot leave a half-changed set: insert and clear are whole.
-        self.passed.lock().unwrap_or_else(|p| p.into_inner())
+    /// Reads the web-config again when it changed since it was read.
+    fn refresh(&self, current: &mut Current) {
+        let Some(source) = &self.source else {
+            return;
+        };
+        let now = stamp(source);
+        if now == current.stamp {
+            return;
+        }
+        current.stamp = now;
+        match users_of(source) {
+            Ok(hashes) => {
+                if hashes.is_empty() && !current.hashes.is_empty() {
+                    tracing::warn!(
+                        "{} names no basic_auth_users any more: no password is asked from now on",
+                        source.display()
+                    );
+                } else {
+                    tracing::info!(
+                        "users read again from {}: {} user(s)",
+                        source.display(),
+                        hashes.len()
+                    );
+                }
+                current.hashes = Arc::new(hashes);
+                current.passed.clear();
+            }
+            Err(e) => tracing::warn!("{e}; the users in use stay"),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
+        // A panic elsewhere cannot leave a half-changed state: each change is whole.
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -95,26 +182,26 @@ pub async fn check(State(users): State<Arc<Users>>, request: Request, next: Next
 }
 
 async fn authorised(users: &Arc<Users>, headers: &HeaderMap) -> bool {
-    let Some(value) = headers
+    let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let (users, value) = (Arc::clone(users), value.to_string());
-    tokio::task::spawn_blocking(move || users.verify(&value))
+        .map(str::to_string);
+    let users = Arc::clone(users);
+    tokio::task::spawn_blocking(move || users.verify(value.as_deref()))
         .await
         .unwrap_or(false)
+}
+
+/// The `Authorization` header value of `user` with `password`, for tests.
+#[cfg(test)]
+pub(crate) fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn header(user: &str, password: &str) -> String {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        format!("Basic {token}")
-    }
 
     #[test]
     fn a_user_passes_with_the_password_only() {
@@ -122,12 +209,57 @@ mod tests {
             "prometheus".to_string(),
             bcrypt::hash("s3cret:x", 4).unwrap(),
         )]));
-        assert!(users.verify(&header("prometheus", "s3cret:x")));
+        assert!(users.verify(Some(&basic("prometheus", "s3cret:x"))));
         // Remembered, and still only for the right password.
-        assert!(users.verify(&header("prometheus", "s3cret:x")));
-        assert!(!users.verify(&header("prometheus", "s3cret")));
-        assert!(!users.verify(&header("grafana", "s3cret:x")));
-        assert!(!users.verify("Bearer abc"));
-        assert!(!users.verify("Basic !!!"));
+        assert!(users.verify(Some(&basic("prometheus", "s3cret:x"))));
+        assert!(!users.verify(Some(&basic("prometheus", "s3cret"))));
+        assert!(!users.verify(Some(&basic("grafana", "s3cret:x"))));
+        assert!(!users.verify(Some("Bearer abc")));
+        assert!(!users.verify(Some("Basic !!!")));
+        assert!(!users.verify(None));
+        assert!(
+            Users::new(HashMap::new()).verify(None),
+            "no user, no password"
+        );
+    }
+
+    #[test]
+    fn a_changed_web_config_changes_who_passes_from_the_next_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        // Put in place by a rename, as editors and config tools do.
+        let write = |text: String| {
+            let fresh = dir.path().join("web.yml.new");
+            std::fs::write(&fresh, text).unwrap();
+            std::fs::rename(&fresh, &path).unwrap();
+        };
+        let user = |name: &str, password: &str| {
+            format!("  {name}: {}\n", bcrypt::hash(password, 4).unwrap())
+        };
+        write(format!("basic_auth_users:\n{}", user("prometheus", "old")));
+        let users = super::super::web_config::WebConfig::load(&path)
+            .unwrap()
+            .users
+            .unwrap();
+        assert!(users.verify(Some(&basic("prometheus", "old"))));
+        write(format!(
+            "basic_auth_users:\n{}{}",
+            user("prometheus", "new"),
+            user("grafana", "g")
+        ));
+        assert!(
+            !users.verify(Some(&basic("prometheus", "old"))),
+            "the old password, though remembered, no longer passes"
+        );
+        assert!(users.verify(Some(&basic("prometheus", "new"))));
+        assert!(users.verify(Some(&basic("grafana", "g"))));
+        // A file that does not read leaves the users in use.
+        write("basic_auth_users:\n  grafana: plain\n".into());
+        assert!(users.verify(Some(&basic("prometheus", "new"))));
+        assert!(!users.verify(None));
+        // No users left: no password asked.
+        write("{}\n".into());
+        assert!(users.verify(None));
+        assert!(!users.ask_passwords());
     }
 }

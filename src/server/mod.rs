@@ -67,7 +67,7 @@ pub enum ServerError {
 pub struct Access {
     /// Host and Origin checks.
     pub guard: Arc<guard::Guard>,
-    /// Users of `--web-config`, when it names any.
+    /// Users of `--web-config`, when one is given (it may name none yet).
     pub users: Option<Arc<auth::Users>>,
 }
 

@@ -30,6 +30,7 @@ use tokio_rustls::rustls::server::danger::ClientCertVerifier;
 use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 
 use super::ServerError;
+use super::auth::Users;
 use crate::http::tls_versions;
 
 /// What a web-config file asks for.
@@ -37,8 +38,8 @@ use crate::http::tls_versions;
 pub struct WebConfig {
     /// TLS settings, when the server speaks HTTPS.
     pub tls: Option<ServerTls>,
-    /// Users and their bcrypt hashes; empty when no password is asked.
-    pub users: HashMap<String, String>,
+    /// Its users, read again when the file changes; none without a web-config.
+    pub users: Option<Users>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,20 +68,9 @@ impl WebConfig {
             path: path.to_path_buf(),
             message,
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-        let file: File = serde_norway::from_str(&text).map_err(|e| {
-            fail(format!(
-                "{e}; hint: metrics reads tls_server_config (cert_file, key_file, min_version, max_version, client_auth_type, client_ca_file) and basic_auth_users"
-            ))
-        })?;
-        for (user, hash) in &file.basic_auth_users {
-            if hash.parse::<bcrypt::HashParts>().is_err() {
-                return Err(fail(format!(
-                    "the password of {user:?} is not a bcrypt hash; hint: make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
-                )));
-            }
-        }
+        // Stamped before it is read, so a change made meanwhile is seen next time.
+        let source_stamp = stamp(path);
+        let file = read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let tls = match file.tls_server_config {
             None => None,
@@ -96,8 +86,6 @@ impl WebConfig {
                     .flatten()
                     .map(|f| base.join(f)),
                 );
-                // Stamped before they are read, so a change made meanwhile is
-                // seen at the next connection.
                 let stamps = stamps(&files);
                 Some(ServerTls {
                     config: Arc::new(section.server_config(base).map_err(fail)?),
@@ -109,9 +97,36 @@ impl WebConfig {
         };
         Ok(WebConfig {
             tls,
-            users: file.basic_auth_users,
+            users: Some(Users::read_from(path, source_stamp, file.basic_auth_users)),
         })
     }
+}
+
+/// The users and bcrypt hashes of the web-config file at `path`, checked.
+pub(super) fn users_of(path: &Path) -> Result<HashMap<String, String>, ServerError> {
+    Ok(read(path)?.basic_auth_users)
+}
+
+/// Reads and parses the web-config file at `path`, and checks its hashes.
+fn read(path: &Path) -> Result<File, ServerError> {
+    let fail = |message: String| ServerError::WebConfig {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let file: File = serde_norway::from_str(&text).map_err(|e| {
+        fail(format!(
+            "{e}; hint: metrics reads tls_server_config (cert_file, key_file, min_version, max_version, client_auth_type, client_ca_file) and basic_auth_users"
+        ))
+    })?;
+    for (user, hash) in &file.basic_auth_users {
+        if hash.parse::<bcrypt::HashParts>().is_err() {
+            return Err(fail(format!(
+                "the password of {user:?} is not a bcrypt hash; hint: make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+            )));
+        }
+    }
+    Ok(file)
 }
 
 /// The TLS settings a server uses, and the files they were read from, so a
@@ -128,19 +143,20 @@ pub struct ServerTls {
 }
 
 /// What tells a file was replaced or rewritten: its inode, size and time.
-type Stamp = (u64, u64, i64, i64);
+pub(super) type Stamp = (u64, u64, i64, i64);
 
-/// Each of `files`' [`Stamp`], following links (a renewal often switches a link).
-fn stamps(files: &[PathBuf]) -> Vec<Option<Stamp>> {
+/// The [`Stamp`] of the file at `path`, following links (a renewal often switches
+/// a link); none when it cannot be read.
+pub(super) fn stamp(path: &Path) -> Option<Stamp> {
     use std::os::unix::fs::MetadataExt;
-    files
-        .iter()
-        .map(|path| {
-            std::fs::metadata(path)
-                .ok()
-                .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
-        })
-        .collect()
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+}
+
+/// Each of `files`' [`Stamp`].
+fn stamps(files: &[PathBuf]) -> Vec<Option<Stamp>> {
+    files.iter().map(|path| stamp(path)).collect()
 }
 
 impl ServerTls {
@@ -149,7 +165,7 @@ impl ServerTls {
     /// per connection), the web-config is read again: its TLS settings are used
     /// from then on, or, when they do not load (a key written before its
     /// certificate), the ones in use stay, with a warning, and the next change is
-    /// tried again. Users and passwords are read at start only.
+    /// tried again. Users and passwords are read again by [`Users`].
     pub fn current(&mut self) -> Arc<ServerConfig> {
         let now = stamps(&self.files);
         if now != self.stamps {
@@ -294,7 +310,9 @@ mod tests {
         let hash = bcrypt::hash("secret", 4).unwrap();
         let config = load(&format!("basic_auth_users:\n  prometheus: {hash}\n")).unwrap();
         assert!(config.tls.is_none());
-        assert_eq!(config.users["prometheus"], hash);
+        let users = config.users.unwrap();
+        assert!(users.ask_passwords());
+        assert!(users.verify(Some(&crate::server::auth::basic("prometheus", "secret"))));
     }
 
     #[test]
