@@ -32,6 +32,7 @@ use serde::Deserialize;
 use tokio_rustls::rustls::{self, SupportedProtocolVersion};
 
 use super::{tls_versions, trust};
+use crate::io::settings_file::read_yaml;
 
 /// Why a client settings file cannot be used: the file, where, and how to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -181,13 +182,11 @@ impl ClientSettings {
             path: path.display().to_string(),
             message,
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-        let file: HttpConfigFile = serde_norway::from_str(&text).map_err(|e| {
-            fail(format!(
-                "{e}; hint: metrics reads basic_auth, authorization, tls_config, follow_redirects, enable_http2 and proxy_url"
-            ))
-        })?;
+        let file: HttpConfigFile = read_yaml(
+            path,
+            "metrics reads basic_auth, authorization, tls_config, follow_redirects, enable_http2 and proxy_url",
+        )
+        .map_err(fail)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut settings = ClientSettings::resolve(
             base,

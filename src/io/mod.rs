@@ -6,7 +6,7 @@
 //! [`structure`] scans a file's records, [`input`] reads it into a table on top of
 //! that scan ([`numbers`] parses the usual file of numbers), [`windows`] cuts a
 //! file too large to hold into tables of whole records, [`output`] writes the table back with its verdicts;
-//! [`atomic`], [`events`], [`model_file`], [`rules_file`] and [`spool`] stand beside them,
+//! [`atomic`], [`events`], [`model_file`], [`rules_file`], [`settings_file`] and [`spool`] stand beside them,
 //! [`prometheus`] turns history a Prometheus holds into such a CSV, and [`sysstat`]
 //! knows the CSV sysstat's `sadf -d` writes.
 
@@ -18,6 +18,7 @@ pub mod numbers;
 pub mod output;
 pub mod prometheus;
 pub mod rules_file;
+pub mod settings_file;
 pub mod spool;
 pub mod structure;
 pub mod sysstat;

@@ -32,6 +32,7 @@ use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 use super::ServerError;
 use super::auth::Users;
 use crate::http::tls_versions;
+use crate::io::settings_file::read_yaml;
 
 /// What a web-config file asks for.
 #[derive(Debug, Default)]
@@ -113,12 +114,11 @@ fn read(path: &Path) -> Result<File, ServerError> {
         path: path.to_path_buf(),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    let file: File = serde_norway::from_str(&text).map_err(|e| {
-        fail(format!(
-            "{e}; hint: metrics reads tls_server_config (cert_file, key_file, min_version, max_version, client_auth_type, client_ca_file) and basic_auth_users"
-        ))
-    })?;
+    let file: File = read_yaml(
+        path,
+        "metrics reads tls_server_config (cert_file, key_file, min_version, max_version, client_auth_type, client_ca_file) and basic_auth_users",
+    )
+    .map_err(fail)?;
     for (user, hash) in &file.basic_auth_users {
         if hash.parse::<bcrypt::HashParts>().is_err() {
             return Err(fail(format!(
