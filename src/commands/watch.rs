@@ -66,7 +66,8 @@ pub struct WatchArgs {
     pub port: u16,
     /// TLS certificate and key, and users with bcrypt password hashes, in the
     /// Prometheus exporters' web-config.yml format (tls_server_config,
-    /// basic_auth_users).
+    /// basic_auth_users); followed while running: a renewed certificate serves
+    /// from the next connection, changed users from the next request.
     #[arg(long, value_name = "FILE")]
     pub web_config: Option<PathBuf>,
     /// A DNS name this server is reached by, besides its addresses, localhost and
