@@ -206,32 +206,37 @@ async fn a_restarted_session_takes_up_its_history_and_judges_its_first_sample() 
     );
 }
 
+/// `csv` with the host asleep for eight hours after its data row `row`: every
+/// later row's time moved on by eight hours, and its cells after the time as
+/// `woke` writes them.
+fn asleep_after(csv: &str, row: usize, woke: impl Fn(&[&str]) -> String) -> String {
+    let mut out = String::new();
+    for (i, line) in csv.lines().enumerate() {
+        if i <= row {
+            out += line;
+        } else {
+            let (time, rest) = line.split_once(',').unwrap();
+            let t = metrics::timestamp::parse(time).unwrap() + 8 * 3_600_000;
+            let cells: Vec<&str> = rest.split(',').collect();
+            out += &format!("{},{}", metrics::timestamp::to_iso(t), woke(&cells));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_night_asleep_is_no_step_and_live_judges_it_as_analyze_does() {
     // Ten minutes of work, then the laptop sleeps for eight hours and wakes to
     // work again, its memory 8 % fuller.
     let dir = tempfile::tempdir().unwrap();
     let csv = host_csv(&[(900, Phase::Busy)]);
-    let shifted: Vec<String> = csv
-        .lines()
-        .enumerate()
-        .map(|(i, line)| {
-            if i <= 600 {
-                return line.to_string();
-            }
-            let cells: Vec<&str> = line.split(',').collect();
-            let t = metrics::timestamp::parse(cells[0]).unwrap() + 8 * 3_600_000;
-            let memory: f64 = cells[2].parse::<f64>().unwrap() + 8.0;
-            format!(
-                "{},{},{memory:.2},{}",
-                metrics::timestamp::to_iso(t),
-                cells[1],
-                cells[3..].join(",")
-            )
-        })
-        .collect();
+    let shifted = asleep_after(&csv, 600, |cells| {
+        let memory: f64 = cells[1].parse::<f64>().unwrap() + 8.0;
+        format!("{},{memory:.2},{}", cells[0], cells[2..].join(","))
+    });
     let file = dir.path().join("asleep.csv");
-    std::fs::write(&file, shifted.join("\n") + "\n").unwrap();
+    std::fs::write(&file, shifted).unwrap();
     let (model, analysed) = (dir.path().join("model.json"), dir.path().join("a.csv"));
     let model_flag = model.to_str().unwrap();
     analyze(
@@ -266,20 +271,9 @@ async fn a_load_on_both_sides_of_a_night_asleep_is_two_incidents_in_batch_and_li
     // flags both sides; neither incident may span the night.
     let dir = tempfile::tempdir().unwrap();
     let csv = host_csv(&[(600, Phase::Busy), (60, Phase::Load), (240, Phase::Busy)]);
-    let slept: Vec<String> = csv
-        .lines()
-        .enumerate()
-        .map(|(i, line)| {
-            if i <= 630 {
-                return line.to_string();
-            }
-            let (time, rest) = line.split_once(',').unwrap();
-            let t = metrics::timestamp::parse(time).unwrap() + 8 * 3_600_000;
-            format!("{},{rest}", metrics::timestamp::to_iso(t))
-        })
-        .collect();
+    let slept = asleep_after(&csv, 630, |cells| cells.join(","));
     let file = dir.path().join("asleep.csv");
-    std::fs::write(&file, slept.join("\n") + "\n").unwrap();
+    std::fs::write(&file, slept).unwrap();
     let (model, analysed) = (dir.path().join("model.json"), dir.path().join("a.csv"));
     let events = dir.path().join("events.json");
     let model_flag = model.to_str().unwrap();
