@@ -279,12 +279,8 @@ impl Session {
             self.publisher.incident(&incident, &json);
         }
         // The alerts see each change, or the time going by when there is none.
-        let seen: Vec<Option<&Change>> = if changes.is_empty() {
-            vec![None]
-        } else {
-            changes.iter().map(Some).collect()
-        };
-        for change in seen {
+        let seen = changes.iter().map(Some);
+        for change in seen.chain(changes.is_empty().then_some(None)) {
             if let Some(alert) = self
                 .alerts
                 .as_mut()

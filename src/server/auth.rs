@@ -81,20 +81,15 @@ impl Users {
     /// Whether a request with this `Authorization` header value (if any) may pass:
     /// always when no user is named, else when it names a user with its password.
     pub fn verify(&self, authorization: Option<&str>) -> bool {
-        let hashes = {
+        let (hashes, authorization) = {
             let mut current = self.lock();
             self.refresh(&mut current);
-            if current.hashes.is_empty() {
-                return true;
-            }
             match authorization {
+                _ if current.hashes.is_empty() => return true,
                 None => return false,
                 Some(a) if current.passed.contains(a) => return true,
-                Some(_) => Arc::clone(&current.hashes),
+                Some(a) => (Arc::clone(&current.hashes), a),
             }
-        };
-        let Some(authorization) = authorization else {
-            return false;
         };
         let Some((user, password)) = basic_credentials(authorization) else {
             return false;

@@ -87,6 +87,8 @@ impl WebConfig {
                     .flatten()
                     .map(|f| base.join(f)),
                 );
+                // Stamped before they are read, so a change made meanwhile is
+                // seen at the next connection.
                 let stamps = stamps(&files);
                 Some(ServerTls {
                     config: Arc::new(section.server_config(base).map_err(fail)?),
