@@ -156,6 +156,15 @@ fn bad_arguments_are_refused_with_a_reason() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("is not a timestamp"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("none.csv");
+    metrics()
+        .args(["datagen", "-n", "0", "-o"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("must be at least 1, got 0"));
+    assert!(!out.exists(), "nothing is written");
 }
 
 /// Every time `datagen` writes is one `analyze` reads back: a run that would pass

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::detector_flags::between;
 use super::paths::check_output;
 use metrics::datagen::{AnomalyType, GenParams, Generator};
 use metrics::io::atomic::write_atomically;
@@ -19,8 +20,8 @@ pub const DEFAULT_OUTPUT: &str = "samples/synthetic_metrics.csv";
 /// Arguments of `metrics datagen`.
 #[derive(Debug, Args)]
 pub struct DatagenArgs {
-    /// Number of rows.
-    #[arg(short = 'n', long, default_value_t = 2000)]
+    /// Number of rows (at least 1: a file of a header alone is one `analyze` refuses).
+    #[arg(short = 'n', long, default_value_t = 2000, value_parser = between::<1, { usize::MAX }>)]
     pub rows: usize,
     /// Seed: the same arguments and seed give a byte-identical file.
     #[arg(long, default_value_t = 0)]
