@@ -259,6 +259,21 @@ fn history_behind_tls_and_a_password_is_read_with_the_client_settings_promtool_r
         "the same rows, the same verdicts, over TLS with a password"
     );
 
+    // `server_name` is the name checked in the certificate instead of the host
+    // reached (127.0.0.1 here): one the certificate carries passes, another fails.
+    for (name, passes) in [("localhost", true), ("prom.example", false)] {
+        let named = dir.path().join(format!("{name}.yml"));
+        let text = std::fs::read_to_string(&settings).unwrap();
+        std::fs::write(&named, format!("{text}  server_name: {name}\n")).unwrap();
+        let out = read(&["--http-config", named.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), passes, "{name}: {stderr}");
+        assert!(
+            passes || stderr.contains("not valid for name") && stderr.contains("server_name"),
+            "{stderr}"
+        );
+    }
+
     // Without the settings the certificate is not trusted, and the fix is named.
     let out = read(&[]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -601,8 +601,8 @@ instance = "web-1"
                 "alerts.toml:2: field receiver: cannot read no-such-token",
             ),
             (
-                "[[receiver]]\ntype = \"webhook\"\nurl = \"https://h/x\"\n[receiver.tls_config]\nserver_name = \"h\"\n",
-                "unknown field `server_name`",
+                "[[receiver]]\ntype = \"webhook\"\nurl = \"https://h/x\"\n[receiver.tls_config]\nsni = \"h\"\n",
+                "unknown field `sni`",
             ),
         ];
         for (text, expected) in cases {

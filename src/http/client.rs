@@ -18,9 +18,10 @@
 //! TOML tables. Paths are relative to the file that names them. A secret read
 //! from a file is read again at every request, as Prometheus does, so a rotated
 //! password is picked up without a restart; a file that cannot be read at start
-//! fails the command there. Settings `metrics` does not implement (`oauth2`,
-//! `server_name`, extra headers) are refused by name rather than ignored, so a
-//! file never promises more than it gives.
+//! fails the command there. `tls_config: server_name` is the name checked in the
+//! server's certificate instead of the URL's host (see [`super::trust`]).
+//! Settings `metrics` does not implement (`oauth2`, extra headers) are refused by
+//! name rather than ignored, so a file never promises more than it gives.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,9 +30,11 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::tls::Version;
 use reqwest::{Certificate, ClientBuilder, Identity, RequestBuilder};
 use serde::Deserialize;
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{self, SupportedProtocolVersion};
 
-use super::{tls_versions, trust};
+use super::tls_versions;
+use super::trust::{self, Roots};
 use crate::io::settings_file::read_yaml;
 
 /// Why a client settings file cannot be used: the file, where, and how to fix it.
@@ -92,6 +95,7 @@ pub struct TlsEntry {
     insecure_skip_verify: bool,
     min_version: Option<String>,
     max_version: Option<String>,
+    server_name: Option<String>,
 }
 
 /// The settings a receiver and a `--http-config` file share.
@@ -148,6 +152,8 @@ pub struct ClientSettings {
     auth: Option<Auth>,
     /// PEM of the CAs trusted instead of the system's.
     roots: Option<Vec<u8>>,
+    /// The name checked in the server's certificate instead of the URL's host.
+    server_name: Option<ServerName<'static>>,
     /// PEM of the client certificate and its key.
     identity: Option<Secret>,
     insecure: bool,
@@ -168,6 +174,7 @@ impl fmt::Debug for ClientSettings {
         f.debug_struct("ClientSettings")
             .field("auth", &auth)
             .field("own_ca", &self.roots.is_some())
+            .field("server_name", &self.server_name)
             .field("client_certificate", &self.identity.is_some())
             .field("insecure", &self.insecure)
             .field("proxy", &self.proxy)
@@ -250,6 +257,14 @@ impl ClientSettings {
                     );
                 }
             };
+            settings.server_name = tls
+                .server_name
+                .map(|name| {
+                    ServerName::try_from(name.clone()).map_err(|_| {
+                        format!("tls_config: server_name {name:?} is not a host name or address; hint: the name the server's certificate carries, as prometheus.example.com")
+                    })
+                })
+                .transpose()?;
             settings.insecure = tls.insecure_skip_verify;
             settings.versions =
                 tls_versions(tls.min_version.as_deref(), tls.max_version.as_deref())
@@ -264,13 +279,25 @@ impl ClientSettings {
     /// `builder` with these settings' TLS, redirects and proxy, built.
     pub fn client(&self, mut builder: ClientBuilder) -> Result<reqwest::Client, String> {
         let identity = self.identity.as_ref().map(|i| i.0.as_bytes());
-        match &self.roots {
-            // Only the CAs given, and a server presenting one of them (`trust`).
-            Some(roots) if !self.insecure => {
-                let config = trust::client_config(roots, identity, &self.versions)?;
+        let roots = match (&self.roots, &self.server_name) {
+            _ if self.insecure => None,
+            (Some(pem), _) => Some(Roots::Given(pem)),
+            (None, Some(_)) => Some(Roots::System),
+            (None, None) => None,
+        };
+        match roots {
+            // Only the CAs given, and a server presenting one of them, or a name
+            // checked in place of the host (`trust`).
+            Some(roots) => {
+                let config = trust::client_config(
+                    roots,
+                    self.server_name.as_ref(),
+                    identity,
+                    &self.versions,
+                )?;
                 builder = builder.use_preconfigured_tls(config);
             }
-            _ => {
+            None => {
                 if let Some(identity) = identity {
                     builder =
                         builder.identity(Identity::from_pem(identity).map_err(|e| e.to_string())?);
@@ -505,6 +532,10 @@ mod tests {
                 "min_version is above",
             ),
             ("proxy_url: \"::\"\n", "proxy_url"),
+            (
+                "tls_config:\n  server_name: \"not a name\"\n",
+                "server_name \"not a name\" is not a host name",
+            ),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.contains(said) && e.contains("http.yml"), "{text}: {e}");
@@ -515,7 +546,6 @@ mod tests {
     fn settings_it_does_not_implement_are_refused_by_name() {
         for (text, name) in [
             ("oauth2:\n  client_id: x\n", "oauth2"),
-            ("tls_config:\n  server_name: prom\n", "server_name"),
             ("http_headers:\n  X: y\n", "http_headers"),
         ] {
             let e = load(text).unwrap_err();

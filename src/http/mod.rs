@@ -22,11 +22,27 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Why the server's certificate was refused, each with its own fix in the
+/// client settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateRefused {
+    /// It does not name the host reached: a name it carries in the URL, or as
+    /// `tls_config.server_name`, fixes it.
+    OtherName,
+    /// No CA trusted signed it: `tls_config.ca_file` fixes it.
+    Untrusted,
+}
+
 /// Whether a failed call's error, told with its causes ([`error_chain`]), says
-/// the server's certificate was not trusted: what a CA in the client settings
-/// (`tls_config.ca_file`) fixes.
-pub fn certificate_refused(told: &str) -> bool {
-    told.contains("certificate")
+/// the server's certificate was refused, and why.
+pub fn certificate_refused(told: &str) -> Option<CertificateRefused> {
+    if !told.contains("certificate") {
+        None
+    } else if told.contains("not valid for name") {
+        Some(CertificateRefused::OtherName)
+    } else {
+        Some(CertificateRefused::Untrusted)
+    }
 }
 
 /// Whether an HTTP status says the server wants credentials, or refused those
@@ -38,4 +54,23 @@ pub fn credentials_wanted(status: u16) -> bool {
 /// The start of a response's body, as an error quotes it.
 pub fn body_start(text: &str) -> String {
     text.trim().chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_certificate_is_told_apart_by_its_fix() {
+        let name = "invalid peer certificate: certificate not valid for name \"prom.example\"; certificate is only valid for DnsName(\"localhost\")";
+        assert_eq!(
+            certificate_refused(name),
+            Some(CertificateRefused::OtherName)
+        );
+        assert_eq!(
+            certificate_refused("invalid peer certificate: UnknownIssuer"),
+            Some(CertificateRefused::Untrusted)
+        );
+        assert_eq!(certificate_refused("connection refused"), None);
+    }
 }

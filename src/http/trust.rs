@@ -1,6 +1,8 @@
 //! Which server certificates a client trusts when its settings name a CA
-//! (`tls_config.ca_file`): those the CA signed, and the CA's own certificate when
-//! a server presents it, as a self-signed certificate is used.
+//! (`tls_config.ca_file`) or the name a server's certificate must carry
+//! (`tls_config.server_name`): those the CA (or the system's CAs) signed, for that
+//! name, and the CA's own certificate when a server presents it, as a
+//! self-signed certificate is used.
 //!
 //! `openssl req -x509`, as the Prometheus project's guide to TLS makes a
 //! server's certificate, marks it as a CA. webpki then refuses it as a server's
@@ -8,6 +10,12 @@
 //! accept it when it is the CA they were given. So such a certificate is trusted
 //! here too, when it is byte for byte one of the CAs given, is within its
 //! validity (webpki checks the dates before the CA mark) and names the server.
+//!
+//! `server_name` is the name checked in the server's certificate instead of the
+//! URL's host, as Go's `tls.Config.ServerName` is: a server reached by its
+//! address (`https://10.0.0.5:9090`) with a certificate for its name. The name
+//! the TLS handshake announces (SNI) stays the URL's host; a server with one
+//! certificate, as Prometheus and Alertmanager serve, does not look at it.
 
 use std::sync::Arc;
 
@@ -23,32 +31,62 @@ use tokio_rustls::rustls::{
     SupportedProtocolVersion,
 };
 
-/// A client's TLS settings trusting only the CAs in `roots_pem` (and a server
-/// presenting one of them, see the module's doc), offering `versions`, and
-/// showing the client certificate and key in `identity_pem` when given.
+/// The CAs a client trusts.
+#[derive(Debug, Clone, Copy)]
+pub enum Roots<'a> {
+    /// Only those in this PEM (`ca_file`).
+    Given(&'a [u8]),
+    /// The system's.
+    System,
+}
+
+/// A client's TLS settings trusting `roots` (and a server presenting one of the
+/// CAs given, see the module's doc), checking `name` in the server's certificate
+/// instead of the URL's host when given, offering `versions`, and showing the
+/// client certificate and key in `identity_pem` when given.
 pub fn client_config(
-    roots_pem: &[u8],
+    roots: Roots<'_>,
+    name: Option<&ServerName<'static>>,
     identity_pem: Option<&[u8]>,
     versions: &[&'static SupportedProtocolVersion],
 ) -> Result<ClientConfig, String> {
-    let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(roots_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("tls_config: ca_file: {e}"))?;
-    let mut roots = RootCertStore::empty();
-    for ca in &cas {
-        roots
-            .add(ca.clone())
-            .map_err(|e| format!("tls_config: ca_file: a certificate cannot be a CA: {e}"))?;
-    }
+    let mut store = RootCertStore::empty();
+    let cas: Vec<CertificateDer<'static>> = match roots {
+        Roots::Given(pem) => {
+            let cas: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("tls_config: ca_file: {e}"))?;
+            for ca in &cas {
+                store.add(ca.clone()).map_err(|e| {
+                    format!("tls_config: ca_file: a certificate cannot be a CA: {e}")
+                })?;
+            }
+            cas
+        }
+        Roots::System => {
+            store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if store.is_empty() {
+                return Err("tls_config: no CA certificate found on this system; hint: install the ca-certificates package, or give tls_config: ca_file".into());
+            }
+            Vec::new()
+        }
+    };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
         .build()
-        .map_err(|e| format!("tls_config: ca_file: {e}"))?;
+        .map_err(|e| match roots {
+            Roots::Given(_) => format!("tls_config: ca_file: {e}"),
+            Roots::System => format!("tls_config: the system's CAs: {e}"),
+        })?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(GivenCas { inner, cas }));
+        .with_custom_certificate_verifier(Arc::new(ServerCheck {
+            inner,
+            cas,
+            name: name.cloned(),
+        }));
     match identity_pem {
         None => Ok(builder.with_no_client_auth()),
         Some(pem) => {
@@ -64,14 +102,18 @@ pub fn client_config(
     }
 }
 
-/// webpki's verification, and a server presenting one of the CAs given.
+/// webpki's verification, of `name` when given, and a server presenting one of
+/// the CAs given.
 #[derive(Debug)]
-struct GivenCas {
+struct ServerCheck {
     inner: Arc<WebPkiServerVerifier>,
+    /// The CAs given (none when the system's are trusted).
     cas: Vec<CertificateDer<'static>>,
+    /// The name checked instead of the URL's host (`server_name`).
+    name: Option<ServerName<'static>>,
 }
 
-impl ServerCertVerifier for GivenCas {
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -80,6 +122,7 @@ impl ServerCertVerifier for GivenCas {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let server_name = self.name.as_ref().unwrap_or(server_name);
         match self.inner.verify_server_cert(
             end_entity,
             intermediates,
@@ -152,21 +195,22 @@ mod tests {
         params.self_signed(&key).unwrap()
     }
 
-    fn verifier(cas: &[&CertificateDer<'static>]) -> GivenCas {
+    fn verifier(cas: &[&CertificateDer<'static>]) -> ServerCheck {
         let mut roots = RootCertStore::empty();
         for ca in cas {
             roots.add((*ca).clone()).unwrap();
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        GivenCas {
+        ServerCheck {
             inner: WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .unwrap(),
             cas: cas.iter().map(|c| (*c).clone()).collect(),
+            name: None,
         }
     }
 
-    fn verify(verifier: &GivenCas, cert: &CertificateDer<'_>, name: &str) -> Result<(), String> {
+    fn verify(verifier: &ServerCheck, cert: &CertificateDer<'_>, name: &str) -> Result<(), String> {
         verifier
             .verify_server_cert(
                 cert,
@@ -216,8 +260,29 @@ mod tests {
             client.signing_key.serialize_pem()
         );
         let versions = [&rustls::version::TLS13];
-        client_config(ca.pem().as_bytes(), Some(identity.as_bytes()), &versions).unwrap();
-        let e = client_config(b"no PEM here", None, &versions).unwrap_err();
+        let pem = ca.pem();
+        client_config(
+            Roots::Given(pem.as_bytes()),
+            None,
+            Some(identity.as_bytes()),
+            &versions,
+        )
+        .unwrap();
+        let e = client_config(Roots::Given(b"no PEM here"), None, None, &versions).unwrap_err();
         assert!(e.contains("ca_file"), "{e}");
+    }
+
+    #[test]
+    fn a_server_name_is_checked_instead_of_the_host_reached() {
+        let cert = self_signed_ca(&["prom.internal"]).der().clone();
+        let mut by_name = verifier(&[&cert]);
+        // Reached by its address, the certificate does not name it...
+        assert!(verify(&by_name, &cert, "10.0.0.5").is_err());
+        // ...but it names the server_name given, which is what is checked.
+        by_name.name = Some(ServerName::try_from("prom.internal").unwrap());
+        verify(&by_name, &cert, "10.0.0.5").unwrap();
+        by_name.name = Some(ServerName::try_from("grafana.internal").unwrap());
+        let e = verify(&by_name, &cert, "prom.internal").unwrap_err();
+        assert!(e.contains("not valid for name"), "{e}");
     }
 }

@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use crate::http::client::ClientSettings;
 use crate::http::{
-    api_url, body_start, certificate_refused, credentials_wanted, error_chain, http_url, shown_url,
+    CertificateRefused, api_url, body_start, certificate_refused, credentials_wanted, error_chain,
+    http_url, shown_url,
 };
 use crate::timestamp::to_iso;
 
@@ -418,10 +419,16 @@ impl RangeQuery {
         ]);
         let unreachable = |e: reqwest::Error| {
             let message = error_chain(&e);
-            let hint = if certificate_refused(&message) {
-                "trust the CA that signed its certificate with tls_config: ca_file, in a file named by --http-config"
-            } else {
-                "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running"
+            let hint = match certificate_refused(&message) {
+                Some(CertificateRefused::OtherName) => {
+                    "reach it by a name its certificate carries, or give that name as tls_config: server_name, in a file named by --http-config"
+                }
+                Some(CertificateRefused::Untrusted) => {
+                    "trust the CA that signed its certificate with tls_config: ca_file, in a file named by --http-config"
+                }
+                None => {
+                    "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running"
+                }
             };
             PrometheusError::Unreachable {
                 url: shown_url(&self.url),
