@@ -412,6 +412,69 @@ fn alert_test_reports_each_receiver_and_fails_when_one_does() {
     );
 }
 
+#[test]
+fn a_receivers_http_headers_are_sent_and_a_file_of_one_is_read_at_each_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Hook::start(Answer::Statuses(vec![]));
+    // A tenant for a multi-tenant Alertmanager (Mimir's asks X-Scope-OrgID), kept
+    // in a file beside the alerts file, and a gateway's key as a secret.
+    std::fs::write(dir.path().join("tenant"), "team-a\n").unwrap();
+    let file = dir.path().join("alerts.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[receiver]]\ntype = \"webhook\"\nurl = \"{}\"\n[receiver.http_headers.X-Scope-OrgID]\nfiles = [\"tenant\"]\n[receiver.http_headers.X-Gateway-Key]\nsecrets = [\"k3y\"]\n",
+            hook.url
+        ),
+    )
+    .unwrap();
+    let alert_test = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
+            .args(["watch", "--alert-test", "--alerts", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    alert_test();
+    std::fs::write(dir.path().join("tenant"), "team-b").unwrap();
+    alert_test();
+    let sent: Vec<Vec<(String, String)>> = hook
+        .headers()
+        .into_iter()
+        .map(|h| h.into_iter().filter(|(n, _)| n.starts_with("x-")).collect())
+        .collect();
+    let tenant = |t: &str| {
+        vec![
+            ("x-gateway-key".to_string(), "k3y".to_string()),
+            ("x-scope-orgid".to_string(), t.to_string()),
+        ]
+    };
+    assert_eq!(sent, [tenant("team-a"), tenant("team-b")]);
+    // A header the client sets itself is refused at start, by name.
+    std::fs::write(
+        &file,
+        format!(
+            "[[receiver]]\ntype = \"webhook\"\nurl = \"{}\"\n[receiver.http_headers.Authorization]\nvalues = [\"Bearer x\"]\n",
+            hook.url
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["watch", "--alert-test", "--alerts", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("alerts.toml") && stderr.contains("Authorization cannot be set here"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn alert_test_reaches_an_alertmanager_behind_tls_and_a_password() {
     let dir = tempfile::tempdir().unwrap();

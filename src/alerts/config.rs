@@ -16,6 +16,7 @@ use crate::detector::Severity;
 use crate::http::client::{
     AuthorizationEntry, BasicAuthEntry, ClientEntries, ClientSettings, TlsEntry,
 };
+use crate::http::headers::HeadersEntry;
 use crate::http::http_url;
 use crate::timestamp::parse_duration as duration;
 
@@ -187,6 +188,7 @@ struct ReceiverEntry {
     basic_auth: Option<BasicAuthEntry>,
     authorization: Option<AuthorizationEntry>,
     tls_config: Option<TlsEntry>,
+    http_headers: Option<HeadersEntry>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -347,15 +349,17 @@ impl AlertsConfig {
                 basic_auth: entry.basic_auth,
                 authorization: entry.authorization,
                 tls_config: entry.tls_config,
+                http_headers: entry.http_headers,
             };
             let has_client_settings = entries.basic_auth.is_some()
                 || entries.authorization.is_some()
-                || entries.tls_config.is_some();
+                || entries.tls_config.is_some()
+                || entries.http_headers.is_some();
             if has_client_settings && matches!(target, Target::Exec(_)) {
                 return Err(invalid(
                     entry.kind.span(),
                     "basic_auth",
-                    "an exec receiver runs a command, so basic_auth, authorization and tls_config mean nothing to it; hint: remove them".into(),
+                    "an exec receiver runs a command, so basic_auth, authorization, tls_config and http_headers mean nothing to it; hint: remove them".into(),
                 ));
             }
             let base = Path::new(path).parent().unwrap_or(Path::new("."));

@@ -401,7 +401,7 @@ pub async fn attempt(
     let request = client.post(url).json(&body).timeout(receiver.timeout);
     let response = receiver
         .client
-        .authorize(request)?
+        .apply(request)?
         .send()
         .await
         .map_err(|e| describe_http_error(&e, receiver.timeout))?;

@@ -20,8 +20,9 @@
 //! password is picked up without a restart; a file that cannot be read at start
 //! fails the command there. `tls_config: server_name` is the name checked in the
 //! server's certificate instead of the URL's host (see [`super::trust`]).
-//! Settings `metrics` does not implement (`oauth2`, extra headers) are refused by
-//! name rather than ignored, so a file never promises more than it gives.
+//! `http_headers` adds headers of the operator's choosing (see [`super::headers`]).
+//! Settings `metrics` does not implement (`oauth2`, ...) are refused by name
+//! rather than ignored, so a file never promises more than it gives.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use serde::Deserialize;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{self, SupportedProtocolVersion};
 
+use super::headers::{Headers, HeadersEntry};
 use super::tls_versions;
 use super::trust::{self, Roots};
 use crate::io::settings_file::read_yaml;
@@ -52,6 +54,12 @@ pub struct ClientConfigError {
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl From<String> for Secret {
+    fn from(text: String) -> Secret {
+        Secret(text)
+    }
+}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,6 +115,8 @@ pub struct ClientEntries {
     pub authorization: Option<AuthorizationEntry>,
     /// `tls_config`.
     pub tls_config: Option<TlsEntry>,
+    /// `http_headers`.
+    pub http_headers: Option<HeadersEntry>,
 }
 
 /// The `--http-config` file: the shared settings and the connection's own.
@@ -116,6 +126,7 @@ struct HttpConfigFile {
     basic_auth: Option<BasicAuthEntry>,
     authorization: Option<AuthorizationEntry>,
     tls_config: Option<TlsEntry>,
+    http_headers: Option<HeadersEntry>,
     follow_redirects: Option<bool>,
     /// Accepted for files written for Prometheus: the client speaks HTTP/1.1
     /// either way.
@@ -126,7 +137,7 @@ struct HttpConfigFile {
 
 /// Where a secret comes from.
 #[derive(Clone, PartialEq)]
-enum SecretSource {
+pub(super) enum SecretSource {
     Given(Secret),
     /// Read at every request, white space around it dropped.
     File(PathBuf),
@@ -162,6 +173,8 @@ pub struct ClientSettings {
     /// `None`: the caller's policy.
     follow_redirects: Option<bool>,
     proxy: Option<String>,
+    /// `http_headers`.
+    headers: Headers,
 }
 
 impl fmt::Debug for ClientSettings {
@@ -178,6 +191,7 @@ impl fmt::Debug for ClientSettings {
             .field("client_certificate", &self.identity.is_some())
             .field("insecure", &self.insecure)
             .field("proxy", &self.proxy)
+            .field("headers", &self.headers.names())
             .finish()
     }
 }
@@ -191,7 +205,7 @@ impl ClientSettings {
         };
         let file: HttpConfigFile = read_yaml(
             path,
-            "metrics reads basic_auth, authorization, tls_config, follow_redirects, enable_http2 and proxy_url",
+            "metrics reads basic_auth, authorization, tls_config, http_headers, follow_redirects, enable_http2 and proxy_url",
         )
         .map_err(fail)?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -201,6 +215,7 @@ impl ClientSettings {
                 basic_auth: file.basic_auth,
                 authorization: file.authorization,
                 tls_config: file.tls_config,
+                http_headers: file.http_headers,
             },
         )
         .map_err(fail)?;
@@ -227,8 +242,13 @@ impl ClientSettings {
             (None, Some(authorization)) => Some(scheme_auth(base, authorization)?),
             (None, None) => None,
         };
+        let headers = match entries.http_headers {
+            Some(entry) => Headers::resolve(base, entry)?,
+            None => Headers::default(),
+        };
         let mut settings = ClientSettings {
             auth,
+            headers,
             ..ClientSettings::default()
         };
         if let Some(tls) = entries.tls_config {
@@ -330,10 +350,11 @@ impl ClientSettings {
         builder.build().map_err(|e| super::error_chain(&e))
     }
 
-    /// `request` with the `Authorization` header these settings give (secrets in
-    /// files read now); why not, when a file cannot be read any more.
-    pub fn authorize(&self, request: RequestBuilder) -> Result<RequestBuilder, String> {
-        Ok(match &self.auth {
+    /// `request` with the `Authorization` header and the `http_headers` these
+    /// settings give (secrets in files read now); why not, when a file cannot be
+    /// read any more.
+    pub fn apply(&self, request: RequestBuilder) -> Result<RequestBuilder, String> {
+        let request = match &self.auth {
             None => request,
             Some(Auth::Basic { username, password }) => {
                 let password = password.as_ref().map(reveal).transpose()?;
@@ -343,7 +364,8 @@ impl ClientSettings {
                 scheme,
                 credentials,
             }) => request.header(AUTHORIZATION, header(scheme, &reveal(credentials)?)?),
-        })
+        };
+        self.headers.apply(request)
     }
 }
 
@@ -405,7 +427,7 @@ fn secret_source(
 }
 
 /// The secret's text now: a file's content without the white space around it.
-fn reveal(source: &SecretSource) -> Result<String, String> {
+pub(super) fn reveal(source: &SecretSource) -> Result<String, String> {
     match source {
         SecretSource::Given(secret) => Ok(secret.0.clone()),
         SecretSource::File(path) => std::fs::read_to_string(path)
@@ -464,7 +486,7 @@ mod tests {
 
     fn authorization_of(settings: &ClientSettings) -> String {
         let request = settings
-            .authorize(reqwest::Client::new().get("http://127.0.0.1:9/"))
+            .apply(reqwest::Client::new().get("http://127.0.0.1:9/"))
             .unwrap()
             .build()
             .unwrap();
@@ -546,7 +568,7 @@ mod tests {
     fn settings_it_does_not_implement_are_refused_by_name() {
         for (text, name) in [
             ("oauth2:\n  client_id: x\n", "oauth2"),
-            ("http_headers:\n  X: y\n", "http_headers"),
+            ("proxy_from_environment: true\n", "proxy_from_environment"),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.contains(name) && e.contains("hint"), "{e}");

@@ -1,9 +1,10 @@
 //! What the HTTP clients share (the alert receivers and the Prometheus history
 //! reader): URLs checked once (`url`), how they prove who they are and which
-//! servers they trust (`client`), and an error told with every cause, so a
-//! refused connection says why.
+//! servers they trust (`client`), the headers an operator adds (`headers`), and
+//! an error told with every cause, so a refused connection says why.
 
 pub mod client;
+pub mod headers;
 mod trust;
 mod url;
 mod versions;

@@ -438,7 +438,7 @@ impl RangeQuery {
         };
         let response = self
             .client
-            .authorize(request)
+            .apply(request)
             .map_err(PrometheusError::Client)?
             .send()
             .await

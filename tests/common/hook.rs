@@ -1,5 +1,6 @@
 //! A webhook receiver on loopback for the alert tests: it records every POST body
-//! and answers with the statuses it was told, in turn, or never answers.
+//! and its headers, and answers with the statuses it was told, in turn, or never
+//! answers.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,12 +20,17 @@ pub enum Answer {
     Hang,
 }
 
+/// A request's headers: names in lower case, in the order sent.
+pub type Headers = Vec<(String, String)>;
+
 /// A running receiver.
 pub struct Hook {
     /// Its URL.
     pub url: String,
     /// Every request body, with the status it was answered (0 for none).
     received: Arc<Mutex<Vec<(u16, Value)>>>,
+    /// Every request's headers.
+    headers: Arc<Mutex<Vec<Headers>>>,
 }
 
 impl Hook {
@@ -33,14 +39,17 @@ impl Hook {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
+        let headers = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&received);
+        let kept_headers = Arc::clone(&headers);
         std::thread::spawn(move || {
             let mut held = Vec::new();
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let Some(body) = read_request(&mut stream) else {
+                let Some((sent, body)) = read_request(&mut stream) else {
                     continue;
                 };
+                kept_headers.lock().unwrap().push(sent);
                 let mut received = kept.lock().unwrap();
                 let status = match &answer {
                     Answer::Hang => 0,
@@ -57,7 +66,16 @@ impl Hook {
                 );
             }
         });
-        Hook { url, received }
+        Hook {
+            url,
+            received,
+            headers,
+        }
+    }
+
+    /// The headers of each request received so far.
+    pub fn headers(&self) -> Vec<Headers> {
+        self.headers.lock().unwrap().clone()
     }
 
     /// The bodies received so far, with the status each was answered.
@@ -83,10 +101,11 @@ impl Hook {
     }
 }
 
-/// Reads one HTTP/1.1 request; its JSON body.
-fn read_request(stream: &mut TcpStream) -> Option<Value> {
+/// Reads one HTTP/1.1 request: its headers and its JSON body.
+fn read_request(stream: &mut TcpStream) -> Option<(Headers, Value)> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut length = 0;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
@@ -96,13 +115,15 @@ fn read_request(stream: &mut TcpStream) -> Option<Value> {
         if line.is_empty() {
             break;
         }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().ok()?;
+        if let Some((name, value)) = line.split_once(':') {
+            let (name, value) = (name.to_ascii_lowercase(), value.trim().to_string());
+            if name == "content-length" {
+                length = value.parse().ok()?;
+            }
+            headers.push((name, value));
         }
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
+    Some((headers, serde_json::from_slice(&body).ok()?))
 }
