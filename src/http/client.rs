@@ -568,7 +568,7 @@ mod tests {
     fn settings_it_does_not_implement_are_refused_by_name() {
         for (text, name) in [
             ("oauth2:\n  client_id: x\n", "oauth2"),
-            ("proxy_from_environment: true\n", "proxy_from_environment"),
+            ("proxy_connect_header:\n  X: [y]\n", "proxy_connect_header"),
         ] {
             let e = load(text).unwrap_err();
             assert!(e.contains(name) && e.contains("hint"), "{e}");
