@@ -412,6 +412,14 @@ fn alert_test_reports_each_receiver_and_fails_when_one_does() {
     );
 }
 
+/// `metrics watch --alert-test --alerts FILE`, run to its end.
+fn alert_test(file: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_metrics"))
+        .args(["watch", "--alert-test", "--alerts", file.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_receivers_http_headers_are_sent_and_a_file_of_one_is_read_at_each_notification() {
     let dir = tempfile::tempdir().unwrap();
@@ -428,20 +436,17 @@ fn a_receivers_http_headers_are_sent_and_a_file_of_one_is_read_at_each_notificat
         ),
     )
     .unwrap();
-    let alert_test = || {
-        let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
-            .args(["watch", "--alert-test", "--alerts", file.to_str().unwrap()])
-            .output()
-            .unwrap();
+    let sends = || {
+        let out = alert_test(&file);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stdout)
         );
     };
-    alert_test();
+    sends();
     std::fs::write(dir.path().join("tenant"), "team-b").unwrap();
-    alert_test();
+    sends();
     let sent: Vec<Vec<(String, String)>> = hook
         .headers()
         .into_iter()
@@ -463,10 +468,7 @@ fn a_receivers_http_headers_are_sent_and_a_file_of_one_is_read_at_each_notificat
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
-        .args(["watch", "--alert-test", "--alerts", file.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = alert_test(&file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -497,10 +499,7 @@ async fn alert_test_reaches_an_alertmanager_behind_tls_and_a_password() {
         file
     };
     let alert_test = |file: &Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_metrics"))
-            .args(["watch", "--alert-test", "--alerts", file.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = alert_test(file);
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
