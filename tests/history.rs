@@ -341,6 +341,51 @@ fn prometheus_errors_are_told_in_the_words_of_the_source() {
 }
 
 #[test]
+fn a_proxy_named_in_the_environment_is_left_aside_with_proxy_from_environment_false() {
+    // A machine whose environment names a proxy (here one that refuses every
+    // connection) and a Prometheus reached directly, as on most internal networks.
+    let dir = tempfile::tempdir().unwrap();
+    let (start, end, _) = history(dir.path());
+    let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
+    let (server, start, end) = (url(&prometheus), to_iso(start), to_iso(end));
+    let proxy = format!("http://127.0.0.1:{}", common::free_port());
+    let settings = dir.path().join("http.yml");
+    std::fs::write(&settings, "proxy_from_environment: false\n").unwrap();
+    let read = |more: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_metrics"))
+            .arg("analyze")
+            .args(over_range(
+                &server,
+                &start,
+                &end,
+                &["--query", "cpu_percent"],
+            ))
+            .args(more)
+            .env("HTTP_PROXY", &proxy)
+            .env_remove("http_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap()
+    };
+    let through_proxy = read(&[]);
+    let stderr = String::from_utf8_lossy(&through_proxy.stderr);
+    assert_eq!(through_proxy.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach Prometheus")
+            && stderr.contains("the proxy HTTP_PROXY names")
+            && stderr.contains("proxy_from_environment: false"),
+        "{stderr}"
+    );
+    let direct = read(&["--http-config", settings.to_str().unwrap()]);
+    assert!(
+        direct.status.success(),
+        "{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+}
+
+#[test]
 fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     // An hour of node_exporter at a 15 s scrape: 2 CPUs idle 70 % and 50 % of the
     // time, half the memory available, 1 and 2 MiB/s of disk reads and writes,

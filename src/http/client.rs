@@ -133,6 +133,7 @@ struct HttpConfigFile {
     #[serde(rename = "enable_http2")]
     _enable_http2: Option<bool>,
     proxy_url: Option<String>,
+    proxy_from_environment: Option<bool>,
 }
 
 /// Where a secret comes from.
@@ -173,6 +174,9 @@ pub struct ClientSettings {
     /// `None`: the caller's policy.
     follow_redirects: Option<bool>,
     proxy: Option<String>,
+    /// Whether `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` are followed when no
+    /// `proxy_url` is given (`proxy_from_environment`; followed unless `false`).
+    environment_proxy: Option<bool>,
     /// `http_headers`.
     headers: Headers,
 }
@@ -191,6 +195,7 @@ impl fmt::Debug for ClientSettings {
             .field("client_certificate", &self.identity.is_some())
             .field("insecure", &self.insecure)
             .field("proxy", &self.proxy)
+            .field("environment_proxy", &self.environment_proxy)
             .field("headers", &self.headers.names())
             .finish()
     }
@@ -205,7 +210,7 @@ impl ClientSettings {
         };
         let file: HttpConfigFile = read_yaml(
             path,
-            "metrics reads basic_auth, authorization, tls_config, http_headers, follow_redirects, enable_http2 and proxy_url",
+            "metrics reads basic_auth, authorization, tls_config, http_headers, follow_redirects, enable_http2, proxy_url and proxy_from_environment",
         )
         .map_err(fail)?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -219,6 +224,13 @@ impl ClientSettings {
             },
         )
         .map_err(fail)?;
+        if file.proxy_url.is_some() && file.proxy_from_environment == Some(true) {
+            return Err(fail(
+                "proxy_url and proxy_from_environment: true cannot both be given; hint: keep one"
+                    .into(),
+            ));
+        }
+        settings.environment_proxy = file.proxy_from_environment;
         if let Some(proxy) = file.proxy_url {
             reqwest::Proxy::all(&proxy).map_err(|e| fail(format!("proxy_url {proxy:?}: {e}")))?;
             settings.proxy = Some(proxy);
@@ -296,6 +308,26 @@ impl ClientSettings {
         Ok(settings)
     }
 
+    /// The environment variable naming the proxy these settings send requests
+    /// through (`HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY`, either case), when
+    /// they follow the environment's and it names one: what to look at when a
+    /// server cannot be reached.
+    pub fn environment_proxy(&self) -> Option<&'static str> {
+        if self.proxy.is_some() || self.environment_proxy == Some(false) {
+            return None;
+        }
+        [
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ]
+        .into_iter()
+        .find(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    }
+
     /// `builder` with these settings' TLS, redirects and proxy, built.
     pub fn client(&self, mut builder: ClientBuilder) -> Result<reqwest::Client, String> {
         let identity = self.identity.as_ref().map(|i| i.0.as_bytes());
@@ -343,6 +375,9 @@ impl ClientSettings {
         }
         if self.follow_redirects == Some(false) {
             builder = builder.redirect(reqwest::redirect::Policy::none());
+        }
+        if self.environment_proxy == Some(false) {
+            builder = builder.no_proxy();
         }
         if let Some(proxy) = &self.proxy {
             builder = builder.proxy(reqwest::Proxy::all(proxy).map_err(|e| e.to_string())?);
@@ -554,6 +589,10 @@ mod tests {
                 "min_version is above",
             ),
             ("proxy_url: \"::\"\n", "proxy_url"),
+            (
+                "proxy_url: http://p:3128\nproxy_from_environment: true\n",
+                "cannot both be given",
+            ),
             (
                 "tls_config:\n  server_name: \"not a name\"\n",
                 "server_name \"not a name\" is not a host name",

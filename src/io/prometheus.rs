@@ -42,8 +42,9 @@ pub enum PrometheusError {
         url: String,
         /// What the connection said.
         message: String,
-        /// What to check: the URL, or for a certificate, the CA to trust.
-        hint: &'static str,
+        /// What to check: the URL, the proxy the environment names, or for a
+        /// certificate, the CA to trust or the name to check.
+        hint: String,
     },
     /// The server wants credentials, or refused the ones given.
     #[error(
@@ -421,14 +422,19 @@ impl RangeQuery {
             let message = error_chain(&e);
             let hint = match certificate_refused(&message) {
                 Some(CertificateRefused::OtherName) => {
-                    "reach it by a name its certificate carries, or give that name as tls_config: server_name, in a file named by --http-config"
+                    "reach it by a name its certificate carries, or give that name as tls_config: server_name, in a file named by --http-config".into()
                 }
                 Some(CertificateRefused::Untrusted) => {
-                    "trust the CA that signed its certificate with tls_config: ca_file, in a file named by --http-config"
+                    "trust the CA that signed its certificate with tls_config: ca_file, in a file named by --http-config".into()
                 }
-                None => {
-                    "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running"
-                }
+                None => match self.client.environment_proxy() {
+                    Some(variable) => format!(
+                        "the request went through the proxy {variable} names: add this server's host to NO_PROXY, or give proxy_from_environment: false in a file named by --http-config"
+                    ),
+                    None => {
+                        "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running".into()
+                    }
+                },
             };
             PrometheusError::Unreachable {
                 url: shown_url(&self.url),
