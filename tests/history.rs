@@ -100,6 +100,14 @@ fn analyze_ok(args: &[&str]) -> String {
     stderr
 }
 
+/// The standard error of a run that must fail as bad input or an unreachable
+/// source does (exit code 2).
+fn refused(out: Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
 /// The CSV export `csv` judged with `--seed 1`, into `dir/from_csv.csv`: what
 /// the same series read from Prometheus must give.
 fn judged_export(dir: &Path, csv: &Path) -> std::path::PathBuf {
@@ -275,9 +283,7 @@ fn history_behind_tls_and_a_password_is_read_with_the_client_settings_promtool_r
     }
 
     // Without the settings the certificate is not trusted, and the fix is named.
-    let out = read(&[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(read(&[]));
     assert!(
         stderr.contains("certificate")
             && stderr.contains("ca_file")
@@ -286,9 +292,7 @@ fn history_behind_tls_and_a_password_is_read_with_the_client_settings_promtool_r
     );
     // A password changed in its file is read at the next run, and refused.
     std::fs::write(&password, "guess\n").unwrap();
-    let out = read(&["--http-config", settings.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused(read(&["--http-config", settings.to_str().unwrap()]));
     assert!(
         stderr.contains("refused the request (HTTP 401") && stderr.contains("basic_auth"),
         "{stderr}"
@@ -306,9 +310,14 @@ fn prometheus_errors_are_told_in_the_words_of_the_source() {
     let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
     let url = url(&prometheus);
     let run = |query: &str, start: &str, server: &str| {
-        let out = analyze(&["--prometheus", server, "--query", query, "--start", start]);
-        assert_eq!(out.status.code(), Some(2));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        refused(analyze(&[
+            "--prometheus",
+            server,
+            "--query",
+            query,
+            "--start",
+            start,
+        ]))
     };
     let bad = run("rate(cpu_percent[", "now-1d", &url);
     assert!(
@@ -368,9 +377,7 @@ fn a_proxy_named_in_the_environment_is_left_aside_with_proxy_from_environment_fa
             .output()
             .unwrap()
     };
-    let through_proxy = read(&[]);
-    let stderr = String::from_utf8_lossy(&through_proxy.stderr);
-    assert_eq!(through_proxy.status.code(), Some(2), "{stderr}");
+    let stderr = refused(read(&[]));
     assert!(
         stderr.contains("cannot reach Prometheus")
             && stderr.contains("the proxy HTTP_PROXY names")
