@@ -18,9 +18,7 @@ use super::config::{AlertsConfig, Receiver, Target};
 use super::exec;
 use super::payload::{ALERTMANAGER_RESEND_MS, Message};
 use super::policy::Notify;
-use crate::http::{
-    CertificateRefused, api_url, body_start, certificate_refused, credentials_wanted, error_chain,
-};
+use crate::http::{api_url, body_start, certificate_refused, credentials_wanted, error_chain};
 use crate::timestamp::now_ms;
 
 /// Notifications waiting per receiver at most; more are dropped and counted.
@@ -428,15 +426,9 @@ fn describe_http_error(e: &reqwest::Error, timeout: Duration) -> String {
         format!("no answer within {} s", timeout.as_secs_f64())
     } else if e.is_connect() {
         let chain = error_chain(e);
-        let hint = match certificate_refused(&chain) {
-            Some(CertificateRefused::OtherName) => {
-                "; hint: use a name its certificate carries in the url, or give that name as tls_config.server_name in the --alerts file"
-            }
-            Some(CertificateRefused::Untrusted) => {
-                "; hint: trust the CA that signed its certificate with tls_config.ca_file in the --alerts file"
-            }
-            None => "",
-        };
+        let hint = certificate_refused(&chain)
+            .map(|refused| format!("; hint: {} in the --alerts file", refused.fix()))
+            .unwrap_or_default();
         format!("cannot connect: {chain}{hint}")
     } else {
         error_chain(e)

@@ -34,6 +34,21 @@ pub enum CertificateRefused {
     Untrusted,
 }
 
+impl CertificateRefused {
+    /// What fixes it in the client settings, for a hint that goes on to say
+    /// where those settings are written.
+    pub fn fix(self) -> &'static str {
+        match self {
+            CertificateRefused::OtherName => {
+                "reach it by a name its certificate carries, or give that name as tls_config.server_name"
+            }
+            CertificateRefused::Untrusted => {
+                "trust the CA that signed its certificate with tls_config.ca_file"
+            }
+        }
+    }
+}
+
 /// Whether a failed call's error, told with its causes ([`error_chain`]), says
 /// the server's certificate was refused, and why.
 pub fn certificate_refused(told: &str) -> Option<CertificateRefused> {

@@ -12,8 +12,7 @@ use serde::Deserialize;
 
 use crate::http::client::ClientSettings;
 use crate::http::{
-    CertificateRefused, api_url, body_start, certificate_refused, credentials_wanted, error_chain,
-    http_url, shown_url,
+    api_url, body_start, certificate_refused, credentials_wanted, error_chain, http_url, shown_url,
 };
 use crate::timestamp::to_iso;
 
@@ -421,12 +420,7 @@ impl RangeQuery {
         let unreachable = |e: reqwest::Error| {
             let message = error_chain(&e);
             let hint = match certificate_refused(&message) {
-                Some(CertificateRefused::OtherName) => {
-                    "reach it by a name its certificate carries, or give that name as tls_config: server_name, in a file named by --http-config".into()
-                }
-                Some(CertificateRefused::Untrusted) => {
-                    "trust the CA that signed its certificate with tls_config: ca_file, in a file named by --http-config".into()
-                }
+                Some(refused) => format!("{}, in a file named by --http-config", refused.fix()),
                 None => match self.client.environment_proxy() {
                     Some(variable) => format!(
                         "the request went through the proxy {variable} names: add this server's host to NO_PROXY, or give proxy_from_environment: false in a file named by --http-config"
