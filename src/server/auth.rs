@@ -48,14 +48,7 @@ struct Current {
 impl Users {
     /// Users given as they stand (name to bcrypt hash), never read again.
     pub fn new(hashes: HashMap<String, String>) -> Users {
-        Users {
-            source: None,
-            current: Mutex::new(Current {
-                stamp: None,
-                hashes: Arc::new(hashes),
-                passed: HashSet::new(),
-            }),
-        }
+        Users::with(None, None, hashes)
     }
 
     /// The users `hashes` read from the web-config at `path`, which was as
@@ -65,11 +58,21 @@ impl Users {
         stamp: Option<Stamp>,
         hashes: HashMap<String, String>,
     ) -> Users {
-        let users = Users::new(hashes);
-        users.lock().stamp = stamp;
+        Users::with(Some(path.to_path_buf()), stamp, hashes)
+    }
+
+    fn with(
+        source: Option<PathBuf>,
+        stamp: Option<Stamp>,
+        hashes: HashMap<String, String>,
+    ) -> Users {
         Users {
-            source: Some(path.to_path_buf()),
-            ..users
+            source,
+            current: Mutex::new(Current {
+                stamp,
+                hashes: Arc::new(hashes),
+                passed: HashSet::new(),
+            }),
         }
     }
 
