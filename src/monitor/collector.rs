@@ -7,11 +7,12 @@
 use std::time::Instant;
 
 use sysinfo::{
-    CpuRefreshKind, MemoryRefreshKind, Networks, ProcessRefreshKind, ProcessesToUpdate, System,
+    CpuRefreshKind, MemoryRefreshKind, Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System,
 };
 
 use super::disk_io::DiskIo;
 use super::network_io::network_bytes;
+use super::process_cpu::{ProcessCpu, Reading};
 use super::{ProcessInfo, Sample, SampleLayout, TopProcesses};
 use crate::schema::{LIVE_EXTRA, NATIVE};
 
@@ -23,12 +24,14 @@ const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 pub const TOP_PROCESSES: usize = 5;
 /// The process table is the costliest part of a sample (one file per process on
 /// Linux), so it is refreshed every this many samples; per-process CPU is then an
-/// average over that span, which is what a person wants next to an anomaly.
+/// average over that span (`process_cpu.rs`), which is what a person wants next
+/// to an anomaly.
 pub const PROCESS_EVERY: u64 = 5;
 
 /// A live source of samples from this machine.
 pub struct Collector {
     system: Option<System>,
+    process_cpu: ProcessCpu,
     disks: DiskIo,
     networks: Option<Networks>,
     last: Instant,
@@ -46,10 +49,15 @@ impl Collector {
             s.refresh_cpu_specifics(CpuRefreshKind::nothing().with_usage());
             s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
         }
+        let process_cpu = ProcessCpu::new(
+            Instant::now(),
+            system.as_ref().map(readings).unwrap_or_default(),
+        );
         let disks = DiskIo::new();
         let networks = Networks::new_with_refreshed_list().ok();
         Collector {
             system,
+            process_cpu,
             disks,
             networks,
             last: Instant::now(),
@@ -88,7 +96,10 @@ impl Collector {
     fn refresh_processes(&mut self) {
         if let Some(s) = self.system.as_mut() {
             s.refresh_processes_specifics(ProcessesToUpdate::All, true, process_kind());
-            self.top = Some(top_processes(s));
+            let shares = self
+                .process_cpu
+                .since_last(Instant::now(), readings(s), s.cpus().len());
+            self.top = Some(top_processes(s, &shares));
         }
     }
 
@@ -180,15 +191,30 @@ fn mean_frequency(s: &System) -> f64 {
     }
 }
 
-fn top_processes(s: &System) -> TopProcesses {
-    let mut all: Vec<ProcessInfo> = s
-        .processes()
+/// Every process's CPU time as the table holds it now.
+fn readings(s: &System) -> Vec<Reading> {
+    s.processes()
         .values()
-        .map(|p| ProcessInfo {
+        .map(|p| Reading {
             pid: p.pid().as_u32(),
-            name: p.name().to_string_lossy().into_owned(),
-            cpu_percent: p.cpu_usage(),
-            memory_mb: p.memory() as f64 / MB,
+            start: p.start_time(),
+            cpu_ms: p.accumulated_cpu_time(),
+        })
+        .collect()
+}
+
+/// The busiest processes, from each one's share of the CPU since the last reading.
+fn top_processes(s: &System, shares: &[(u32, f32)]) -> TopProcesses {
+    let mut all: Vec<ProcessInfo> = shares
+        .iter()
+        .filter_map(|&(pid, cpu_percent)| {
+            let p = s.process(Pid::from_u32(pid))?;
+            Some(ProcessInfo {
+                pid,
+                name: p.name().to_string_lossy().into_owned(),
+                cpu_percent,
+                memory_mb: p.memory() as f64 / MB,
+            })
         })
         .collect();
     let rank = |all: &mut Vec<ProcessInfo>, key: fn(&ProcessInfo) -> f64| {
@@ -252,9 +278,6 @@ mod tests {
                 }
             })
         };
-        // sysinfo measures a process from its second reading on only when the first
-        // found some CPU time already: let the thread use some first.
-        std::thread::sleep(Duration::from_millis(100));
         let mut collector = Collector::new();
         std::thread::sleep(Duration::from_millis(300));
         let sample = collector.sample(1_700_000_000_000);
@@ -264,6 +287,51 @@ mod tests {
         busy.join().expect("thread");
         assert_eq!(now, read);
         assert!(read.by_cpu[0].cpu_percent > 20.0, "{:?}", read.by_cpu);
+    }
+
+    /// Kills the busy child however the test ends.
+    struct Busy(std::process::Child);
+
+    impl Drop for Busy {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_process_busy_on_one_core_reads_one_core_at_most_also_when_new() {
+        let mut collector = Collector::new();
+        // Started after the collector's first reading: every reading below is new
+        // to it at first, and then one spanning five samples.
+        let busy = Busy(
+            std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .expect("sh"),
+        );
+        let share = |top: &TopProcesses| {
+            top.by_cpu
+                .iter()
+                .find(|p| p.pid == busy.0.id())
+                .map(|p| p.cpu_percent)
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let first = collector.sample(1_700_000_000_000);
+        let first = share(first.processes.as_ref().expect("read at the first sample"));
+        let mut sample = None;
+        for i in 1..=PROCESS_EVERY {
+            std::thread::sleep(Duration::from_millis(100));
+            sample = Some(collector.sample(1_700_000_000_000 + i as i64 * 100));
+        }
+        let later = sample
+            .and_then(|s| s.processes)
+            .expect("read every 5 samples");
+        let later = share(&later);
+        for cpu in [first, later] {
+            let cpu = cpu.expect("a busy loop is among the five busiest processes");
+            assert!(cpu > 20.0 && cpu <= 105.0, "{first:?} then {later:?}");
+        }
     }
 
     #[test]

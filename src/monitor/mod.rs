@@ -11,6 +11,7 @@ mod disk_io;
 pub mod logs;
 mod network_io;
 pub mod pipeline;
+mod process_cpu;
 pub mod record;
 pub mod replay;
 pub mod resume;
