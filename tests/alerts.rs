@@ -477,6 +477,59 @@ fn a_receivers_http_headers_are_sent_and_a_file_of_one_is_read_at_each_notificat
     );
 }
 
+#[test]
+fn a_receiver_not_reached_through_the_environments_proxy_is_told_and_reached_without_it() {
+    // The environment names a proxy that refuses every connection; the receiver
+    // is reached directly, as an internal Alertmanager usually is.
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Hook::start(Answer::Statuses(vec![]));
+    let proxy = format!("http://127.0.0.1:{}", common::free_port());
+    let file = dir.path().join("alerts.toml");
+    let send = |settings: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                "[[receiver]]\ntype = \"webhook\"\nurl = \"{}\"\n{settings}",
+                hook.url
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_metrics"));
+        command.args(["watch", "--alert-test", "--alerts", file.to_str().unwrap()]);
+        for variable in [
+            "https_proxy",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env_remove(variable);
+        }
+        let out = command
+            .env("HTTP_PROXY", &proxy)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = send("");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("FAILED")
+            && said.contains("the proxy HTTP_PROXY names")
+            && said.contains("proxy_from_environment: false in the --alerts file"),
+        "{said}"
+    );
+    assert!(hook.received().is_empty());
+    let (code, said) = send("proxy_from_environment = false\n");
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(hook.received().len(), 1);
+}
+
 #[tokio::test]
 async fn alert_test_reaches_an_alertmanager_behind_tls_and_a_password() {
     let dir = tempfile::tempdir().unwrap();

@@ -189,6 +189,8 @@ struct ReceiverEntry {
     authorization: Option<AuthorizationEntry>,
     tls_config: Option<TlsEntry>,
     http_headers: Option<HeadersEntry>,
+    proxy_url: Option<String>,
+    proxy_from_environment: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -350,16 +352,20 @@ impl AlertsConfig {
                 authorization: entry.authorization,
                 tls_config: entry.tls_config,
                 http_headers: entry.http_headers,
+                proxy_url: entry.proxy_url,
+                proxy_from_environment: entry.proxy_from_environment,
             };
             let has_client_settings = entries.basic_auth.is_some()
                 || entries.authorization.is_some()
                 || entries.tls_config.is_some()
-                || entries.http_headers.is_some();
+                || entries.http_headers.is_some()
+                || entries.proxy_url.is_some()
+                || entries.proxy_from_environment.is_some();
             if has_client_settings && matches!(target, Target::Exec(_)) {
                 return Err(invalid(
                     entry.kind.span(),
                     "basic_auth",
-                    "an exec receiver runs a command, so basic_auth, authorization, tls_config and http_headers mean nothing to it; hint: remove them".into(),
+                    "an exec receiver runs a command, so basic_auth, authorization, tls_config, http_headers and the proxy settings mean nothing to it; hint: remove them".into(),
                 ));
             }
             let base = Path::new(path).parent().unwrap_or(Path::new("."));
@@ -607,6 +613,14 @@ instance = "web-1"
             (
                 "[[receiver]]\ntype = \"webhook\"\nurl = \"https://h/x\"\n[receiver.tls_config]\nsni = \"h\"\n",
                 "unknown field `sni`",
+            ),
+            (
+                "[[receiver]]\ntype = \"exec\"\ncommand = \"true\"\nproxy_from_environment = false\n",
+                "an exec receiver runs a command",
+            ),
+            (
+                "[[receiver]]\ntype = \"webhook\"\nurl = \"https://h/x\"\nproxy_url = \"http://p:3128\"\nproxy_from_environment = true\n",
+                "alerts.toml:2: field receiver: proxy_url and proxy_from_environment: true cannot both be given",
             ),
         ];
         for (text, expected) in cases {

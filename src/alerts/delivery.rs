@@ -402,7 +402,7 @@ pub async fn attempt(
         .apply(request)?
         .send()
         .await
-        .map_err(|e| describe_http_error(&e, receiver.timeout))?;
+        .map_err(|e| describe_http_error(&e, receiver))?;
     let code = response.status();
     if code.is_success() {
         return Ok(format!(
@@ -421,13 +421,17 @@ pub async fn attempt(
     Err(format!("HTTP {code}: {text}{hint}"))
 }
 
-fn describe_http_error(e: &reqwest::Error, timeout: Duration) -> String {
+fn describe_http_error(e: &reqwest::Error, receiver: &Receiver) -> String {
     if e.is_timeout() {
-        format!("no answer within {} s", timeout.as_secs_f64())
+        format!("no answer within {} s", receiver.timeout.as_secs_f64())
     } else if e.is_connect() {
         let chain = error_chain(e);
-        let hint = certificate_refused(&chain)
-            .map(|refused| format!("; hint: {} in the --alerts file", refused.fix()))
+        let fix = match certificate_refused(&chain) {
+            Some(refused) => Some(refused.fix().to_string()),
+            None => receiver.client.proxy_fix(),
+        };
+        let hint = fix
+            .map(|fix| format!("; hint: {fix} in the --alerts file"))
             .unwrap_or_default();
         format!("cannot connect: {chain}{hint}")
     } else {

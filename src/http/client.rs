@@ -117,6 +117,10 @@ pub struct ClientEntries {
     pub tls_config: Option<TlsEntry>,
     /// `http_headers`.
     pub http_headers: Option<HeadersEntry>,
+    /// `proxy_url`.
+    pub proxy_url: Option<String>,
+    /// `proxy_from_environment`.
+    pub proxy_from_environment: Option<bool>,
 }
 
 /// The `--http-config` file: the shared settings and the connection's own.
@@ -221,20 +225,11 @@ impl ClientSettings {
                 authorization: file.authorization,
                 tls_config: file.tls_config,
                 http_headers: file.http_headers,
+                proxy_url: file.proxy_url,
+                proxy_from_environment: file.proxy_from_environment,
             },
         )
         .map_err(fail)?;
-        if file.proxy_url.is_some() && file.proxy_from_environment == Some(true) {
-            return Err(fail(
-                "proxy_url and proxy_from_environment: true cannot both be given; hint: keep one"
-                    .into(),
-            ));
-        }
-        settings.environment_proxy = file.proxy_from_environment;
-        if let Some(proxy) = file.proxy_url {
-            reqwest::Proxy::all(&proxy).map_err(|e| fail(format!("proxy_url {proxy:?}: {e}")))?;
-            settings.proxy = Some(proxy);
-        }
         settings.follow_redirects = file.follow_redirects;
         Ok(settings)
     }
@@ -258,9 +253,20 @@ impl ClientSettings {
             Some(entry) => Headers::resolve(base, entry)?,
             None => Headers::default(),
         };
+        if entries.proxy_url.is_some() && entries.proxy_from_environment == Some(true) {
+            return Err(
+                "proxy_url and proxy_from_environment: true cannot both be given; hint: keep one"
+                    .into(),
+            );
+        }
+        if let Some(proxy) = &entries.proxy_url {
+            reqwest::Proxy::all(proxy).map_err(|e| format!("proxy_url {proxy:?}: {e}"))?;
+        }
         let mut settings = ClientSettings {
             auth,
             headers,
+            proxy: entries.proxy_url,
+            environment_proxy: entries.proxy_from_environment,
             ..ClientSettings::default()
         };
         if let Some(tls) = entries.tls_config {
@@ -326,6 +332,17 @@ impl ClientSettings {
         ]
         .into_iter()
         .find(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    }
+
+    /// What to do when a server cannot be reached through the proxy the
+    /// environment names (see [`ClientSettings::environment_proxy`]), without where
+    /// the settings are written, which each caller adds.
+    pub fn proxy_fix(&self) -> Option<String> {
+        self.environment_proxy().map(|variable| {
+            format!(
+                "the request went through the proxy {variable} names: add this server's host to NO_PROXY, or give proxy_from_environment: false"
+            )
+        })
     }
 
     /// `builder` with these settings' TLS, redirects and proxy, built.

@@ -421,10 +421,8 @@ impl RangeQuery {
             let message = error_chain(&e);
             let hint = match certificate_refused(&message) {
                 Some(refused) => format!("{}, in a file named by --http-config", refused.fix()),
-                None => match self.client.environment_proxy() {
-                    Some(variable) => format!(
-                        "the request went through the proxy {variable} names: add this server's host to NO_PROXY, or give proxy_from_environment: false in a file named by --http-config"
-                    ),
+                None => match self.client.proxy_fix() {
+                    Some(fix) => format!("{fix} in a file named by --http-config"),
                     None => {
                         "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running".into()
                     }
