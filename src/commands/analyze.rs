@@ -76,9 +76,10 @@ pub struct AnalyzeArgs {
         requires = "prometheus"
     )]
     pub step: String,
-    /// How to reach a Prometheus behind a password or a private CA: a YAML file
-    /// of Prometheus' client settings (basic_auth, authorization, tls_config), as
-    /// `promtool --http.config.file` reads.
+    /// How to reach a Prometheus behind a password, a private CA, a tenant header
+    /// or a proxy: a YAML file of Prometheus' client settings (basic_auth,
+    /// authorization, tls_config, http_headers, proxy_url, proxy_from_environment,
+    /// follow_redirects), as `promtool --http.config.file` reads.
     #[arg(long, value_name = "FILE", requires = "prometheus")]
     pub http_config: Option<PathBuf>,
     /// Where to write every row with its verdict columns (`-` for standard output).
