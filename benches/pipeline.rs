@@ -26,6 +26,7 @@ fn params(rows: usize) -> GenParams {
         anomaly_rate: 0.03,
         types: AnomalyType::ALL.to_vec(),
         labels: false,
+        zone: None,
     }
 }
 

@@ -14,6 +14,7 @@ use rand_distr::StandardNormal;
 use crate::numfmt::push_fixed;
 use crate::schema::NATIVE;
 use crate::timestamp;
+use crate::zone::Zone;
 
 /// The kinds of anomaly the generator plants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,6 +125,16 @@ pub struct GenParams {
     pub types: Vec<AnomalyType>,
     /// Whether to write the `label` and `anomaly_type` columns.
     pub labels: bool,
+    /// The zone whose clocks the host keeps: its working day, its nightly backup
+    /// and its hourly job follow them (UTC when `None`). Timestamps stay UTC.
+    pub zone: Option<Zone>,
+}
+
+impl GenParams {
+    /// The host's wall-clock time at `utc_ms` (see [`GenParams::zone`]).
+    fn wall_clock(&self, utc_ms: i64) -> i64 {
+        self.zone.as_ref().map_or(utc_ms, |z| z.local_ms(utc_ms))
+    }
 }
 
 /// One planted anomaly.
@@ -223,7 +234,7 @@ pub fn plan(params: &GenParams, rng: &mut StdRng) -> Vec<Episode> {
 fn move_to_night(episodes: &mut [Episode], params: &GenParams) {
     let hour = |row: usize| {
         let ms = params.start_ms + (row as f64 * params.interval_s * 1000.0) as i64;
-        timestamp::hour_of_day(ms)
+        timestamp::hour_of_day(params.wall_clock(ms))
     };
     for i in 0..episodes.len() {
         if episodes[i].kind != AnomalyType::Contextual {
@@ -282,7 +293,7 @@ impl Host {
         )
     }
 
-    /// A normal sample at time `ms`.
+    /// A normal sample at wall-clock time `ms` (see [`GenParams::zone`]).
     fn normal(&mut self, ms: i64, step_s: f64) -> [f64; 8] {
         let load = Self::daily_load(ms);
         let (backup, hourly) = Self::scheduled_work(ms);
@@ -446,7 +457,9 @@ impl Generator {
         }
         let ms = self.params.start_ms
             + (self.row as f64 * self.params.interval_s * 1000.0).round() as i64;
-        let mut m = self.host.normal(ms, self.params.interval_s);
+        let mut m = self
+            .host
+            .normal(self.params.wall_clock(ms), self.params.interval_s);
         while self
             .episodes
             .get(self.next_episode)
@@ -501,6 +514,7 @@ mod tests {
             anomaly_rate: 0.03,
             types: AnomalyType::ALL.to_vec(),
             labels: true,
+            zone: None,
         }
     }
 

@@ -17,3 +17,4 @@ pub mod report;
 pub mod schema;
 pub mod server;
 pub mod timestamp;
+pub mod zone;

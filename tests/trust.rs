@@ -327,3 +327,60 @@ async fn a_load_on_both_sides_of_a_night_asleep_is_two_incidents_in_batch_and_li
     assert_eq!(closed, batch, "live closes the incidents analyze found");
     assert!(closed.contains(&span(ended)) && closed.contains(&span(woke)));
 }
+
+#[test]
+fn a_backup_kept_on_local_time_is_expected_after_the_clocks_change_with_timezone() {
+    // Sixty days of a New York host at one sample a minute, around the start of
+    // summer time (9 March 2025): its working day, its hourly job and its backup at
+    // 02:00 follow the host's clock, so from 10 March on the backup runs an hour
+    // earlier in UTC.
+    let zone = "America/New_York";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ny.csv");
+    let start = ["--interval", "60", "--start", "2025-02-01T00:00:00Z"];
+    common::datagen(
+        86_400,
+        1,
+        &[&start[..], &["--timezone", zone]].concat(),
+        &file,
+    );
+    let clock = metrics::zone::Zone::named(zone).unwrap();
+    let changed = metrics::timestamp::parse("2025-03-10T00:00:00Z").unwrap();
+    // Per row: whether it is a normal row after the change, and one of a backup.
+    let rows: Vec<(bool, bool)> = csv::Reader::from_path(&file)
+        .unwrap()
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let time = metrics::timestamp::parse(&r[0]).unwrap();
+            let normal_after = time >= changed && &r[r.len() - 2] == "0";
+            let of_day = clock.local_ms(time).rem_euclid(86_400_000);
+            (normal_after, (7_200_000..8_400_000).contains(&of_day))
+        })
+        .collect();
+    let flagged = |extra: &[&str]| {
+        let out = dir.path().join("out.csv");
+        analyze(&file, &out, extra);
+        let verdicts = verdicts(&out);
+        let share = |pick: &dyn Fn(&(bool, bool)) -> bool| {
+            let picked: Vec<bool> = rows
+                .iter()
+                .zip(&verdicts)
+                .filter(|(row, _)| pick(row))
+                .map(|(_, (anomaly, _))| *anomaly)
+                .collect();
+            picked.iter().filter(|&&a| a).count() as f64 / picked.len() as f64
+        };
+        let backups = share(&|&(after, backup)| after && backup);
+        let normal = share(&|&(after, _)| after);
+        (backups, normal)
+    };
+    // Binned by UTC, the profile expects the backup an hour late on most nights
+    // of the file, and flags it on every night after the change.
+    let (backups, normal) = flagged(&[]);
+    assert!(backups > 0.5, "UTC: {backups} of backup rows flagged");
+    assert!(normal > 0.03, "UTC: {normal} of normal rows flagged");
+    let (backups, normal) = flagged(&["--timezone", zone]);
+    assert!(backups <= 0.02, "{zone}: {backups} of backup rows flagged");
+    assert!(normal < 0.01, "{zone}: {normal} of normal rows flagged");
+}

@@ -35,7 +35,7 @@ use metrics::timestamp::{now_ms, parse_duration, parse_moment};
 /// Arguments of `metrics analyze`.
 #[derive(Debug, Args)]
 // A saved model brings its own settings: fitting flags beside it would be ignored.
-#[command(mut_arg("model", |a| a.conflicts_with_all(["contamination", "trees", "sample_size", "adapt_after"])))]
+#[command(mut_arg("model", |a| a.conflicts_with_all(["contamination", "trees", "sample_size", "adapt_after", "timezone"])))]
 // Rows come from a CSV or from Prometheus, and Prometheus's from a query or an
 // instance: a missing source is named as the choice it is, and a CSV with a query
 // as the mix it is.

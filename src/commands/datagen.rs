@@ -13,6 +13,7 @@ use super::paths::check_output;
 use metrics::datagen::{AnomalyType, GenParams, Generator};
 use metrics::io::atomic::write_atomically;
 use metrics::timestamp;
+use metrics::zone::Zone;
 
 /// Where `datagen` writes when no `-o` is given.
 pub const DEFAULT_OUTPUT: &str = "samples/synthetic_metrics.csv";
@@ -47,6 +48,11 @@ pub struct DatagenArgs {
     /// Leave out the label and anomaly_type columns.
     #[arg(long)]
     pub no_labels: bool,
+    /// IANA time zone whose clocks the simulated host keeps (Europe/Berlin): its
+    /// working day, 02:00 backup and hourly job move with daylight saving time.
+    /// Timestamps stay UTC [default: UTC].
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<Zone>,
     /// Print nothing on standard error but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -115,6 +121,7 @@ pub fn run(args: DatagenArgs) -> Result<ExitCode> {
             args.types.clone()
         },
         labels: !args.no_labels,
+        zone: args.timezone.clone(),
     };
     let mut generator = Generator::new(params);
     let mut episodes: BTreeMap<AnomalyType, (usize, usize)> = BTreeMap::new();

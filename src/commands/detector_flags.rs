@@ -12,6 +12,7 @@ use metrics::detector::{
 };
 use metrics::io::model_file::load_model;
 use metrics::io::rules_file::load_rules;
+use metrics::zone::Zone;
 
 /// How the detector is set up: its settings, a saved model, the rules.
 #[derive(Debug, Args)]
@@ -47,6 +48,12 @@ pub struct DetectorFlags {
     /// TOML file of rules that add to or override the built-in ones.
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
+    /// IANA time zone (Europe/Berlin) whose clocks the host keeps: the time-of-day
+    /// profile, learned when the baseline spans two days or more, then follows
+    /// them, so a working day and cron jobs kept in local time stay expected when
+    /// daylight saving time begins or ends. Timestamps are read as before [default: UTC].
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<Zone>,
 }
 
 /// `--contamination`: a share the detector takes ([`contamination_fits`]), refused
@@ -105,6 +112,7 @@ impl DetectorFlags {
                 ..ForestParams::default()
             },
             adapt_after: self.adapt_after,
+            zone: self.timezone.clone(),
             ..DetectorParams::default()
         };
         params.check()?;

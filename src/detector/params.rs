@@ -5,6 +5,7 @@
 use super::error::DetectorError;
 use super::forest::ForestParams;
 use super::fusion::Mode;
+use crate::zone::Zone;
 
 /// Samples a shift from the baseline must persist before it is absorbed, by
 /// default: 25 minutes at one sample a second, a day at one a minute; far longer
@@ -26,6 +27,10 @@ pub struct DetectorParams {
     /// Samples a shift from the baseline must persist before it is absorbed as the
     /// metric's new level (see [`super::level`]); 0 never adapts.
     pub adapt_after: u64,
+    /// The zone whose wall clock the time-of-day profile bins readings by, so a
+    /// daily rhythm kept in local time stays in its bins when daylight saving
+    /// time begins or ends; UTC when `None`.
+    pub zone: Option<Zone>,
 }
 
 impl Default for DetectorParams {
@@ -35,6 +40,7 @@ impl Default for DetectorParams {
             forest: ForestParams::default(),
             mode: Mode::Fused,
             adapt_after: DEFAULT_ADAPT_AFTER,
+            zone: None,
         }
     }
 }

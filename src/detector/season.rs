@@ -8,6 +8,7 @@ use statrs::statistics::{Data, OrderStatistics};
 
 use super::order;
 use super::transform::Transform;
+use crate::zone::Zone;
 
 /// Bin widths tried, finest first, in seconds.
 const WIDTHS: [u32; 4] = [60, 300, 900, 3600];
@@ -27,6 +28,10 @@ pub struct Season {
     pub width_s: u32,
     /// `medians[metric][bin]`.
     medians: Vec<Vec<f64>>,
+    /// The zone whose wall clock the bins follow; UTC when absent (and in a
+    /// model saved before zones were known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    zone: Option<Zone>,
 }
 
 impl Season {
@@ -34,11 +39,13 @@ impl Season {
     /// `transforms[m]`), from every `stride`-th row of `times` (Unix ms);
     /// `column(m)` gives metric `m`'s readings at those rows (missing ones
     /// filled), one metric at a time to bound memory. The bin width suits all of
-    /// `times`. `None` when the data span too little time or are too sparse.
+    /// `times`; the bins follow `zone`'s wall clock (UTC when `None`). `None` when
+    /// the data span too little time or are too sparse.
     pub fn fit(
         times: &[i64],
         stride: usize,
         transforms: &[Transform],
+        zone: Option<&Zone>,
         column: impl Fn(usize) -> Vec<f64> + Sync,
     ) -> Option<Season> {
         let (first, last) = (*times.iter().min()?, *times.iter().max()?);
@@ -55,7 +62,7 @@ impl Season {
         let bin_of: Vec<usize> = times
             .iter()
             .step_by(stride)
-            .map(|&t| bin(t, width_s))
+            .map(|&t| bin(wall_clock(zone, t), width_s))
             .collect();
         // Each bin's values go to their own stretch of one array: `starts[b]` is
         // where bin b's begin.
@@ -93,7 +100,11 @@ impl Season {
                     .collect()
             })
             .collect();
-        Some(Season { width_s, medians })
+        Some(Season {
+            width_s,
+            medians,
+            zone: zone.cloned(),
+        })
     }
 
     /// Whether the profile is one [`Season::fit`] could have made for `metrics`
@@ -110,8 +121,13 @@ impl Season {
 
     /// The usual value of `metric` at time `ms`.
     pub fn at(&self, metric: usize, ms: i64) -> f64 {
-        self.medians[metric][bin(ms, self.width_s)]
+        self.medians[metric][bin(wall_clock(self.zone.as_ref(), ms), self.width_s)]
     }
+}
+
+/// `zone`'s wall-clock time at `ms`; `ms` itself for UTC.
+fn wall_clock(zone: Option<&Zone>, ms: i64) -> i64 {
+    zone.map_or(ms, |z| z.local_ms(ms))
 }
 
 /// The median of `readings` once transformed. A transform never reverses the order
@@ -158,7 +174,8 @@ mod tests {
                 }
             })
             .collect();
-        let season = Season::fit(&times, 1, &[Transform::Identity], |_| disk.clone()).unwrap();
+        let season =
+            Season::fit(&times, 1, &[Transform::Identity], None, |_| disk.clone()).unwrap();
         assert_eq!(season.width_s, 60);
         assert_eq!(season.at(0, 130 * 60_000), 90.0);
         assert_eq!(season.at(0, 600 * 60_000), 2.0);
@@ -182,6 +199,44 @@ mod tests {
     #[test]
     fn less_than_two_days_learns_nothing() {
         let times: Vec<i64> = (0..1000).map(|i| i * 60_000).collect();
-        assert!(Season::fit(&times, 1, &[Transform::Identity], |_| vec![1.0; 1000]).is_none());
+        assert!(
+            Season::fit(&times, 1, &[Transform::Identity], None, |_| vec![1.0; 1000]).is_none()
+        );
+    }
+
+    #[test]
+    fn a_backup_at_two_in_the_morning_local_time_is_expected_on_both_sides_of_a_clock_change() {
+        // Three weeks around the start of summer time in New York (9 March 2025):
+        // the backup runs from 02:00 to 02:20 on the host's clock, 07:00 UTC
+        // before the change and 06:00 UTC after it.
+        let zone = Zone::named("America/New_York").unwrap();
+        let start = crate::timestamp::parse("2025-02-27T00:00:00Z").unwrap();
+        let times: Vec<i64> = (0..21 * 1440).map(|i| start + i * 60_000).collect();
+        let backup = |ms: i64| {
+            let of_day = zone.local_ms(ms).rem_euclid(DAY_MS);
+            if (7_200_000..8_400_000).contains(&of_day) {
+                90.0
+            } else {
+                2.0
+            }
+        };
+        let disk: Vec<f64> = times.iter().map(|&t| backup(t)).collect();
+        let fit = |zone: Option<&Zone>| {
+            Season::fit(&times, 1, &[Transform::Identity], zone, |_| disk.clone()).unwrap()
+        };
+        let at = |text: &str| crate::timestamp::parse(text).unwrap();
+        let local = fit(Some(&zone));
+        for (time, expected) in [
+            ("2025-03-03T07:10:00Z", 90.0),
+            ("2025-03-03T06:10:00Z", 2.0),
+            ("2025-03-14T06:10:00Z", 90.0),
+            ("2025-03-14T07:10:00Z", 2.0),
+        ] {
+            assert_eq!(local.at(0, at(time)), expected, "{time}");
+        }
+        // Binned by UTC, the profile knows the backup at one hour only: the
+        // other side of the change reads it as a burst where none is usual.
+        let utc = fit(None);
+        assert_eq!(utc.at(0, at("2025-03-14T06:10:00Z")), 2.0);
     }
 }

@@ -107,7 +107,7 @@ impl ValidDetectorParams {
             .map(|((name, column), &median)| Transform::choose(name, column, median))
             .collect();
         let season = train.times.as_deref().and_then(|times| {
-            Season::fit(times, stride, &transforms, |m| {
+            Season::fit(times, stride, &transforms, self.params.zone.as_ref(), |m| {
                 baseline[m].iter().map(|&v| filled(&fill, m, v)).collect()
             })
         });
