@@ -971,6 +971,42 @@ fn a_sample_size_beyond_the_rows_is_told() {
     assert_eq!(told(&[]), "");
 }
 
+/// `--timezone` acts only through the time-of-day profile, which a baseline of
+/// less than two days does not learn: the user is told the flag changed nothing
+/// there, and nothing on a file long enough.
+#[test]
+fn a_timezone_that_can_change_nothing_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let (short, _, _) = four_hundred_rows(dir.path());
+    let days = dir.path().join("three_days.csv");
+    metrics()
+        .args(["datagen", "-n", "4320", "--interval", "60", "--quiet", "-o"])
+        .arg(&days)
+        .assert()
+        .success();
+    let told = |path: &std::path::Path| {
+        let assert = metrics()
+            .args([
+                "analyze",
+                "--quiet",
+                "--timezone",
+                "Europe/Berlin",
+                "--csv-file",
+            ])
+            .arg(path)
+            .assert()
+            .success();
+        String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    };
+    let stderr = told(&short);
+    assert!(
+        stderr.contains("--timezone Europe/Berlin changed nothing")
+            && stderr.contains("two days or more"),
+        "{stderr}"
+    );
+    assert_eq!(told(&days), "");
+}
+
 /// A file whose times go backwards (here two recordings joined, the later first)
 /// is judged in file order, and the user is told where the order breaks, once as
 /// it happens and again in the summary; a file in order says nothing of it.

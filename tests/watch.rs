@@ -650,6 +650,27 @@ fn a_replay_too_short_for_a_baseline_says_nothing_was_judged() {
     );
 }
 
+/// `--timezone` acts only through the time-of-day profile, which a training
+/// window of less than two days never learns: the session says so at start, and
+/// says nothing of it with a window long enough.
+#[test]
+fn a_timezone_a_short_training_window_cannot_use_is_told() {
+    let told = |extra: &[&str]| {
+        let mut args = vec!["--timezone", "Europe/Berlin"];
+        args.extend_from_slice(extra);
+        let mut watch = Watch::replay("max", &args);
+        watch.wait_until_replayed();
+        watch.interrupt();
+        watch.stderr()
+    };
+    let err = told(&[]);
+    assert!(
+        err.contains("--timezone Europe/Berlin changes nothing with --train-window 3600 s"),
+        "{err}"
+    );
+    assert!(!told(&["--train-window", "172800"]).contains("--timezone"));
+}
+
 /// A replayed file whose times go backwards (two recordings joined, a file sorted
 /// by another column) is told so as `analyze` tells it: it was replayed in file
 /// order without a word.

@@ -366,6 +366,14 @@ impl Job<'_> {
                 "--sample-size {asked} asks for more rows than the {drawn} the forest is grown from, so each tree was grown from all of them; hint: give a smaller --sample-size, or fit on more rows"
             ));
         }
+        if let Some(zone) = &args.detector.timezone
+            && !prepared.model.knows_time_of_day()
+        {
+            prepared.warnings.push(format!(
+                "--timezone {} changed nothing: a time-of-day profile is learned only when the rows fitted on span two days or more; hint: fit on a longer period, or leave --timezone out",
+                zone.name()
+            ));
+        }
         // Said now, as it happens, even with --quiet; the summary repeats them.
         for warning in &prepared.warnings {
             eprintln!("warning: {}: {warning}", windows.name());

@@ -233,6 +233,15 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
             spans.window_size
         );
     }
+    if let Some(zone) = &args.detector.timezone
+        && spans.train_window < 2.0 * 86_400.0
+    {
+        tracing::warn!(
+            "--timezone {} changes nothing with --train-window {} s: a time-of-day profile is learned only from two days of samples or more; hint: give --train-window 172800 or more",
+            zone.name(),
+            spans.train_window
+        );
+    }
     let config = PipelineConfig {
         detector: detector.clone(),
         baseline,

@@ -79,6 +79,12 @@ impl Model {
         self.forest.as_ref().map(Forest::sample_size)
     }
 
+    /// Whether the model learned a time-of-day profile (its baseline spanned two
+    /// days or more): without one, `--timezone` has nothing to act on.
+    pub fn knows_time_of_day(&self) -> bool {
+        self.season.is_some()
+    }
+
     /// Reads a model saved by [`Model::to_json`], checking its format version.
     pub fn from_json(text: &str) -> Result<Model, DetectorError> {
         #[derive(Deserialize)]
