@@ -23,7 +23,7 @@ use metrics::detector::{MIN_TRAIN_ROWS, Severity};
 use metrics::monitor::SampleLayout;
 use metrics::monitor::collector::Collector;
 use metrics::monitor::logs::{HISTORY_FILE, Logs, rotated};
-use metrics::monitor::pipeline::{Pipeline, PipelineConfig};
+use metrics::monitor::pipeline::{LEAVE_OUT_S, Pipeline, PipelineConfig};
 use metrics::monitor::record::history_header;
 use metrics::monitor::replay::{Replay, Speed};
 use metrics::monitor::resume::recent_past;
@@ -247,6 +247,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         baseline,
         window,
         retrain_every,
+        leave_out: samples_in(LEAVE_OUT_S, interval, "--interval")?,
         rules: rules.clone(),
     };
     let mut pipeline = match saved {

@@ -44,6 +44,15 @@ pub const SWAP_AFTER: usize = 10;
 /// first models cost").
 pub const YOUNG_BASELINES: usize = 5;
 
+/// Seconds after which a row left out of retraining (judged high or critical) is
+/// learned from after all. Left out, an anomaly does not teach the models that
+/// judge it while it lasts; left out for good, a job that recurs every day (a
+/// nightly backup) was never seen by any model of a session whose
+/// `--train-window` spans days, and was alarmed on every night (technical.md, "A
+/// nightly job in a window of days"). Six hours: beyond the default window of an
+/// hour, where nothing changes, and well before the same time the next day.
+pub const LEAVE_OUT_S: f64 = 6.0 * 3600.0;
+
 /// Settings of a live session.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -55,6 +64,9 @@ pub struct PipelineConfig {
     pub window: usize,
     /// Samples between retrainings; 0 never retrains.
     pub retrain_every: usize,
+    /// Samples after which a row judged high or critical is learned from (see
+    /// [`LEAVE_OUT_S`]).
+    pub leave_out: usize,
     /// Rules in force.
     pub rules: RuleSet,
 }
@@ -356,12 +368,16 @@ impl Pipeline {
         young_bar_factor(self.window.len(), YOUNG_BASELINES * self.config.baseline)
     }
 
-    /// The window as a frame, without the rows judged high or critical.
+    /// The window as a frame, without the rows judged high or critical in the
+    /// last `leave_out` samples.
     fn training_frame(&self) -> Frame {
+        let newest = self.window.len().saturating_sub(1);
         let rows: Vec<&Row> = self
             .window
             .iter()
-            .filter(|r| r.severity < Severity::High)
+            .enumerate()
+            .filter(|&(i, r)| r.severity < Severity::High || newest - i >= self.config.leave_out)
+            .map(|(_, r)| r)
             .collect();
         Frame {
             names: self.layout.names.clone(),
@@ -535,6 +551,7 @@ mod tests {
             baseline,
             window: baseline,
             retrain_every,
+            leave_out: usize::MAX,
             rules: RuleSet::default(),
         }
     }
@@ -701,6 +718,37 @@ mod tests {
             p.finish_training();
         }
         assert_eq!(p.status().trained_rows, 200 - left_out);
+    }
+
+    #[test]
+    fn a_row_left_out_is_learned_from_once_it_is_older_than_the_leave_out() {
+        // As above, but a row judged severe is left out for 50 samples only.
+        let mut p = Pipeline::new(
+            PipelineConfig {
+                window: 200,
+                leave_out: 50,
+                ..config(40, 30)
+            },
+            layout(),
+        );
+        let mut i = 0;
+        while p.status().trained_rows < YOUNG_BASELINES * 40 {
+            p.push(&sample(i, normal_cpu(i)));
+            i += 1;
+        }
+        let severe = |v: Option<Verdict>| v.is_some_and(|v| v.severity >= Severity::High);
+        assert!(severe(p.push(&sample(i, 80.0)).verdict));
+        let spike = i;
+        // Retrainings within 50 samples of the spike leave it out; the first one
+        // after learns from it, and from every row held after it.
+        loop {
+            i += 1;
+            p.push(&sample(i, normal_cpu(i)));
+            if p.finish_training().trained.is_some() && i - spike >= 50 {
+                break;
+            }
+        }
+        assert_eq!(p.status().trained_rows, 200, "nothing is left out");
     }
 
     #[test]

@@ -416,6 +416,7 @@ mod tests {
                 baseline: 100,
                 window: 100,
                 retrain_every: 0,
+                leave_out: usize::MAX,
                 rules: RuleSet::default(),
             },
             source.layout(),
