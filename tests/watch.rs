@@ -697,6 +697,8 @@ fn a_replay_whose_times_go_backwards_is_told_so() {
 /// A file sampled each minute (an export at Prometheus' default step) replays with
 /// no flag but `--replay`: the baseline stretches to the 32 samples a fit needs.
 /// It was refused: "--window-size 120 s at an interval of 60 s gives 2 samples".
+/// Retraining learns from a week, not from the hour (60 samples) that suits one
+/// sample a second.
 #[test]
 fn a_replay_of_minute_samples_runs_with_default_flags() {
     let dir = tempfile::tempdir().unwrap();
@@ -710,7 +712,7 @@ fn a_replay_of_minute_samples_runs_with_default_flags() {
     assert_eq!(config["interval_s"], 60.0, "{status}");
     assert_eq!(config["window_size_s"], 1920.0, "{status}");
     assert_eq!(config["baseline"], 32, "{status}");
-    assert_eq!(config["train_window_s"], 3600.0, "{status}");
+    assert_eq!(config["train_window_s"], 604_800.0, "{status}");
     assert_eq!(status["status"]["state"], "monitoring", "{status}");
     assert_eq!(status["counts"]["samples"], 200, "{status}");
     assert!(
