@@ -1,6 +1,7 @@
 //! The live state machine both sources go through: collecting a baseline (n of
 //! N) -> training -> monitoring, then retraining on the rolling window of
-//! recent samples, leaving out the rows judged high or critical: whenever the
+//! recent samples, leaving out the rows judged high or critical in the last
+//! six hours ([`LEAVE_OUT_S`]): whenever the
 //! window has doubled while it grows, then every so many samples. The first
 //! models (a window of fewer than [`YOUNG_BASELINES`] baselines) have seen
 //! minutes of the host, not its ordinary extremes, so their bars are raised
