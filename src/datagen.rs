@@ -14,7 +14,7 @@ use rand_distr::StandardNormal;
 use crate::numfmt::push_fixed;
 use crate::schema::NATIVE;
 use crate::timestamp;
-use crate::zone::Zone;
+use crate::zone::{Zone, wall_clock};
 
 /// The kinds of anomaly the generator plants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,13 +130,6 @@ pub struct GenParams {
     pub zone: Option<Zone>,
 }
 
-impl GenParams {
-    /// The host's wall-clock time at `utc_ms` (see [`GenParams::zone`]).
-    fn wall_clock(&self, utc_ms: i64) -> i64 {
-        self.zone.as_ref().map_or(utc_ms, |z| z.local_ms(utc_ms))
-    }
-}
-
 /// One planted anomaly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Episode {
@@ -234,7 +227,7 @@ pub fn plan(params: &GenParams, rng: &mut StdRng) -> Vec<Episode> {
 fn move_to_night(episodes: &mut [Episode], params: &GenParams) {
     let hour = |row: usize| {
         let ms = params.start_ms + (row as f64 * params.interval_s * 1000.0) as i64;
-        timestamp::hour_of_day(params.wall_clock(ms))
+        timestamp::hour_of_day(wall_clock(params.zone.as_ref(), ms))
     };
     for i in 0..episodes.len() {
         if episodes[i].kind != AnomalyType::Contextual {
@@ -457,9 +450,10 @@ impl Generator {
         }
         let ms = self.params.start_ms
             + (self.row as f64 * self.params.interval_s * 1000.0).round() as i64;
-        let mut m = self
-            .host
-            .normal(self.params.wall_clock(ms), self.params.interval_s);
+        let mut m = self.host.normal(
+            wall_clock(self.params.zone.as_ref(), ms),
+            self.params.interval_s,
+        );
         while self
             .episodes
             .get(self.next_episode)

@@ -73,6 +73,12 @@ impl Zone {
     }
 }
 
+/// The wall-clock time at `utc_ms` on `zone`'s clocks, or on UTC's when `None`:
+/// what the time-of-day profile bins by and the simulated host keeps.
+pub fn wall_clock(zone: Option<&Zone>, utc_ms: i64) -> i64 {
+    zone.map_or(utc_ms, |z| z.local_ms(utc_ms))
+}
+
 /// The offset from UTC (ms) in force in `tz` at `utc_ms`.
 fn offset_ms(tz: Tz, utc_ms: i64) -> i64 {
     let utc = DateTime::from_timestamp_millis(utc_ms).unwrap_or_default();

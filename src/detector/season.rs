@@ -8,13 +8,13 @@ use statrs::statistics::{Data, OrderStatistics};
 
 use super::order;
 use super::transform::Transform;
-use crate::zone::Zone;
+use crate::zone::{Zone, wall_clock};
 
 /// Bin widths tried, finest first, in seconds.
 const WIDTHS: [u32; 4] = [60, 300, 900, 3600];
 
 /// Days the baseline must span before a profile is learned.
-const MIN_DAYS: f64 = 2.0;
+pub const MIN_DAYS: f64 = 2.0;
 
 /// Samples each bin needs on average.
 const MIN_PER_BIN: f64 = 6.0;
@@ -123,11 +123,6 @@ impl Season {
     pub fn at(&self, metric: usize, ms: i64) -> f64 {
         self.medians[metric][bin(wall_clock(self.zone.as_ref(), ms), self.width_s)]
     }
-}
-
-/// `zone`'s wall-clock time at `ms`; `ms` itself for UTC.
-fn wall_clock(zone: Option<&Zone>, ms: i64) -> i64 {
-    zone.map_or(ms, |z| z.local_ms(ms))
 }
 
 /// The median of `readings` once transformed. A transform never reverses the order
