@@ -19,7 +19,7 @@ use super::detector_flags::DetectorFlags;
 use super::paths::{check_not_appended, check_output, claim_log_dir};
 use metrics::alerts::delivery::test_all;
 use metrics::alerts::{AlertFlags, Alerts, AlertsConfig, Dispatcher, Message, Origin};
-use metrics::detector::{MIN_TRAIN_ROWS, Severity};
+use metrics::detector::{MIN_TRAIN_ROWS, SUB_MINUTE_MS, Severity, season};
 use metrics::monitor::SampleLayout;
 use metrics::monitor::collector::Collector;
 use metrics::monitor::logs::{HISTORY_FILE, Logs, rotated};
@@ -234,7 +234,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         );
     }
     if let Some(zone) = &args.detector.timezone
-        && spans.train_window < 2.0 * 86_400.0
+        && spans.train_window < season::MIN_DAYS * 86_400.0
     {
         tracing::warn!(
             "--timezone {} changes nothing with --train-window {} s: a time-of-day profile is learned only from two days of samples or more; hint: give --train-window 172800 or more",
@@ -538,12 +538,13 @@ impl Spans {
 
 /// The default `--train-window` at `interval` seconds between samples: an hour
 /// when sampling more often than once a minute (measured best at one a second), a
-/// week at a minute or slower. An hour of minute samples is 60 of them, and its
+/// week at a minute or slower, where held incidents do not fade either
+/// ([`SUB_MINUTE_MS`]). An hour of minute samples is 60 of them, and its
 /// models flagged 6.0-6.8 % of normal rows (F1 0.17-0.26) on replays of `datagen
 /// --interval 60`, seeds 1-4; a day 3.3-4.2 % (F1 0.43-0.59), a week 1.4-3.4 %
 /// (F1 0.63-0.80): a week holds the days the time-of-day profile learns from.
 fn default_train_window(interval: f64) -> f64 {
-    if interval < 60.0 {
+    if interval * 1000.0 < SUB_MINUTE_MS as f64 {
         3600.0
     } else {
         7.0 * 86_400.0

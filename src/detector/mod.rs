@@ -51,5 +51,5 @@ pub use model::{MODEL_FORMAT, Model};
 pub use params::{DEFAULT_ADAPT_AFTER, DetectorParams, ValidDetectorParams, contamination_fits};
 pub use rules::{BoundRules, RuleSet, RulesError};
 pub use stream::Stream;
-pub use train::{MIN_FROZEN_RUN, MIN_TRAIN_ROWS};
+pub use train::{MIN_FROZEN_RUN, MIN_TRAIN_ROWS, SUB_MINUTE_MS};
 pub use verdict::{Severity, Verdict};

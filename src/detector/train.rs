@@ -394,7 +394,7 @@ pub(super) struct CalibrationLayout {
 /// [`trend_judged`]): a minute. At one sample a minute or slower, an ordinary
 /// burst is one row and a held tail is what the labelled real servers (ASD at 5
 /// min, SMD at 1 min, NAB at 5 min) call part of the anomaly.
-const SUB_MINUTE_MS: i64 = 60_000;
+pub const SUB_MINUTE_MS: i64 = 60_000;
 
 /// Whether rows at `times` (when they have times) come more often than once a
 /// minute: their median step is under [`SUB_MINUTE_MS`].
