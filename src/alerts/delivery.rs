@@ -18,7 +18,7 @@ use super::config::{AlertsConfig, Receiver, Target};
 use super::exec;
 use super::payload::{ALERTMANAGER_RESEND_MS, Message};
 use super::policy::Notify;
-use crate::http::{api_url, body_start, certificate_refused, credentials_wanted, error_chain};
+use crate::http::{api_url, body_start, credentials_wanted, error_chain};
 use crate::timestamp::now_ms;
 
 /// Notifications waiting per receiver at most; more are dropped and counted.
@@ -426,11 +426,7 @@ fn describe_http_error(e: &reqwest::Error, receiver: &Receiver) -> String {
         format!("no answer within {} s", receiver.timeout.as_secs_f64())
     } else if e.is_connect() {
         let chain = error_chain(e);
-        let fix = match certificate_refused(&chain) {
-            Some(refused) => Some(refused.fix().to_string()),
-            None => receiver.client.proxy_fix(),
-        };
-        let hint = fix
+        let hint = (receiver.client.connection_fix(&chain))
             .map(|fix| format!("; hint: {fix} in the --alerts file"))
             .unwrap_or_default();
         format!("cannot connect: {chain}{hint}")

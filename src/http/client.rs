@@ -123,6 +123,19 @@ pub struct ClientEntries {
     pub proxy_from_environment: Option<bool>,
 }
 
+impl ClientEntries {
+    /// Whether any setting is given: a receiver that makes no request (a
+    /// command) refuses them all.
+    pub fn any(&self) -> bool {
+        self.basic_auth.is_some()
+            || self.authorization.is_some()
+            || self.tls_config.is_some()
+            || self.http_headers.is_some()
+            || self.proxy_url.is_some()
+            || self.proxy_from_environment.is_some()
+    }
+}
+
 /// The `--http-config` file: the shared settings and the connection's own.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -318,7 +331,7 @@ impl ClientSettings {
     /// through (`HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY`, either case), when
     /// they follow the environment's and it names one: what to look at when a
     /// server cannot be reached.
-    pub fn environment_proxy(&self) -> Option<&'static str> {
+    fn environment_proxy(&self) -> Option<&'static str> {
         if self.proxy.is_some() || self.environment_proxy == Some(false) {
             return None;
         }
@@ -334,10 +347,15 @@ impl ClientSettings {
         .find(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
     }
 
-    /// What to do when a server cannot be reached through the proxy the
-    /// environment names (see [`ClientSettings::environment_proxy`]), without where
-    /// the settings are written, which each caller adds.
-    pub fn proxy_fix(&self) -> Option<String> {
+    /// What in these settings fixes a connection that could not be made, its
+    /// error told with its causes ([`super::error_chain`]): the certificate
+    /// refused (see [`super::certificate_refused`]), or the proxy the environment
+    /// names (see [`ClientSettings::environment_proxy`]). Without where the
+    /// settings are written, which each caller adds.
+    pub fn connection_fix(&self, told: &str) -> Option<String> {
+        if let Some(refused) = super::certificate_refused(told) {
+            return Some(refused.fix().to_string());
+        }
         self.environment_proxy().map(|variable| {
             format!(
                 "the request went through the proxy {variable} names: add this server's host to NO_PROXY, or give proxy_from_environment: false"

@@ -11,9 +11,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::http::client::ClientSettings;
-use crate::http::{
-    api_url, body_start, certificate_refused, credentials_wanted, error_chain, http_url, shown_url,
-};
+use crate::http::{api_url, body_start, credentials_wanted, error_chain, http_url, shown_url};
 use crate::timestamp::to_iso;
 
 /// Points per series per request: under Prometheus' limit of 11,000.
@@ -419,14 +417,11 @@ impl RangeQuery {
         ]);
         let unreachable = |e: reqwest::Error| {
             let message = error_chain(&e);
-            let hint = match certificate_refused(&message) {
-                Some(refused) => format!("{}, in a file named by --http-config", refused.fix()),
-                None => match self.client.proxy_fix() {
-                    Some(fix) => format!("{fix} in a file named by --http-config"),
-                    None => {
-                        "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running".into()
-                    }
-                },
+            let hint = match self.client.connection_fix(&message) {
+                Some(fix) => format!("{fix}, in a file named by --http-config"),
+                None => {
+                    "check --prometheus (the server's base URL, as http://127.0.0.1:9090) and that it is running".into()
+                }
             };
             PrometheusError::Unreachable {
                 url: shown_url(&self.url),
