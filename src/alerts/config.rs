@@ -355,13 +355,7 @@ impl AlertsConfig {
                 proxy_url: entry.proxy_url,
                 proxy_from_environment: entry.proxy_from_environment,
             };
-            let has_client_settings = entries.basic_auth.is_some()
-                || entries.authorization.is_some()
-                || entries.tls_config.is_some()
-                || entries.http_headers.is_some()
-                || entries.proxy_url.is_some()
-                || entries.proxy_from_environment.is_some();
-            if has_client_settings && matches!(target, Target::Exec(_)) {
+            if entries.any() && matches!(target, Target::Exec(_)) {
                 return Err(invalid(
                     entry.kind.span(),
                     "basic_auth",
