@@ -206,6 +206,99 @@ async fn a_restarted_session_takes_up_its_history_and_judges_its_first_sample() 
     );
 }
 
+/// Each incident `incidents.jsonl` in `logs` tells, by id in the order first
+/// told: the changes told of it.
+fn incident_changes(logs: &Path) -> Vec<(u64, Vec<String>)> {
+    let text = std::fs::read_to_string(logs.join("incidents.jsonl")).unwrap();
+    let mut told: Vec<(u64, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (id, change) = (record["id"].as_u64().unwrap(), record["change"].to_string());
+        match told.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, changes)) => changes.push(change),
+            None => told.push((id, vec![change])),
+        }
+    }
+    told
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_session_numbers_its_incidents_on_and_lists_the_ones_before() {
+    // A session stopped in the middle of a build (its incident open), then
+    // started again in the same folder: an alert's `Incident 3` and its link
+    // must name one incident of the folder, not one per session, and the page
+    // must still show what happened before the restart.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = host_csv(&[
+        (600, Phase::Busy),
+        (100, Phase::Load),
+        (300, Phase::Busy),
+        (60, Phase::Load),
+        (240, Phase::Busy),
+    ]);
+    let lines: Vec<&str> = csv.lines().collect();
+    let part = |rows: std::ops::Range<usize>, name: &str| {
+        let path = dir.path().join(name);
+        let body: Vec<&str> = lines[1 + rows.start..1 + rows.end].to_vec();
+        std::fs::write(&path, format!("{}\n{}\n", lines[0], body.join("\n"))).unwrap();
+        path
+    };
+    let (first, second) = (part(0..700, "first.csv"), part(700..1300, "second.csv"));
+    let logs = dir.path().join("logs");
+    let log_flag = logs.to_str().unwrap();
+    play(&first, &["--log-dir", log_flag]).await;
+    let before = incident_changes(&logs);
+    let (left, changes) = before.last().unwrap();
+    assert_ne!(
+        changes.last().unwrap(),
+        "\"closed\"",
+        "stopped during the build"
+    );
+
+    let second = second.to_str().unwrap();
+    let mut watch = Watch::start(&["--replay", second, "--speed", "max", "--log-dir", log_flag]);
+    let mut socket = connect(&watch).await;
+    until_finished(&mut socket).await;
+    let listed = watch.get("/api/incidents").json();
+    assert!(watch.interrupt().0.success(), "{}", watch.stderr());
+
+    let after = incident_changes(&logs);
+    assert!(
+        after.len() > before.len(),
+        "the second build is an incident of its own"
+    );
+    let ids: Vec<u64> = after.iter().map(|(id, _)| *id).collect();
+    let numbered: Vec<u64> = (1..=after.len() as u64).collect();
+    assert_eq!(
+        ids, numbered,
+        "one number per incident of the folder, in order"
+    );
+    for (id, changes) in &after[..after.len() - 1] {
+        let closed = changes.iter().filter(|c| *c == "\"closed\"").count();
+        assert_eq!(closed, 1, "incident {id} is told closed once: {changes:?}");
+        assert_eq!(
+            changes.last().unwrap(),
+            "\"closed\"",
+            "incident {id}: {changes:?}"
+        );
+    }
+    assert!(
+        watch.stderr().contains(&format!("incident {left} closed")),
+        "the incident left open is closed at the restart: {}",
+        watch.stderr()
+    );
+    // The page lists the first session's incidents, closed, before the second's.
+    let listed: Vec<(u64, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_u64().unwrap(), m["open"].as_bool().unwrap()))
+        .collect();
+    let earlier: Vec<(u64, bool)> = before.iter().map(|(id, _)| (*id, false)).collect();
+    assert_eq!(listed[..earlier.len()], earlier[..], "{listed:?}");
+    assert!(listed.len() > earlier.len(), "{listed:?}");
+}
+
 /// `csv` with the host asleep for eight hours after its data row `row`: every
 /// later row's time moved on by eight hours, and its cells after the time as
 /// `woke` writes them.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,11 @@ use super::detector_flags::DetectorFlags;
 use super::paths::{check_not_appended, check_output, claim_log_dir};
 use metrics::alerts::delivery::test_all;
 use metrics::alerts::{AlertFlags, Alerts, AlertsConfig, Dispatcher, Message, Origin};
-use metrics::detector::{MIN_TRAIN_ROWS, SUB_MINUTE_MS, Severity, season};
+use metrics::detector::{Change, MIN_TRAIN_ROWS, SUB_MINUTE_MS, Severity, season};
 use metrics::monitor::SampleLayout;
 use metrics::monitor::collector::Collector;
-use metrics::monitor::logs::{HISTORY_FILE, Logs, rotated};
+use metrics::monitor::logs::{HISTORY_FILE, INCIDENTS_FILE, Logs, rotated};
+use metrics::monitor::past_incidents::{logged, past_incidents};
 use metrics::monitor::pipeline::{LEAVE_OUT_S, Pipeline, PipelineConfig};
 use metrics::monitor::record::history_header;
 use metrics::monitor::replay::{Replay, Speed};
@@ -30,7 +31,7 @@ use metrics::monitor::resume::recent_past;
 use metrics::monitor::session::{self, SampleSource, SessionConfig};
 use metrics::monitor::text_log::{FILE_ONLY, init_text_log};
 use metrics::server::guard::Guard;
-use metrics::server::hub::Hub;
+use metrics::server::hub::{Hub, INCIDENTS_KEEP};
 use metrics::server::tls::TlsListener;
 use metrics::server::web_config::WebConfig;
 use metrics::server::{Access, AlertsView, AppState, UPLOADS_AT_ONCE, router};
@@ -254,9 +255,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         Some(model) => Pipeline::with_model(config, layout.clone(), model).context("--model")?,
         None => Pipeline::new(config, layout.clone()),
     };
-    if !args.fresh {
-        resume(&mut pipeline, &args, &source, &layout, window, interval)?;
-    }
+    let resumed = !args.fresh && resume(&mut pipeline, &args, &source, &layout, window, interval)?;
 
     let listener = bind(&args.host, args.port).await?;
     let address = listener
@@ -321,6 +320,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
 
     let limit = (args.log_max_mb > 0).then_some(args.log_max_mb << 20);
     let logs = Logs::open(&args.log_dir, history_header(&layout), limit);
+    let past = recall_incidents(&args.log_dir, &logs, &hub, resumed);
     let session = session::start(
         source,
         pipeline,
@@ -329,6 +329,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         SessionConfig {
             interval: Duration::from_secs_f64(interval),
             save_model: args.detector.save_model.clone(),
+            incidents_after: past,
         },
         dispatcher.map(|d| {
             let dashboard = format!("{scheme}://{}/", dashboard_host(address));
@@ -360,9 +361,42 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Takes up the incidents earlier sessions recorded in the log folder: the one
+/// left open by a session that stopped is closed in `incidents.jsonl`, and, when
+/// this session `resumed` their source's samples, the hub lists the recent ones
+/// again. Returns the highest id, for this session to number on from (0 when the
+/// file cannot be read, which is told).
+fn recall_incidents(dir: &Path, logs: &Logs, hub: &Hub, resumed: bool) -> u64 {
+    let path = dir.join(INCIDENTS_FILE);
+    let past = match past_incidents(&path, INCIDENTS_KEEP) {
+        Ok(past) => past,
+        Err(e) => {
+            tracing::warn!(
+                "cannot read {}: {e}; this session numbers its incidents from 1",
+                path.display()
+            );
+            return 0;
+        }
+    };
+    for change in &past.left_open {
+        if let Change::Closed(i) = change {
+            tracing::info!(
+                "incident {} closed: {} (its session stopped while it was open)",
+                i.id,
+                i.summary
+            );
+        }
+        logs.incident(logged(change));
+    }
+    if resumed {
+        hub.recall_incidents(&past.latest);
+    }
+    past.last_id
+}
+
 /// Starts `pipeline` from the samples an earlier session of this source recorded
 /// in the log folder within one training window before the first sample, when
-/// there are any; says what it found either way.
+/// there are any; says what it found either way: true when it took any.
 fn resume(
     pipeline: &mut Pipeline,
     args: &WatchArgs,
@@ -370,7 +404,7 @@ fn resume(
     layout: &SampleLayout,
     window: usize,
     interval: f64,
-) -> Result<()> {
+) -> Result<bool> {
     let history = args.log_dir.join(HISTORY_FILE);
     let span_ms = (window as f64 * interval * 1000.0).round() as i64;
     match recent_past(&history, layout, window, source.start_time(), span_ms) {
@@ -384,10 +418,13 @@ fn resume(
             );
             eprintln!("{said}");
             tracing::info!(target: FILE_ONLY, "{said}");
+            Ok(taken > 0)
         }
-        Err(why) => tracing::info!("learning a fresh baseline: {why}"),
+        Err(why) => {
+            tracing::info!("learning a fresh baseline: {why}");
+            Ok(false)
+        }
     }
-    Ok(())
 }
 
 /// `--alert-test`: one test alert to every receiver, each result printed; exits

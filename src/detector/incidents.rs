@@ -4,13 +4,14 @@
 //! The same tracker runs over a batch's verdicts and over a live stream's, so both
 //! report the same incidents.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::reasons;
 use super::verdict::{Severity, Verdict};
 
-/// One incident: consecutive anomalous rows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One incident: consecutive anomalous rows. It reads back from the line
+/// `incidents.jsonl` keeps of it (without what only its tracker needs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     /// 1, 2, ... in the order incidents opened.
     pub id: u64,
@@ -150,6 +151,15 @@ pub struct IncidentTracker {
 }
 
 impl IncidentTracker {
+    /// A tracker whose first incident is numbered `last_id + 1`: a live session
+    /// goes on from the incidents its log folder already holds.
+    pub fn numbered_after(last_id: u64) -> IncidentTracker {
+        IncidentTracker {
+            opened: last_id,
+            open: None,
+        }
+    }
+
     /// Takes the next row's verdict: `row` is its 1-based data row, `time` its time
     /// when known, `metrics` the model's metric names (to name its top metric).
     /// Returns what changed worth telling, in order: at most two changes, when a

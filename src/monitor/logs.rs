@@ -310,6 +310,38 @@ pub(super) fn first_line(path: &Path) -> std::io::Result<Option<String>> {
     }
 }
 
+/// Bytes read at a time, backwards from the end of a log file, until the lines
+/// asked for are in.
+const BLOCK: u64 = 1 << 20;
+
+/// The last lines of the file at `path` after its first `records_from` bytes (the
+/// header): at least `lines` whole ones when the file has them.
+pub(super) fn read_tail(path: &Path, records_from: u64, lines: usize) -> std::io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    let end = file.metadata()?.len();
+    let mut from = end;
+    // Read backwards, last block first; put in order once at the end.
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut breaks = 0;
+    while from > records_from && breaks <= lines {
+        let start = from.saturating_sub(BLOCK).max(records_from);
+        let mut block = vec![0; (from - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        breaks += memchr::memchr_iter(b'\n', &block).count();
+        blocks.push(block);
+        from = start;
+    }
+    blocks.reverse();
+    let mut tail = blocks.concat();
+    // A block that starts inside a line leaves that line's end first: not a sample.
+    if from > records_from {
+        let cut = memchr::memchr(b'\n', &tail).map_or(tail.len(), |i| i + 1);
+        tail.drain(..cut);
+    }
+    Ok(tail)
+}
+
 struct Writer {
     history: Appender,
     anomalies: Appender,

@@ -4,12 +4,13 @@
 //! uses), the [`session`] loop that runs it on its own thread and publishes every
 //! judged sample through a small trait, the files it leaves ([`logs`],
 //! [`text_log`]), and the recent past a restarted session takes up from them
-//! ([`resume`]). `metrics watch` only builds these pieces and waits.
+//! ([`resume`]: its samples; [`past_incidents`]: its incidents). `metrics watch` only builds these pieces and waits.
 
 pub mod collector;
 mod disk_io;
 pub mod logs;
 mod network_io;
+pub mod past_incidents;
 pub mod pipeline;
 mod process_cpu;
 pub mod record;

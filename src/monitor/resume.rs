@@ -6,20 +6,14 @@
 //! ordinary samples of its first 16 minutes where a fresh session flagged 5.5 %,
 //! and found more of the anomaly (technical.md, "A session restarted").
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::SampleLayout;
-use super::logs::{first_line, rotated};
+use super::logs::{first_line, read_tail, rotated};
 use super::record::history_header;
 use crate::detector::Severity;
 use crate::schema::VERDICT_COLUMNS;
 use crate::timestamp;
-
-/// Bytes read at a time, backwards from the end of the history, until the window's
-/// samples are in.
-const BLOCK: u64 = 1 << 20;
 
 /// One sample an earlier session recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,34 +102,6 @@ pub fn recent_past(
     let keep = past.len().saturating_sub(window);
     past.drain(..keep);
     Ok(past)
-}
-
-/// The last lines of the file at `path` after its first `records_from` bytes (the
-/// header): at least `lines` whole ones when the file has them.
-fn read_tail(path: &Path, records_from: u64, lines: usize) -> std::io::Result<Vec<u8>> {
-    let mut file = File::open(path)?;
-    let end = file.metadata()?.len();
-    let mut from = end;
-    // Read backwards, last block first; put in order once at the end.
-    let mut blocks: Vec<Vec<u8>> = Vec::new();
-    let mut breaks = 0;
-    while from > records_from && breaks <= lines {
-        let start = from.saturating_sub(BLOCK).max(records_from);
-        let mut block = vec![0; (from - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut block)?;
-        breaks += memchr::memchr_iter(b'\n', &block).count();
-        blocks.push(block);
-        from = start;
-    }
-    blocks.reverse();
-    let mut tail = blocks.concat();
-    // A block that starts inside a line leaves that line's end first: not a sample.
-    if from > records_from {
-        let cut = memchr::memchr(b'\n', &tail).map_or(tail.len(), |i| i + 1);
-        tail.drain(..cut);
-    }
-    Ok(tail)
 }
 
 /// One history row as a sample; `None` for a row cut short or without a time.

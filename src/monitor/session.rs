@@ -95,6 +95,9 @@ pub struct SessionConfig {
     pub interval: Duration,
     /// Where to save every model that goes into use.
     pub save_model: Option<PathBuf>,
+    /// The highest incident id the log folder holds: this session numbers its
+    /// incidents on from it.
+    pub incidents_after: u64,
 }
 
 /// A running session: ask it to [`SessionHandle::stop`], then
@@ -128,6 +131,7 @@ pub fn start(
     alerts: Option<Alerts>,
 ) -> std::io::Result<SessionHandle> {
     let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
+    let incidents = IncidentTracker::numbered_after(config.incidents_after);
     let mut session = Session {
         layout: source.layout(),
         source,
@@ -138,7 +142,7 @@ pub fn start(
         saving: None,
         seq: 0,
         last_status: None,
-        incidents: IncidentTracker::default(),
+        incidents,
         alerts,
     };
     session.publish_status(None, false);
@@ -432,6 +436,7 @@ mod tests {
         let config = SessionConfig {
             interval: Duration::from_secs(1),
             save_model: None,
+            incidents_after: 0,
         };
         let handle = start(source, pipeline, logs, publisher.clone(), config, None).unwrap();
         // The file's 240 rows: a 100-sample baseline, then the spike at 10:03:20

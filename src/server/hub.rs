@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
 use crate::alerts::Alert;
-use crate::detector::Severity;
+use crate::detector::{Change, Incident, Severity};
+use crate::monitor::past_incidents::logged;
 use crate::monitor::record::{IncidentRecord, Record, WIRE_VERSION, message};
 use crate::monitor::session::{Publish, SessionStatus};
 
@@ -160,6 +161,20 @@ impl Hub {
         inner.alerts.join_into(&mut hello);
         hello.push_str("]}");
         (hello.into(), rx)
+    }
+
+    /// Lists the incidents earlier sessions of the log folder recorded (each
+    /// closed), oldest first, before this session's own, without counting them:
+    /// the page lists them again after a restart, and `/metrics` counts this
+    /// process's incidents only.
+    pub fn recall_incidents(&self, incidents: &[Incident]) {
+        let mut inner = self.lock();
+        for incident in incidents {
+            let json = logged(&Change::Closed(incident.clone()));
+            inner
+                .incidents
+                .keep(incident.id, message("incident", &json).into());
+        }
     }
 
     /// The status as `/api/status` gives it.
