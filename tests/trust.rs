@@ -223,7 +223,7 @@ fn incident_changes(logs: &Path) -> Vec<(u64, Vec<String>)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_session_numbers_its_incidents_on_and_lists_the_ones_before() {
+async fn a_restarted_session_numbers_its_incidents_on_and_shows_what_came_before() {
     // A session stopped in the middle of a build (its incident open), then
     // started again in the same folder: an alert's `Incident 3` and its link
     // must name one incident of the folder, not one per session, and the page
@@ -260,7 +260,29 @@ async fn a_restarted_session_numbers_its_incidents_on_and_lists_the_ones_before(
     let mut socket = connect(&watch).await;
     until_finished(&mut socket).await;
     let listed = watch.get("/api/incidents").json();
+    let charted = watch.get("/api/history?limit=3600").json();
     assert!(watch.interrupt().0.success(), "{}", watch.stderr());
+
+    // The charts go on across the restart: the first session's samples (numbered
+    // 0, with their verdicts), then the second's from 1.
+    let charted = charted.as_array().unwrap();
+    let seqs: Vec<u64> = charted.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    let expected: Vec<u64> = std::iter::repeat_n(0, 700).chain(1..=600).collect();
+    assert_eq!(seqs, expected);
+    let times: Vec<i64> = charted
+        .iter()
+        .map(|m| m["time"].as_i64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "in order of time");
+    let build = &charted[650]["verdict"];
+    assert_eq!(build["severity"], "critical", "{build}");
+    assert!(
+        build["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("cpu-critical"),
+        "{build}"
+    );
 
     let after = incident_changes(&logs);
     assert!(

@@ -25,13 +25,13 @@ use metrics::monitor::collector::Collector;
 use metrics::monitor::logs::{HISTORY_FILE, INCIDENTS_FILE, Logs, rotated};
 use metrics::monitor::past_incidents::{logged, past_incidents};
 use metrics::monitor::pipeline::{LEAVE_OUT_S, Pipeline, PipelineConfig};
-use metrics::monitor::record::history_header;
+use metrics::monitor::record::{Record, history_header};
 use metrics::monitor::replay::{Replay, Speed};
 use metrics::monitor::resume::recent_past;
 use metrics::monitor::session::{self, SampleSource, SessionConfig};
 use metrics::monitor::text_log::{FILE_ONLY, init_text_log};
 use metrics::server::guard::Guard;
-use metrics::server::hub::{Hub, INCIDENTS_KEEP};
+use metrics::server::hub::{HISTORY_KEEP, Hub, INCIDENTS_KEEP};
 use metrics::server::tls::TlsListener;
 use metrics::server::web_config::WebConfig;
 use metrics::server::{Access, AlertsView, AppState, UPLOADS_AT_ONCE, router};
@@ -255,7 +255,10 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         Some(model) => Pipeline::with_model(config, layout.clone(), model).context("--model")?,
         None => Pipeline::new(config, layout.clone()),
     };
-    let resumed = !args.fresh && resume(&mut pipeline, &args, &source, &layout, window, interval)?;
+    let recalled = match args.fresh {
+        true => Vec::new(),
+        false => resume(&mut pipeline, &args, &source, &layout, window, interval)?,
+    };
 
     let listener = bind(&args.host, args.port).await?;
     let address = listener
@@ -320,7 +323,8 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
 
     let limit = (args.log_max_mb > 0).then_some(args.log_max_mb << 20);
     let logs = Logs::open(&args.log_dir, history_header(&layout), limit);
-    let past = recall_incidents(&args.log_dir, &logs, &hub, resumed);
+    hub.recall_samples(&recalled);
+    let past = recall_incidents(&args.log_dir, &logs, &hub, !recalled.is_empty());
     let session = session::start(
         source,
         pipeline,
@@ -396,7 +400,8 @@ fn recall_incidents(dir: &Path, logs: &Logs, hub: &Hub, resumed: bool) -> u64 {
 
 /// Starts `pipeline` from the samples an earlier session of this source recorded
 /// in the log folder within one training window before the first sample, when
-/// there are any; says what it found either way: true when it took any.
+/// there are any; says what it found either way. Returns the records of the
+/// last of them (as many as the page keeps), to show again.
 fn resume(
     pipeline: &mut Pipeline,
     args: &WatchArgs,
@@ -404,11 +409,13 @@ fn resume(
     layout: &SampleLayout,
     window: usize,
     interval: f64,
-) -> Result<bool> {
+) -> Result<Vec<Record>> {
     let history = args.log_dir.join(HISTORY_FILE);
     let span_ms = (window as f64 * interval * 1000.0).round() as i64;
     match recent_past(&history, layout, window, source.start_time(), span_ms) {
         Ok(past) => {
+            let shown = past.len().saturating_sub(HISTORY_KEEP);
+            let recalled = past[shown..].iter().map(|p| p.record(layout)).collect();
             let taken = pipeline
                 .resume(past)
                 .with_context(|| format!("resuming from {}", history.display()))?;
@@ -418,11 +425,11 @@ fn resume(
             );
             eprintln!("{said}");
             tracing::info!(target: FILE_ONLY, "{said}");
-            Ok(taken > 0)
+            Ok(recalled)
         }
         Err(why) => {
             tracing::info!("learning a fresh baseline: {why}");
-            Ok(false)
+            Ok(Vec::new())
         }
     }
 }

@@ -206,10 +206,11 @@ impl Pipeline {
     pub fn resume(&mut self, past: Vec<PastSample>) -> Result<usize, DetectorError> {
         let width = self.layout.names.len();
         for p in past.into_iter().filter(|p| p.values.len() == width) {
+            let severity = p.severity();
             self.remember_row(Row {
                 values: p.values,
                 time: p.time,
-                severity: p.severity,
+                severity,
             });
         }
         let taken = self.window.len();
@@ -539,6 +540,7 @@ fn kept_contamination(contamination: f64, window: usize, kept: usize) -> f64 {
 mod tests {
     use super::*;
     use crate::detector::ForestParams;
+    use crate::monitor::record::VerdictView;
 
     fn config(baseline: usize, retrain_every: usize) -> PipelineConfig {
         PipelineConfig {
@@ -803,11 +805,14 @@ mod tests {
                     time: s.time,
                     values: s.values,
                     // A spike the earlier session called critical is not learned.
-                    severity: if i == 150 {
-                        Severity::Critical
-                    } else {
-                        Severity::Normal
-                    },
+                    verdict: (i == 150).then(|| VerdictView {
+                        is_anomaly: true,
+                        score: 0.9,
+                        severity: Severity::Critical,
+                        z_max: 9.0,
+                        top_metric: None,
+                        reasons: Vec::new(),
+                    }),
                 }
             })
             .collect()

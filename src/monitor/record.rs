@@ -35,6 +35,7 @@ pub struct VerdictView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     /// Position in the session, from 1; a client seeing a gap knows it missed one.
+    /// 0 for a sample of an earlier session, shown again after a restart.
     pub seq: u64,
     /// Unix time in milliseconds.
     pub time: i64,

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use super::SampleLayout;
 use super::logs::{first_line, read_tail, rotated};
-use super::record::history_header;
-use crate::detector::Severity;
+use super::record::{Record, VerdictView, history_header, number};
+use crate::detector::{Severity, reasons};
 use crate::schema::VERDICT_COLUMNS;
 use crate::timestamp;
 
@@ -22,8 +22,38 @@ pub struct PastSample {
     pub time: i64,
     /// One value per metric of the source, NaN where the history has none.
     pub values: Vec<f64>,
+    /// The verdict it was given, as the history keeps it (none before the first
+    /// model).
+    pub verdict: Option<VerdictView>,
+}
+
+impl PastSample {
     /// The severity it was judged (normal before the first model).
-    pub severity: Severity,
+    pub fn severity(&self) -> Severity {
+        self.verdict
+            .as_ref()
+            .map_or(Severity::Normal, |v| v.severity)
+    }
+
+    /// Its record for the page's charts after a restart, from a source of
+    /// `layout`: numbered 0 (before this session), without the cores, sigmas and
+    /// processes the history does not keep.
+    pub fn record(&self, layout: &SampleLayout) -> Record {
+        Record {
+            seq: 0,
+            time: self.time,
+            metrics: layout
+                .names
+                .iter()
+                .zip(&self.values)
+                .map(|(n, &v)| (n.clone(), number(v)))
+                .collect(),
+            cores: Vec::new(),
+            verdict: self.verdict.clone(),
+            sigmas: serde_json::Map::new(),
+            processes: None,
+        }
+    }
 }
 
 /// The last `window` samples (or fewer) of the history at `path` that lie within
@@ -47,13 +77,7 @@ pub fn recent_past(
     let expected = history_header(layout);
     let expected = expected.trim_end();
     let metrics = layout.names.len();
-    let severity_at = 1
-        + metrics
-        + layout.text_names.len()
-        + VERDICT_COLUMNS
-            .iter()
-            .position(|&c| c == "severity")
-            .unwrap_or(2);
+    let verdict_at = 1 + metrics + layout.text_names.len();
     let mut past: Vec<PastSample> = Vec::new();
     // Whether any history was found, and any of this source.
     let (mut any, mut ours) = (false, false);
@@ -81,7 +105,7 @@ pub fn recent_past(
         let mut earlier: Vec<PastSample> = reader
             .records()
             .filter_map(Result::ok)
-            .filter_map(|record| parse_row(&record, metrics, severity_at))
+            .filter_map(|record| parse_row(&record, metrics, verdict_at))
             .filter(|s| s.time < start_ms && s.time >= start_ms.saturating_sub(span_ms))
             .collect();
         earlier.append(&mut past);
@@ -104,28 +128,43 @@ pub fn recent_past(
     Ok(past)
 }
 
-/// One history row as a sample; `None` for a row cut short or without a time.
-fn parse_row(record: &csv::StringRecord, metrics: usize, severity_at: usize) -> Option<PastSample> {
-    if record.len() <= severity_at {
+/// One history row as a sample (its verdict cells from `verdict_at` on); `None`
+/// for a row cut short or without a time.
+fn parse_row(record: &csv::StringRecord, metrics: usize, verdict_at: usize) -> Option<PastSample> {
+    if record.len() < verdict_at + VERDICT_COLUMNS.len() {
         return None;
     }
     let time = timestamp::parse(record.get(0)?)?;
+    let number = |i: usize| record.get(i).and_then(|v| v.parse().ok());
     let values = (1..=metrics)
-        .map(|i| {
-            record
-                .get(i)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN)
-        })
+        .map(|i| number(i).unwrap_or(f64::NAN))
         .collect();
-    let severity = record
-        .get(severity_at)
+    // The verdict cells, in the order `VERDICT_COLUMNS` names them.
+    let cell = |name: &str| {
+        let at = VERDICT_COLUMNS.iter().position(|&c| c == name)?;
+        record.get(verdict_at + at)
+    };
+    let verdict = cell("severity")
         .and_then(Severity::from_word)
-        .unwrap_or(Severity::Normal);
+        .map(|severity| VerdictView {
+            is_anomaly: cell("is_anomaly") == Some("true"),
+            score: cell("anomaly_score")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0),
+            severity,
+            z_max: cell("z_max").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+            top_metric: cell("top_metric")
+                .filter(|m| !m.is_empty())
+                .map(str::to_string),
+            reasons: cell("reasons")
+                .filter(|r| !r.is_empty())
+                .map(|r| r.split(reasons::SEPARATOR).map(str::to_string).collect())
+                .unwrap_or_default(),
+        });
     Some(PastSample {
         time,
         values,
-        severity,
+        verdict,
     })
 }
 
@@ -169,7 +208,7 @@ mod tests {
         assert_eq!(past.len(), 10);
         assert_eq!(past[0].time, 90_000);
         assert_eq!(past[9].values, [99.25, 40.0]);
-        assert!(past.iter().all(|s| s.severity == Severity::Normal));
+        assert!(past.iter().all(|s| s.verdict.is_none()), "none judged");
         // Only what lies within the span before the start, and nothing after it.
         let past = recent_past(&path, &layout(), 1000, 50_500, 5_000).unwrap();
         let times: Vec<i64> = past.iter().map(|s| s.time).collect();

@@ -163,6 +163,21 @@ impl Hub {
         (hello.into(), rx)
     }
 
+    /// Keeps samples an earlier session of this source recorded (oldest first),
+    /// before this session's own, for the `hello` backfill and `/api/history`,
+    /// without counting them: the page's charts go on across a restart.
+    pub fn recall_samples(&self, records: &[Record]) {
+        let mut inner = self.lock();
+        for record in records {
+            let json = serde_json::to_string(record).unwrap_or_default();
+            push_capped(
+                &mut inner.history,
+                message("sample", &json).into(),
+                HISTORY_KEEP,
+            );
+        }
+    }
+
     /// Lists the incidents earlier sessions of the log folder recorded (each
     /// closed), oldest first, before this session's own, without counting them:
     /// the page lists them again after a restart, and `/metrics` counts this
