@@ -49,9 +49,14 @@ pub fn past_incidents(path: &Path, keep: usize) -> std::io::Result<PastIncidents
     for file in [path.to_path_buf(), rotated(path)] {
         match read_tail(&file, 0, lines) {
             Ok(tail) => {
-                let ids = incidents_in(&tail).len();
+                // The file before is read on into only when this one was read whole:
+                // a gap between the two would drop incidents from the list.
+                let whole = std::fs::metadata(&file)?.len() <= tail.len() as u64;
+                let mut ids: Vec<u64> = incidents_in(&tail).iter().map(|(i, _)| i.id).collect();
+                ids.sort_unstable();
+                ids.dedup();
                 texts.push(tail);
-                if ids >= keep {
+                if ids.len() >= keep || !whole {
                     break;
                 }
             }
@@ -192,5 +197,16 @@ mod tests {
         // Stopped right after a rotation: the newest file is not begun.
         std::fs::remove_file(&path).unwrap();
         assert_eq!(past_incidents(&path, 3).unwrap().last_id, 4);
+        // A newest file not read to its start (one long incident told many times,
+        // more than the megabyte read at a time) is not joined to the one before,
+        // across the lines between them.
+        let long: String = std::iter::once(line("opened", 5, true))
+            .chain((0..8000).map(|_| line("updated", 5, true)))
+            .collect();
+        assert!(long.len() > 1 << 20);
+        std::fs::write(&path, long).unwrap();
+        let past = past_incidents(&path, 3).unwrap();
+        let ids: Vec<u64> = past.latest.iter().map(|i| i.id).collect();
+        assert_eq!((past.last_id, ids), (5, vec![5]));
     }
 }
