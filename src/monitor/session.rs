@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::collector::Collector;
 use super::logs::Logs;
+use super::past_incidents::logged;
 use super::pipeline::{Outcome, Pipeline, State, Status};
 use super::record::{IncidentRecord, Record, history_row};
 use super::replay::Replay;
@@ -277,10 +278,9 @@ impl Session {
         });
         for change in &changes {
             log_incident(change);
-            let incident = IncidentRecord::of(change);
-            let json = serde_json::to_string(&incident).unwrap_or_default();
+            let json = logged(change);
             self.logs.incident(json.clone());
-            self.publisher.incident(&incident, &json);
+            self.publisher.incident(&IncidentRecord::of(change), &json);
         }
         // The alerts see each change, or the time going by when there is none.
         let seen = changes.iter().map(Some);
