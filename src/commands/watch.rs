@@ -23,9 +23,9 @@ use metrics::detector::{Change, MIN_TRAIN_ROWS, SUB_MINUTE_MS, Severity, season}
 use metrics::monitor::SampleLayout;
 use metrics::monitor::collector::Collector;
 use metrics::monitor::logs::{HISTORY_FILE, INCIDENTS_FILE, Logs, rotated};
-use metrics::monitor::past_incidents::{logged, past_incidents};
+use metrics::monitor::past_incidents::past_incidents;
 use metrics::monitor::pipeline::{LEAVE_OUT_S, Pipeline, PipelineConfig};
-use metrics::monitor::record::{Record, history_header};
+use metrics::monitor::record::{Record, history_header, incident_line};
 use metrics::monitor::replay::{Replay, Speed};
 use metrics::monitor::resume::recent_past;
 use metrics::monitor::session::{self, SampleSource, SessionConfig};
@@ -390,7 +390,7 @@ fn recall_incidents(dir: &Path, logs: &Logs, hub: &Hub, resumed: bool) -> u64 {
                 i.summary
             );
         }
-        logs.incident(logged(change));
+        logs.incident(incident_line(change));
     }
     if resumed {
         hub.recall_incidents(&past.latest);

@@ -10,7 +10,6 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::logs::{read_tail, rotated};
-use super::record::IncidentRecord;
 use crate::detector::{Change, Incident};
 
 /// Lines read from the end of each file per incident kept: an incident is told
@@ -31,7 +30,7 @@ pub struct PastIncidents {
     pub left_open: Vec<Change>,
 }
 
-/// One line of the file, as [`IncidentRecord`] writes it.
+/// One line of the file, as [`super::record::incident_line`] writes it.
 #[derive(Deserialize)]
 struct Logged {
     change: String,
@@ -104,15 +103,11 @@ fn incidents_in(text: &[u8]) -> Vec<(Incident, bool)> {
         .collect()
 }
 
-/// The line `incidents.jsonl` keeps for `change`.
-pub fn logged(change: &Change) -> String {
-    serde_json::to_string(&IncidentRecord::of(change)).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detector::Severity;
+    use crate::monitor::record::incident_line;
 
     fn line(change: &str, id: u64, open: bool) -> String {
         let mut incident = Incident::sketch(
@@ -128,7 +123,7 @@ mod tests {
             "updated" => Change::Updated(incident),
             _ => Change::Closed(incident),
         };
-        logged(&change) + "\n"
+        incident_line(&change) + "\n"
     }
 
     #[test]
@@ -178,7 +173,7 @@ mod tests {
         };
         assert_eq!((closed.id, closed.open), (2, false));
         assert_eq!(closed.end_ms, Some(2500), "it ends where it was last seen");
-        assert!(logged(&past.left_open[0]).starts_with("{\"change\":\"closed\",\"id\":2,"));
+        assert!(incident_line(&past.left_open[0]).starts_with("{\"change\":\"closed\",\"id\":2,"));
         assert!(!past.latest[1].open);
     }
 

@@ -124,6 +124,12 @@ impl IncidentRecord<'_> {
     }
 }
 
+/// The line `incidents.jsonl` keeps for `change` (and the body of its `incident`
+/// message).
+pub fn incident_line(change: &Change) -> String {
+    serde_json::to_string(&IncidentRecord::of(change)).unwrap_or_default()
+}
+
 /// A WebSocket message of `kind` (`sample`, `anomaly`, `status`, `incident`):
 /// `type` and `v` first, then the fields of `object` (a JSON object as text, e.g. a
 /// serialised [`Record`]).

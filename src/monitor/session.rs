@@ -13,9 +13,8 @@ use serde::Serialize;
 
 use super::collector::Collector;
 use super::logs::Logs;
-use super::past_incidents::logged;
 use super::pipeline::{Outcome, Pipeline, State, Status};
-use super::record::{IncidentRecord, Record, history_row};
+use super::record::{IncidentRecord, Record, history_row, incident_line};
 use super::replay::Replay;
 use super::{Sample, SampleLayout};
 use crate::alerts::{Alert, Alerts};
@@ -278,7 +277,7 @@ impl Session {
         });
         for change in &changes {
             log_incident(change);
-            let json = logged(change);
+            let json = incident_line(change);
             self.logs.incident(json.clone());
             self.publisher.incident(&IncidentRecord::of(change), &json);
         }

@@ -13,8 +13,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::alerts::Alert;
 use crate::detector::{Change, Incident, Severity};
-use crate::monitor::past_incidents::logged;
-use crate::monitor::record::{IncidentRecord, Record, WIRE_VERSION, message};
+use crate::monitor::record::{IncidentRecord, Record, WIRE_VERSION, incident_line, message};
 use crate::monitor::session::{Publish, SessionStatus};
 
 /// Samples the `hello` backfill carries.
@@ -185,7 +184,7 @@ impl Hub {
     pub fn recall_incidents(&self, incidents: &[Incident]) {
         let mut inner = self.lock();
         for incident in incidents {
-            let json = logged(&Change::Closed(incident.clone()));
+            let json = incident_line(&Change::Closed(incident.clone()));
             inner
                 .incidents
                 .keep(incident.id, message("incident", &json).into());
