@@ -391,7 +391,7 @@ pub(super) struct CalibrationLayout {
 
 /// Sampling intervals below which held incidents fade (see
 /// [`super::hold::FADE_SHARE`]) and slow rises are judged by their trend (see
-/// [`trend_judged`]): a minute. At one sample a minute or slower, an ordinary
+/// `trend_judged`): a minute. At one sample a minute or slower, an ordinary
 /// burst is one row and a held tail is what the labelled real servers (ASD at 5
 /// min, SMD at 1 min, NAB at 5 min) call part of the anomaly.
 pub const SUB_MINUTE_MS: i64 = 60_000;

@@ -19,7 +19,7 @@
 //! from a file is read again at every request, as Prometheus does, so a rotated
 //! password is picked up without a restart; a file that cannot be read at start
 //! fails the command there. `tls_config: server_name` is the name checked in the
-//! server's certificate instead of the URL's host (see [`super::trust`]).
+//! server's certificate instead of the URL's host (see `http/trust.rs`).
 //! `http_headers` adds headers of the operator's choosing (see [`super::headers`]).
 //! Settings `metrics` does not implement (`oauth2`, ...) are refused by name
 //! rather than ignored, so a file never promises more than it gives.
@@ -350,7 +350,7 @@ impl ClientSettings {
     /// What in these settings fixes a connection that could not be made, its
     /// error told with its causes ([`super::error_chain`]): the certificate
     /// refused (see [`super::certificate_refused`]), or the proxy the environment
-    /// names (see [`ClientSettings::environment_proxy`]). Without where the
+    /// names (see `ClientSettings::environment_proxy`). Without where the
     /// settings are written, which each caller adds.
     pub fn connection_fix(&self, told: &str) -> Option<String> {
         if let Some(refused) = super::certificate_refused(told) {
