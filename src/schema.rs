@@ -148,6 +148,11 @@ pub const REQUIRED_NATIVE: [&str; 4] = [
     "network_sent_mb",
 ];
 
+/// The series `watch` exports each sampled metric as (`/metrics`), labelled
+/// `metric` (the column's name) and `unit`: read back from Prometheus, each is the
+/// column it was.
+pub const SAMPLE_VALUE_SERIES: &str = "metrics_sample_value";
+
 /// Name of the time column unless the user names another.
 pub const DEFAULT_TIMESTAMP: &str = "timestamp";
 

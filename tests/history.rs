@@ -54,6 +54,16 @@ fn history(dir: &Path) -> (i64, i64, std::path::PathBuf) {
             }
         }
     }
+    // The same readings as a `metrics watch` on a third host exports them, scraped.
+    om.push_str("# TYPE metrics_sample_value gauge\n");
+    for (name, unit, values) in [("cpu_percent", "%", &cpu), ("memory_percent", "%", &memory)] {
+        for (i, v) in values.iter().enumerate() {
+            let t = (start + i as i64 * 60_000) / 1000;
+            om.push_str(&format!(
+                "metrics_sample_value{{instance=\"web-3:5000\",job=\"metrics\",metric=\"{name}\",unit=\"{unit}\"}} {v} {t}\n"
+            ));
+        }
+    }
     om.push_str("# EOF\n");
     serve_blocks_of(dir, &om);
     let mut csv = String::from("timestamp,cpu_percent,memory_percent\n");
@@ -171,6 +181,27 @@ fn history_from_prometheus_gets_the_verdicts_of_the_same_series_as_a_csv() {
     );
     assert_eq!(a, b, "the same rows, the same verdicts");
     assert!(stderr.contains("prometheus http://"), "{stderr}");
+
+    // What `watch` exported, read back: its own columns, so the CPU rule and the
+    // metrics' kinds apply as they did live.
+    let exported = dir.path().join("exported.csv");
+    analyze_ok(&over_range(
+        &server,
+        &start,
+        &end,
+        &[
+            "--query",
+            "metrics_sample_value",
+            "--output-file",
+            exported.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--quiet",
+        ],
+    ));
+    let exported = std::fs::read_to_string(&exported).unwrap();
+    assert!(exported.contains("(rule cpu-critical)"), "the rule fires");
+    assert_eq!(exported, a, "the verdicts of the native columns");
 
     // At one row a second the range is 35,941 steps: four requests under
     // Prometheus' 11,000 points, merged in order without a gap or a repeat.

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::http::client::ClientSettings;
 use crate::http::{api_url, body_start, credentials_wanted, error_chain, http_url, shown_url};
+use crate::schema::SAMPLE_VALUE_SERIES;
 use crate::timestamp::to_iso;
 
 /// Points per series per request: under Prometheus' limit of 11,000.
@@ -465,13 +466,21 @@ impl RangeQuery {
 /// A column name from a series' labels: its metric name, then the labels that
 /// tell it from others (`instance` and `job` left out: one host is analysed at a
 /// time), as Prometheus writes a selector; `fallback` or `value` without a name.
+/// A sample `watch` exported ([`SAMPLE_VALUE_SERIES`]) is the column its `metric`
+/// label names, so its rules and kinds apply again.
 fn column_name(labels: &[(String, String)], fallback: Option<&str>) -> String {
-    let name = labels
-        .iter()
-        .find(|(k, _)| k == "__name__")
-        .map(|(_, v)| v.as_str())
-        .or(fallback)
-        .unwrap_or("value");
+    let label = |name: &str| {
+        labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let name = label("__name__").or(fallback).unwrap_or("value");
+    if name == SAMPLE_VALUE_SERIES
+        && let Some(metric) = label("metric")
+    {
+        return metric.to_string();
+    }
     let rest: Vec<String> = labels
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "__name__" | "instance" | "job"))
@@ -523,6 +532,14 @@ mod tests {
             "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}"
         );
         assert_eq!(column_name(&labels(&[("instance", "a")]), None), "value");
+        // What `watch` exported is read back as its own columns.
+        let l = labels(&[
+            ("__name__", "metrics_sample_value"),
+            ("instance", "web-1:5000"),
+            ("metric", "cpu_percent"),
+            ("unit", "%"),
+        ]);
+        assert_eq!(column_name(&l, None), "cpu_percent");
     }
 
     #[test]

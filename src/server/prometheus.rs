@@ -12,6 +12,7 @@ use crate::detector::Severity;
 use crate::detector::fusion::REASON_Z;
 use crate::monitor::pipeline::State;
 use crate::monitor::session::SessionStatus;
+use crate::schema::SAMPLE_VALUE_SERIES;
 
 /// The content type Prometheus expects for this format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -41,14 +42,14 @@ pub fn render(
     if let Some(record) = &latest.record {
         family(
             &mut out,
-            "metrics_sample_value",
+            SAMPLE_VALUE_SERIES,
             "gauge",
             "Latest sampled value of each metric, in the unit its unit label names.",
         );
         for (name, value) in &record.metrics {
             let _ = writeln!(
                 out,
-                "metrics_sample_value{{metric=\"{}\",unit=\"{}\"}} {}",
+                "{SAMPLE_VALUE_SERIES}{{metric=\"{}\",unit=\"{}\"}} {}",
                 escape(name),
                 escape(&units(name)),
                 value.as_f64().map_or("NaN".to_string(), float)
