@@ -157,6 +157,22 @@
     network: ["network_sent_mb", "network_recv_mb"],
   };
   state.pointCount = () => Object.values(charts).reduce((n, c) => n + (c ? c.data.datasets[0].data.length : 0), 0);
+  // Where each chart's first line is broken (a restart, a machine asleep).
+  state.lineBreaks = () => Object.values(charts).reduce((n, c) => n + (c ? c.data.datasets[0].data.filter((p) => p.y === null).length : 0), 0);
+
+  // The points with a break (a null) wherever samples stop for longer than three
+  // intervals: no line is drawn across a restart or a night asleep, as if the
+  // metrics had moved straight from one side to the other.
+  function withGaps(points) {
+    const gapMs = 3000 * ((state.config && state.config.interval_s) || 1);
+    const out = [];
+    for (const p of points) {
+      const prev = out[out.length - 1];
+      if (prev && p.x - prev.x > gapMs) out.push({ x: prev.x + 1, y: null });
+      out.push(p);
+    }
+    return out;
+  }
 
   function redraw() {
     state.dirty = false;
@@ -171,11 +187,11 @@
       markers.pointBackgroundColor = [];
       markers.pointBorderColor = [];
       if (name === "score") {
-        sets[0].data = visible.filter((s) => s.v).map((s) => ({ x: s.t, y: s.v.score }));
+        sets[0].data = withGaps(visible.filter((s) => s.v).map((s) => ({ x: s.t, y: s.v.score })));
         sets[1].data = [{ x: min, y: 0.5 }, { x: last, y: 0.5 }];
       } else {
         SERIES[name].forEach((metric, i) => {
-          sets[i].data = visible.map((s) => ({ x: s.t, y: s.m[metric] === null || s.m[metric] === undefined ? null : s.m[metric] }));
+          sets[i].data = withGaps(visible.map((s) => ({ x: s.t, y: s.m[metric] === null || s.m[metric] === undefined ? null : s.m[metric] })));
         });
       }
       for (const s of visible) {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Watch;
+use common::{Phase, Watch, host_csv};
 use common::webdriver::Browser;
 
 /// A CSV whose one flagged row carries markup in a text column.
@@ -184,4 +184,36 @@ fn after_the_server_restarts_the_page_reconnects_by_itself() {
              && document.getElementById('state').dataset.state === 'finished';",
         "the page to reconnect to the new session",
     );
+}
+
+#[test]
+fn no_line_is_drawn_across_a_pause_in_the_samples() {
+    // Five minutes of a host, then two minutes without a sample (a restart, a
+    // machine asleep), then 100 s more: each chart's line stops at the pause and
+    // starts again after it, instead of joining the two sides.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = host_csv(&[(400, Phase::Busy)]);
+    let mut text = String::new();
+    for (i, line) in csv.lines().enumerate() {
+        if i <= 300 {
+            text += line;
+        } else {
+            let (time, rest) = line.split_once(',').unwrap();
+            let t = metrics::timestamp::parse(time).unwrap() + 120_000;
+            text += &format!("{},{rest}", metrics::timestamp::to_iso(t));
+        }
+        text.push('\n');
+    }
+    let file = dir.path().join("paused.csv");
+    std::fs::write(&file, text).unwrap();
+    let watch = Watch::start(&["--replay", file.to_str().unwrap(), "--speed", "max"]);
+    let browser = Browser::start();
+    browser.goto(&format!("http://{}/", watch.address));
+    browser.wait_for(
+        "return document.getElementById('state').dataset.state === 'finished'
+             && window.metricsDashboard.pointCount() > 0;",
+        "the replay on the charts",
+    );
+    let breaks = browser.eval("return window.metricsDashboard.lineBreaks();");
+    assert_eq!(breaks, 4, "one break in each of the four charts");
 }
