@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{Phase, Watch, host_csv};
 use common::webdriver::Browser;
+use common::{Phase, Watch, host_csv};
 
 /// A CSV whose one flagged row carries markup in a text column.
 fn hostile_upload(dir: &std::path::Path) -> std::path::PathBuf {
