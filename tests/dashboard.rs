@@ -211,8 +211,8 @@ fn no_line_is_drawn_across_a_pause_in_the_samples() {
     browser.goto(&format!("http://{}/", watch.address));
     browser.wait_for(
         "return document.getElementById('state').dataset.state === 'finished'
-             && window.metricsDashboard.pointCount() > 0;",
-        "the replay on the charts",
+             && window.metricsDashboard.lineBreaks() > 0;",
+        "the rows after the pause on the charts",
     );
     let breaks = browser.eval("return window.metricsDashboard.lineBreaks();");
     assert_eq!(breaks, 4, "one break in each of the four charts");
