@@ -94,7 +94,9 @@ pub struct WatchArgs {
     pub replay: Option<PathBuf>,
     /// Learn a fresh baseline even when --log-dir holds this source's history from
     /// the last --train-window (by default a restarted session takes those samples
-    /// up and judges its first sample with a model of them).
+    /// up, judges its first sample with a model of them, and charts them with the
+    /// folder's recent incidents); incidents are numbered on from the folder's last
+    /// either way.
     #[arg(long)]
     pub fresh: bool,
     /// Replay speed: a factor on the file's timestamps (10 = ten times faster) or `max`.
