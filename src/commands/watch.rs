@@ -384,15 +384,13 @@ fn recall_incidents(dir: &Path, logs: &Logs, hub: &Hub, resumed: bool) -> u64 {
             return 0;
         }
     };
-    for change in &past.left_open {
-        if let Change::Closed(i) = change {
-            tracing::info!(
-                "incident {} closed: {} (its session stopped while it was open)",
-                i.id,
-                i.summary
-            );
-        }
-        logs.incident(incident_line(change));
+    for incident in &past.left_open {
+        tracing::info!(
+            "incident {} closed: {} (its session stopped while it was open)",
+            incident.id,
+            incident.summary
+        );
+        logs.incident(incident_line(&Change::Closed(incident.clone())));
     }
     if resumed {
         hub.recall_incidents(&past.latest);

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::logs::{read_tail, rotated};
-use crate::detector::{Change, Incident};
+use crate::detector::Incident;
 
 /// Lines read from the end of each file per incident kept: an incident is told
 /// when it opens, each time it grows worse and when it closes.
@@ -25,9 +25,9 @@ pub struct PastIncidents {
     /// The latest state of each of the last incidents (at most the number asked
     /// for), oldest first, with the one left open closed.
     pub latest: Vec<Incident>,
-    /// The incidents their session left open, now closed: changes to append to the
-    /// file, so that it tells their end.
-    pub left_open: Vec<Change>,
+    /// The incidents their session left open, now closed: to be told closed in
+    /// the file, so that it tells their end.
+    pub left_open: Vec<Incident>,
 }
 
 /// One line of the file, as [`super::record::incident_line`] writes it.
@@ -44,17 +44,19 @@ struct Logged {
 /// written by hand) is passed over.
 pub fn past_incidents(path: &Path, keep: usize) -> std::io::Result<PastIncidents> {
     let lines = keep.saturating_mul(LINES_PER_INCIDENT).max(1);
-    let mut texts = Vec::new();
+    // Each file's incidents as its lines tell them, the newest file first.
+    let mut told: Vec<Vec<(Incident, bool)>> = Vec::new();
     for file in [path.to_path_buf(), rotated(path)] {
         match read_tail(&file, 0, lines) {
             Ok(tail) => {
                 // The file before is read on into only when this one was read whole:
                 // a gap between the two would drop incidents from the list.
                 let whole = std::fs::metadata(&file)?.len() <= tail.len() as u64;
-                let mut ids: Vec<u64> = incidents_in(&tail).iter().map(|(i, _)| i.id).collect();
+                let lines = incidents_in(&tail);
+                let mut ids: Vec<u64> = lines.iter().map(|(i, _)| i.id).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                texts.push(tail);
+                told.push(lines);
                 if ids.len() >= keep || !whole {
                     break;
                 }
@@ -64,9 +66,8 @@ pub fn past_incidents(path: &Path, keep: usize) -> std::io::Result<PastIncidents
         }
     }
     // Oldest first: the rotated file's lines before the newest file's.
-    texts.reverse();
     let mut latest: Vec<(Incident, bool)> = Vec::new();
-    for (logged, closed) in texts.iter().flat_map(|t| incidents_in(t)) {
+    for (logged, closed) in told.into_iter().rev().flatten() {
         let id = logged.id;
         match latest.iter_mut().find(|(i, _)| i.id == id) {
             Some(kept) => *kept = (logged, closed),
@@ -82,7 +83,7 @@ pub fn past_incidents(path: &Path, keep: usize) -> std::io::Result<PastIncidents
         .map(|(mut incident, closed)| {
             if !closed || incident.open {
                 incident.open = false;
-                left_open.push(Change::Closed(incident.clone()));
+                left_open.push(incident.clone());
             }
             incident
         })
@@ -106,7 +107,7 @@ fn incidents_in(text: &[u8]) -> Vec<(Incident, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detector::Severity;
+    use crate::detector::{Change, Severity};
     use crate::monitor::record::incident_line;
 
     fn line(change: &str, id: u64, open: bool) -> String {
@@ -168,12 +169,13 @@ mod tests {
         let past = past_incidents(&path, 100).unwrap();
         assert_eq!(past.last_id, 2);
         assert_eq!(past.left_open.len(), 1);
-        let Change::Closed(closed) = &past.left_open[0] else {
-            panic!("{:?}", past.left_open)
-        };
+        let closed = &past.left_open[0];
         assert_eq!((closed.id, closed.open), (2, false));
         assert_eq!(closed.end_ms, Some(2500), "it ends where it was last seen");
-        assert!(incident_line(&past.left_open[0]).starts_with("{\"change\":\"closed\",\"id\":2,"));
+        assert!(
+            incident_line(&Change::Closed(closed.clone()))
+                .starts_with("{\"change\":\"closed\",\"id\":2,")
+        );
         assert!(!past.latest[1].open);
     }
 
