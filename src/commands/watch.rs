@@ -257,9 +257,10 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
         Some(model) => Pipeline::with_model(config, layout.clone(), model).context("--model")?,
         None => Pipeline::new(config, layout.clone()),
     };
-    let recalled = match args.fresh {
-        true => Vec::new(),
-        false => resume(&mut pipeline, &args, &source, &layout, window, interval)?,
+    let recalled = if args.fresh {
+        Vec::new()
+    } else {
+        resume(&mut pipeline, &args, &source, &layout, window, interval)?
     };
 
     let listener = bind(&args.host, args.port).await?;

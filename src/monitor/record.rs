@@ -66,12 +66,7 @@ impl Record {
         model_metrics: &[String],
         sigmas: &[f64],
     ) -> Record {
-        let metrics = layout
-            .names
-            .iter()
-            .zip(&sample.values)
-            .map(|(n, &v)| (n.clone(), number(v)))
-            .collect();
+        let metrics = metric_values(layout, &sample.values);
         let verdict = verdict.map(|v| VerdictView {
             is_anomaly: v.is_anomaly,
             score: v.anomaly_score,
@@ -140,6 +135,17 @@ pub fn message(kind: &str, object: &str) -> String {
         .unwrap_or_default();
     let comma = if fields.is_empty() { "" } else { "," };
     format!("{{\"type\":\"{kind}\",\"v\":{WIRE_VERSION}{comma}{fields}}}")
+}
+
+/// Each metric of `layout` with its value in `values` (null when it has none), as
+/// a record's `metrics`.
+pub fn metric_values(layout: &SampleLayout, values: &[f64]) -> Map<String, Value> {
+    layout
+        .names
+        .iter()
+        .zip(values)
+        .map(|(n, &v)| (n.clone(), number(v)))
+        .collect()
 }
 
 /// A JSON number, or null for NaN and infinities (which JSON cannot carry).

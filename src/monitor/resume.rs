@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::SampleLayout;
 use super::logs::{first_line, read_tail, rotated};
-use super::record::{Record, VerdictView, history_header, number};
+use super::record::{Record, VerdictView, history_header, metric_values};
 use crate::detector::{Severity, reasons};
 use crate::schema::VERDICT_COLUMNS;
 use crate::timestamp;
@@ -42,12 +42,7 @@ impl PastSample {
         Record {
             seq: 0,
             time: self.time,
-            metrics: layout
-                .names
-                .iter()
-                .zip(&self.values)
-                .map(|(n, &v)| (n.clone(), number(v)))
-                .collect(),
+            metrics: metric_values(layout, &self.values),
             cores: Vec::new(),
             verdict: self.verdict.clone(),
             sigmas: serde_json::Map::new(),
@@ -144,15 +139,14 @@ fn parse_row(record: &csv::StringRecord, metrics: usize, verdict_at: usize) -> O
         let at = VERDICT_COLUMNS.iter().position(|&c| c == name)?;
         record.get(verdict_at + at)
     };
+    let float = |name: &str| cell(name).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let verdict = cell("severity")
         .and_then(Severity::from_word)
         .map(|severity| VerdictView {
             is_anomaly: cell("is_anomaly") == Some("true"),
-            score: cell("anomaly_score")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0),
+            score: float("anomaly_score"),
             severity,
-            z_max: cell("z_max").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+            z_max: float("z_max"),
             top_metric: cell("top_metric")
                 .filter(|m| !m.is_empty())
                 .map(str::to_string),
