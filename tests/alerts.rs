@@ -219,6 +219,74 @@ async fn a_command_receives_the_alert_as_json_and_in_variables() {
     assert!(watch.interrupt().0.success());
 }
 
+/// A session stopped while its alert fires (an upgrade, a reboot) leaves no
+/// receiver holding an alert nobody will end: a webhook and a command are told
+/// it is resolved, as of the last sample, and why; Alertmanager keeps it until
+/// its `endsAt` passes, as for a stopped Prometheus. The firing notification
+/// tells the incident as it has lasted, not as it opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_stopped_while_its_alert_fires_resolves_it_for_webhooks_and_commands() {
+    let am = Alertmanager::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Five minutes of work, then a build still running when the replay ends.
+    let file = dir.path().join("stopped.csv");
+    let csv = host_csv(&[(300, Phase::Busy), (120, Phase::Load)]);
+    std::fs::write(&file, csv).unwrap();
+    let hook = Hook::start(Answer::Statuses(vec![]));
+    let out = dir.path().join("alerts.jsonl");
+    let command = format!("cat >> '{}'; echo >> '{}'", out.display(), out.display());
+    let mut watch = replay_all(
+        &file,
+        &[
+            "--alert-webhook",
+            &hook.url,
+            "--alert-exec",
+            &command,
+            "--alertmanager",
+            &am.url,
+        ],
+    )
+    .await;
+    let firing = hook.wait_for(1)[0].1["alerts"][0].clone();
+    let summary = firing["annotations"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("for 31 samples (30 s)"),
+        "fired 30 s into the incident: {summary}"
+    );
+    am.wait(|| !am.alerts().is_empty());
+
+    assert!(watch.interrupt().0.success());
+    let got = hook.received();
+    assert_eq!(got.len(), 2, "firing, then resolved at the stop: {got:?}");
+    let resolved = &got[1].1["alerts"][0];
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["fingerprint"], firing["fingerprint"]);
+    assert_eq!(
+        resolved["endsAt"], "2025-03-03T09:06:59Z",
+        "the last sample's time"
+    );
+    let summary = resolved["annotations"]["summary"].as_str().unwrap();
+    assert!(
+        summary.ends_with("(watch stopped while it was open)") && summary.contains("120 samples"),
+        "{summary}"
+    );
+    let told: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<&str> = told.iter().map(|b| b["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["firing", "resolved"], "the command too");
+    let kept = am.alerts();
+    assert_eq!(
+        kept.len(),
+        1,
+        "Alertmanager ends it by its endsAt: {kept:?}"
+    );
+    assert_eq!(kept[0]["status"]["state"], "active");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flapping_incident_is_one_alert() {
     // After the baseline, the CPU saturates for 5 s in every 20 s, 20 times.

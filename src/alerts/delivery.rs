@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::config::{AlertsConfig, Receiver, Target};
 use super::exec;
@@ -184,7 +185,11 @@ struct Queued {
 /// One receiver's queue and what the rate limit remembers.
 struct Lane {
     status: Arc<ReceiverStatus>,
-    queue: mpsc::Sender<Queued>,
+    /// Whether it is an Alertmanager (which resolves a stopped session's alerts
+    /// by itself).
+    alertmanager: bool,
+    /// Its queue, until the dispatcher finishes.
+    queue: Option<mpsc::Sender<Queued>>,
     /// Sample times of the firing notifications let through in the last hour.
     recent: VecDeque<i64>,
     /// Alerts told firing (a resolution of one never told is not sent).
@@ -194,6 +199,8 @@ struct Lane {
 /// Sends notifications to every receiver, each on its own task.
 pub struct Dispatcher {
     lanes: Mutex<Vec<Lane>>,
+    /// The receivers' tasks, awaited when the session finishes.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
     rate_per_hour: u32,
 }
 
@@ -202,20 +209,24 @@ impl Dispatcher {
     /// why not, when a receiver's HTTP client cannot be built.
     pub fn start(config: &AlertsConfig) -> Result<Dispatcher, String> {
         let mut lanes = Vec::with_capacity(config.receivers.len());
+        let mut tasks = Vec::with_capacity(config.receivers.len());
         for receiver in &config.receivers {
             let client = http_client(receiver)?;
             let status = Arc::new(ReceiverStatus::new(receiver));
             let (queue, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(run_lane(receiver.clone(), client, Arc::clone(&status), rx));
+            let lane = run_lane(receiver.clone(), client, Arc::clone(&status), rx);
+            tasks.push(tokio::spawn(lane));
             lanes.push(Lane {
                 status,
-                queue,
+                alertmanager: matches!(receiver.target, Target::Alertmanager(_)),
+                queue: Some(queue),
                 recent: VecDeque::new(),
                 told: Vec::new(),
             });
         }
         Ok(Dispatcher {
             lanes: Mutex::new(lanes),
+            tasks: Mutex::new(tasks),
             rate_per_hour: config.rate_per_hour,
         })
     }
@@ -230,8 +241,22 @@ impl Dispatcher {
 
     /// Queues `message` for every receiver; never waits.
     pub fn send(&self, message: &Message) {
+        self.queue(message, |_| true);
+    }
+
+    /// Queues `message`, the resolution of an alert a stopping session leaves,
+    /// for every receiver but Alertmanager, which resolves it by itself once its
+    /// `endsAt` passes; never waits.
+    pub fn send_at_stop(&self, message: &Message) {
+        self.queue(message, |lane| !lane.alertmanager);
+    }
+
+    /// Queues `message` for the receivers `to` picks, within the rate limit and
+    /// only resolutions of alerts told.
+    fn queue(&self, message: &Message, to: impl Fn(&Lane) -> bool) {
         let mut lanes = lock(&self.lanes);
-        for lane in lanes.iter_mut() {
+        for lane in lanes.iter_mut().filter(|lane| to(lane)) {
+            let Some(queue) = &lane.queue else { continue };
             let name = &lane.status.name;
             match message.notify {
                 Notify::Firing | Notify::Repeat => {
@@ -264,12 +289,32 @@ impl Dispatcher {
                 message: message.clone(),
                 made: Instant::now(),
             };
-            if lane.queue.try_send(queued).is_err() {
+            if queue.try_send(queued).is_err() {
                 lane.status.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     "alert {} {} dropped for {name}: its queue of {QUEUE} is full (the receiver is failing or slow)",
                     message.alert,
                     message.status()
+                );
+            }
+        }
+    }
+
+    /// Finishes delivery as the session ends: no more notifications are taken,
+    /// and those queued are delivered (retries included) for at most `grace`;
+    /// what is left then is logged as lost.
+    pub async fn finish(&self, grace: Duration) {
+        for lane in lock(&self.lanes).iter_mut() {
+            lane.queue = None;
+        }
+        let tasks = std::mem::take(&mut *lock(&self.tasks));
+        let names: Vec<String> = self.statuses().iter().map(|s| s.name.clone()).collect();
+        let deadline = tokio::time::Instant::now() + grace;
+        for (task, name) in tasks.into_iter().zip(names) {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::warn!(
+                    "stopped with notifications to {name} undelivered after {} s",
+                    grace.as_secs_f64()
                 );
             }
         }

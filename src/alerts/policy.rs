@@ -241,6 +241,47 @@ impl Alerting {
     pub fn current(&self) -> Option<&Alert> {
         self.active.as_ref().map(|a| &a.alert)
     }
+
+    /// Brings the alert in progress up to date with `incident`, the open
+    /// incident as it stands now, when the alert follows it; returns the alert
+    /// then. An incident is told as changed only when it grows worse, so without
+    /// this a notification would describe the incident as it opened ("for 1
+    /// sample"), not as it has lasted.
+    pub fn refresh(&mut self, incident: &Incident) -> Option<&Alert> {
+        let active = self.active.as_mut()?;
+        if active.open != Some(incident.id) {
+            return None;
+        }
+        active.take(incident);
+        Some(&active.alert)
+    }
+
+    /// Ends the alert in progress because the session stops at `now` (sample
+    /// time): a firing one is resolved, as Alertmanager resolves an alert whose
+    /// source stops sending it, so no receiver is left holding an alert nobody
+    /// will end; its summary says why when its incident was still open. One
+    /// still pending is cancelled, never told.
+    pub fn stop(&mut self, now: i64) -> Option<Step> {
+        let active = self.active.take()?;
+        let mut alert = active.alert;
+        if active.open.is_some() {
+            alert.ends_ms = Some(now);
+        }
+        let notify = match alert.state {
+            AlertState::Firing => {
+                if active.open.is_some() {
+                    alert.summary = format!("{} (watch stopped while it was open)", alert.summary);
+                }
+                alert.state = AlertState::Resolved;
+                Some(Notify::Resolved)
+            }
+            _ => {
+                alert.state = AlertState::Cancelled;
+                None
+            }
+        };
+        Some(Step { alert, notify })
+    }
 }
 
 impl Active {
@@ -425,6 +466,62 @@ mod tests {
         let last = &steps.last().unwrap().1.alert;
         assert_eq!(last.severity, Severity::High, "labels stay as fired");
         assert_eq!(last.peak_severity, Severity::Critical);
+    }
+
+    #[test]
+    fn a_notification_tells_the_incident_as_it_stands_when_it_fires() {
+        let mut alerting = Alerting::new(Policy::default());
+        let opened = incident(1, 0, 0, Severity::Critical);
+        alerting.observe(0, Some(&Change::Opened(opened)));
+        let step = alerting.observe(30_000, None).unwrap();
+        assert_eq!(step.notify, Some(Notify::Firing));
+        assert_eq!(step.alert.summary, "incident 1", "as it opened");
+        let mut lasted = incident(1, 0, 30_000, Severity::Critical);
+        lasted.summary = "31 samples".into();
+        let refreshed = alerting.refresh(&lasted).unwrap();
+        assert_eq!(
+            (refreshed.summary.as_str(), refreshed.ends_ms),
+            ("31 samples", Some(30_000))
+        );
+        let other = incident(2, 0, 30_000, Severity::Critical);
+        assert!(alerting.refresh(&other).is_none(), "not its incident");
+    }
+
+    #[test]
+    fn a_session_stopping_resolves_a_firing_alert_and_cancels_a_pending_one() {
+        let mut firing = Alerting::new(Policy::default());
+        firing.observe(0, Some(&Change::Opened(incident(1, 0, 0, Severity::High))));
+        firing.observe(30_000, None);
+        let step = firing.stop(45_000).unwrap();
+        assert_eq!(step.notify, Some(Notify::Resolved));
+        assert_eq!(step.alert.state, AlertState::Resolved);
+        assert_eq!(step.alert.ends_ms, Some(45_000));
+        assert_eq!(
+            step.alert.summary,
+            "incident 1 (watch stopped while it was open)"
+        );
+        assert!(firing.current().is_none() && firing.stop(46_000).is_none());
+
+        let mut pending = Alerting::new(Policy::default());
+        pending.observe(0, Some(&Change::Opened(incident(1, 0, 0, Severity::High))));
+        let step = pending.stop(10_000).unwrap();
+        assert_eq!(
+            (step.notify, step.alert.state),
+            (None, AlertState::Cancelled)
+        );
+
+        let mut quiet = Alerting::new(Policy::default());
+        quiet.observe(0, Some(&Change::Opened(incident(1, 0, 0, Severity::High))));
+        quiet.observe(30_000, None);
+        let closed = incident(1, 0, 40_000, Severity::High);
+        quiet.observe(41_000, Some(&Change::Closed(closed)));
+        let step = quiet.stop(60_000).unwrap();
+        assert_eq!(step.notify, Some(Notify::Resolved));
+        assert_eq!(
+            (step.alert.ends_ms, step.alert.summary.as_str()),
+            (Some(40_000), "incident 1"),
+            "its incident had ended"
+        );
     }
 
     #[test]

@@ -170,6 +170,11 @@ impl AlertArgs {
 /// How long a stopping session waits for the collector and the clients.
 const STOP_GRACE: Duration = Duration::from_millis(1200);
 
+/// How long a stopping session waits for notifications still on their way
+/// (the alert it resolves among them): one request's timeout, so a receiver
+/// that is down delays a stop by seconds, not by every retry.
+const ALERTS_GRACE: Duration = Duration::from_secs(10);
+
 /// Runs the command until Ctrl-C or SIGTERM.
 pub fn run(args: WatchArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -338,7 +343,7 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
             save_model: args.detector.save_model.clone(),
             incidents_after: past,
         },
-        dispatcher.map(|d| {
+        dispatcher.clone().map(|d| {
             let dashboard = format!("{scheme}://{}/", dashboard_host(address));
             Alerts::new(alerts.policy, origin(&alerts, dashboard), d)
         }),
@@ -362,6 +367,9 @@ async fn serve(args: WatchArgs) -> Result<ExitCode> {
     session.stop();
     let joined = tokio::task::spawn_blocking(move || session.join());
     let _ = tokio::time::timeout(STOP_GRACE, joined).await;
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.finish(ALERTS_GRACE).await;
+    }
     hub.close();
     let _ = server_stop_tx.send(());
     let _ = tokio::time::timeout(STOP_GRACE / 2, server).await;

@@ -141,6 +141,7 @@ pub fn start(
         config,
         saving: None,
         seq: 0,
+        last_time: None,
         last_status: None,
         incidents,
         alerts,
@@ -164,6 +165,9 @@ struct Session {
     /// before it; finished before exit.
     saving: Option<JoinHandle<()>>,
     seq: u64,
+    /// The latest sample's time (Unix ms): the time a stopping session's alert
+    /// ends at.
+    last_time: Option<i64>,
     last_status: Option<Status>,
     /// The incidents of the judged samples, numbered by `seq`.
     incidents: IncidentTracker,
@@ -223,6 +227,14 @@ impl Session {
             };
             self.take(sample);
         }
+        // An alert still firing is resolved for receivers that cannot end it
+        // themselves, as of the last sample.
+        if let (Some(alerts), Some(time)) = (&mut self.alerts, self.last_time) {
+            let incidents = &mut self.incidents;
+            if let Some(alert) = alerts.stop(time, || incidents.open()) {
+                self.publish_alert(&alert);
+            }
+        }
         self.logs.close();
         if let Some(saving) = self.saving {
             let _ = saving.join();
@@ -245,6 +257,7 @@ impl Session {
             sample.processes = Some(collector.top_processes_now());
         }
         self.seq += 1;
+        self.last_time = Some(sample.time);
         let metrics: &[String] = self.pipeline.model().map_or(&[], |m| &m.metrics);
         let record = Record::new(
             self.seq,
@@ -284,13 +297,13 @@ impl Session {
         // The alerts see each change, or the time going by when there is none.
         let seen = changes.iter().map(Some);
         for change in seen.chain(changes.is_empty().then_some(None)) {
+            let incidents = &mut self.incidents;
             if let Some(alert) = self
                 .alerts
                 .as_mut()
-                .and_then(|a| a.observe(sample.time, change))
+                .and_then(|a| a.observe(sample.time, change, || incidents.open()))
             {
-                let json = serde_json::to_string(&alert).unwrap_or_default();
-                self.publisher.alert(&alert, &json);
+                self.publish_alert(&alert);
             }
         }
         if let Some(w) = &outcome.warning {
@@ -299,6 +312,12 @@ impl Session {
         let event = self.after_training(&outcome);
         let event = event.or_else(|| outcome.warning.clone());
         self.publish_status(event, false);
+    }
+
+    /// Shows `alert`'s new state on the page.
+    fn publish_alert(&self, alert: &Alert) {
+        let json = serde_json::to_string(alert).unwrap_or_default();
+        self.publisher.alert(alert, &json);
     }
 
     /// Logs and saves a model that went into use; the event to report, if any.
