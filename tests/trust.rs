@@ -309,6 +309,16 @@ async fn a_restarted_session_numbers_its_incidents_on_and_shows_what_came_before
         "the incident left open is closed at the restart: {}",
         watch.stderr()
     );
+    // ... as it had lasted when its session stopped (to the build's last row,
+    // 09:11:39), not as it was first told.
+    let text = std::fs::read_to_string(logs.join("incidents.jsonl")).unwrap();
+    let closed: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["id"] == *left && r["change"] == "closed")
+        .unwrap();
+    assert_eq!(closed["end_ms"], 1_740_993_099_000_i64, "{closed}");
+    assert!(closed["rows"].as_u64().unwrap() >= 90, "{closed}");
     // The page lists the first session's incidents, closed, before the second's.
     let listed: Vec<(u64, bool)> = listed
         .as_array()

@@ -235,6 +235,13 @@ impl Session {
                 self.publish_alert(&alert);
             }
         }
+        // The open incident is logged as it stands, so the session that closes
+        // it (the next one in this folder) closes it as it lasted, not as it
+        // was last told (its first row, when it never grew worse).
+        if let Some(incident) = self.incidents.open() {
+            self.logs
+                .incident(incident_line(&Change::Updated(incident)));
+        }
         self.logs.close();
         if let Some(saving) = self.saving {
             let _ = saving.join();
