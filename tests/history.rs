@@ -365,6 +365,18 @@ fn prometheus_errors_are_told_in_the_words_of_the_source() {
             && short.contains("hint: an earlier --start or a shorter --step"),
         "{short}"
     );
+    // Samples at only the last steps of the range (a Prometheus started minutes
+    // ago): the range is not what is short.
+    let recent = format!(
+        "vector(1) and on() (vector(time()) > {})",
+        now_ms() / 1000 - 200
+    );
+    let partial = run(&recent, "now-10m", &url);
+    assert!(
+        partial.contains("Prometheus holds samples at only")
+            && partial.contains("of the 11 steps from --start to --end"),
+        "{partial}"
+    );
     let closed = format!("http://127.0.0.1:{}", common::free_port());
     let unreachable = run("cpu_percent", "now-1d", &closed);
     assert!(
@@ -423,16 +435,12 @@ fn a_proxy_named_in_the_environment_is_left_aside_with_proxy_from_environment_fa
     );
 }
 
-#[test]
-fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
-    // An hour of node_exporter at a 15 s scrape: 2 CPUs idle 70 % and 50 % of the
-    // time, half the memory available, 1 and 2 MiB/s of disk reads and writes,
-    // 3 and 4 MiB/s sent and received on eth0. Not counted: 100 MiB/s on lo, the
-    // same bytes again on dm-0 (a volume on sda) and on docker0 and a veth pair.
-    let dir = tempfile::tempdir().unwrap();
-    let end = (now_ms() / 60_000 - 60) * 60_000;
-    let scrapes = 240;
-    let start = end - (scrapes - 1) * 15_000;
+/// `scrapes` of node_exporter on `web-1:9100`, one every `every_ms` from
+/// `start` (Unix ms), as OpenMetrics: 2 CPUs idle 70 % and 50 % of the time,
+/// half the memory available, 1 and 2 MiB/s of disk reads and writes, 3 and 4
+/// MiB/s sent and received on eth0. Not counted: 100 MiB/s on lo, the same bytes
+/// again on dm-0 (a volume on sda) and on docker0 and a veth pair.
+fn node_exporter_om(start: i64, scrapes: i64, every_ms: i64) -> String {
     let mib = 1_048_576.0;
     let mut om = String::new();
     let mut family = |name: &str, kind: &str, series: &[(&str, f64)], gauge: Option<f64>| {
@@ -444,8 +452,8 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
         };
         for (labels, per_second) in series {
             for k in 0..scrapes {
-                let t = (start + k * 15_000) / 1000;
-                let v = gauge.unwrap_or(per_second * 15.0 * k as f64);
+                let t = (start + k * every_ms) / 1000;
+                let v = gauge.unwrap_or(per_second * (every_ms / 1000) as f64 * k as f64);
                 om.push_str(&format!(
                     "{sample}{{instance=\"web-1:9100\",job=\"node\"{labels}}} {v} {t}\n"
                 ));
@@ -513,6 +521,32 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     );
     family("node_load1", "gauge", &[("", 0.0)], Some(1.5));
     om.push_str("# EOF\n");
+    om
+}
+
+/// The seven native columns of data row `row` (0-based) of `file`, which must
+/// have a reading in each.
+fn native_row(file: &Path, row: usize) -> Vec<f64> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let line = text.lines().nth(row + 1).unwrap();
+    line.split(',')
+        .skip(1)
+        .take(7)
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("row {row}: {line}")))
+        .collect()
+}
+
+/// What [`node_exporter_om`]'s host reads in every row.
+const NODE_READINGS: [f64; 7] = [40.0, 50.0, 1.0, 2.0, 3.0, 4.0, 1.5];
+
+#[test]
+fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
+    // An hour of node_exporter at a 15 s scrape.
+    let dir = tempfile::tempdir().unwrap();
+    let end = (now_ms() / 60_000 - 60) * 60_000;
+    let scrapes = 240;
+    let start = end - (scrapes - 1) * 15_000;
+    let om = node_exporter_om(start, scrapes, 15_000);
     serve_blocks_of(dir.path(), &om);
     let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
     let out_file = dir.path().join("web-1.csv");
@@ -531,8 +565,7 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     ));
     assert!(!stderr.contains("is a counter"), "{stderr}");
     let text = std::fs::read_to_string(&out_file).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
     let native = [
         "cpu_percent",
         "memory_percent",
@@ -543,16 +576,8 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
         "load_1m",
     ];
     assert_eq!(&header[1..8], native);
-    let middle: Vec<f64> = lines
-        .nth(30)
-        .unwrap()
-        .split(',')
-        .skip(1)
-        .take(7)
-        .map(|v| v.parse().unwrap())
-        .collect();
-    let expected = [40.0, 50.0, 1.0, 2.0, 3.0, 4.0, 1.5];
-    for ((name, got), want) in native.iter().zip(&middle).zip(expected) {
+    let middle = native_row(&out_file, 30);
+    for ((name, got), want) in native.iter().zip(&middle).zip(NODE_READINGS) {
         assert!((got - want).abs() < 1e-6, "{name}: {got}, expected {want}");
     }
 
@@ -578,4 +603,41 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
     );
     let stderr = raw("rate(node_network_transmit_bytes_total[1m])");
     assert!(!stderr.contains("is a counter"), "{stderr}");
+}
+
+#[test]
+fn the_node_exporter_form_reads_a_host_scraped_once_a_minute() {
+    // Prometheus' default scrape interval is a minute: a one-minute `rate()`
+    // window holds one sample there, and gives nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let end = (now_ms() / 60_000 - 60) * 60_000;
+    let scrapes = 120;
+    let start = end - (scrapes - 1) * 60_000;
+    // Scraped 7 s into each minute, as a real target's offset puts it.
+    serve_blocks_of(
+        dir.path(),
+        &node_exporter_om(start + 7_000, scrapes, 60_000),
+    );
+    let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
+    let out_file = dir.path().join("web-1.csv");
+    let (server, start, end) = (url(&prometheus), to_iso(start), to_iso(end));
+    analyze_ok(&over_range(
+        &server,
+        &start,
+        &end,
+        &[
+            "--instance",
+            "web-1:9100",
+            "--output-file",
+            out_file.to_str().unwrap(),
+            "--quiet",
+        ],
+    ));
+    // Every row once the first window is behind.
+    for row in 4..119 {
+        let got = native_row(&out_file, row);
+        for (g, want) in got.iter().zip(NODE_READINGS) {
+            assert!((g - want).abs() < 1e-6, "row {row}: {got:?}");
+        }
+    }
 }

@@ -26,7 +26,9 @@ use metrics::io::events::{is_json, write_events};
 use metrics::io::input::ReadOptions;
 use metrics::io::model_file::save_model;
 use metrics::io::output::write_annotated;
-use metrics::io::prometheus::{History, RangeQuery, node_exporter_queries};
+use metrics::io::prometheus::{
+    History, RangeQuery, node_exporter_queries, rate_window_ms, scrape_probe,
+};
 use metrics::io::text::CsvInput;
 use metrics::io::windows::Windows;
 use metrics::report::{Run, Tally};
@@ -214,7 +216,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     match (&args.csv_file, &args.prometheus) {
         (Some(path), _) => job.run(CsvInput::from_arg(path), &Outputs::of(&args)),
         (None, Some(url)) => {
-            let histories = prometheus_history(url, &args)?;
+            let (start, end, step_ms) = history_range(&args, now_ms())?;
+            let steps = (end - start) / step_ms.max(1) + 1;
+            let histories = prometheus_history(url, &args, (start, end, step_ms))?;
             let several = histories.len() > 1;
             let mut outputs = Vec::new();
             for history in &histories {
@@ -246,7 +250,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
                     &outputs,
                 )
                 .map_err(|e| match job.fit {
-                    FitRows::All => too_few_steps(e),
+                    FitRows::All => too_few_steps(e, steps),
                     _ => e,
                 })?;
             }
@@ -492,21 +496,19 @@ impl Job<'_> {
 }
 
 /// The history `--prometheus` names: one CSV per instance.
-fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
-    let (start, end, step_ms) = history_range(args, now_ms())?;
-    let queries = match (&args.query, &args.instance) {
-        (Some(q), _) => vec![(None, q.clone())],
-        (None, Some(instance)) => node_exporter_queries(instance, step_ms),
-        (None, None) => bail!("--prometheus needs --query PROMQL or --instance NAME"),
-    };
+fn prometheus_history(
+    url: &str,
+    args: &AnalyzeArgs,
+    (start, end, step_ms): (i64, i64, i64),
+) -> Result<Vec<History>> {
     let client = match &args.http_config {
         Some(path) => ClientSettings::load(path)?,
         None => ClientSettings::default(),
     };
-    let range = RangeQuery {
+    let mut range = RangeQuery {
         url: url.to_string(),
         client,
-        queries,
+        queries: Vec::new(),
         start_ms: start,
         end_ms: end,
         step_ms,
@@ -515,6 +517,14 @@ fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<Vec<History>> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    range.queries = match (&args.query, &args.instance) {
+        (Some(q), _) => vec![(None, q.clone())],
+        (None, Some(instance)) => {
+            let scrape_ms = runtime.block_on(range.sample_spacing_ms(&scrape_probe(instance)));
+            node_exporter_queries(instance, rate_window_ms(step_ms, scrape_ms))
+        }
+        (None, None) => bail!("--prometheus needs --query PROMQL or --instance NAME"),
+    };
     Ok(runtime.block_on(range.fetch())?)
 }
 
@@ -562,9 +572,17 @@ fn written(
 }
 
 /// Too few rows to learn from, said in the terms of a range query: the rows are
-/// the steps from --start to --end, which the user can change.
-fn too_few_steps(e: anyhow::Error) -> anyhow::Error {
+/// the `steps` from --start to --end that Prometheus holds samples at, which the
+/// user can change, unless the range reaches further back than the samples
+/// (a Prometheus started minutes ago, or whose retention ended).
+fn too_few_steps(e: anyhow::Error, steps: i64) -> anyhow::Error {
     match e.downcast_ref::<AnalysisError>() {
+        Some(AnalysisError::Detector {
+            source_name,
+            error: DetectorError::TooFewRows { needed, found },
+        }) if (*found as i64) < steps => anyhow::anyhow!(
+            "{source_name}: Prometheus holds samples at only {found} of the {steps} steps from --start to --end, but training needs at least {needed}; hint: a shorter --step, or an earlier --start if it keeps older samples"
+        ),
         Some(AnalysisError::Detector {
             source_name,
             error: DetectorError::TooFewRows { needed, found },

@@ -138,6 +138,31 @@ pub struct RangeQuery {
     pub client: ClientSettings,
 }
 
+/// The scrape interval assumed when the samples do not tell it: the usual 15 s.
+const USUAL_SCRAPE_MS: i64 = 15_000;
+
+/// The `rate()` window of the node_exporter columns at `step_ms` for an
+/// instance scraped every `scrape_ms` (`None`: not known, taken as the usual 15
+/// s): four scrapes at least, as Grafana's `$__rate_interval`, so a window holds
+/// two samples even with a scrape missed (at one scrape a minute, Prometheus'
+/// default, a one-minute window holds one and `rate()` gives nothing); and the
+/// step at least, so no increase between two rows is left out. A shorter window
+/// keeps a burst sharp: at 5 s scrapes and `--step 5s`, 20 s, where a minute
+/// spread ten seconds of writes over twelve rows.
+pub fn rate_window_ms(step_ms: i64, scrape_ms: Option<i64>) -> i64 {
+    step_ms.max(4 * scrape_ms.unwrap_or(USUAL_SCRAPE_MS))
+}
+
+/// The gauge whose samples tell how often an instance is scraped.
+pub fn scrape_probe(instance: &str) -> String {
+    format!("node_load1{{instance=\"{}\"}}", selector_value(instance))
+}
+
+/// `value` quoted safely inside a PromQL label matcher's double quotes.
+fn selector_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
 /// The disks the disk columns sum, as the live collector's: node_exporter already
 /// leaves out partitions, loop and ram devices, and these are the volumes stacked
 /// on disks (device-mapper, md), whose bytes their disks count.
@@ -152,12 +177,15 @@ const INTERFACES: &str = ", device!~\"lo|veth.*|docker.*|br-.*|virbr.*|vnet.*|cn
 /// The native columns from node_exporter's metrics of one `instance`, as
 /// `(column, query)`: CPU %, memory %, disk and network MB/s (MiB, over the
 /// devices the live collector counts: `DISKS`, `INTERFACES`) and the 1-minute
-/// load. Rates are taken over a window of
-/// at least a minute, so two scrapes at the usual 15-30 s fall in it. Every query
+/// load. Rates are taken over `window_ms` (see [`rate_window_ms`]). Every query
 /// aggregates, so its one series has no `instance` and all are one host's columns.
-pub fn node_exporter_queries(instance: &str, step_ms: i64) -> Vec<(Option<String>, String)> {
-    let i = instance.replace('\\', "\\\\").replace('"', "\\\"");
-    let w = format!("{}s", (step_ms / 1000).max(60));
+pub fn node_exporter_queries(instance: &str, window_ms: i64) -> Vec<(Option<String>, String)> {
+    let i = selector_value(instance);
+    let w = if window_ms % 1000 == 0 {
+        format!("{}s", window_ms / 1000)
+    } else {
+        format!("{window_ms}ms")
+    };
     let per_second_mb = |metric: &str, extra: &str| {
         format!("sum(rate({metric}{{instance=\"{i}\"{extra}}}[{w}])) / 1048576")
     };
@@ -400,6 +428,33 @@ impl RangeQuery {
             .collect()
     }
 
+    /// How often Prometheus holds a sample of `selector` (one gauge's series),
+    /// from the median gap between its raw samples in the 15 minutes before the
+    /// range's end, to the whole second: the scrape interval. `None` when it
+    /// holds fewer than two there or cannot be asked (the range queries then
+    /// tell why).
+    pub async fn sample_spacing_ms(&self, selector: &str) -> Option<i64> {
+        let base = http_url(&self.url).ok()?;
+        let endpoint = api_url(&base, "api/v1/query")?;
+        let client = (self.client)
+            .client(reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
+            .ok()?;
+        let query = format!("{selector}[15m]");
+        let form = [("query", query.clone()), ("time", seconds(self.end_ms))];
+        let series = self.ask(&client, &endpoint, &query, &form).await.ok()?;
+        let times: Vec<f64> = series.first()?.values.iter().map(|v| v.0).collect();
+        let mut gaps: Vec<i64> = times
+            .windows(2)
+            .map(|w| ((w[1] - w[0]) * 1000.0).round() as i64)
+            .collect();
+        if gaps.is_empty() {
+            return None;
+        }
+        let middle = gaps.len() / 2;
+        let gap = *gaps.select_nth_unstable(middle).1;
+        Some(((gap + 500) / 1000).max(1) * 1000)
+    }
+
     /// One `query_range` request from `from` to `to` (Unix ms).
     async fn request(
         &self,
@@ -409,13 +464,25 @@ impl RangeQuery {
         from: i64,
         to: i64,
     ) -> Result<Vec<Series>, PrometheusError> {
-        let seconds = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
-        let request = client.post(endpoint.clone()).form(&[
+        let form = [
             ("query", query.to_string()),
             ("start", seconds(from)),
             ("end", seconds(to)),
             ("step", seconds(self.step_ms)),
-        ]);
+        ];
+        self.ask(client, endpoint, query, &form).await
+    }
+
+    /// Posts `form` (about `query`) to `endpoint`: the series of its result, or
+    /// why not in the words of the source.
+    async fn ask(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &Url,
+        query: &str,
+        form: &[(&str, String)],
+    ) -> Result<Vec<Series>, PrometheusError> {
+        let request = client.post(endpoint.clone()).form(form);
         let unreachable = |e: reqwest::Error| {
             let message = error_chain(&e);
             let hint = match self.client.connection_fix(&message) {
@@ -461,6 +528,11 @@ impl RangeQuery {
         }
         Ok(answer.data.map(|d| d.result).unwrap_or_default())
     }
+}
+
+/// Unix ms as the seconds Prometheus' API takes.
+fn seconds(ms: i64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
 }
 
 /// A column name from a series' labels: its metric name, then the labels that
@@ -552,6 +624,20 @@ mod tests {
             queries[0].1
         );
         assert!(queries[2].1.contains("[60s]"));
+    }
+
+    #[test]
+    fn a_rate_window_spans_four_scrapes_and_a_step() {
+        // Not known: four of the usual 15 s, as before.
+        assert_eq!(rate_window_ms(60_000, None), 60_000);
+        assert_eq!(rate_window_ms(5_000, None), 60_000);
+        // Prometheus' default of one scrape a minute: a minute held one sample.
+        assert_eq!(rate_window_ms(60_000, Some(60_000)), 240_000);
+        // Fine scrapes and steps keep a burst sharp.
+        assert_eq!(rate_window_ms(5_000, Some(5_000)), 20_000);
+        assert_eq!(rate_window_ms(3_600_000, Some(15_000)), 3_600_000);
+        let fine = node_exporter_queries("web-1", 1_500);
+        assert!(fine[2].1.contains("[1500ms]"), "{}", fine[2].1);
     }
 
     #[tokio::test]
