@@ -153,7 +153,7 @@ async fn a_receiver_that_hangs_never_delays_the_samples() {
     let hook = Hook::start(Answer::Hang);
     // Twenty samples a second: the alert fires a minute of samples into the
     // incident, and the receiver then holds every attempt for its 10 s timeout.
-    let watch = Watch::start(&[
+    let mut watch = Watch::start(&[
         "--replay",
         file.to_str().unwrap(),
         "--speed",
@@ -190,6 +190,20 @@ async fn a_receiver_that_hangs_never_delays_the_samples() {
     assert!(
         worst < Duration::from_secs(2),
         "samples stalled for {worst:?}"
+    );
+    // Stopping waits for the notifications on their way for 10 s, not for
+    // every retry of every one (over a minute each), and says what was lost.
+    let (exit, took) = watch.interrupt();
+    assert!(
+        exit.success() && took < Duration::from_secs(13),
+        "stopped in {took:?}"
+    );
+    assert!(
+        watch
+            .stderr()
+            .contains("stopped with notifications to webhook-1 undelivered after 10 s"),
+        "{}",
+        watch.stderr()
     );
 }
 
