@@ -539,17 +539,29 @@ fn native_row(file: &Path, row: usize) -> Vec<f64> {
 /// What [`node_exporter_om`]'s host reads in every row.
 const NODE_READINGS: [f64; 7] = [40.0, 50.0, 1.0, 2.0, 3.0, 4.0, 1.5];
 
-#[test]
-fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
-    // An hour of node_exporter at a 15 s scrape.
-    let dir = tempfile::tempdir().unwrap();
+/// A host's node_exporter history served by a real Prometheus from `dir`, and
+/// its `--instance` analysis.
+struct NodeHistory {
+    /// Kept running while the test asks more of it.
+    _prometheus: Prometheus,
+    server: String,
+    start: String,
+    end: String,
+    /// The analysis' rows.
+    out_file: std::path::PathBuf,
+    /// What the analysis said.
+    stderr: String,
+}
+
+/// `scrapes` of [`node_exporter_om`] one every `every_ms`, `offset_ms` after
+/// the whole step, the last an hour ago, analysed over their range with
+/// `--instance web-1:9100` at the default step.
+fn node_history(dir: &Path, scrapes: i64, every_ms: i64, offset_ms: i64) -> NodeHistory {
     let end = (now_ms() / 60_000 - 60) * 60_000;
-    let scrapes = 240;
-    let start = end - (scrapes - 1) * 15_000;
-    let om = node_exporter_om(start, scrapes, 15_000);
-    serve_blocks_of(dir.path(), &om);
-    let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
-    let out_file = dir.path().join("web-1.csv");
+    let start = end - (scrapes - 1) * every_ms;
+    serve_blocks_of(dir, &node_exporter_om(start + offset_ms, scrapes, every_ms));
+    let prometheus = prometheus(dir, "global:\n  scrape_interval: 1h\n");
+    let out_file = dir.join("web-1.csv");
     let (server, start, end) = (url(&prometheus), to_iso(start), to_iso(end));
     let stderr = analyze_ok(&over_range(
         &server,
@@ -563,6 +575,28 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
             "--quiet",
         ],
     ));
+    NodeHistory {
+        _prometheus: prometheus,
+        server,
+        start,
+        end,
+        out_file,
+        stderr,
+    }
+}
+
+#[test]
+fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
+    // An hour of node_exporter at a 15 s scrape.
+    let dir = tempfile::tempdir().unwrap();
+    let NodeHistory {
+        _prometheus,
+        server,
+        start,
+        end,
+        out_file,
+        stderr,
+    } = node_history(dir.path(), 240, 15_000, 0);
     assert!(!stderr.contains("is a counter"), "{stderr}");
     let text = std::fs::read_to_string(&out_file).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
@@ -608,31 +642,10 @@ fn the_node_exporter_form_builds_the_native_columns_of_one_instance() {
 #[test]
 fn the_node_exporter_form_reads_a_host_scraped_once_a_minute() {
     // Prometheus' default scrape interval is a minute: a one-minute `rate()`
-    // window holds one sample there, and gives nothing.
+    // window holds one sample there, and gives nothing. Scraped 7 s into each
+    // minute, as a real target's offset puts it.
     let dir = tempfile::tempdir().unwrap();
-    let end = (now_ms() / 60_000 - 60) * 60_000;
-    let scrapes = 120;
-    let start = end - (scrapes - 1) * 60_000;
-    // Scraped 7 s into each minute, as a real target's offset puts it.
-    serve_blocks_of(
-        dir.path(),
-        &node_exporter_om(start + 7_000, scrapes, 60_000),
-    );
-    let prometheus = prometheus(dir.path(), "global:\n  scrape_interval: 1h\n");
-    let out_file = dir.path().join("web-1.csv");
-    let (server, start, end) = (url(&prometheus), to_iso(start), to_iso(end));
-    analyze_ok(&over_range(
-        &server,
-        &start,
-        &end,
-        &[
-            "--instance",
-            "web-1:9100",
-            "--output-file",
-            out_file.to_str().unwrap(),
-            "--quiet",
-        ],
-    ));
+    let out_file = node_history(dir.path(), 120, 60_000, 7_000).out_file;
     // Every row once the first window is behind.
     for row in 4..119 {
         let got = native_row(&out_file, row);
