@@ -521,6 +521,42 @@ async fn an_upload_is_analysed_and_bad_ones_get_the_command_lines_words() {
     assert!(too_big.json()["error"].as_str().unwrap().contains("50 MB"));
 }
 
+/// A session left running gives back what its uploads took: the page's uploads
+/// are analysed on several threads, and before, the process kept the largest
+/// one's peak for good (about 16 MB before four uploads of 250,000 rows, 175 MB
+/// after).
+#[test]
+fn a_session_gives_back_the_memory_its_uploads_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("upload.csv");
+    common::datagen(250_000, 1, &["--no-labels"], &csv);
+    let body = std::fs::read(&csv).unwrap();
+    let watch = Watch::replay("max", &[]);
+    watch.wait_until_replayed();
+    let resident_mb = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", watch.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        let kb: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb / 1024.0
+    };
+    let before = resident_mb();
+    for _ in 0..4 {
+        let answer = http(
+            &watch.address,
+            "POST",
+            "/api/analyze?name=big.csv",
+            Some(&body),
+        );
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.json()["summary"]["rows"], 250_000);
+    }
+    let after = resident_mb();
+    assert!(
+        after < before + 60.0,
+        "{before:.0} MB before four uploads of 250,000 rows, {after:.0} MB after"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_clients_each_get_every_sample_in_order_and_silent_ones_do_not_stall_them() {
     let watch = Watch::replay("20", &["--window-size", "100"]);

@@ -155,7 +155,7 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
 
 /// Runs the command.
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
-    one_heap();
+    super::heap::one_heap();
     super::interrupt::remove_outputs_on_stop();
     let inputs: Vec<&Path> = args.csv_file.as_deref().into_iter().collect();
     let outputs: Vec<(&Path, &str)> = [
@@ -624,22 +624,6 @@ fn progress_bar(rows: u64, quiet: bool) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-/// Asks glibc for one malloc arena for the whole run, before any other thread
-/// exists. Parts of a window are judged on worker threads and written and freed
-/// on this one; with an arena per thread, each kept its own freed memory and the
-/// heap grew with the file (writing 30M rows to `/dev/null` peaked at 258 MB, while
-/// with no output file 10M and 30M rows both peaked at 215 MB). With one arena,
-/// 10M and 30M rows written to a file both peak at 210 MB, for a wall time 2-7 %
-/// longer. Measured in technical.md ("One heap").
-fn one_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt(3) takes two integers and only changes glibc's allocator
-    // settings; no other thread is running yet to allocate meanwhile.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod datagen;
 pub mod detector_flags;
 pub mod failure;
+pub mod heap;
 pub mod interrupt;
 pub mod paths;
 pub mod watch;

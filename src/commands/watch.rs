@@ -177,6 +177,7 @@ const ALERTS_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the command until Ctrl-C or SIGTERM.
 pub fn run(args: WatchArgs) -> Result<ExitCode> {
+    super::heap::one_heap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

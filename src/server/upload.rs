@@ -88,7 +88,9 @@ pub async fn analyze(
         .unwrap_or_else(|| "upload.csv".into());
     let result = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        analyse(&app, name, body.to_vec())
+        let analysed = analyse(&app, name, body.to_vec());
+        give_back_freed_memory();
+        analysed
     })
     .await;
     match result {
@@ -98,6 +100,20 @@ pub async fn analyze(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("the analysis stopped: {e}"),
         ),
+    }
+}
+
+/// Hands the memory an analysis freed back to the system: glibc keeps freed
+/// pages in its heap, so a session left running kept the peak of its largest
+/// upload for good. 250,000 rows (17 MB) uploaded six times took `watch` from 16
+/// to 92 MB with one malloc arena, and to 38 MB with this too (175 MB after three
+/// with glibc's arena per thread and neither).
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim(3) takes an integer and only returns free pages of
+    // glibc's heaps to the system; it is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
