@@ -216,9 +216,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     match (&args.csv_file, &args.prometheus) {
         (Some(path), _) => job.run(CsvInput::from_arg(path), &Outputs::of(&args)),
         (None, Some(url)) => {
-            let (start, end, step_ms) = history_range(&args, now_ms())?;
-            let steps = (end - start) / step_ms.max(1) + 1;
-            let histories = prometheus_history(url, &args, (start, end, step_ms))?;
+            let (histories, steps) = prometheus_history(url, &args)?;
             let several = histories.len() > 1;
             let mut outputs = Vec::new();
             for history in &histories {
@@ -495,12 +493,10 @@ impl Job<'_> {
     }
 }
 
-/// The history `--prometheus` names: one CSV per instance.
-fn prometheus_history(
-    url: &str,
-    args: &AnalyzeArgs,
-    (start, end, step_ms): (i64, i64, i64),
-) -> Result<Vec<History>> {
+/// The history `--prometheus` names: one CSV per instance, and the steps of
+/// its range.
+fn prometheus_history(url: &str, args: &AnalyzeArgs) -> Result<(Vec<History>, i64)> {
+    let (start, end, step_ms) = history_range(args, now_ms())?;
     let client = match &args.http_config {
         Some(path) => ClientSettings::load(path)?,
         None => ClientSettings::default(),
@@ -525,7 +521,7 @@ fn prometheus_history(
         }
         (None, None) => bail!("--prometheus needs --query PROMQL or --instance NAME"),
     };
-    Ok(runtime.block_on(range.fetch())?)
+    Ok((runtime.block_on(range.fetch())?, range.steps()))
 }
 
 /// The range `--start`, `--end` and `--step` name, as Unix ms: start, end and

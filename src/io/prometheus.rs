@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::http::client::ClientSettings;
 use crate::http::{api_url, body_start, credentials_wanted, error_chain, http_url, shown_url};
 use crate::schema::SAMPLE_VALUE_SERIES;
-use crate::timestamp::to_iso;
+use crate::timestamp::{median_step_ms, to_iso};
 
 /// Points per series per request: under Prometheus' limit of 11,000.
 pub const POINTS_PER_REQUEST: i64 = 10_000;
@@ -344,7 +344,7 @@ impl RangeQuery {
                 (self.end_ms - self.start_ms) as f64 / 1000.0
             )));
         }
-        let steps = (self.end_ms - self.start_ms) / self.step_ms + 1;
+        let steps = self.steps();
         if steps > MAX_STEPS {
             return Err(PrometheusError::TooLong {
                 steps,
@@ -353,10 +353,7 @@ impl RangeQuery {
         }
         let endpoint = api_url(&base, "api/v1/query_range")
             .ok_or_else(|| PrometheusError::Url(shown_url(&self.url)))?;
-        let client = self
-            .client
-            .client(reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
-            .map_err(PrometheusError::Client)?;
+        let client = self.http_client()?;
         // Per instance (none for series without one): its columns, and each step's
         // cells by column.
         let mut hosts: BTreeMap<Option<String>, Host> = BTreeMap::new();
@@ -436,23 +433,28 @@ impl RangeQuery {
     pub async fn sample_spacing_ms(&self, selector: &str) -> Option<i64> {
         let base = http_url(&self.url).ok()?;
         let endpoint = api_url(&base, "api/v1/query")?;
-        let client = (self.client)
-            .client(reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
-            .ok()?;
+        let client = self.http_client().ok()?;
         let query = format!("{selector}[15m]");
         let form = [("query", query.clone()), ("time", seconds(self.end_ms))];
         let series = self.ask(&client, &endpoint, &query, &form).await.ok()?;
-        let times: Vec<f64> = series.first()?.values.iter().map(|v| v.0).collect();
-        let mut gaps: Vec<i64> = times
-            .windows(2)
-            .map(|w| ((w[1] - w[0]) * 1000.0).round() as i64)
+        let times: Vec<i64> = (series.first()?.values.iter())
+            .map(|v| (v.0 * 1000.0).round() as i64)
             .collect();
-        if gaps.is_empty() {
-            return None;
-        }
-        let middle = gaps.len() / 2;
-        let gap = *gaps.select_nth_unstable(middle).1;
+        let gap = median_step_ms(&times)?;
         Some(((gap + 500) / 1000).max(1) * 1000)
+    }
+
+    /// The steps from the range's start to its end.
+    pub fn steps(&self) -> i64 {
+        (self.end_ms - self.start_ms) / self.step_ms.max(1) + 1
+    }
+
+    /// The client every request goes through: the settings' credentials and CAs,
+    /// and the request timeout.
+    fn http_client(&self) -> Result<reqwest::Client, PrometheusError> {
+        (self.client)
+            .client(reqwest::Client::builder().timeout(REQUEST_TIMEOUT))
+            .map_err(PrometheusError::Client)
     }
 
     /// One `query_range` request from `from` to `to` (Unix ms).
