@@ -264,23 +264,25 @@ impl Alerting {
     pub fn stop(&mut self, now: i64) -> Option<Step> {
         let active = self.active.take()?;
         let mut alert = active.alert;
-        if active.open.is_some() {
+        let open = active.open.is_some();
+        if open {
             alert.ends_ms = Some(now);
         }
-        let notify = match alert.state {
-            AlertState::Firing => {
-                if active.open.is_some() {
-                    alert.summary = format!("{} (watch stopped while it was open)", alert.summary);
-                }
-                alert.state = AlertState::Resolved;
-                Some(Notify::Resolved)
-            }
-            _ => {
-                alert.state = AlertState::Cancelled;
-                None
-            }
-        };
-        Some(Step { alert, notify })
+        if alert.state != AlertState::Firing {
+            alert.state = AlertState::Cancelled;
+            return Some(Step {
+                alert,
+                notify: None,
+            });
+        }
+        if open {
+            alert.summary = format!("{} (watch stopped while it was open)", alert.summary);
+        }
+        alert.state = AlertState::Resolved;
+        Some(Step {
+            alert,
+            notify: Some(Notify::Resolved),
+        })
     }
 }
 
